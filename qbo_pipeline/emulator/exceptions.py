@@ -1,0 +1,265 @@
+"""Every fault the emulator answers with, named after QBO's error catalog.
+
+Each class carries QBO's numeric code, HTTP status, fault type, message and detail text, so this
+file can be read side by side with Intuit's "Error codes" page. The HTTP layer turns a fault into
+QBO's exact wire format (see ``to_json_body`` / ``to_xml_body``); the backend only raises.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+
+def qbo_time(moment: datetime | None = None) -> str:
+    """QBO's timestamp format for fault bodies: ISO 8601 with milliseconds and an offset."""
+    moment = moment or datetime.now(UTC)
+    return moment.isoformat(timespec="milliseconds")
+
+
+class QBOFault(Exception):
+    """A fault as QBO returns it: ``{"Fault": {"Error": [...], "type": ...}, "time": ...}``."""
+
+    code = "0"
+    http_status = 400
+    fault_type = "ValidationFault"
+    message = "Unknown error"
+
+    def __init__(self, detail: str, element: str = "") -> None:
+        super().__init__(f"{self.code} {self.message}: {detail}")
+        self.detail = detail
+        self.element = element
+
+    def error_item(self) -> dict[str, str]:
+        return {
+            "Message": self.message,
+            "Detail": self.detail,
+            "code": self.code,
+            "element": self.element,
+        }
+
+    def fault_body(self) -> dict[str, Any]:
+        """The ``Fault`` object, as used both at top level and inside a batch item."""
+        return {"Error": [self.error_item()], "type": self.fault_type}
+
+    def to_json_body(self) -> dict[str, Any]:
+        return {"Fault": self.fault_body(), "time": qbo_time()}
+
+
+# --- validation faults (HTTP 400, type ValidationFault) -------------------------------------
+
+
+class RequiredParameterMissing(QBOFault):
+    """2020: a required field is absent (``Required parameter Line is missing in the request``)."""
+
+    code = "2020"
+    message = "Required param missing, need to supply the required value for the API"
+
+    def __init__(self, field_name: str) -> None:
+        super().__init__(f"Required parameter {field_name} is missing in the request", field_name)
+
+
+class InvalidFieldValue(QBOFault):
+    """2050: a field's value is not acceptable (too long, bad format)."""
+
+    code = "2050"
+    message = "Invalid String"
+
+
+class InvalidReference(QBOFault):
+    """2500: a ``*Ref`` points at nothing (``Invalid Reference Id``)."""
+
+    code = "2500"
+    message = "Invalid Reference Id"
+
+
+class InvalidRequest(QBOFault):
+    """2010: the request cannot be understood (unknown operation, bad JSON)."""
+
+    code = "2010"
+    message = "Request has invalid or unsupported property"
+
+
+class ObjectNotFound(QBOFault):
+    """610: the object does not exist, or is inactive/deleted."""
+
+    code = "610"
+    message = "Object Not Found"
+
+    def __init__(self, entity: str, entity_id: str) -> None:
+        super().__init__(
+            f"Object Not Found : Something you're trying to use has been made inactive. "
+            f"Check the fields with accounts, customers, items, vendors or employees. "
+            f"({entity} Id={entity_id})",
+        )
+
+
+class StaleObject(QBOFault):
+    """5010: the SyncToken sent is not the current one."""
+
+    code = "5010"
+    message = "Stale Object Error"
+
+    def __init__(self, entity: str, entity_id: str, sent: str, current: str) -> None:
+        super().__init__(
+            f"Stale Object Error : You and another user were working on the same thing. "
+            f"{entity} Id={entity_id} has SyncToken={current}, the request sent SyncToken={sent}.",
+            "SyncToken",
+        )
+
+
+class DuplicateName(QBOFault):
+    """6240: DisplayName already used by a Customer, Vendor or Employee."""
+
+    code = "6240"
+    message = "Duplicate Name Exists Error"
+
+    def __init__(self, existing_id: str) -> None:
+        super().__init__(f"The name supplied already exists. : Id={existing_id}", "DisplayName")
+
+
+class DuplicateDocNumber(QBOFault):
+    """6140: a DocNumber already used by the same transaction type (when the company enforces it)."""
+
+    code = "6140"
+    message = "Duplicate Document Number Error"
+
+    def __init__(self, doc_number: str, entity: str, existing_id: str) -> None:
+        super().__init__(
+            f"Duplicate Document Number Error : You must specify a different number. "
+            f"This number has already been used. DocNumber={doc_number} is assigned to "
+            f"TxnType={entity} with TxnId={existing_id}",
+            "DocNumber",
+        )
+
+
+class NameListDeleteNotAllowed(QBOFault):
+    """6000 family: names-list objects cannot be deleted, only made inactive (``Active: false``)."""
+
+    code = "6000"
+    message = "A business validation error has occurred while processing your request"
+
+    def __init__(self, entity: str) -> None:
+        super().__init__(
+            f"Business Validation Error: {entity} objects cannot be deleted; "
+            f"make them inactive with a sparse update that sets Active to false.",
+        )
+
+
+class BusinessValidation(QBOFault):
+    """6000: a business rule of QBO's refuses the request (detail says which)."""
+
+    code = "6000"
+    message = "A business validation error has occurred while processing your request"
+
+
+class QueryParserError(QBOFault):
+    """4000: the query text cannot be parsed."""
+
+    code = "4000"
+    message = "Error parsing query"
+
+
+class QueryValidationError(QBOFault):
+    """4001: the query parses but asks for something not allowed (e.g. MAXRESULTS over 1000)."""
+
+    code = "4001"
+    message = "Invalid query"
+
+
+class RequestIdTooLong(QBOFault):
+    """2010: a ``requestid`` longer than QBO accepts."""
+
+    code = "2010"
+    message = "Request has invalid or unsupported property"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"requestid must be at most {limit} characters", "requestid")
+
+
+class BatchTooLarge(QBOFault):
+    """1040 family: a batch with more than 30 items is refused whole."""
+
+    code = "1040"
+    message = "Batch size limit exceeded"
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"A batch may hold at most 30 BatchItemRequest items; got {count}.")
+
+
+# --- service faults ---------------------------------------------------------------------------
+
+
+class InternalServerError(QBOFault):
+    """Injected 500/503: QBO's generic service fault."""
+
+    code = "10000"
+    http_status = 500
+    fault_type = "SystemFault"
+    message = "An application error has occurred while processing your request"
+
+
+class ThrottleExceeded(QBOFault):
+    """3001: over QBO's request rate limits. QBO answers this one in XML, even to JSON clients."""
+
+    code = "3001"
+    http_status = 429
+    fault_type = "ThrottleExceeded"
+    message = "message=ThrottleExceeded; errorCode=003001; statusCode=429"
+
+    def __init__(self, detail: str = "The request limit was reached.") -> None:
+        super().__init__(detail)
+
+    def to_xml_body(self) -> str:
+        return (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            f'<IntuitResponse xmlns="http://schema.intuit.com/finance/v3" time="{qbo_time()}">'
+            f'<Fault type="{self.fault_type}"><Error code="{self.code}">'
+            f"<Message>{escape(self.message)}</Message><Detail>{escape(self.detail)}</Detail>"
+            "</Error></Fault></IntuitResponse>"
+        )
+
+
+class AuthenticationFailed(QBOFault):
+    """3200: missing, expired or revoked access token. QBO uses a lowercase ``fault`` shape here."""
+
+    code = "3200"
+    http_status = 401
+    fault_type = "AUTHENTICATION"
+    message = "message=AuthenticationFailed; errorCode=003200; statusCode=401"
+
+    def to_json_body(self) -> dict[str, Any]:
+        return {
+            "warnings": None,
+            "intuitObject": None,
+            "fault": {
+                "error": [
+                    {
+                        "message": self.message,
+                        "detail": self.detail,
+                        "code": self.code,
+                        "element": None,
+                    }
+                ],
+                "type": self.fault_type,
+            },
+            "report": None,
+            "queryResponse": None,
+            "batchItemResponse": [],
+            "attachableResponse": [],
+            "syncErrorResponse": None,
+            "requestId": None,
+            "time": int(datetime.now(UTC).timestamp() * 1000),
+            "status": None,
+            "cdcresponse": [],
+        }
+
+
+class AuthorizationFailed(QBOFault):
+    """3100: the token is valid but not for this company (realm)."""
+
+    code = "3100"
+    http_status = 403
+    fault_type = "AUTHORIZATION"
+    message = "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403"

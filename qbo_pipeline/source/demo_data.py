@@ -1,0 +1,683 @@
+"""Fill the demo source database with realistic, seeded practice-management data.
+
+The same seed, client count and `today` always give the same rows, so tests and demos can
+name records by id. Size is driven by the number of clients: each client brings 0-3 projects,
+each project 8-22 time entries and 0-3 invoices of 1-5 lines, and the names lists (employees,
+vendors) grow with them; about `ROWS_PER_CLIENT` rows per client in all, so a million rows is
+`clients_for_rows(1_000_000)` clients. Rows are inserted in chunks, so memory stays flat.
+
+Business dates (work dates, invoice issue dates, payments, expenses) fall on the
+`WINDOW_DAYS` days before `today`, so a sync start date inside that range cuts some off.
+Every created/updated/deleted timestamp is before midnight UTC that starts `today`: a sync
+run at any time on `today` sees every row.
+
+A few rows are wrong on purpose, always on the first clients (see `_CLIENT_WITH_*` below) and
+listed with the reason in `DemoSummary.invalid`. They have no dependent rows (a client
+without an email has no projects), so exactly those rows fail and no valid row waits on them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from itertools import product
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, insert, select
+
+from qbo_pipeline.source import demo_schema as schema
+from qbo_pipeline.source.reader import create_source_engine, describe_url
+
+Row = dict[str, Any]
+Batch = dict[Table, list[Row]]
+
+WINDOW_DAYS = 120
+MIN_CLIENTS = 4
+CHUNK_ROWS = 5000
+# Measured average over large runs; only used to turn a row target into a client count.
+ROWS_PER_CLIENT = 47
+
+CENT = Decimal("0.01")
+
+# Word lists, kept compact on purpose.
+# fmt: off
+FIRST_NAMES = (
+    "Ava", "Ben", "Chloe", "Daniel", "Elena", "Felix", "Grace", "Hugo", "Isla", "Jonah", "Kara",
+    "Liam", "Maya", "Noah", "Olive", "Pablo", "Quinn", "Rosa", "Samuel", "Tara", "Umar", "Vera",
+    "Wes", "Ximena", "Yusuf", "Zoe", "Aaron", "Bianca", "Caleb", "Dana", "Emil", "Farah", "Gavin",
+    "Hana", "Ivan", "Jade", "Kofi", "Lena", "Marco", "Nina", "Oscar", "Priya", "Rafael", "Sofia",
+    "Tomas", "Uma", "Victor", "Wendy", "Yara", "Zane", "Alice", "Bruno", "Clara", "Dev", "Esther",
+    "Finn", "Gloria", "Hector", "Ingrid", "Jamal",
+)
+LAST_NAMES = (
+    "Abbott", "Baker", "Castillo", "Dawson", "Ellis", "Fischer", "Garcia", "Harper", "Ibarra",
+    "Jensen", "Kowalski", "Lindqvist", "Morales", "Nakamura", "Okafor", "Patel", "Quintero",
+    "Reyes", "Schmidt", "Tanaka", "Underwood", "Vasquez", "Whitaker", "Xu", "Young", "Zimmer",
+    "Alvarez", "Brennan", "Chen", "Dubois", "Eriksen", "Ferreira", "Gallagher", "Holm", "Ivanova",
+    "Jovanovic", "Kim", "Laurent", "Mendes", "Novak", "O'Brien", "Petrov", "Rossi", "Sato",
+    "Thompson", "Usman", "Valdez", "Wagner", "Yilmaz", "Zhang", "Adeyemi", "Bauer", "Cohen", "Diaz",
+    "Evans", "Fontaine", "Gupta", "Hughes", "Iyer", "Keller", "Lopez", "Moreau", "Nguyen", "Olsen",
+    "Park", "Russo", "Silva", "Turner", "Vogel", "Walsh",
+)
+PROFESSIONS = (
+    "Architects", "Dental", "Landscaping", "Engineering", "Law Group", "Builders", "Design",
+    "Accounting", "Veterinary", "Surveying", "Interiors", "Roofing", "Consulting", "Physio",
+)
+ADJECTIVES = (
+    "Blue", "Granite", "Silver", "Northern", "Cedar", "Harbor", "Summit", "Red Oak", "Golden",
+    "Coastal", "Prairie", "Iron", "Maple", "Evergreen", "Sunrise", "Lakeside", "Copper", "Stone",
+)
+NOUNS = (
+    "Ridge", "Valley", "Bridge", "Point", "Creek", "Field", "Harbor", "Peak", "Grove", "Mill",
+    "Crossing", "Hollow", "Bay", "Meadow", "Works", "Gate", "Landing", "Row",
+)
+FIRM_SUFFIXES = (
+    "LLC", "Inc.", "Group", "Partners", "& Co.", "Studio", "Associates",
+)
+VENDOR_KINDS = (
+    "Office Supply", "Hardware", "Print Shop", "Software", "Couriers", "Rentals", "Fuel", "Lumber",
+    "Catering", "Telecom", "Insurance", "Cleaning",
+)
+STREETS = (
+    "Main St", "Oak Ave", "Pine St", "Maple Dr", "Cedar Ln", "Elm St", "Lake Rd", "Hill St",
+    "Park Ave", "River Rd", "Church St", "Mill Rd", "Spring St", "Market St", "Bay Blvd",
+)
+CITIES = (
+    ("Portland", "OR", "972"), ("Austin", "TX", "787"), ("Denver", "CO", "802"),
+    ("Madison", "WI", "537"), ("Raleigh", "NC", "276"), ("Boise", "ID", "837"),
+    ("Tucson", "AZ", "857"), ("Albany", "NY", "122"), ("Savannah", "GA", "314"),
+    ("Burlington", "VT", "054"), ("Santa Fe", "NM", "875"), ("Spokane", "WA", "992"),
+)
+AREA_CODES = (
+    "503", "512", "303", "608", "919", "208", "520", "518", "912", "802",
+)
+PROJECT_KINDS = (
+    "Kitchen remodel", "Office fit-out", "Annual audit", "Site survey", "Garden redesign",
+    "Roof replacement", "Tax planning", "Clinic expansion", "Brand refresh", "Estate plan",
+    "Warehouse lighting", "Bathroom renovation", "Lease review", "Facade repair",
+)
+# (service name, hourly or unit price in dollars, None when priced per purchase)
+SERVICES: tuple[tuple[str, int | None], ...] = (
+    ("Consulting", 150), ("Design", 125), ("Drafting", 95), ("Site visit", 180),
+    ("Project management", 135), ("Materials", None),
+)
+TIME_TASKS = (
+    "Client meeting", "Drawings", "Site inspection", "Research", "Review and revisions",
+    "Phone call", "Permit paperwork", "Estimating", "Coordination with contractors",
+)
+# fmt: on
+EXPENSE_CATEGORIES = ("Office supplies", "Travel", "Meals", "Software", "Equipment", "Fuel")
+PAYMENT_METHODS = ("Check", "Credit Card", "ACH", "Cash")
+TAX_RATES = (Decimal("0"), Decimal("0.0625"), Decimal("0.0725"), Decimal("0.0825"))
+HOURLY_RATES = (85, 95, 110, 125, 140, 160, 185)
+
+# The deliberately invalid rows, by the client they belong to.
+_CLIENT_WITHOUT_EMAIL = 2
+_CLIENT_WITH_COLON = 3
+_CLIENT_WITH_BAD_PROJECT_EMAIL = 4
+_CLIENT_WITH_BAD_TRANSACTIONS = 1
+
+
+@dataclass(frozen=True)
+class InvalidRow:
+    """A row generated wrong on purpose, and why the pipeline must reject it."""
+
+    table: str
+    id: int
+    why: str
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """What `generate_demo_data` wrote."""
+
+    url: str
+    seed: int
+    today: date
+    counts: Mapping[str, int]
+    soft_deleted: Mapping[str, int]
+    invalid: tuple[InvalidRow, ...]
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.counts.values())
+
+    def describe(self) -> str:
+        lines = [f"demo source database {self.url} (seed {self.seed}, today {self.today}):"]
+        lines += [f"  {table}: {count:,}" for table, count in self.counts.items()]
+        lines.append(f"  total: {self.total_rows:,} rows")
+        deleted = ", ".join(f"{t} {n}" for t, n in self.soft_deleted.items() if n)
+        lines.append(f"  soft-deleted: {deleted or 'none'}")
+        lines.append("  deliberately invalid rows:")
+        lines += [f"    {row.table} #{row.id}: {row.why}" for row in self.invalid]
+        return "\n".join(lines)
+
+
+class DemoDataError(Exception):
+    """The demo database cannot be generated as asked."""
+
+
+def clients_for_rows(rows: int) -> int:
+    """How many clients give about `rows` rows in total."""
+    return max(MIN_CLIENTS, round(rows / ROWS_PER_CLIENT))
+
+
+def generate_demo_data(
+    url: str | Engine,
+    *,
+    clients: int,
+    seed: int = 7,
+    today: date | None = None,
+    reset: bool = False,
+    chunk_size: int = CHUNK_ROWS,
+    progress: Callable[[str], None] | None = None,
+) -> DemoSummary:
+    """Create the demo tables at `url` and fill them; `reset` drops existing tables first.
+
+    `today` defaults to the current UTC date, because every timestamp is stored as UTC.
+    """
+    if clients < MIN_CLIENTS:
+        raise DemoDataError(
+            f"clients={clients}: the demo needs at least {MIN_CLIENTS} clients to hold its "
+            "deliberately invalid rows; ask for more clients"
+        )
+    engine = url if isinstance(url, Engine) else create_source_engine(url)
+    report = progress or (lambda _message: None)
+    rows = _DemoRows(random.Random(seed), today or datetime.now(UTC).date(), clients)
+    try:
+        _prepare_tables(engine, reset=reset, report=report)
+        with engine.connect() as connection:
+            writer = _ChunkWriter(connection, chunk_size)
+            for clients_done, batch in rows.batches():
+                if writer.add(batch):
+                    report(f"{writer.written:,} rows written, {clients_done:,}/{clients:,} clients")
+            writer.flush()
+        report(f"done: {writer.written:,} rows written")
+    finally:
+        if not isinstance(url, Engine):
+            engine.dispose()
+    return DemoSummary(
+        url=describe_url(engine),
+        seed=seed,
+        today=rows.today,
+        counts={table.name: writer.counts[table.name] for table in schema.TABLES_IN_LOAD_ORDER},
+        soft_deleted={t.name: rows.soft_deleted[t.name] for t in schema.TABLES_IN_LOAD_ORDER},
+        invalid=tuple(sorted(rows.invalid, key=_load_order)),
+    )
+
+
+def _prepare_tables(engine: Engine, *, reset: bool, report: Callable[[str], None]) -> None:
+    if reset:
+        report("dropping the demo tables")
+        schema.metadata.drop_all(engine)
+    schema.metadata.create_all(engine)
+    with engine.connect() as connection:
+        for table in schema.TABLES_IN_LOAD_ORDER:
+            if connection.execute(select(table.c.id).limit(1)).first() is not None:
+                raise DemoDataError(
+                    f"table {table.name} in {describe_url(engine)} already holds rows; "
+                    "generate with reset=True (demo-data --reset) to replace the demo data"
+                )
+    report(f"created the demo tables in {describe_url(engine)}")
+
+
+class _ChunkWriter:
+    """Buffers rows and inserts them with executemany, parents first, one commit per chunk."""
+
+    def __init__(self, connection: Connection, chunk_size: int) -> None:
+        self._connection = connection
+        self._chunk_size = chunk_size
+        self._buffers: Batch = {table: [] for table in schema.TABLES_IN_LOAD_ORDER}
+        self._pending = 0
+        self.counts: Counter[str] = Counter()
+        self.written = 0
+
+    def add(self, batch: Batch) -> bool:
+        """Buffer a batch; returns True when that filled a chunk and it was written."""
+        for table, rows in batch.items():
+            self._buffers[table].extend(rows)
+            self._pending += len(rows)
+        if self._pending < self._chunk_size:
+            return False
+        self.flush()
+        return True
+
+    def flush(self) -> None:
+        # Parents before children, so that enforced foreign keys (PostgreSQL) hold.
+        for table in schema.TABLES_IN_LOAD_ORDER:
+            rows = self._buffers[table]
+            if rows:
+                self._connection.execute(insert(table), rows)
+                self.counts[table.name] += len(rows)
+                self.written += len(rows)
+                self._buffers[table] = []
+        self._connection.commit()
+        self._pending = 0
+
+
+class _UniqueNames:
+    """QBO requires DisplayNames unique (ignoring case) across customers, vendors, employees."""
+
+    def __init__(self) -> None:
+        self._taken: set[str] = set()
+
+    def claim(self, make_name: Callable[[], str]) -> str:
+        name = make_name()
+        for _ in range(4):
+            if name.casefold() not in self._taken:
+                break
+            name = make_name()
+        base, number = name, 2
+        while name.casefold() in self._taken:
+            name, number = f"{base} {number}", number + 1
+        self._taken.add(name.casefold())
+        return name
+
+
+class _DemoRows:
+    """Produces the rows client by client, from one seeded random generator."""
+
+    def __init__(self, rng: random.Random, today: date, clients: int) -> None:
+        self.rng = rng
+        self.today = today
+        self.client_count = clients
+        self.invalid: list[InvalidRow] = []
+        self.soft_deleted: Counter[str] = Counter()
+        self._names = _UniqueNames()
+        self._ids: Counter[str] = Counter()
+        self._people = list(product(FIRST_NAMES, LAST_NAMES))
+        rng.shuffle(self._people)
+        self._employee_rates: list[tuple[int, Decimal]] = []
+        self._vendor_ids: list[int] = []
+        self._first_client_name = ""
+
+    def batches(self) -> Iterator[tuple[int, Batch]]:
+        """Yields (clients done, rows); the names lists come first, parents before children."""
+        yield 0, self._names_lists()
+        for client_no in range(1, self.client_count + 1):
+            yield client_no, self._client_batch(client_no)
+        yield self.client_count, self._duplicate_name_vendor()
+
+    # --- building blocks -----------------------------------------------------------------
+
+    def _next_id(self, table: Table) -> int:
+        self._ids[table.name] += 1
+        return self._ids[table.name]
+
+    def _day_in_window(self) -> date:
+        return self.today - timedelta(days=self.rng.randint(1, WINDOW_DAYS))
+
+    def _moment(self, day: date) -> datetime:
+        """A whole second of the working day; at most 21:59:59, so always before `today`."""
+        return datetime.combine(day, time.min) + timedelta(
+            seconds=self.rng.randrange(7 * 3600, 22 * 3600)
+        )
+
+    def _stamps(self, first_day: date, *, deleted_share: float, table: Table) -> Row:
+        """created_at, updated_at (often later) and sometimes deleted_at, from `first_day` on."""
+        created = self._moment(first_day)
+        updated = created
+        if self.rng.random() < 0.5:
+            last_day = self.today - timedelta(days=1)
+            days_after = self.rng.randint(0, (last_day - first_day).days)
+            updated = max(created, self._moment(first_day + timedelta(days=days_after)))
+        deleted = updated if self.rng.random() < deleted_share else None
+        if deleted is not None:
+            self.soft_deleted[table.name] += 1
+        return {"created_at": created, "updated_at": updated, "deleted_at": deleted}
+
+    def _phone(self) -> str:
+        # 555-0100..0199 is reserved for fictional use.
+        return f"({self.rng.choice(AREA_CODES)}) 555-01{self.rng.randint(0, 99):02d}"
+
+    def _person(self) -> tuple[str, str]:
+        return self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
+
+    def _address(self) -> tuple[str, str, str, str]:
+        city, state, zip_prefix = self.rng.choice(CITIES)
+        line1 = f"{self.rng.randint(10, 9999)} {self.rng.choice(STREETS)}"
+        return line1, city, state, f"{zip_prefix}{self.rng.randint(0, 99):02d}"
+
+    def _invalid(self, table: Table, row_id: int, why: str) -> None:
+        self.invalid.append(InvalidRow(table.name, row_id, why))
+
+    # --- names lists ---------------------------------------------------------------------
+
+    def _names_lists(self) -> Batch:
+        employee_count = max(3, -(-self.client_count // 5))
+        vendor_count = max(3, -(-self.client_count // 4))
+        employees = [self._employee(index) for index in range(employee_count)]
+        vendors = [self._vendor(self._names.claim(self._vendor_name)) for _ in range(vendor_count)]
+        self._vendor_ids = [vendor["id"] for vendor in vendors]
+        return {schema.employees: employees, schema.vendors: vendors}
+
+    def _employee(self, index: int) -> Row:
+        first, last = self._people[index % len(self._people)]
+        # Past the list's combinations, a generational suffix keeps names distinct.
+        if index >= len(self._people):
+            last = f"{last} {index // len(self._people) + 1}"
+        display = self._names.claim(lambda: f"{first} {last}")
+        last = display.removeprefix(f"{first} ")
+        employee_id = self._next_id(schema.employees)
+        self._employee_rates.append((employee_id, Decimal(self.rng.choice(HOURLY_RATES))))
+        email_name = f"{first}.{last}".lower().replace(" ", "").replace("'", "")
+        return {
+            "id": employee_id,
+            "first_name": first,
+            "last_name": last,
+            "email": f"{email_name}@practice.example.com",
+            "phone": self._phone(),
+            "active": self.rng.random() > 0.05,
+            **self._stamps(self._old_day(), deleted_share=0.0, table=schema.employees),
+        }
+
+    def _vendor_name(self) -> str:
+        rng = self.rng
+        if rng.random() < 0.5:
+            return f"{rng.choice(ADJECTIVES)} {rng.choice(VENDOR_KINDS)}"
+        return f"{rng.choice(LAST_NAMES)} {rng.choice(VENDOR_KINDS)}"
+
+    def _vendor(self, name: str) -> Row:
+        vendor_id = self._next_id(schema.vendors)
+        return {
+            "id": vendor_id,
+            "name": name,
+            "email": f"orders@{_slug(name)}.example.com",
+            "phone": self._phone(),
+            "active": True,
+            **self._stamps(self._old_day(), deleted_share=0.0, table=schema.vendors),
+        }
+
+    def _duplicate_name_vendor(self) -> Batch:
+        # Generated last, so that no expense points at it.
+        row = self._vendor(self._first_client_name)
+        self._invalid(
+            schema.vendors,
+            row["id"],
+            f"name {row['name']!r} is also client #1's name; QBO DisplayNames must be unique "
+            "across customers, vendors and employees",
+        )
+        return {schema.vendors: [row]}
+
+    def _old_day(self) -> date:
+        """Names-list records exist before the business-date window opens."""
+        return self.today - timedelta(days=self.rng.randint(WINDOW_DAYS + 10, 720))
+
+    # --- clients and projects ------------------------------------------------------------
+
+    def _client_name(self) -> str:
+        rng = self.rng
+        pattern = rng.randint(0, 2)
+        if pattern == 0:
+            return f"{rng.choice(LAST_NAMES)} {rng.choice(PROFESSIONS)}"
+        if pattern == 1:
+            return f"{rng.choice(LAST_NAMES)} & {rng.choice(LAST_NAMES)} {rng.choice(PROFESSIONS)}"
+        return f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} {rng.choice(FIRM_SUFFIXES)}"
+
+    def _colon_client_name(self) -> str:
+        return f"{self.rng.choice(LAST_NAMES)}: {self.rng.choice(PROFESSIONS)}"
+
+    def _client_batch(self, client_no: int) -> Batch:
+        client = self._client(client_no)
+        batch: Batch = defaultdict(list, {schema.clients: [client]})
+        has_projects = client["active"] and client["deleted_at"] is None
+        if not has_projects or client_no in (_CLIENT_WITHOUT_EMAIL, _CLIENT_WITH_COLON):
+            return batch  # inactive, deleted and invalid clients have no dependent rows
+        project_count = self.rng.randint(1, 3)
+        if client_no == _CLIENT_WITH_BAD_PROJECT_EMAIL:
+            project_count = max(2, project_count)
+        for project_no in range(project_count):
+            bad_email = client_no == _CLIENT_WITH_BAD_PROJECT_EMAIL and project_no == 0
+            project = self._project(client, bad_email=bad_email, protected=client_no <= MIN_CLIENTS)
+            batch[schema.projects].append(project)
+            if not bad_email and project["deleted_at"] is None:
+                with_bad_rows = client_no == _CLIENT_WITH_BAD_TRANSACTIONS and project_no == 0
+                self._project_work(project, batch, with_bad_rows=with_bad_rows)
+        for expense_no in range(self.rng.randint(1, 5)):
+            bad = client_no == _CLIENT_WITH_BAD_TRANSACTIONS and expense_no == 0
+            batch[schema.expenses].append(self._expense(bad_amount=bad))
+        return batch
+
+    def _client(self, client_no: int) -> Row:
+        client_id = self._next_id(schema.clients)
+        with_colon = client_no == _CLIENT_WITH_COLON
+        name = self._names.claim(self._colon_client_name if with_colon else self._client_name)
+        if client_no == 1:
+            self._first_client_name = name
+        first, last = self._person()
+        line1, city, state, postal_code = self._address()
+        status = self.rng.random()
+        # The first clients carry the deliberately invalid rows: always active, never deleted.
+        carries_invalid_rows = client_no <= MIN_CLIENTS
+        stamps = self._stamps(
+            self._old_day(),
+            deleted_share=0.0 if carries_invalid_rows else 0.01,
+            table=schema.clients,
+        )
+        row = {
+            "id": client_id,
+            "name": name,
+            "email": f"billing@{_slug(name)}.example.com",
+            "phone": self._phone(),
+            "contact_first_name": first,
+            "contact_last_name": last,
+            "address_line1": line1,
+            "address_line2": f"Suite {self.rng.randint(1, 9)}00" if status < 0.3 else None,
+            "city": city,
+            "state": state,
+            "postal_code": postal_code,
+            "active": carries_invalid_rows or status > 0.04,
+            **stamps,
+        }
+        if client_no == _CLIENT_WITHOUT_EMAIL:
+            row["email"] = None
+            self._invalid(schema.clients, client_id, "no email address (QBO customers need one)")
+        if client_no == _CLIENT_WITH_COLON:
+            self._invalid(
+                schema.clients, client_id, f"name {name!r} contains ':', forbidden in DisplayName"
+            )
+        return row
+
+    def _project(self, client: Row, *, bad_email: bool, protected: bool) -> Row:
+        """A project of `client`; `protected` ones (holding invalid rows) are never deleted."""
+        project_id = self._next_id(schema.projects)
+        number = f"P-{project_id:05d}"
+        name = self.rng.choice(PROJECT_KINDS)
+        self._names.claim(lambda: f"{number} - {name}")
+        first, last = self._person()
+        has_job_site = self.rng.random() < 0.6
+        line1, city, state, postal_code = self._address()
+        client_day = client["created_at"].date()
+        first_day = client_day + timedelta(
+            days=self.rng.randint(0, (self.today - client_day).days - WINDOW_DAYS - 1)
+        )
+        email = f"{first}.{last}@{_slug(client['name'])}.example.com".lower().replace("'", "")
+        if bad_email:
+            email = email.replace("@", ".at.")
+            self._invalid(schema.projects, project_id, f"email {email!r} is not an email address")
+        return {
+            "id": project_id,
+            "client_id": client["id"],
+            "number": number,
+            "name": name,
+            "email": email,
+            "phone": self._phone(),
+            "contact_first_name": first,
+            "contact_last_name": last,
+            "job_address_line1": line1 if has_job_site else None,
+            "job_city": city if has_job_site else None,
+            "job_state": state if has_job_site else None,
+            "job_postal_code": postal_code if has_job_site else None,
+            "active": bad_email or self.rng.random() > 0.1,
+            **self._stamps(
+                first_day, deleted_share=0.0 if protected else 0.01, table=schema.projects
+            ),
+        }
+
+    # --- transactions --------------------------------------------------------------------
+
+    def _project_work(self, project: Row, batch: Batch, *, with_bad_rows: bool) -> None:
+        team = self.rng.sample(self._employee_rates, k=min(3, len(self._employee_rates)))
+        for entry_no in range(self.rng.randint(8, 22)):
+            entry = self._time_entry(
+                project, self.rng.choice(team), bad=with_bad_rows and not entry_no
+            )
+            batch[schema.time_entries].append(entry)
+        invoice_count = max(1, self.rng.randint(0, 3)) if with_bad_rows else self.rng.randint(0, 3)
+        for invoice_no in range(invoice_count):
+            bad_line = with_bad_rows and invoice_no == 0
+            invoice, lines = self._invoice(project, bad_line=bad_line)
+            batch[schema.invoices].append(invoice)
+            batch[schema.invoice_lines].extend(lines)
+            if not bad_line:
+                batch[schema.payments].extend(self._payments(invoice, lines))
+
+    def _time_entry(self, project: Row, member: tuple[int, Decimal], *, bad: bool) -> Row:
+        entry_id = self._next_id(schema.time_entries)
+        employee_id, rate = member
+        work_date = self.today - timedelta(days=3) if bad else self._day_in_window()
+        hours = Decimal(self.rng.randint(2, 32)) / 4
+        stamps = self._stamps(
+            work_date, deleted_share=0.0 if bad else 0.01, table=schema.time_entries
+        )
+        if bad:
+            hours = Decimal(25)
+            self._invalid(schema.time_entries, entry_id, "25 hours in one day (at most 24)")
+        return {
+            "id": entry_id,
+            "employee_id": employee_id,
+            "project_id": project["id"],
+            "work_date": work_date,
+            "hours": hours.quantize(CENT),
+            "description": self.rng.choice(TIME_TASKS),
+            "billable": bad or self.rng.random() < 0.85,
+            "approved": bad or self.rng.random() < 0.8,
+            "hourly_rate": rate.quantize(CENT),
+            **stamps,
+        }
+
+    def _invoice(self, project: Row, *, bad_line: bool) -> tuple[Row, list[Row]]:
+        invoice_id = self._next_id(schema.invoices)
+        issue_date = self.today - timedelta(days=5) if bad_line else self._day_in_window()
+        lines = [
+            self._invoice_line(invoice_id, line_no)
+            for line_no in range(1, self.rng.randint(1, 5) + 1)
+        ]
+        if bad_line:
+            _make_quantity_negative(lines[0])
+            self._invalid(
+                schema.invoice_lines,
+                lines[0]["id"],
+                f"quantity {lines[0]['quantity']} is negative (invoice #{invoice_id})",
+            )
+            self._invalid(
+                schema.invoices, invoice_id, f"line #{lines[0]['id']} has a negative quantity"
+            )
+        tax_rate = self.rng.choice(TAX_RATES)
+        subtotal = sum((line["amount"] for line in lines), Decimal(0))
+        stamps = self._stamps(
+            issue_date, deleted_share=0.0 if bad_line else 0.005, table=schema.invoices
+        )
+        status_roll = self.rng.random()
+        status = "draft" if status_roll < 0.08 else "void" if status_roll < 0.1 else "sent"
+        invoice = {
+            "id": invoice_id,
+            "project_id": project["id"],
+            "number": f"INV-{invoice_id:06d}",
+            "issue_date": issue_date,
+            "due_date": issue_date + timedelta(days=30),
+            "notes": "Thank you for your business." if self.rng.random() < 0.4 else None,
+            "tax_rate": tax_rate,
+            "tax_amount": (subtotal * tax_rate).quantize(CENT, ROUND_HALF_UP),
+            "status": "sent" if bad_line else status,
+            **stamps,
+        }
+        return invoice, lines
+
+    def _invoice_line(self, invoice_id: int, line_no: int) -> Row:
+        service, hourly = self.rng.choice(SERVICES)
+        if hourly is None:
+            quantity = Decimal(self.rng.randint(1, 20))
+            unit_price = Decimal(self.rng.randint(500, 30000)) * CENT
+        else:
+            quantity = Decimal(self.rng.randint(1, 160)) / 4
+            unit_price = Decimal(hourly)
+        return {
+            "id": self._next_id(schema.invoice_lines),
+            "invoice_id": invoice_id,
+            "line_no": line_no,
+            "description": f"{service} ({self.rng.choice(TIME_TASKS).lower()})",
+            "quantity": quantity.quantize(CENT),
+            "unit_price": unit_price.quantize(CENT),
+            "amount": (quantity * unit_price).quantize(CENT, ROUND_HALF_UP),
+            "service_name": service,
+        }
+
+    def _payments(self, invoice: Row, lines: list[Row]) -> list[Row]:
+        """Most sent invoices are paid, a few in part; paying one also updates the invoice."""
+        yesterday = self.today - timedelta(days=1)
+        days_open = (yesterday - invoice["issue_date"]).days
+        if invoice["status"] != "sent" or invoice["deleted_at"] or days_open < 1:
+            return []
+        if self.rng.random() > 0.6:
+            return []
+        total = sum((line["amount"] for line in lines), invoice["tax_amount"])
+        paid_in_full = self.rng.random() < 0.85
+        paid_on = invoice["issue_date"] + timedelta(days=self.rng.randint(1, min(45, days_open)))
+        paid_at = self._moment(paid_on)
+        if paid_in_full:
+            invoice["status"] = "paid"
+        invoice["updated_at"] = max(invoice["updated_at"], paid_at)
+        amount = total if paid_in_full else (total / 2).quantize(CENT, ROUND_HALF_UP)
+        return [
+            {
+                "id": self._next_id(schema.payments),
+                "invoice_id": invoice["id"],
+                "amount": amount,
+                "paid_on": paid_on,
+                "method": self.rng.choice(PAYMENT_METHODS),
+                "created_at": paid_at,
+                "updated_at": paid_at,
+            }
+        ]
+
+    def _expense(self, *, bad_amount: bool) -> Row:
+        expense_id = self._next_id(schema.expenses)
+        spent_on = self.today - timedelta(days=4) if bad_amount else self._day_in_window()
+        category = self.rng.choice(EXPENSE_CATEGORIES)
+        amount = Decimal(self.rng.randint(500, 250000)) * CENT
+        stamps = self._stamps(
+            spent_on, deleted_share=0.0 if bad_amount else 0.01, table=schema.expenses
+        )
+        if bad_amount:
+            amount = -amount
+            self._invalid(schema.expenses, expense_id, f"amount {amount} is negative")
+        return {
+            "id": expense_id,
+            "vendor_id": self.rng.choice(self._vendor_ids),
+            "spent_on": spent_on,
+            "amount": amount,
+            "category": category,
+            "payment_method": self.rng.choice(PAYMENT_METHODS),
+            "description": f"{category} ({self.rng.choice(STREETS)} office)",
+            **stamps,
+        }
+
+
+def _load_order(row: InvalidRow) -> tuple[int, int]:
+    names = [table.name for table in schema.TABLES_IN_LOAD_ORDER]
+    return names.index(row.table), row.id
+
+
+def _make_quantity_negative(line: Row) -> None:
+    line["quantity"] = -line["quantity"]
+    line["amount"] = (line["quantity"] * line["unit_price"]).quantize(CENT, ROUND_HALF_UP)
+
+
+def _slug(name: str) -> str:
+    words = "".join(c if c.isalnum() else " " for c in name.lower()).split()
+    return "-".join(words)

@@ -1,0 +1,201 @@
+"""The demo source database: the tables of a small practice-management app.
+
+Mapping specs are written against these exact table and column names, so renaming one is a
+breaking change for `mapping_specs/`.
+
+Conventions:
+- integer ids; money is Numeric(12, 2); business dates (work date, issue date...) are Date;
+- `created_at`, `updated_at` and `deleted_at` are naive DateTime values that hold UTC;
+- a non-null `deleted_at` is a soft delete: the row stays so that the delete can be synced;
+- every table with `updated_at` has an index on (updated_at, id), the order in which change
+  windows are read page by page, and business dates and foreign keys are indexed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+MONEY = Numeric(12, 2)
+
+
+def _created_updated() -> list[Column[object]]:
+    return [
+        Column("created_at", DateTime(), nullable=False),
+        Column("updated_at", DateTime(), nullable=False),
+    ]
+
+
+def _timestamps() -> list[Column[object]]:
+    return [*_created_updated(), Column("deleted_at", DateTime(), nullable=True)]
+
+
+def _change_index(table_name: str) -> Index:
+    # Keyset paging of change windows orders by (updated_at, id): one index serves both.
+    return Index(f"ix_{table_name}_updated_at", "updated_at", "id")
+
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(100), nullable=False),
+    Column("email", String(100)),
+    Column("phone", String(30)),
+    Column("contact_first_name", String(50)),
+    Column("contact_last_name", String(50)),
+    Column("address_line1", String(100)),
+    Column("address_line2", String(100)),
+    Column("city", String(50)),
+    Column("state", String(30)),
+    Column("postal_code", String(20)),
+    Column("active", Boolean, nullable=False),
+    *_timestamps(),
+    _change_index("clients"),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False, index=True),
+    Column("number", String(20), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("email", String(100)),
+    Column("phone", String(30)),
+    Column("contact_first_name", String(50)),
+    Column("contact_last_name", String(50)),
+    Column("job_address_line1", String(100)),
+    Column("job_city", String(50)),
+    Column("job_state", String(30)),
+    Column("job_postal_code", String(20)),
+    Column("active", Boolean, nullable=False),
+    *_timestamps(),
+    _change_index("projects"),
+)
+
+employees = Table(
+    "employees",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("first_name", String(50), nullable=False),
+    Column("last_name", String(50), nullable=False),
+    Column("email", String(100)),
+    Column("phone", String(30)),
+    Column("active", Boolean, nullable=False),
+    *_timestamps(),
+    _change_index("employees"),
+)
+
+time_entries = Table(
+    "time_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("employee_id", Integer, ForeignKey("employees.id"), nullable=False, index=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+    Column("work_date", Date, nullable=False, index=True),
+    Column("hours", Numeric(5, 2), nullable=False),
+    Column("description", String(200)),
+    Column("billable", Boolean, nullable=False),
+    Column("approved", Boolean, nullable=False),
+    Column("hourly_rate", MONEY, nullable=False),
+    *_timestamps(),
+    _change_index("time_entries"),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+    # QBO's DocNumber holds at most 21 characters.
+    Column("number", String(21), nullable=False, unique=True),
+    Column("issue_date", Date, nullable=False, index=True),
+    Column("due_date", Date, nullable=False),
+    Column("notes", Text),
+    Column("tax_rate", Numeric(6, 4), nullable=False),
+    Column("tax_amount", MONEY, nullable=False),
+    Column("status", String(20), nullable=False),
+    *_timestamps(),
+    _change_index("invoices"),
+)
+
+invoice_lines = Table(
+    "invoice_lines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False, index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("description", String(200)),
+    Column("quantity", Numeric(12, 2), nullable=False),
+    Column("unit_price", MONEY, nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("service_name", String(100), nullable=False),
+    UniqueConstraint("invoice_id", "line_no", name="uq_invoice_lines_invoice_line_no"),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False, index=True),
+    Column("amount", MONEY, nullable=False),
+    Column("paid_on", Date, nullable=False, index=True),
+    Column("method", String(30), nullable=False),
+    *_created_updated(),
+    _change_index("payments"),
+)
+
+vendors = Table(
+    "vendors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(100), nullable=False),
+    Column("email", String(100)),
+    Column("phone", String(30)),
+    Column("active", Boolean, nullable=False),
+    *_timestamps(),
+    _change_index("vendors"),
+)
+
+expenses = Table(
+    "expenses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("vendor_id", Integer, ForeignKey("vendors.id"), nullable=False, index=True),
+    Column("spent_on", Date, nullable=False, index=True),
+    Column("amount", MONEY, nullable=False),
+    Column("category", String(50), nullable=False),
+    Column("payment_method", String(30), nullable=False),
+    Column("description", String(200)),
+    *_timestamps(),
+    _change_index("expenses"),
+)
+
+# Parents before children: the order rows are inserted in and the reverse of the drop order.
+TABLES_IN_LOAD_ORDER: tuple[Table, ...] = (
+    clients,
+    vendors,
+    employees,
+    projects,
+    time_entries,
+    invoices,
+    invoice_lines,
+    payments,
+    expenses,
+)

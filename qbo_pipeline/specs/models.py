@@ -1,0 +1,358 @@
+"""Typed models of a mapping spec (one YAML file under `mapping_specs/`).
+
+The models check the shape of a spec and what a single part can know about itself
+(a field mapping names exactly one value source, a pattern compiles...). Checks that need
+the whole spec or the whole set of specs live in `checks.py` and `loader.py`.
+The format is documented, with an example of every construct, in `mapping_specs/README.md`.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, NonNegativeInt, model_validator
+
+from qbo_pipeline.specs.entities import DeleteAction
+
+COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SPEC_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class SpecModel(BaseModel):
+    # Unknown keys are errors: a typo such as `requried: true` must not silently do nothing.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Direction(StrEnum):
+    PUSH = "push"
+    PULL = "pull"
+    TWO_WAY = "two_way"
+
+
+class ConflictPolicy(StrEnum):
+    REVIEW = "review"
+    SOURCE_WINS = "source_wins"
+    QBO_WINS = "qbo_wins"
+
+
+class ValueType(StrEnum):
+    """The JSON type a mapped value is converted to before it goes into the payload."""
+
+    STRING = "string"
+    BOOLEAN = "boolean"
+    INTEGER = "integer"
+    NUMBER = "number"
+    DATE = "date"
+
+
+class MappingKind(StrEnum):
+    COLUMN = "column"
+    TEMPLATE = "template"
+    CONSTANT = "constant"
+    REF = "ref"
+    LOOKUP = "lookup"
+
+
+def _column_problem(column: str) -> str | None:
+    if COLUMN_NAME.match(column):
+        return None
+    return f"'{column}' is not a plain column name (letters, digits and underscores)"
+
+
+def template_columns(template: str) -> list[str]:
+    """The source columns a `"{number} - {name}"` template reads; ValueError if malformed."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise ValueError(f"template {template!r} is malformed: {error}") from None
+    columns = []
+    for _, name, _, _ in parts:
+        if name is None:
+            continue
+        if not COLUMN_NAME.match(name):
+            raise ValueError(
+                f"template {template!r} uses {{{name}}}: put a plain column name in braces"
+            )
+        columns.append(name)
+    return columns
+
+
+class RefTarget(SpecModel):
+    """Another spec's record, found by the value of `column`: emits `{"value": <QBO Id>}`."""
+
+    spec: str
+    column: str
+
+    @model_validator(mode="after")
+    def _check(self) -> RefTarget:
+        if problem := _column_problem(self.column):
+            raise ValueError(problem)
+        return self
+
+
+class LookupTarget(SpecModel):
+    """A QBO record found by one of its fields (an Item by Name): emits `{"value": <QBO Id>}`.
+
+    The looked-up value is a source column or a fixed `value`.
+    """
+
+    qbo_entity: str
+    by: str = "Name"
+    column: str | None = None
+    value: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> LookupTarget:
+        if (self.column is None) == (self.value is None):
+            raise ValueError("a lookup needs exactly one of 'column' or 'value'")
+        if self.column is not None and (problem := _column_problem(self.column)):
+            raise ValueError(problem)
+        return self
+
+
+class FieldMapping(SpecModel):
+    """How one QBO field gets its value, and the rules that value must meet."""
+
+    column: str | None = None
+    template: str | None = None
+    constant: JsonValue = None
+    ref: RefTarget | None = None
+    lookup: LookupTarget | None = None
+    type: ValueType | None = None
+    hint: str | None = Field(
+        default=None, description="what a bookkeeper should do when a rule fails"
+    )
+    # Validation rules, dbt style: they sit beside the field they guard.
+    required: bool = False
+    email: bool = False
+    min_length: NonNegativeInt | None = None
+    max_length: NonNegativeInt | None = None
+    pattern: str | None = None
+    allowed_characters: str | None = None
+    min: float | None = None
+    max: float | None = None
+    allowed_values: list[JsonValue] | None = None
+
+    @property
+    def kind(self) -> MappingKind:
+        for kind in (MappingKind.COLUMN, MappingKind.TEMPLATE, MappingKind.REF,
+                     MappingKind.LOOKUP):
+            if getattr(self, kind.value) is not None:
+                return kind
+        return MappingKind.CONSTANT
+
+    @property
+    def source_columns(self) -> list[str]:
+        """The source columns this mapping reads."""
+        if self.column is not None:
+            return [self.column]
+        if self.template is not None:
+            return template_columns(self.template)
+        if self.ref is not None:
+            return [self.ref.column]
+        if self.lookup is not None and self.lookup.column is not None:
+            return [self.lookup.column]
+        return []
+
+    @property
+    def reversible(self) -> bool:
+        """True when a QBO value can be written back to the source (pull, two-way)."""
+        return self.kind is MappingKind.COLUMN
+
+    @model_validator(mode="after")
+    def _check(self) -> FieldMapping:
+        problems = self._value_source_problems() + self._rule_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _value_source_problems(self) -> list[str]:
+        given = [kind.value for kind in MappingKind
+                 if kind is not MappingKind.CONSTANT and getattr(self, kind.value) is not None]
+        if "constant" in self.model_fields_set:
+            given.append("constant")
+        if len(given) != 1:
+            found = ", ".join(given) if given else "none"
+            return [f"give exactly one of column, template, constant, ref, lookup (found: {found})"]
+        problems = []
+        if self.column is not None and (problem := _column_problem(self.column)):
+            problems.append(problem)
+        if self.template is not None:
+            try:
+                template_columns(self.template)
+            except ValueError as error:
+                problems.append(str(error))
+        return problems
+
+    def _rule_problems(self) -> list[str]:
+        problems = []
+        texts = {"pattern": self.pattern, "allowed_characters": self.allowed_characters}
+        for name, text in texts.items():
+            if text is None:
+                continue
+            if name == "allowed_characters":
+                text = allowed_characters_pattern(text)
+            try:
+                re.compile(text)
+            except re.error as error:
+                problems.append(f"{name} is not a valid regular expression: {error}")
+        if _inverted(self.min_length, self.max_length):
+            problems.append(f"min_length {self.min_length} is above max_length {self.max_length}")
+        if _inverted(self.min, self.max):
+            problems.append(f"min {self.min} is above max {self.max}")
+        return problems
+
+
+def allowed_characters_pattern(characters: str) -> str:
+    """The full-match regex for an `allowed_characters` rule (a regex character class body)."""
+    return f"[{characters}]*"
+
+
+def _inverted(low: float | None, high: float | None) -> bool:
+    return low is not None and high is not None and low > high
+
+
+class SourceSpec(SpecModel):
+    """Where the rows come from: a table or a query, and the columns the sync relies on."""
+
+    table: str | None = None
+    query: str | None = None
+    primary_key: str
+    updated_at: str
+    business_date: str
+    deleted: str | None = Field(
+        default=None, description="soft-delete column: the row is deleted when it is set"
+    )
+    filter: str | None = Field(default=None, description="SQL where-clause over the source")
+
+    @model_validator(mode="after")
+    def _check(self) -> SourceSpec:
+        problems = []
+        if (self.table is None) == (self.query is None):
+            problems.append("give exactly one of 'table' or 'query'")
+        for name in ("table", "primary_key", "updated_at", "business_date", "deleted"):
+            value = getattr(self, name)
+            if value is not None and (problem := _column_problem(value)):
+                problems.append(f"{name}: {problem}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        """The bookkeeping columns every source row must carry."""
+        names = [self.primary_key, self.updated_at, self.business_date, self.deleted]
+        return [name for name in names if name is not None]
+
+
+class TaxLineSpec(SpecModel):
+    """A line made from a tax amount on the parent row, such as "Tax (8.5%)" (seed 001).
+
+    `fields` are evaluated over the parent row; `Amount` comes from `amount_column`.
+    No line is added when the amount is empty or zero.
+    """
+
+    amount_column: str
+    fields: dict[str, FieldMapping] = Field(default_factory=dict)
+
+
+class LinesSpec(SpecModel):
+    """Child rows that become the payload's `Line` list (invoice lines)."""
+
+    table: str
+    parent_key: str
+    order_by: str
+    fields: dict[str, FieldMapping]
+    tax_line: TaxLineSpec | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> LinesSpec:
+        for name in ("table", "parent_key", "order_by"):
+            if problem := _column_problem(getattr(self, name)):
+                raise ValueError(f"{name}: {problem}")
+        return self
+
+
+class ConflictSpec(SpecModel):
+    """What happens when the source and QBO both hold a different value for a field."""
+
+    default: ConflictPolicy = ConflictPolicy.REVIEW
+    fields: dict[str, ConflictPolicy] = Field(default_factory=dict)
+
+    def policy_for(self, path: str) -> ConflictPolicy:
+        return self.fields.get(path, self.default)
+
+
+class Condition(SpecModel):
+    """A row condition: `column` equals a value, or is one of several values."""
+
+    column: str
+    equals: JsonValue = None
+    one_of: list[JsonValue] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Condition:
+        if ("equals" in self.model_fields_set) == (self.one_of is not None):
+            raise ValueError("a condition needs exactly one of 'equals' or 'one_of'")
+        if problem := _column_problem(self.column):
+            raise ValueError(problem)
+        return self
+
+    @property
+    def accepted(self) -> list[Any]:
+        return list(self.one_of) if self.one_of is not None else [self.equals]
+
+
+class SettingSpec(SpecModel):
+    """A named per-company switch that, when on, keeps only the rows meeting `when`."""
+
+    description: str
+    default: bool = False
+    when: Condition
+
+
+class EntitySpec(SpecModel):
+    """One synced entity: a source, the QBO entity it becomes and how each field maps."""
+
+    name: str
+    label: str | None = Field(
+        default=None, description="what a bookkeeper calls a record, e.g. 'time entry'"
+    )
+    qbo_entity: str
+    direction: Direction = Direction.PUSH
+    source: SourceSpec
+    fields: dict[str, FieldMapping]
+    lines: LinesSpec | None = None
+    match_keys: list[str | list[str]] = Field(default_factory=list)
+    conflict: ConflictSpec = Field(default_factory=ConflictSpec)
+    on_source_delete: DeleteAction
+    settings: dict[str, SettingSpec] = Field(default_factory=dict)
+
+    @property
+    def record_label(self) -> str:
+        """How messages name a record of this spec: `client 17`, `time entry 5`."""
+        return self.label or self.name.replace("_", " ")
+
+    @property
+    def match_key_groups(self) -> list[tuple[str, ...]]:
+        """Match keys as alternatives, each a tuple of QBO field paths that must all match."""
+        return [(key,) if isinstance(key, str) else tuple(key) for key in self.match_keys]
+
+    def references(self) -> dict[str, str]:
+        """Spec path (`fields.ParentRef`) -> referenced spec name, lines included."""
+        found = {f"fields.{path}": m.ref.spec for path, m in self.fields.items()
+                 if m.ref is not None}
+        if self.lines is not None:
+            for prefix, fields in (("lines.fields", self.lines.fields),
+                                   ("lines.tax_line.fields", _tax_fields(self.lines))):
+                for path, mapping in fields.items():
+                    if mapping.ref is not None:
+                        found[f"{prefix}.{path}"] = mapping.ref.spec
+        return found
+
+
+def _tax_fields(lines: LinesSpec) -> dict[str, FieldMapping]:
+    return lines.tax_line.fields if lines.tax_line is not None else {}

@@ -1,0 +1,311 @@
+"""Source row -> QBO-shaped payload, as a spec's field mappings say.
+
+A value that cannot be produced (an unresolved reference, a missing lookup, a value of the
+wrong type) is a `RowIssue` of that row, never an exception: the other rows go on.
+"""
+
+from __future__ import annotations
+
+import copy
+import string
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, cast
+
+import pandas as pd
+
+from qbo_pipeline.specs import EntitySpec, FieldMapping, LookupTarget, MappingKind, RefTarget
+from qbo_pipeline.specs.checks import LINES_FIELD
+from qbo_pipeline.sync.values import (
+    coerce,
+    get_path,
+    is_missing,
+    set_path,
+    source_key_of,
+    to_decimal,
+    to_json_value,
+)
+
+ResolveRef = Callable[[str, str], str | None]
+"""(spec name, source key) -> the QBO Id linked to that record, or None."""
+ResolveLookup = Callable[[str, str, str], str | None]
+"""(QBO entity, QBO field, value) -> the Id of the QBO record with that value, or None."""
+
+# Columns of a mapped frame besides one column per mapped QBO field path. QBO field names
+# are PascalCase, so these lower-case names cannot collide with them.
+SOURCE_KEY = "source_key"
+UPDATED_AT = "updated_at"
+BUSINESS_DATE = "business_date"
+DELETED = "deleted"
+PAYLOAD = "payload"
+CHILD_LINES = "child_lines"
+TAX_LINE = "tax_line"
+ISSUES = "issues"
+META_COLUMNS = (SOURCE_KEY, UPDATED_AT, BUSINESS_DATE, DELETED, PAYLOAD, CHILD_LINES, TAX_LINE,
+                ISSUES)
+
+
+def resolve_nothing(*_: str) -> None:
+    """A resolver for specs without references: nothing is linked."""
+    return None
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """Why one source record cannot be synced, in words a bookkeeper can act on."""
+
+    source_key: str
+    field_path: str
+    reason: str
+
+
+def row_issue(spec: EntitySpec, source_key: str, path: str, problem: str, fix: str) -> RowIssue:
+    """`client 17: PrimaryEmailAddr.Address is required - add an email to the client`."""
+    reason = f"{spec.record_label} {source_key}: {path} {problem} - {fix}"
+    return RowIssue(source_key, path, reason)
+
+
+def default_fix(spec: EntitySpec, mapping: FieldMapping) -> str:
+    """What to change when a field's value is wrong: its hint, or the columns it reads."""
+    if mapping.hint:
+        return mapping.hint
+    columns = mapping.source_columns
+    if not columns:
+        return "correct the mapping spec"
+    return f"correct {' / '.join(columns)} on the {spec.record_label}"
+
+
+@dataclass(frozen=True)
+class MappedRow:
+    """The payload of one source row, and the issues that keep it from being synced."""
+
+    source_key: str
+    payload: dict[str, Any]
+    child_lines: tuple[dict[str, Any], ...] = ()
+    tax_line: dict[str, Any] | None = None
+    issues: tuple[RowIssue, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+
+class _FieldProblem(Exception):
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
+
+
+@dataclass
+class _RowMapper:
+    spec: EntitySpec
+    source_key: str
+    resolve_ref: ResolveRef
+    resolve_lookup: ResolveLookup | None
+    issues: list[RowIssue] = field(default_factory=list)
+
+    def map_fields(self, fields: Mapping[str, FieldMapping], row: Mapping[str, Any],
+                   prefix: str = "") -> dict[str, Any]:
+        payload: dict[str, Any] = {}
+        for path, mapping in fields.items():
+            try:
+                value = self.evaluate(mapping, row)
+            except _FieldProblem as problem:
+                self.issues.append(row_issue(self.spec, self.source_key, prefix + path,
+                                             problem.problem, problem.fix))
+                continue
+            if value is not None:
+                set_path(payload, path, value)
+        return payload
+
+    def evaluate(self, mapping: FieldMapping, row: Mapping[str, Any]) -> Any:
+        kind = mapping.kind
+        if kind is MappingKind.CONSTANT:
+            return copy.deepcopy(mapping.constant)
+        if kind is MappingKind.REF:
+            assert mapping.ref is not None
+            return self._resolve_ref(mapping.ref, row)
+        if kind is MappingKind.LOOKUP:
+            assert mapping.lookup is not None
+            return self._resolve_lookup(mapping.lookup, row)
+        if kind is MappingKind.TEMPLATE:
+            assert mapping.template is not None
+            raw = _render(mapping.template, row, self.spec)
+        else:
+            assert mapping.column is not None
+            raw = _column(row, mapping.column)
+        try:
+            return coerce(raw, mapping.type)
+        except ValueError as error:
+            raise _FieldProblem(f"is wrong: {error}", default_fix(self.spec, mapping)) from None
+
+    def _resolve_ref(self, target: RefTarget, row: Mapping[str, Any]) -> dict[str, str] | None:
+        raw = _column(row, target.column)
+        if is_missing(raw):
+            return None
+        key = source_key_of(raw)
+        qbo_id = self.resolve_ref(target.spec, key)
+        if qbo_id is None:
+            other = target.spec.replace("_", " ")
+            raise _FieldProblem(f"refers to {other} {key}, which is not in QuickBooks yet",
+                                f"sync {other} {key} first (check its quarantined problems)")
+        return {"value": qbo_id}
+
+    def _resolve_lookup(self, target: LookupTarget,
+                        row: Mapping[str, Any]) -> dict[str, str] | None:
+        raw = target.value if target.column is None else _column(row, target.column)
+        value = to_json_value(raw)
+        if value is None:
+            return None
+        found = self.resolve_lookup(target.qbo_entity, target.by, str(value)) \
+            if self.resolve_lookup is not None else None
+        if found is None:
+            change = (f"or change {target.column} on the {self.spec.record_label}"
+                      if target.column else "or change the lookup in the mapping spec")
+            raise _FieldProblem(
+                f"needs a QuickBooks {target.qbo_entity} with {target.by} '{value}', "
+                "and there is none", f"create it in QuickBooks {change}")
+        return {"value": found}
+
+
+def _column(row: Mapping[str, Any], column: str) -> Any:
+    if column not in row:
+        raise _FieldProblem(f"reads column '{column}', which the source rows do not have",
+                            "fix the mapping spec or the source query")
+    return row[column]
+
+
+class _TemplateFormatter(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        # Fractional numbers become exact decimals without trailing zeros, so that
+        # "{rate:%}" of 0.0850 reads 8.5% and "{hours}" of 7.50 reads 7.5.
+        if isinstance(value, (float, Decimal)):
+            value = to_decimal(value)
+        return super().format_field(value, format_spec)
+
+
+def _render(template: str, row: Mapping[str, Any], spec: EntitySpec) -> str | None:
+    names = [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    values = {name: _column(row, name) for name in names}
+    if any(is_missing(value) for value in values.values()):
+        return None
+    try:
+        return _TemplateFormatter().vformat(template, (), values)
+    except (ValueError, TypeError) as error:
+        raise _FieldProblem(f"cannot be built from template {template!r}: {error}",
+                            f"correct {' / '.join(names)} on the {spec.record_label}") from None
+
+
+def map_row(spec: EntitySpec, row: Mapping[str, Any], children: Sequence[Mapping[str, Any]] = (),
+            resolve_ref: ResolveRef = resolve_nothing,
+            resolve_lookup: ResolveLookup | None = None) -> MappedRow:
+    """Map one source row (and its child line rows) to a QBO payload with nested fields."""
+    source_key = source_key_of(row[spec.source.primary_key])
+    mapper = _RowMapper(spec, source_key, resolve_ref, resolve_lookup)
+    payload = mapper.map_fields(spec.fields, row)
+    child_lines: list[dict[str, Any]] = []
+    tax_line = None
+    if spec.lines is not None:
+        for number, child in enumerate(_in_line_order(spec, children), start=1):
+            child_lines.append(mapper.map_fields(spec.lines.fields, child, f"Line[{number}]."))
+        tax_line = _tax_line(spec, row, mapper)
+        if not child_lines:
+            mapper.issues.append(row_issue(spec, source_key, LINES_FIELD, "has no lines",
+                                           f"add at least one line to the {spec.record_label}"))
+        payload[LINES_FIELD] = child_lines + ([tax_line] if tax_line else [])
+    return MappedRow(source_key, payload, tuple(child_lines), tax_line, tuple(mapper.issues))
+
+
+def _in_line_order(spec: EntitySpec,
+                   children: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    assert spec.lines is not None
+    order_by = spec.lines.order_by
+
+    def position(child: Mapping[str, Any]) -> tuple[bool, Decimal, str]:
+        value = child.get(order_by)
+        number = to_decimal(value)
+        return (number is None, number or Decimal(0), str(value))
+
+    return sorted(children, key=position)
+
+
+def _tax_line(spec: EntitySpec, row: Mapping[str, Any],
+              mapper: _RowMapper) -> dict[str, Any] | None:
+    assert spec.lines is not None
+    tax = spec.lines.tax_line
+    if tax is None:
+        return None
+    amount = to_decimal(row.get(tax.amount_column))
+    if amount is None or amount == 0:
+        return None
+    line = {"Amount": to_json_value(amount)}
+    line.update(mapper.map_fields(tax.fields, row, "Line[tax]."))
+    return line
+
+
+def mapped_columns(spec: EntitySpec) -> list[str]:
+    """The columns of a frame made by `map_frame`: bookkeeping columns, then field paths."""
+    return [*META_COLUMNS, *spec.fields]
+
+
+def is_deleted(spec: EntitySpec, row: Mapping[str, Any]) -> bool:
+    """True when the spec's soft-delete column is set (a timestamp, or a true flag)."""
+    column = spec.source.deleted
+    if column is None:
+        return False
+    value = to_json_value(row.get(column))
+    return value is not None and value is not False and value != 0
+
+
+def map_frame(spec: EntitySpec, frame: pd.DataFrame, children: pd.DataFrame | None = None,
+              resolve_ref: ResolveRef = resolve_nothing,
+              resolve_lookup: ResolveLookup | None = None) -> pd.DataFrame:
+    """Map a frame of source rows; one output row per input row, in `mapped_columns` order.
+
+    Deleted rows are not mapped (their payload is empty): they only need their key.
+    """
+    missing = [c for c in spec.source.columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"spec {spec.name}: the source rows lack the column(s) "
+                         f"{', '.join(missing)} named in its source section")
+    lines_by_parent = _group_children(spec, children)
+    records = []
+    for row in frame_records(frame):
+        source_key = source_key_of(row[spec.source.primary_key])
+        deleted = is_deleted(spec, row)
+        mapped = MappedRow(source_key, {}) if deleted else map_row(
+            spec, row, lines_by_parent.get(source_key, []), resolve_ref, resolve_lookup)
+        record = {
+            SOURCE_KEY: source_key,
+            UPDATED_AT: row[spec.source.updated_at],
+            BUSINESS_DATE: row[spec.source.business_date],
+            DELETED: deleted,
+            PAYLOAD: mapped.payload,
+            CHILD_LINES: list(mapped.child_lines),
+            TAX_LINE: mapped.tax_line,
+            ISSUES: list(mapped.issues),
+        }
+        record.update({path: get_path(mapped.payload, path) for path in spec.fields})
+        records.append(record)
+    return pd.DataFrame(records, columns=mapped_columns(spec))
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a frame as dicts keyed by column name."""
+    return cast(list[dict[str, Any]], frame.to_dict("records"))
+
+
+def _group_children(spec: EntitySpec,
+                    children: pd.DataFrame | None) -> dict[str, list[dict[str, Any]]]:
+    if spec.lines is None or children is None:
+        return {}
+    parent_key = spec.lines.parent_key
+    if parent_key not in children.columns:
+        raise ValueError(f"spec {spec.name}: the line rows lack the parent key column "
+                         f"'{parent_key}'")
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for child in frame_records(children):
+        grouped.setdefault(source_key_of(child[parent_key]), []).append(child)
+    return grouped

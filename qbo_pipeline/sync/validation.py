@@ -1,0 +1,215 @@
+"""Validate mapped rows with pandera schemas built from the spec's field rules.
+
+Every row either passes or is quarantined with one reason per problem; no row is dropped
+silently. Rows deleted in the source are not validated: they only need to be inactivated or
+voided, whatever their fields hold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+
+from qbo_pipeline.specs import EntitySpec, FieldMapping
+from qbo_pipeline.specs.models import allowed_characters_pattern
+from qbo_pipeline.sync.mapping import (
+    CHILD_LINES,
+    DELETED,
+    ISSUES,
+    SOURCE_KEY,
+    TAX_LINE,
+    RowIssue,
+    default_fix,
+    row_issue,
+)
+from qbo_pipeline.sync.values import get_path, to_decimal, values_equal
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+LINE_NUMBER = "line_number"
+
+
+@dataclass(frozen=True)
+class QuarantinedRow:
+    """A source record held back from the sync, with every reason why."""
+
+    source_key: str
+    issues: tuple[RowIssue, ...]
+
+    @property
+    def reasons(self) -> list[str]:
+        return [issue.reason for issue in self.issues]
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """The rows that may be synced, and the ones quarantined with their reasons."""
+
+    valid: pd.DataFrame
+    quarantined: tuple[QuarantinedRow, ...]
+
+    @property
+    def quarantined_keys(self) -> list[str]:
+        return [row.source_key for row in self.quarantined]
+
+    def quarantine_frame(self) -> pd.DataFrame:
+        """One row per problem: source key, field path, reason (for previews and checks)."""
+        rows = [(i.source_key, i.field_path, i.reason)
+                for row in self.quarantined for i in row.issues]
+        return pd.DataFrame(rows, columns=["source_key", "field_path", "reason"])
+
+
+def _text_check(rule: str, test: Callable[[str], bool]) -> pa.Check:
+    return pa.Check(lambda value: test(str(value)), element_wise=True, name=rule)
+
+
+def _number_check(rule: str, test: Callable[[Any], bool]) -> pa.Check:
+    def check(value: Any) -> bool:
+        number = to_decimal(value)
+        return number is not None and test(number)
+
+    return pa.Check(check, element_wise=True, name=rule)
+
+
+def _checks(mapping: FieldMapping) -> list[pa.Check]:
+    checks = []
+    if mapping.email:
+        checks.append(_text_check("email", lambda text: EMAIL.fullmatch(text) is not None))
+    if (low := mapping.min_length) is not None:
+        checks.append(_text_check("min_length", lambda text: len(text) >= low))
+    if (high := mapping.max_length) is not None:
+        checks.append(_text_check("max_length", lambda text: len(text) <= high))
+    if (pattern := mapping.pattern) is not None:
+        checks.append(_text_check("pattern", lambda text: re.fullmatch(pattern, text) is not None))
+    if (characters := mapping.allowed_characters) is not None:
+        allowed = allowed_characters_pattern(characters)
+        checks.append(_text_check("allowed_characters",
+                                  lambda text: re.fullmatch(allowed, text) is not None))
+    if (minimum := mapping.min) is not None:
+        checks.append(_number_check("min", lambda number: number >= to_decimal(minimum)))
+    if (maximum := mapping.max) is not None:
+        checks.append(_number_check("max", lambda number: number <= to_decimal(maximum)))
+    if (accepted := mapping.allowed_values) is not None:
+        checks.append(pa.Check(lambda value: any(values_equal(value, a) for a in accepted),
+                               element_wise=True, name="allowed_values"))
+    return checks
+
+
+def _schema(name: str, fields: Mapping[str, FieldMapping]) -> pa.DataFrameSchema:
+    columns = {path: pa.Column(None, checks=_checks(mapping), nullable=not mapping.required,
+                               required=True)
+               for path, mapping in fields.items()}
+    return pa.DataFrameSchema(columns, name=name)
+
+
+def build_schema(spec: EntitySpec) -> pa.DataFrameSchema:
+    """The pandera schema of a frame made by `map_frame`: one column per mapped field."""
+    return _schema(spec.name, spec.fields)
+
+
+def build_line_schema(spec: EntitySpec) -> pa.DataFrameSchema | None:
+    """The schema of the spec's child lines, one row per line; None without lines."""
+    if spec.lines is None:
+        return None
+    return _schema(f"{spec.name} lines", spec.lines.fields)
+
+
+def _problem(rule: str, mapping: FieldMapping, value: Any) -> str:
+    text = str(value)
+    problems = {
+        "not_nullable": lambda: "is required",
+        "email": lambda: f"'{text}' is not a valid email address",
+        "min_length": lambda: f"'{text}' is {len(text)} characters, "
+                              f"fewer than the {mapping.min_length} required",
+        "max_length": lambda: f"is {len(text)} characters, "
+                              f"more than the {mapping.max_length} allowed",
+        "pattern": lambda: f"'{text}' does not match the pattern {mapping.pattern}",
+        "allowed_characters": lambda: f"'{text}' contains characters that are not allowed: "
+                                      f"{_disallowed(text, mapping)}",
+        "min": lambda: f"{text} is below the minimum of {mapping.min:g}",
+        "max": lambda: f"{text} is above the maximum of {mapping.max:g}",
+        "allowed_values": lambda: f"'{text}' is not one of "
+                                  f"{', '.join(map(str, mapping.allowed_values or []))}",
+    }
+    return problems[rule]()
+
+
+def _disallowed(text: str, mapping: FieldMapping) -> str:
+    allowed = re.compile(allowed_characters_pattern(mapping.allowed_characters or ""))
+    return " ".join(repr(c) for c in dict.fromkeys(text) if not allowed.fullmatch(c))
+
+
+def _fix(spec: EntitySpec, rule: str, mapping: FieldMapping) -> str:
+    if rule == "not_nullable" and not mapping.hint and mapping.source_columns:
+        return f"fill in {' / '.join(mapping.source_columns)} on the {spec.record_label}"
+    return default_fix(spec, mapping)
+
+
+def _schema_issues(spec: EntitySpec, schema: pa.DataFrameSchema, frame: pd.DataFrame,
+                   fields: Mapping[str, FieldMapping],
+                   path_of: Callable[[int, str], str]) -> Iterator[RowIssue]:
+    """Run `schema` over `frame` (positional index) and turn each failure into an issue."""
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        for failure in errors.failure_cases.to_dict("records"):
+            column, rule, position = failure["column"], failure["check"], failure["index"]
+            if column not in fields or position is None or pd.isna(position):
+                raise ValueError(f"spec {spec.name}: the frame to validate is not shaped as "
+                                 f"map_frame makes it ({rule} on {column})") from errors
+            mapping = fields[str(column)]
+            key = str(frame.at[int(position), SOURCE_KEY])
+            yield row_issue(spec, key, path_of(int(position), str(column)),
+                            _problem(str(rule), mapping, failure["failure_case"]),
+                            _fix(spec, str(rule), mapping))
+
+
+def _line_frame(spec: EntitySpec, rows: pd.DataFrame, column: str,
+                fields: Mapping[str, FieldMapping]) -> pd.DataFrame:
+    records = []
+    for key, lines in zip(rows[SOURCE_KEY], rows[column], strict=True):
+        line_list = lines if isinstance(lines, list) else [lines] if lines else []
+        for number, line in enumerate(line_list, start=1):
+            values = {path: get_path(line, path) for path in fields}
+            records.append({SOURCE_KEY: key, LINE_NUMBER: number, **values})
+    return pd.DataFrame(records, columns=[SOURCE_KEY, LINE_NUMBER, *fields])
+
+
+def _rule_issues(spec: EntitySpec, rows: pd.DataFrame) -> Iterator[RowIssue]:
+    yield from _schema_issues(spec, build_schema(spec), rows, spec.fields,
+                              lambda _, path: path)
+    if spec.lines is None:
+        return
+    lines = _line_frame(spec, rows, CHILD_LINES, spec.lines.fields)
+    numbers: list[int] = lines[LINE_NUMBER].tolist()
+    line_schema = build_line_schema(spec)
+    assert line_schema is not None
+    yield from _schema_issues(spec, line_schema, lines, spec.lines.fields,
+                              lambda position, path: f"Line[{numbers[position]}].{path}")
+    tax = spec.lines.tax_line
+    if tax is not None:
+        taxes = _line_frame(spec, rows, TAX_LINE, tax.fields)
+        yield from _schema_issues(spec, _schema(f"{spec.name} tax line", tax.fields), taxes,
+                                  tax.fields, lambda _, path: f"Line[tax].{path}")
+
+
+def validate_frame(spec: EntitySpec, frame: pd.DataFrame) -> ValidationResult:
+    """Split a frame made by `map_frame` into valid rows and quarantined rows with reasons."""
+    deleted = frame[DELETED].astype(bool)
+    active = frame[~deleted].reset_index(drop=True)
+    by_key: dict[str, list[RowIssue]] = {}
+    for issues in active[ISSUES]:
+        for issue in issues:
+            by_key.setdefault(issue.source_key, []).append(issue)
+    unmapped = {(i.source_key, i.field_path) for issues in by_key.values() for i in issues}
+    for issue in _rule_issues(spec, active):
+        # A field that could not be mapped is empty too: its mapping issue says it all.
+        if (issue.source_key, issue.field_path) not in unmapped:
+            by_key.setdefault(issue.source_key, []).append(issue)
+    quarantined = tuple(QuarantinedRow(key, tuple(issues)) for key, issues in by_key.items())
+    valid = frame[~frame[SOURCE_KEY].isin(list(by_key))]
+    return ValidationResult(valid, quarantined)
