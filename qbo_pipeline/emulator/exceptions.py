@@ -120,7 +120,7 @@ class DuplicateName(QBOFault):
 
 
 class DuplicateDocNumber(QBOFault):
-    """6140: a DocNumber already used by the same transaction type (when the company enforces it)."""
+    """6140: a DocNumber already used by the same transaction type (when enforced)."""
 
     code = "6140"
     message = "Duplicate Document Number Error"
@@ -169,13 +169,23 @@ class QueryValidationError(QBOFault):
 
 
 class RequestIdTooLong(QBOFault):
-    """2010: a ``requestid`` longer than QBO accepts."""
+    """6000: a ``requestid`` longer than QBO accepts (50 characters; 36 on batch).
 
-    code = "2010"
-    message = "Request has invalid or unsupported property"
+    QBO answers this as a business validation error, e.g. "You cannot enter more than 50
+    characters in the request_id field. You tried entering 8182e07bba..., which is 68
+    characters." (reported in intuit/QuickBooks-V3-Java-SDK issue 180).
+    """
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"requestid must be at most {limit} characters", "requestid")
+    code = "6000"
+    message = "A business validation error has occurred while processing your request"
+
+    def __init__(self, limit: int, request_id: str = "", field_name: str = "request_id") -> None:
+        super().__init__(
+            f"Business Validation Error: You cannot enter more than {limit} characters in the "
+            f"{field_name} field. You tried entering {request_id[:10]}..., which is "
+            f"{len(request_id)} characters.",
+            "requestid",
+        )
 
 
 class BatchTooLarge(QBOFault):
@@ -263,3 +273,142 @@ class AuthorizationFailed(QBOFault):
     http_status = 403
     fault_type = "AUTHORIZATION"
     message = "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403"
+
+
+# --- OAuth 2.0 errors (RFC 6749 shape, as Intuit's OAuth server answers) ---------------------
+# These are not QBO faults: the token, revoke and authorization endpoints answer with
+# ``{"error": ..., "error_description": ...}`` (RFC 6749 section 5.2), never a ``Fault`` body.
+
+
+class OAuthError(Exception):
+    """An OAuth 2.0 error response: ``error`` code, human description, HTTP status."""
+
+    error = "invalid_request"
+    http_status = 400
+
+    def __init__(self, description: str) -> None:
+        super().__init__(f"{self.error}: {description}")
+        self.description = description
+
+    def to_json_body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+
+class InvalidClient(OAuthError):
+    """401 ``invalid_client``: client id or secret wrong or missing (HTTP Basic auth)."""
+
+    error = "invalid_client"
+    http_status = 401
+
+
+class InvalidGrant(OAuthError):
+    """400 ``invalid_grant``: the code or refresh token is unknown, spent, expired or revoked."""
+
+    error = "invalid_grant"
+
+
+class InvalidOAuthRequest(OAuthError):
+    """400 ``invalid_request``: a required parameter is missing or malformed."""
+
+    error = "invalid_request"
+
+
+class InvalidScope(OAuthError):
+    """400 ``invalid_scope``: a scope is unknown, or none grants QuickBooks or OpenID access."""
+
+    error = "invalid_scope"
+
+
+class InvalidToken(OAuthError):
+    """401 ``invalid_token`` (RFC 6750): the Bearer token for UserInfo is bad or expired."""
+
+    error = "invalid_token"
+    http_status = 401
+
+
+class InsufficientScope(OAuthError):
+    """403 ``insufficient_scope`` (RFC 6750): the token lacks the scope the endpoint needs."""
+
+    error = "insufficient_scope"
+    http_status = 403
+
+
+class UnsupportedGrantType(OAuthError):
+    """400 ``unsupported_grant_type``: only authorization_code and refresh_token exist."""
+
+    error = "unsupported_grant_type"
+
+
+class UnsupportedResponseType(OAuthError):
+    """400 ``unsupported_response_type``: the authorization endpoint only issues codes."""
+
+    error = "unsupported_response_type"
+
+
+# --- accounting API faults added with the backend (validation, CDC, operations) -------------
+
+
+class IllegalCharacters(QBOFault):
+    """2040: a name holds a character QBO forbids (``:`` separates parent and child; tab, newline).
+
+    As QBO reports it: "Invalid String. The String may contain unsupported or illegal chars".
+    """
+
+    code = "2040"
+    message = "Invalid String. The String may contain unsupported or illegal chars"
+
+    def __init__(self, field_name: str, value: str) -> None:
+        super().__init__(
+            f"Element contains invalid characters: {field_name} {value!r} may not contain a "
+            f"colon (':'), a tab or a newline",
+            field_name,
+        )
+
+
+class UnsupportedOperation(QBOFault):
+    """2010: an operation the entity does not support (void a bill, create a TaxCode)."""
+
+    code = "2010"
+    message = "Request has invalid or unsupported property"
+
+    def __init__(self, operation: str, entity: str, hint: str = "") -> None:
+        super().__init__(
+            f"Operation {operation} is not supported for {entity}" + (f"; {hint}" if hint else ""),
+            "operation",
+        )
+
+
+class CDCLookbackExceeded(QBOFault):
+    """CDC only looks back 30 days; QBO refuses an older ``changedSince``."""
+
+    code = "4001"
+    message = "Invalid query"
+
+    def __init__(self, changed_since: str, days: int) -> None:
+        super().__init__(
+            f"Operation cdc with changedSince date {changed_since} which is older than fixed "
+            f"days is not supported. changedSince must be within the last {days} days; read "
+            f"older changes with a query on MetaData.LastUpdatedTime",
+            "changedSince",
+        )
+
+
+class CDCEntityNotSupported(QBOFault):
+    """CDC covers most entities but not all (TimeActivity is one QBO leaves out)."""
+
+    code = "4001"
+    message = "Invalid query"
+
+    def __init__(self, entity: str, supported: str) -> None:
+        super().__init__(
+            f"CDC does not support entity {entity}; supported entities are: {supported}. "
+            f"Read {entity} changes with a query on MetaData.LastUpdatedTime",
+            "entities",
+        )
+
+
+class BatchRequestInvalid(QBOFault):
+    """2010: a batch request whose envelope is wrong (missing list, duplicate or long bId)."""
+
+    code = "2010"
+    message = "Request has invalid or unsupported property"

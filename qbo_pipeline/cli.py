@@ -1,0 +1,66 @@
+"""The ``qbo-pipeline`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from qbo_pipeline.source.demo_data import DemoDataError, clients_for_rows, generate_demo_data
+
+
+@click.group()
+@click.version_option(package_name="qbo_pipeline")
+def main() -> None:
+    """Keep a business application's records in sync with QuickBooks Online."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port to listen on.")
+@click.option("--state", "state_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="SQLite file that keeps the emulator's companies across restarts "
+                   "(default: in memory).")
+@click.option("--no-limits", is_flag=True, help="Turn QBO's rate limits off.")
+@click.option("--webhook-url", help="POST signed change notifications to this URL.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def emulator(host: str, port: int, state_file: Path | None, no_limits: bool,
+             webhook_url: str | None, log_level: str) -> None:
+    """Serve a local QuickBooks Online API (accounting v3, OAuth 2.0, webhooks)."""
+    # Imported here: the emulator's web stack is not needed by the other commands.
+    from qbo_pipeline.emulator.server import serve_forever
+    from qbo_pipeline.emulator.service import EmulatorConfig
+
+    config = EmulatorConfig(state_file=state_file)
+    config.limits.enabled = not no_limits
+    if webhook_url:
+        config.webhooks.url = webhook_url
+    click.echo(f"QBO emulator on http://{host}:{port} "
+               f"(discovery: http://{host}:{port}/.well-known/openid_configuration, "
+               f"state: {state_file or 'in memory'})")
+    serve_forever(config, host, port, log_level)
+
+
+@main.command("demo-data")
+@click.option("--url", default="sqlite:///demo_source.sqlite", show_default=True,
+              help="SQLAlchemy URL of the source database to fill.")
+@click.option("--clients", type=int, help="Number of clients (everything else scales from it).")
+@click.option("--rows", type=int, help="Approximate total number of rows instead of --clients.")
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--reset", is_flag=True, help="Drop and recreate the demo tables first.")
+def demo_data(url: str, clients: int | None, rows: int | None, seed: int, reset: bool) -> None:
+    """Create and fill the demo practice-management source database."""
+    if clients and rows:
+        raise click.UsageError("give --clients or --rows, not both")
+    count = clients or (clients_for_rows(rows) if rows else 25)
+    try:
+        summary = generate_demo_data(url, clients=count, seed=seed, reset=reset,
+                                     progress=click.echo)
+    except DemoDataError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary.describe())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,595 @@
+"""Per-entity rules of the QBO Accounting API: required fields, references, computed fields.
+
+Pure functions over plain dicts: the backend (``models.py``) holds the state and calls these
+with a :class:`Lookup` over one company's objects. Sources for the rules are Intuit's entity
+reference pages (the "Required"/"Conditionally required" markers and the business rules of
+each entity) unless a comment says otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from qbo_pipeline.emulator.exceptions import (
+    BusinessValidation,
+    DuplicateName,
+    IllegalCharacters,
+    InvalidFieldValue,
+    InvalidReference,
+    ObjectNotFound,
+    RequiredParameterMissing,
+)
+
+NAME_ENTITIES = ("Customer", "Vendor", "Employee")  # one DisplayName namespace across them
+MAX_CUSTOMER_LEVEL = 4  # a top-level customer is level 0; QBO allows 4 levels of sub-customers
+MAX_DOC_NUMBER_LENGTH = 21
+FIRST_DOC_NUMBER = 1001  # a new company's first invoice number
+READ_ONLY_FIELDS = frozenset(
+    {"Id", "SyncToken", "MetaData", "domain", "sparse", "FullyQualifiedName", "Level"}
+)
+
+
+# Fields QBO computes; whatever a request sends for them is ignored.
+COMPUTED_FIELDS: dict[str, tuple[str, ...]] = {
+    "Invoice": ("TotalAmt", "Balance", "LinkedTxn"),
+    "CreditMemo": ("TotalAmt", "Balance", "RemainingCredit"),
+    "Purchase": ("TotalAmt",),
+    "Bill": ("TotalAmt", "Balance"),
+    "Deposit": ("TotalAmt",),
+    "Payment": ("UnappliedAmt",),
+    "Account": ("Classification",),
+    "Term": ("Type",),
+}
+
+
+class Lookup(Protocol):
+    """Read access to one company's live (not deleted) objects."""
+
+    def get(self, entity: str, entity_id: str) -> dict[str, Any] | None: ...
+
+    def all(self, entity: str) -> list[dict[str, Any]]: ...
+
+
+Rule = Callable[[Lookup, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """How one QBO entity behaves: what it needs, what QBO computes, what may be done to it."""
+
+    name: str
+    kind: str  # "name" (names list), "transaction" or "reference" (read-only lists)
+    required: tuple[tuple[str, ...], ...] = ()  # each group: at least one field must be present
+    defaults: dict[str, Any] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()  # validate and fill computed fields, in order
+    voidable: bool = False
+    in_cdc: bool = True
+    auto_doc_number: bool = False
+    doc_number_scope: str | None = None  # DocNumber unique per this ref (e.g. VendorRef) if set
+
+    @property
+    def path(self) -> str:
+        return self.name.lower()
+
+    @property
+    def writable(self) -> bool:
+        return self.kind != "reference"
+
+    @property
+    def deletable(self) -> bool:
+        return self.kind == "transaction"
+
+    @property
+    def checks_doc_number(self) -> bool:
+        return self.kind == "transaction" and self.name not in ("Payment", "TimeActivity")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def money(value: Any) -> Decimal:
+    if value is None or value == "":
+        return Decimal(0)
+    try:
+        return Decimal(str(value))
+    except ArithmeticError as error:
+        raise InvalidFieldValue(f"Amount {value!r} is not a number", "Amount") from error
+
+
+def as_number(amount: Decimal) -> float | int:
+    """QBO writes amounts as JSON numbers: 100 stays 100, 12.5 stays 12.5."""
+    return int(amount) if amount == amount.to_integral_value() else float(amount)
+
+
+def is_blank(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def lines(record: dict[str, Any]) -> list[dict[str, Any]]:
+    found = record.get("Line") or []
+    if not isinstance(found, list):
+        raise InvalidFieldValue("Line must be a list of line objects", "Line")
+    return found
+
+
+def require(record: dict[str, Any], *names: str) -> None:
+    if all(is_blank(record.get(name)) for name in names):
+        raise RequiredParameterMissing(names[0] if len(names) == 1 else " or ".join(names))
+
+
+# --------------------------------------------------------------------------- references
+
+# Reference fields and the entity they point at. EntityRef (Purchase payee) carries its type.
+REFERENCE_TARGETS: dict[str, str] = {
+    "CustomerRef": "Customer",
+    "VendorRef": "Vendor",
+    "EmployeeRef": "Employee",
+    "ItemRef": "Item",
+    "ClassRef": "Class",
+    "SalesTermRef": "Term",
+    "TermRef": "Term",
+    "TaxCodeRef": "TaxCode",
+    "AccountRef": "Account",
+    "IncomeAccountRef": "Account",
+    "ExpenseAccountRef": "Account",
+    "AssetAccountRef": "Account",
+    "DepositToAccountRef": "Account",
+    "ARAccountRef": "Account",
+    "APAccountRef": "Account",
+    "ParentRef": "",  # same entity as the record (Customer, Account, Class, Item)
+}
+
+
+def _references(value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every (field name, ref object) pair inside a record, lines included."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key in REFERENCE_TARGETS or key == "EntityRef":
+                if isinstance(inner, dict):
+                    yield key, inner
+            else:
+                yield from _references(inner)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+
+
+def _target_of(entity: str, key: str, ref: dict[str, Any]) -> str:
+    if key == "ParentRef":
+        return entity
+    if key == "EntityRef":
+        return str(ref.get("type") or "Vendor")
+    return REFERENCE_TARGETS[key]
+
+
+def resolve_references(entity: str, lookup: Lookup, record: dict[str, Any]) -> None:
+    """Check every *Ref points at an existing, active object and fill in its name, as QBO does.
+
+    A missing object is QBO's 2500 "Invalid Reference Id"; an inactive one is 610.
+    """
+    for key, ref in _references(record):
+        ref_id = ref.get("value")
+        if is_blank(ref_id):
+            raise RequiredParameterMissing(f"{key}.value")
+        target = _target_of(entity, key, ref)
+        found = lookup.get(target, str(ref_id))
+        if found is None:
+            raise InvalidReference(
+                f"Invalid Reference Id : {key} points at {target} Id={ref_id}, which does not "
+                f"exist in this company",
+                key,
+            )
+        if found.get("Active") is False:
+            raise ObjectNotFound(target, str(ref_id))
+        label = found.get("FullyQualifiedName") or found.get("DisplayName") or found.get("Name")
+        if label:
+            ref["name"] = label
+
+
+# --------------------------------------------------------------------------- names lists
+
+_NAME_PARTS = ("Title", "GivenName", "MiddleName", "FamilyName", "Suffix")
+_ILLEGAL_NAME_CHARACTERS = re.compile(r"[:\t\n\r]")
+
+
+def derive_display_name(lookup: Lookup, record: dict[str, Any]) -> None:
+    """QBO builds DisplayName from the name parts, or the company name, when it is absent."""
+    if is_blank(record.get("DisplayName")):
+        person = " ".join(str(record[part]) for part in _NAME_PARTS if record.get(part))
+        derived = person or record.get("CompanyName")
+        if not derived:
+            raise RequiredParameterMissing("DisplayName")
+        record["DisplayName"] = str(derived)
+    name = str(record["DisplayName"])
+    if _ILLEGAL_NAME_CHARACTERS.search(name):
+        raise IllegalCharacters("DisplayName", name)
+    record.setdefault("PrintOnCheckName", name)
+
+
+def unique_display_name(lookup: Lookup, record: dict[str, Any]) -> None:
+    """DisplayName is unique across Customer, Vendor and Employee, ignoring case (6240).
+
+    Inactive records keep their name, so they count too.
+    """
+    wanted = str(record["DisplayName"]).casefold()
+    for entity in NAME_ENTITIES:
+        for other in lookup.all(entity):
+            # Ids come from one counter per company, so an equal Id is this very record.
+            if other["Id"] != record.get("Id") and _folded(other.get("DisplayName")) == wanted:
+                raise DuplicateName(other["Id"])
+
+
+def _folded(value: Any) -> str:
+    return str(value or "").casefold()
+
+
+def unique_name(entity: str) -> Rule:
+    """Items, accounts and classes have unique names within their own list (6240)."""
+
+    def rule(lookup: Lookup, record: dict[str, Any]) -> None:
+        wanted = str(record["Name"]).casefold()
+        for other in lookup.all(entity):
+            if other["Id"] != record.get("Id") and _folded(other.get("Name")) == wanted:
+                raise DuplicateName(other["Id"])
+
+    return rule
+
+
+def hierarchy(entity: str, label: str) -> Rule:
+    """FullyQualifiedName "Parent:Child" and Level from ParentRef, as QBO computes them.
+
+    Customers mark children with ``Job: true``; accounts, classes and items with ``SubItem`` /
+    ``SubAccount`` / ``SubClass``. QBO allows at most 5 levels (levels 0 to 4).
+    """
+    flag = {"Customer": "Job", "Account": "SubAccount", "Class": "SubClass"}.get(entity, "SubItem")
+
+    def rule(lookup: Lookup, record: dict[str, Any]) -> None:
+        parent_ref = record.get("ParentRef")
+        name = str(record[label])
+        if not parent_ref:
+            if record.get(flag) is True:
+                raise RequiredParameterMissing("ParentRef")
+            record[flag] = False
+            record["FullyQualifiedName"], record["Level"] = name, 0
+            return
+        if record.get(flag) is not True:
+            raise RequiredParameterMissing(flag)
+        parent = lookup.get(entity, str(parent_ref.get("value")))
+        if parent is None:  # resolve_references already reported unknown ids
+            raise InvalidReference(f"ParentRef {parent_ref.get('value')} not found", "ParentRef")
+        _refuse_cycle(lookup, entity, record, parent)
+        level = int(parent.get("Level", 0)) + 1
+        if level > MAX_CUSTOMER_LEVEL:
+            raise BusinessValidation(
+                f"{entity} {name!r} would be at level {level + 1}; QBO allows at most "
+                f"{MAX_CUSTOMER_LEVEL + 1} levels (a parent and {MAX_CUSTOMER_LEVEL} levels of "
+                f"sub-{entity.lower()}s)",
+                "ParentRef",
+            )
+        record["FullyQualifiedName"] = f"{parent['FullyQualifiedName']}:{name}"
+        record["Level"] = level
+
+    return rule
+
+
+def _refuse_cycle(lookup: Lookup, entity: str, record: dict[str, Any],
+                  parent: dict[str, Any]) -> None:
+    ancestor: dict[str, Any] | None = parent
+    while ancestor is not None:
+        if record.get("Id") and ancestor["Id"] == record["Id"]:
+            raise BusinessValidation(
+                f"{entity} Id={record['Id']} cannot be its own parent or ancestor", "ParentRef"
+            )
+        parent_ref = ancestor.get("ParentRef")
+        ancestor = lookup.get(entity, str(parent_ref["value"])) if parent_ref else None
+
+
+def no_colon_in(label: str) -> Rule:
+    def rule(lookup: Lookup, record: dict[str, Any]) -> None:
+        if _ILLEGAL_NAME_CHARACTERS.search(str(record[label])):
+            raise IllegalCharacters(label, str(record[label]))
+
+    return rule
+
+
+def item_accounts(lookup: Lookup, record: dict[str, Any]) -> None:
+    """Service and non-inventory items need an income account; inventory needs three."""
+    item_type = record.get("Type")
+    if item_type in ("Service", "NonInventory"):
+        require(record, "IncomeAccountRef")
+    elif item_type == "Inventory":
+        for name in ("IncomeAccountRef", "AssetAccountRef", "ExpenseAccountRef", "InvStartDate"):
+            require(record, name)
+    elif item_type not in ("Category", "Group"):
+        raise InvalidFieldValue(
+            f"Item Type {item_type!r} is not one of Service, NonInventory, Inventory, "
+            "Category, Group",
+            "Type",
+        )
+
+
+_ACCOUNT_CLASSIFICATION = {
+    "Bank": "Asset", "Other Current Asset": "Asset", "Fixed Asset": "Asset",
+    "Other Asset": "Asset", "Accounts Receivable": "Asset",
+    "Equity": "Equity",
+    "Expense": "Expense", "Other Expense": "Expense", "Cost of Goods Sold": "Expense",
+    "Accounts Payable": "Liability", "Credit Card": "Liability",
+    "Long Term Liability": "Liability", "Other Current Liability": "Liability",
+    "Income": "Revenue", "Other Income": "Revenue",
+}
+
+
+def account_classification(lookup: Lookup, record: dict[str, Any]) -> None:
+    account_type = record.get("AccountType")
+    if account_type not in _ACCOUNT_CLASSIFICATION:
+        raise InvalidFieldValue(
+            f"AccountType {account_type!r} is not one of: "
+            + ", ".join(sorted(_ACCOUNT_CLASSIFICATION)),
+            "AccountType",
+        )
+    record["Classification"] = _ACCOUNT_CLASSIFICATION[account_type]
+    record.setdefault("CurrentBalance", 0)
+
+
+def term_due(lookup: Lookup, record: dict[str, Any]) -> None:
+    require(record, "DueDays", "DayOfMonthDue")
+    record["Type"] = "STANDARD" if record.get("DueDays") is not None else "DATE_DRIVEN"
+
+
+# --------------------------------------------------------------------------- transactions
+
+_LINE_DETAILS: dict[str, tuple[str, ...]] = {
+    "Invoice": ("SalesItemLineDetail", "GroupLineDetail", "DescriptionOnly",
+                "DiscountLineDetail", "SubTotalLineDetail"),
+    "CreditMemo": ("SalesItemLineDetail", "DescriptionOnly", "DiscountLineDetail",
+                   "SubTotalLineDetail"),
+    "Purchase": ("AccountBasedExpenseLineDetail", "ItemBasedExpenseLineDetail"),
+    "Bill": ("AccountBasedExpenseLineDetail", "ItemBasedExpenseLineDetail"),
+    "Deposit": ("DepositLineDetail",),
+}
+
+
+def line_shapes(entity: str) -> Rule:
+    """Each line names a DetailType allowed for the entity and carries that detail and Amount."""
+    allowed = _LINE_DETAILS[entity]
+
+    def rule(lookup: Lookup, record: dict[str, Any]) -> None:
+        for position, line in enumerate(lines(record), start=1):
+            detail_type = line.get("DetailType")
+            where = f"Line[{position}]"
+            if is_blank(detail_type):
+                raise RequiredParameterMissing(f"{where}.DetailType")
+            if detail_type not in allowed:
+                raise InvalidFieldValue(
+                    f"{where}.DetailType {detail_type!r} is not allowed on {entity}; use one of "
+                    + ", ".join(allowed),
+                    "DetailType",
+                )
+            needs_amount = detail_type not in ("DescriptionOnly", "SubTotalLineDetail",
+                                               "GroupLineDetail")
+            if needs_amount and line.get("Amount") is None:
+                raise RequiredParameterMissing(f"{where}.Amount")
+            if detail_type in ("AccountBasedExpenseLineDetail", "DepositLineDetail"):
+                detail = line.get(detail_type) or {}
+                if detail_type == "AccountBasedExpenseLineDetail" or not line.get("LinkedTxn"):
+                    require(detail, "AccountRef")
+
+    return rule
+
+
+def number_lines(record: dict[str, Any]) -> None:
+    """Lines sent with an Id keep it; new lines get the next free number, as QBO does."""
+    used = [int(line["Id"]) for line in lines(record) if str(line.get("Id", "")).isdigit()]
+    next_id = max(used, default=0) + 1
+    for line in lines(record):
+        if is_blank(line.get("Id")):
+            line["Id"] = str(next_id)
+            next_id += 1
+        line["LineNum"] = int(line["Id"])
+
+
+def sales_totals(lookup: Lookup, record: dict[str, Any]) -> None:
+    """TotalAmt = sale lines - discounts + tax; the SubTotalLine is recomputed and appended."""
+    kept = [line for line in lines(record) if line.get("DetailType") != "SubTotalLineDetail"]
+    record["Line"] = kept
+    number_lines(record)
+    subtotal = sum((money(line.get("Amount")) for line in kept
+                    if line.get("DetailType") == "SalesItemLineDetail"), Decimal(0))
+    discount = sum((money(line.get("Amount")) for line in kept
+                    if line.get("DetailType") == "DiscountLineDetail"), Decimal(0))
+    tax = money((record.get("TxnTaxDetail") or {}).get("TotalTax"))
+    kept.append({"Amount": as_number(subtotal), "DetailType": "SubTotalLineDetail",
+                 "SubTotalLineDetail": {}})
+    record["TotalAmt"] = as_number(subtotal - discount + tax)
+
+
+def line_totals(lookup: Lookup, record: dict[str, Any]) -> None:
+    number_lines(record)
+    total = sum((money(line.get("Amount")) for line in lines(record)), Decimal(0))
+    record["TotalAmt"] = as_number(total)
+
+
+def open_balance(lookup: Lookup, record: dict[str, Any]) -> None:
+    """Bills start fully open (bill payments are not emulated)."""
+    record["Balance"] = record["TotalAmt"]
+
+
+def open_credit(lookup: Lookup, record: dict[str, Any]) -> None:
+    """Credit memos start with all their credit remaining (applying credits is not emulated)."""
+    record["Balance"] = record["RemainingCredit"] = record["TotalAmt"]
+
+
+def purchase_payment_type(lookup: Lookup, record: dict[str, Any]) -> None:
+    if record.get("PaymentType") not in ("Cash", "Check", "CreditCard"):
+        raise InvalidFieldValue(
+            f"PaymentType {record.get('PaymentType')!r} is not one of Cash, Check, CreditCard",
+            "PaymentType",
+        )
+
+
+def payment_lines(lookup: Lookup, record: dict[str, Any]) -> None:
+    """Payment lines apply amounts to invoices of the same customer; the rest stays unapplied."""
+    number_lines(record)
+    applied = Decimal(0)
+    for position, line in enumerate(lines(record), start=1):
+        amount = money(line.get("Amount"))
+        for link in line.get("LinkedTxn") or []:
+            _check_payment_link(lookup, record, position, link, amount)
+        applied += amount
+    total = money(record.get("TotalAmt"))
+    if applied > total:
+        raise BusinessValidation(
+            f"The payment lines apply {applied} but TotalAmt is {total}; TotalAmt must cover "
+            "every line",
+            "TotalAmt",
+        )
+    record["UnappliedAmt"] = as_number(total - applied)
+
+
+def _check_payment_link(lookup: Lookup, payment: dict[str, Any], position: int,
+                        link: dict[str, Any], amount: Decimal) -> None:
+    if link.get("TxnType") not in ("Invoice", "CreditMemo"):
+        raise InvalidFieldValue(
+            f"Line[{position}].LinkedTxn TxnType {link.get('TxnType')!r} must be Invoice or "
+            "CreditMemo", "LinkedTxn")
+    invoice = lookup.get(str(link["TxnType"]), str(link.get("TxnId")))
+    if invoice is None:
+        raise InvalidReference(
+            f"Invalid Reference Id : Line[{position}].LinkedTxn points at {link['TxnType']} "
+            f"Id={link.get('TxnId')}, which does not exist", "LinkedTxn")
+    if invoice["CustomerRef"]["value"] != payment["CustomerRef"]["value"]:
+        raise BusinessValidation(
+            f"{link['TxnType']} Id={invoice['Id']} belongs to customer "
+            f"{invoice['CustomerRef']['value']}, not to the payment's customer "
+            f"{payment['CustomerRef']['value']}", "LinkedTxn")
+    open_amount = money(invoice.get("TotalAmt")) - applied_by_others(lookup, payment, invoice)
+    if amount > open_amount:
+        raise BusinessValidation(
+            f"Line[{position}] applies {amount} to {link['TxnType']} Id={invoice['Id']}, whose "
+            f"open balance is {open_amount}", "Amount")
+
+
+def applied_by_others(lookup: Lookup, payment: dict[str, Any], invoice: dict[str, Any]) -> Decimal:
+    """What every other payment already applies to this invoice."""
+    return sum(
+        (applied_amounts(other).get(str(invoice["Id"]), Decimal(0))
+         for other in lookup.all("Payment") if other["Id"] != payment.get("Id")),
+        Decimal(0),
+    )
+
+
+def applied_amounts(payment: dict[str, Any]) -> dict[str, Decimal]:
+    """Invoice Id -> amount this payment applies to it."""
+    applied: dict[str, Decimal] = {}
+    for line in lines(payment):
+        for link in line.get("LinkedTxn") or []:
+            if link.get("TxnType") == "Invoice":
+                key = str(link.get("TxnId"))
+                applied[key] = applied.get(key, Decimal(0)) + money(line.get("Amount"))
+    return applied
+
+
+def time_activity(lookup: Lookup, record: dict[str, Any]) -> None:
+    """NameOf says who worked (Employee or Vendor, with the matching ref); then the duration."""
+    name_of = record.get("NameOf")
+    if name_of not in ("Employee", "Vendor"):
+        if is_blank(name_of):
+            raise RequiredParameterMissing("NameOf")
+        raise InvalidFieldValue(f"NameOf {name_of!r} must be Employee or Vendor", "NameOf")
+    require(record, f"{name_of}Ref")
+    has_duration = not is_blank(record.get("Hours")) or not is_blank(record.get("Minutes"))
+    has_span = not is_blank(record.get("StartTime")) and not is_blank(record.get("EndTime"))
+    if not (has_duration or has_span):
+        raise RequiredParameterMissing("Hours or Minutes, or StartTime and EndTime")
+
+
+def deposit_lines(lookup: Lookup, record: dict[str, Any]) -> None:
+    line_totals(lookup, record)
+
+
+# --------------------------------------------------------------------------- the catalog
+
+
+def _name_rules() -> tuple[Rule, ...]:
+    return (derive_display_name, unique_display_name)
+
+
+def _build_specs() -> dict[str, EntitySpec]:
+    active = {"Active": True}
+    specs = [
+        EntitySpec("Customer", "name", defaults={**active, "Taxable": True, "Balance": 0,
+                                                 "BalanceWithJobs": 0},
+                   rules=(*_name_rules(), hierarchy("Customer", "DisplayName"))),
+        EntitySpec("Vendor", "name", defaults={**active, "Balance": 0}, rules=_name_rules()),
+        EntitySpec("Employee", "name", defaults=dict(active), rules=_name_rules()),
+        EntitySpec("Item", "name", required=(("Name",), ("Type",)), defaults=dict(active),
+                   rules=(no_colon_in("Name"), unique_name("Item"), item_accounts,
+                          hierarchy("Item", "Name"))),
+        EntitySpec("Account", "name", required=(("Name",), ("AccountType",)),
+                   defaults=dict(active),
+                   rules=(no_colon_in("Name"), unique_name("Account"), account_classification,
+                          hierarchy("Account", "Name"))),
+        EntitySpec("Class", "name", required=(("Name",),), defaults=dict(active),
+                   rules=(no_colon_in("Name"), unique_name("Class"), hierarchy("Class", "Name"))),
+        EntitySpec("Term", "name", required=(("Name",),), defaults=dict(active),
+                   rules=(unique_name("Term"), term_due)),
+        EntitySpec("TaxCode", "reference"),
+        EntitySpec("CompanyInfo", "reference", in_cdc=False),
+        EntitySpec("Invoice", "transaction", required=(("CustomerRef",), ("Line",)),
+                   rules=(line_shapes("Invoice"), sales_totals), voidable=True,
+                   auto_doc_number=True),
+        EntitySpec("CreditMemo", "transaction", required=(("CustomerRef",), ("Line",)),
+                   rules=(line_shapes("CreditMemo"), sales_totals, open_credit),
+                   auto_doc_number=True),
+        EntitySpec("Payment", "transaction", required=(("CustomerRef",), ("TotalAmt",)),
+                   rules=(payment_lines,), voidable=True),
+        EntitySpec("Purchase", "transaction",
+                   required=(("PaymentType",), ("AccountRef",), ("Line",)),
+                   rules=(purchase_payment_type, line_shapes("Purchase"), line_totals)),
+        EntitySpec("Bill", "transaction", required=(("VendorRef",), ("Line",)),
+                   rules=(line_shapes("Bill"), line_totals, open_balance),
+                   doc_number_scope="VendorRef"),
+        EntitySpec("Deposit", "transaction", required=(("DepositToAccountRef",), ("Line",)),
+                   rules=(line_shapes("Deposit"), deposit_lines)),
+        EntitySpec("TimeActivity", "transaction", rules=(time_activity,), in_cdc=False),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
+ENTITY_SPECS: dict[str, EntitySpec] = _build_specs()
+ENTITIES_BY_PATH: dict[str, EntitySpec] = {spec.path: spec for spec in ENTITY_SPECS.values()}
+QUERYABLE_ENTITIES: tuple[str, ...] = tuple(ENTITY_SPECS)
+
+
+def spec_for(entity: str) -> EntitySpec | None:
+    """The spec for an entity named in any case ("invoice", "Invoice", "INVOICE")."""
+    return ENTITIES_BY_PATH.get(entity.lower())
+
+
+def check_required(spec: EntitySpec, record: dict[str, Any]) -> None:
+    for group in spec.required:
+        require(record, *group)
+    if spec.name in ("Invoice", "CreditMemo", "Purchase", "Bill", "Deposit") and not [
+        line for line in lines(record) if line.get("DetailType") != "SubTotalLineDetail"
+    ]:
+        raise RequiredParameterMissing("Line")
+
+
+def apply_rules(spec: EntitySpec, lookup: Lookup, record: dict[str, Any]) -> None:
+    """Validate a record about to be stored and fill QBO's computed fields (in place)."""
+    for name, value in spec.defaults.items():
+        if record.get(name) is None:
+            record[name] = value
+    check_required(spec, record)
+    doc_number = record.get("DocNumber")
+    if doc_number is not None and len(str(doc_number)) > MAX_DOC_NUMBER_LENGTH:
+        raise InvalidFieldValue(
+            f"String length is too long: DocNumber {doc_number!r} has {len(str(doc_number))} "
+            f"characters, at most {MAX_DOC_NUMBER_LENGTH} are allowed", "DocNumber")
+    resolve_references(spec.name, lookup, record)
+    for rule in spec.rules:
+        rule(lookup, record)

@@ -1,0 +1,656 @@
+"""The QBO backend: companies (realms), their objects and QBO's rules, without any HTTP.
+
+Thread-safe: one re-entrant lock guards all companies; every public operation is one
+"transaction" whose writes go to the store together and whose change events are published
+after the lock is released (a listener that fails never breaks the request).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from qbo_pipeline.emulator import query as qbo_query
+from qbo_pipeline.emulator.entities import (
+    COMPUTED_FIELDS,
+    ENTITY_SPECS,
+    FIRST_DOC_NUMBER,
+    QUERYABLE_ENTITIES,
+    READ_ONLY_FIELDS,
+    EntitySpec,
+    applied_amounts,
+    apply_rules,
+    as_number,
+    is_blank,
+    lines,
+    money,
+    spec_for,
+)
+from qbo_pipeline.emulator.events import ChangeEvent, ChangeListener
+from qbo_pipeline.emulator.exceptions import (
+    BusinessValidation,
+    CDCEntityNotSupported,
+    CDCLookbackExceeded,
+    DuplicateDocNumber,
+    InvalidRequest,
+    NameListDeleteNotAllowed,
+    ObjectNotFound,
+    QueryParserError,
+    QueryValidationError,
+    RequiredParameterMissing,
+    StaleObject,
+    UnsupportedOperation,
+)
+from qbo_pipeline.emulator.persistence import ChangeSet, StoredRealm, open_store
+
+log = logging.getLogger(__name__)
+
+# QBO writes times in the company's time zone, to the second. The emulator's companies keep
+# Pacific Standard Time all year (no daylight saving), so offsets are always visible.
+COMPANY_TIMEZONE = timezone(timedelta(hours=-8))
+CDC_LOOKBACK_DAYS = 30
+CDC_MAX_OBJECTS = 1000
+DEFAULT_PREFERENCES = {
+    # "Custom transaction numbers" with the duplicate-number warning: QBO then refuses a
+    # DocNumber already used by the same transaction type (6140).
+    "CustomTxnNumbers": True,
+    "WarnDuplicateDocNum": True,
+}
+
+JSONObject = dict[str, Any]
+Response = tuple[int, JSONObject]
+
+
+def company_time(moment: datetime) -> str:
+    return moment.astimezone(COMPANY_TIMEZONE).replace(microsecond=0).isoformat()
+
+
+def parse_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=COMPANY_TIMEZONE)
+
+
+class Realm:
+    """One company: its settings and live objects, deleted-transaction tombstones, and the
+    responses remembered for ``requestid``s."""
+
+    def __init__(self, stored: StoredRealm) -> None:
+        self.realm_id = stored.realm_id
+        self.settings = stored.settings
+        self.objects = stored.objects
+        self.tombstones = stored.tombstones
+        self.responses = stored.responses
+
+    def get(self, entity: str, entity_id: str) -> JSONObject | None:
+        return self.objects.get(entity, {}).get(entity_id)
+
+    def all(self, entity: str) -> list[JSONObject]:
+        return list(self.objects.get(entity, {}).values())
+
+    def allocate_id(self) -> str:
+        next_id = int(self.settings["next_id"])
+        self.settings["next_id"] = next_id + 1
+        return str(next_id)
+
+    def preference(self, name: str) -> bool:
+        return bool(self.settings["preferences"].get(name, DEFAULT_PREFERENCES.get(name)))
+
+
+class QBOBackend:
+    """All companies of one emulator, with QBO's rules; the HTTP layer only translates."""
+
+    def __init__(self, state_file: Path | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._changes = ChangeSet()
+        self._pending_events: list[ChangeEvent] = []
+        self._listeners: list[ChangeListener] = []
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._store = open_store(state_file)
+        self._realms = {realm_id: Realm(stored)
+                        for realm_id, stored in self._store.load().items()}
+
+    # ------------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        with self._lock:
+            self._store.close()
+
+    def subscribe(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        outermost = False
+        events: list[ChangeEvent] = []
+        try:
+            with self._lock:
+                outermost = self._depth == 0
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                    if outermost:
+                        changes, self._changes = self._changes, ChangeSet()
+                        events, self._pending_events = self._pending_events, []
+                        self._store.write(changes)
+        finally:
+            if outermost:
+                self._publish(events)
+
+    def _publish(self, events: list[ChangeEvent]) -> None:
+        for event in events:
+            for listener in list(self._listeners):
+                try:
+                    listener(event)
+                except Exception:  # a subscriber's failure must not fail the API call
+                    log.exception("change listener %r failed on %s", listener, event)
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    def _realm(self, realm_id: str) -> Realm:
+        realm = self._realms.get(realm_id)
+        if realm is None:
+            raise InvalidRequest(
+                f"Company {realm_id} does not exist in this emulator; connect it through "
+                f"OAuth (or POST /admin/realms/{realm_id}/reset) first", "realmId")
+        return realm
+
+    def _save(self, realm: Realm, entity: str, record: JSONObject) -> None:
+        realm.objects.setdefault(entity, {})[record["Id"]] = record
+        self._changes.objects[(realm.realm_id, entity, record["Id"])] = record
+        self._changes.realms[realm.realm_id] = realm.settings
+
+    def _emit(self, realm: Realm, entity: str, record: JSONObject, operation: str) -> None:
+        updated = parse_time(record["MetaData"]["LastUpdatedTime"])
+        self._pending_events.append(
+            ChangeEvent(realm.realm_id, entity, record["Id"], operation, updated)
+        )
+
+    # ------------------------------------------------------------------ companies
+
+    def realm_exists(self, realm_id: str) -> bool:
+        with self._lock:
+            return realm_id in self._realms
+
+    def realm_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._realms)
+
+    def ensure_realm(self, realm_id: str) -> None:
+        """Create the company as a new QBO company starts, unless it exists already."""
+        with self._transaction():
+            if realm_id not in self._realms:
+                self._new_company(realm_id)
+
+    def reset_realm(self, realm_id: str) -> None:
+        """Forget everything in the company and start it again as a new company."""
+        with self._transaction():
+            self._realms.pop(realm_id, None)
+            self._changes.dropped_realms.add(realm_id)
+            self._changes.realms.pop(realm_id, None)
+            # Writes still pending for the old company must not outlive its reset.
+            pending = self._changes
+            pending.objects = {key: value for key, value in pending.objects.items()
+                               if key[0] != realm_id}
+            pending.tombstones = {key: value for key, value in pending.tombstones.items()
+                                  if key[0] != realm_id}
+            pending.responses = {key: value for key, value in pending.responses.items()
+                                 if key[0] != realm_id}
+            self._new_company(realm_id)
+
+    def set_preference(self, realm_id: str, name: str, value: bool) -> None:
+        """Change a company preference (``WarnDuplicateDocNum``, ``CustomTxnNumbers``)."""
+        with self._transaction():
+            realm = self._realm(realm_id)
+            realm.settings["preferences"][name] = value
+            self._changes.realms[realm_id] = realm.settings
+
+    def seed_realm(self, realm_id: str, objects: dict[str, list[JSONObject]]
+                   ) -> dict[str, list[JSONObject]]:
+        """Create the given objects through the normal rules, in order; returns them created."""
+        created: dict[str, list[JSONObject]] = {}
+        with self._transaction():
+            self.ensure_realm(realm_id)
+            for entity, bodies in objects.items():
+                spec = self._writable_spec(entity)
+                created[spec.name] = [self.create(realm_id, spec.name, body) for body in bodies]
+        return created
+
+    def dump_realm(self, realm_id: str) -> dict[str, list[JSONObject]]:
+        """Every live object of the company, by entity, in Id order."""
+        with self._lock:
+            realm = self._realm(realm_id)
+            return {
+                entity: copy.deepcopy(sorted(records.values(), key=_id_order))
+                for entity, records in realm.objects.items() if records
+            }
+
+    def _new_company(self, realm_id: str) -> None:
+        now = self._now()
+        realm = Realm(StoredRealm(realm_id, {
+            "next_id": 1, "preferences": dict(DEFAULT_PREFERENCES), "created": company_time(now),
+        }))
+        self._realms[realm_id] = realm
+        self._changes.realms[realm_id] = realm.settings
+        self._store_reference(realm, "CompanyInfo", {
+            "Id": "1", "CompanyName": f"Sandbox Company {realm_id}",
+            "LegalName": f"Sandbox Company {realm_id}", "Country": "US",
+            "CompanyStartDate": now.astimezone(COMPANY_TIMEZONE).date().isoformat(),
+            "FiscalYearStartMonth": "January",
+        })
+        for code, taxable in (("TAX", True), ("NON", False)):
+            self._store_reference(realm, "TaxCode", {
+                "Id": code, "Name": code, "Description": "Taxable" if taxable else "Non-Taxable",
+                "Taxable": taxable, "TaxGroup": False, "Active": True,
+            })
+        for entity, body in _starter_objects():
+            self._create(realm, self._writable_spec(entity), body, publish=False)
+
+    def _store_reference(self, realm: Realm, entity: str, body: JSONObject) -> None:
+        stamp = company_time(self._now())
+        record = {**body, "SyncToken": "0", "domain": "QBO", "sparse": False,
+                  "MetaData": {"CreateTime": stamp, "LastUpdatedTime": stamp}}
+        self._save(realm, entity, record)
+
+    # ------------------------------------------------------------------ single objects
+
+    def create(self, realm_id: str, entity: str, body: JSONObject) -> JSONObject:
+        spec = self._writable_spec(entity)
+        with self._transaction():
+            return self._create(self._realm(realm_id), spec, body, publish=True)
+
+    def read(self, realm_id: str, entity: str, entity_id: str) -> JSONObject:
+        spec = self._spec(entity)
+        with self._lock:
+            realm = self._realm(realm_id)
+            if spec.name == "CompanyInfo" and entity_id == realm_id:
+                entity_id = "1"  # QBO reads CompanyInfo at /companyinfo/<realmId>
+            return copy.deepcopy(self._current(realm, spec, entity_id))
+
+    def update(self, realm_id: str, entity: str, body: JSONObject) -> JSONObject:
+        """Full update (writable fields left out are cleared) or sparse (``"sparse": true``)."""
+        spec = self._writable_spec(entity)
+        with self._transaction():
+            realm = self._realm(realm_id)
+            current = self._checked_current(realm, spec, body, "update")
+            return self._update(realm, spec, current, body, operation="Update")
+
+    def bookkeeper_edit(self, realm_id: str, entity: str, entity_id: str,
+                        changes: JSONObject) -> JSONObject:
+        """Apply a change as a person editing in QBO's screens now: a sparse update that needs
+        no SyncToken, bumps it and LastUpdatedTime, and publishes the change."""
+        spec = self._writable_spec(entity)
+        with self._transaction():
+            realm = self._realm(realm_id)
+            current = self._current(realm, spec, entity_id)
+            body = {**changes, "Id": entity_id, "SyncToken": current["SyncToken"],
+                    "sparse": True}
+            return self._update(realm, spec, current, body, operation="Update")
+
+    def delete(self, realm_id: str, entity: str, body: JSONObject) -> JSONObject:
+        """Delete a transaction; names-list objects can only be made inactive."""
+        spec = self._spec(entity)
+        if spec.kind == "name":
+            raise NameListDeleteNotAllowed(spec.name)
+        if not spec.deletable:
+            raise UnsupportedOperation("delete", spec.name)
+        with self._transaction():
+            realm = self._realm(realm_id)
+            current = self._checked_current(realm, spec, body, "delete")
+            self._refuse_if_paid(realm, spec, current, "delete")
+            entity_id = current["Id"]
+            del realm.objects[spec.name][entity_id]
+            stamp = company_time(self._now())
+            realm.tombstones.setdefault(spec.name, {})[entity_id] = stamp
+            self._changes.objects[(realm_id, spec.name, entity_id)] = None
+            self._changes.tombstones[(realm_id, spec.name, entity_id)] = stamp
+            current["MetaData"]["LastUpdatedTime"] = stamp
+            self._emit(realm, spec.name, current, "Delete")
+            if spec.name == "Payment":
+                self._refresh_invoices(realm, set(applied_amounts(current)))
+            return {"status": "Deleted", "domain": "QBO", "Id": entity_id}
+
+    def void(self, realm_id: str, entity: str, body: JSONObject) -> JSONObject:
+        """Void: amounts become zero, the object stays, PrivateNote says "Voided"."""
+        spec = self._spec(entity)
+        if not spec.voidable:
+            raise UnsupportedOperation("void", spec.name,
+                                       "QBO voids Invoice and Payment through the API")
+        with self._transaction():
+            realm = self._realm(realm_id)
+            current = self._checked_current(realm, spec, body, "void")
+            self._refuse_if_paid(realm, spec, current, "void")
+            voided = copy.deepcopy(current)
+            for line in lines(voided):
+                line["Amount"] = 0
+                detail = line.get("SalesItemLineDetail")
+                if isinstance(detail, dict) and "Qty" in detail:
+                    detail["Qty"] = 0
+            if isinstance(voided.get("TxnTaxDetail"), dict):
+                voided["TxnTaxDetail"]["TotalTax"] = 0
+            voided["TotalAmt"] = 0
+            voided["PrivateNote"] = "Voided"
+            voided["sparse"] = True
+            return self._update(realm, spec, current, voided, operation="Void")
+
+    # ------------------------------------------------------------------ query and CDC
+
+    def query(self, realm_id: str, text: str) -> JSONObject:
+        """Run a QBO query; the ``QueryResponse`` object as QBO returns it."""
+        try:
+            parsed = qbo_query.parse_query(text, QUERYABLE_ENTITIES)
+        except qbo_query.QueryValidationError as error:
+            raise QueryValidationError(error.detail) from error
+        except qbo_query.QuerySyntaxError as error:
+            raise QueryParserError(error.detail) from error
+        with self._lock:
+            records = self._realm(realm_id).all(parsed.entity)
+            result = qbo_query.run_query(
+                parsed, records, hide_inactive=parsed.entity in qbo_query.NAMES_LIST_ENTITIES
+            )
+        if parsed.select_count:
+            return {"totalCount": result.total_count}
+        if not result.rows:
+            return {}  # QBO answers an empty page with an empty QueryResponse
+        return {parsed.entity: result.rows, "startPosition": result.start_position,
+                "maxResults": len(result.rows)}
+
+    def cdc(self, realm_id: str, entities: list[str], changed_since: datetime) -> JSONObject:
+        """Objects of the given entities changed at or after changed_since (30 days at most).
+
+        The answer is the ``CDCResponse`` list item: ``{"QueryResponse": [...]}`` with one
+        element per requested entity. Deleted transactions come as ``status: Deleted``.
+        """
+        specs = self._cdc_specs(entities)
+        now = self._now()
+        if changed_since.tzinfo is None:
+            changed_since = changed_since.replace(tzinfo=COMPANY_TIMEZONE)
+        if changed_since < now - timedelta(days=CDC_LOOKBACK_DAYS):
+            raise CDCLookbackExceeded(changed_since.isoformat(), CDC_LOOKBACK_DAYS)
+        # QBO stamps changes to the second: compare at that resolution.
+        since = changed_since.replace(microsecond=0)
+        with self._lock:
+            realm = self._realm(realm_id)
+            changes = [change for spec in specs for change in _changes_of(realm, spec, since)]
+        changes.sort(key=lambda change: (change[0], _id_order(change[2])))
+        kept = changes[:CDC_MAX_OBJECTS]
+        responses: list[JSONObject] = []
+        for spec in specs:
+            found = [record for _, entity, record in kept if entity == spec.name]
+            responses.append({spec.name: found, "startPosition": 1, "maxResults": len(found),
+                              "totalCount": len(found)} if found else {})
+        return {"QueryResponse": responses}
+
+    def _cdc_specs(self, entities: list[str]) -> list[EntitySpec]:
+        if not entities:
+            raise RequiredParameterMissing("entities")
+        supported = ", ".join(spec.name for spec in ENTITY_SPECS.values() if spec.in_cdc)
+        specs: list[EntitySpec] = []
+        for name in entities:
+            spec = spec_for(name.strip())
+            if spec is None or not spec.in_cdc:
+                raise CDCEntityNotSupported(name.strip(), supported)
+            if spec not in specs:
+                specs.append(spec)
+        return specs
+
+    # ------------------------------------------------------------------ idempotency
+
+    def idempotent(self, realm_id: str, request_id: str,
+                   action: Callable[[], Response]) -> Response:
+        """Run a write once per ``requestid``: a repeat answers the first response, unchanged.
+
+        The action runs under the backend lock, so two concurrent repeats cannot both write.
+        """
+        with self._transaction():
+            realm = self._realm(realm_id)
+            remembered = realm.responses.get(request_id)
+            if remembered is not None:
+                return remembered[0], copy.deepcopy(remembered[1])
+            status, body = action()
+            realm.responses[request_id] = (status, copy.deepcopy(body))
+            self._changes.responses[(realm_id, request_id)] = (status, body)
+            return status, body
+
+    # ------------------------------------------------------------------ rules in motion
+
+    def _spec(self, entity: str) -> EntitySpec:
+        spec = spec_for(entity)
+        if spec is None:
+            known = ", ".join(spec.path for spec in ENTITY_SPECS.values())
+            raise InvalidRequest(f"Unsupported entity {entity!r}; the emulator serves: {known}",
+                                 "entity")
+        return spec
+
+    def _writable_spec(self, entity: str) -> EntitySpec:
+        spec = self._spec(entity)
+        if not spec.writable:
+            raise UnsupportedOperation("create/update", spec.name, "it is read-only in the API")
+        return spec
+
+    def _current(self, realm: Realm, spec: EntitySpec, entity_id: str) -> JSONObject:
+        found = realm.get(spec.name, str(entity_id))
+        if found is None:
+            raise ObjectNotFound(spec.name, str(entity_id))
+        return found
+
+    def _checked_current(self, realm: Realm, spec: EntitySpec, body: JSONObject,
+                         operation: str) -> JSONObject:
+        """The stored object an update/delete/void names, after its Id and SyncToken check."""
+        if not isinstance(body, dict):
+            raise InvalidRequest(f"The {operation} body must be a {spec.name} object")
+        if is_blank(body.get("Id")):
+            raise RequiredParameterMissing("Id")
+        if is_blank(body.get("SyncToken")):
+            raise RequiredParameterMissing("SyncToken")
+        current = self._current(realm, spec, str(body["Id"]))
+        if str(body["SyncToken"]) != current["SyncToken"]:
+            raise StaleObject(spec.name, current["Id"], str(body["SyncToken"]),
+                              current["SyncToken"])
+        return current
+
+    def _create(self, realm: Realm, spec: EntitySpec, body: JSONObject,
+                *, publish: bool) -> JSONObject:
+        record = _writable_part(spec, body)
+        if spec.auto_doc_number and is_blank(record.get("DocNumber")):
+            record["DocNumber"] = _next_doc_number(realm, spec.name)
+        self._validate(realm, spec, record)
+        stamp = company_time(self._now())
+        record.update({"Id": realm.allocate_id(), "SyncToken": "0", "domain": "QBO",
+                       "sparse": False, "MetaData": {"CreateTime": stamp,
+                                                     "LastUpdatedTime": stamp}})
+        self._after_validation(realm, spec, record, previous=None)
+        self._save(realm, spec.name, record)
+        if publish:
+            self._emit(realm, spec.name, record, "Create")
+        self._after_save(realm, spec, record, previous=None)
+        return copy.deepcopy(record)
+
+    def _update(self, realm: Realm, spec: EntitySpec, current: JSONObject, body: JSONObject,
+                *, operation: str) -> JSONObject:
+        sparse = body.get("sparse") in (True, "true", "True")
+        record = copy.deepcopy(current) if sparse else {}
+        if sparse:
+            for name in READ_ONLY_FIELDS | set(COMPUTED_FIELDS.get(spec.name, ())):
+                record.pop(name, None)
+        record.update(_writable_part(spec, body))
+        record["Id"] = current["Id"]
+        self._validate(realm, spec, record)
+        record.update({
+            "SyncToken": str(int(current["SyncToken"]) + 1), "domain": "QBO", "sparse": False,
+            "MetaData": {**current["MetaData"],
+                         "LastUpdatedTime": company_time(self._now())},
+        })
+        self._after_validation(realm, spec, record, previous=current)
+        self._save(realm, spec.name, record)
+        self._emit(realm, spec.name, record, operation)
+        self._after_save(realm, spec, record, previous=current)
+        return copy.deepcopy(record)
+
+    def _validate(self, realm: Realm, spec: EntitySpec, record: JSONObject) -> None:
+        apply_rules(spec, realm, record)
+        if spec.checks_doc_number and realm.preference("WarnDuplicateDocNum"):
+            _refuse_duplicate_doc_number(realm, spec, record)
+
+    def _after_validation(self, realm: Realm, spec: EntitySpec, record: JSONObject,
+                          previous: JSONObject | None) -> None:
+        if spec.name == "Invoice":
+            applied = _applied_to(realm, record["Id"])
+            if applied > money(record["TotalAmt"]):
+                raise BusinessValidation(
+                    f"Invoice Id={record['Id']} would total {record['TotalAmt']} but payments "
+                    f"of {applied} are applied to it; change or delete the payments first",
+                    "TotalAmt")
+            _set_invoice_balance(realm, record)
+
+    def _after_save(self, realm: Realm, spec: EntitySpec, record: JSONObject,
+                    previous: JSONObject | None) -> None:
+        if spec.name == "Payment":
+            touched = set(applied_amounts(record)) | set(applied_amounts(previous or {}))
+            self._refresh_invoices(realm, touched)
+        if previous is not None and previous.get("FullyQualifiedName") != record.get(
+            "FullyQualifiedName"
+        ):
+            self._rename_descendants(realm, spec.name, record)
+
+    def _refresh_invoices(self, realm: Realm, invoice_ids: set[str]) -> None:
+        """Payments change invoice balances; QBO then bumps the invoice's SyncToken too."""
+        for invoice_id in sorted(invoice_ids, key=_id_order):
+            invoice = realm.get("Invoice", invoice_id)
+            if invoice is None:
+                continue
+            before = (invoice.get("Balance"), invoice.get("LinkedTxn"))
+            refreshed = copy.deepcopy(invoice)
+            _set_invoice_balance(realm, refreshed)
+            if (refreshed.get("Balance"), refreshed.get("LinkedTxn")) == before:
+                continue
+            refreshed["SyncToken"] = str(int(invoice["SyncToken"]) + 1)
+            refreshed["MetaData"]["LastUpdatedTime"] = company_time(self._now())
+            self._save(realm, "Invoice", refreshed)
+            self._emit(realm, "Invoice", refreshed, "Update")
+
+    def _rename_descendants(self, realm: Realm, entity: str, parent: JSONObject) -> None:
+        """Children's FullyQualifiedName follows a renamed or moved parent."""
+        label = "DisplayName" if entity == "Customer" else "Name"
+        for child in realm.all(entity):
+            if (child.get("ParentRef") or {}).get("value") == parent["Id"]:
+                renamed = {**child, "FullyQualifiedName":
+                           f"{parent['FullyQualifiedName']}:{child[label]}",
+                           "Level": int(parent.get("Level", 0)) + 1}
+                self._save(realm, entity, renamed)
+                self._rename_descendants(realm, entity, renamed)
+
+    def _refuse_if_paid(self, realm: Realm, spec: EntitySpec, current: JSONObject,
+                        operation: str) -> None:
+        if spec.name == "Invoice" and _applied_to(realm, current["Id"]) > 0:
+            raise BusinessValidation(
+                f"Invoice Id={current['Id']} has payments applied; {operation} or unlink "
+                f"those payments before you {operation} the invoice", "Id")
+
+
+# ---------------------------------------------------------------------- module helpers
+
+
+def _id_order(value: Any) -> tuple[int, str]:
+    text = value["Id"] if isinstance(value, dict) else str(value)
+    return (int(text), "") if text.isdigit() else (1 << 62, text)
+
+
+def _writable_part(spec: EntitySpec, body: JSONObject) -> JSONObject:
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"The request body must be a {spec.name} object")
+    skipped = READ_ONLY_FIELDS | set(COMPUTED_FIELDS.get(spec.name, ()))
+    return {name: copy.deepcopy(value) for name, value in body.items() if name not in skipped}
+
+
+def _next_doc_number(realm: Realm, entity: str) -> str:
+    numbers = [int(str(record.get("DocNumber"))) for record in realm.all(entity)
+               if str(record.get("DocNumber", "")).isdigit()]
+    return str(max(numbers, default=FIRST_DOC_NUMBER - 1) + 1)
+
+
+def _refuse_duplicate_doc_number(realm: Realm, spec: EntitySpec, record: JSONObject) -> None:
+    doc_number = record.get("DocNumber")
+    if is_blank(doc_number):
+        return
+    scope = spec.doc_number_scope
+    for other in realm.all(spec.name):
+        same_scope = scope is None or (other.get(scope) or {}).get("value") == (
+            record.get(scope) or {}).get("value")
+        if (other["Id"] != record.get("Id") and same_scope
+                and str(other.get("DocNumber")) == str(doc_number)):
+            raise DuplicateDocNumber(str(doc_number), spec.name, other["Id"])
+
+
+def _applied_to(realm: Realm, invoice_id: str) -> Decimal:
+    return sum((applied_amounts(payment).get(invoice_id, Decimal(0))
+                for payment in realm.all("Payment")), Decimal(0))
+
+
+def _set_invoice_balance(realm: Realm, invoice: JSONObject) -> None:
+    """Balance = TotalAmt minus what payments apply; LinkedTxn lists those payments."""
+    applied = Decimal(0)
+    links: list[JSONObject] = []
+    for payment in sorted(realm.all("Payment"), key=_id_order):
+        amount = applied_amounts(payment).get(invoice["Id"])
+        if amount:
+            applied += amount
+            links.append({"TxnId": payment["Id"], "TxnType": "Payment"})
+    invoice["Balance"] = as_number(money(invoice["TotalAmt"]) - applied)
+    if links:
+        invoice["LinkedTxn"] = links
+    else:
+        invoice.pop("LinkedTxn", None)
+
+
+def _changes_of(realm: Realm, spec: EntitySpec, since: datetime
+                ) -> Iterator[tuple[datetime, str, JSONObject]]:
+    for record in realm.all(spec.name):
+        updated = parse_time(record["MetaData"]["LastUpdatedTime"])
+        if updated >= since:
+            yield updated, spec.name, copy.deepcopy(record)
+    for entity_id, deleted_at in realm.tombstones.get(spec.name, {}).items():
+        deleted = parse_time(deleted_at)
+        if deleted >= since:
+            yield deleted, spec.name, {"Id": entity_id, "status": "Deleted", "domain": "QBO",
+                                       "MetaData": {"LastUpdatedTime": deleted_at}}
+
+
+def _starter_objects() -> list[tuple[str, JSONObject]]:
+    """A new QBO company's chart of accounts, terms and the "Services" item.
+
+    Accounts get Ids 1.. in this order, so the Services item's income account is Id 1.
+    """
+    accounts = [
+        ("Services", "Income", "ServiceFeeIncome"),
+        ("Sales of Product Income", "Income", "SalesOfProductIncome"),
+        ("Accounts Receivable (A/R)", "Accounts Receivable", "AccountsReceivable"),
+        ("Undeposited Funds", "Other Current Asset", "UndepositedFunds"),
+        ("Checking", "Bank", "Checking"),
+        ("Accounts Payable (A/P)", "Accounts Payable", "AccountsPayable"),
+        ("Office Supplies", "Expense", "OfficeGeneralAdministrativeExpenses"),
+        ("Travel", "Expense", "Travel"),
+        ("Cost of Labor", "Cost of Goods Sold", "CostOfLaborCos"),
+        ("Uncategorized Expense", "Expense", "OtherMiscellaneousServiceCost"),
+    ]
+    starters: list[tuple[str, JSONObject]] = [
+        ("Account", {"Name": name, "AccountType": kind, "AccountSubType": subtype})
+        for name, kind, subtype in accounts
+    ]
+    starters += [("Term", {"Name": name, "DueDays": days})
+                 for name, days in (("Due on receipt", 0), ("Net 15", 15), ("Net 30", 30),
+                                    ("Net 60", 60))]
+    starters.append(("Item", {"Name": "Services", "Type": "Service",
+                              "IncomeAccountRef": {"value": "1"}}))
+    return starters

@@ -1,0 +1,382 @@
+"""The QBO accounting API client for one realm (company).
+
+Retries, in two layers of well-kept libraries:
+
+- urllib3's ``Retry`` on the session's adapter: refused or dropped connections before an answer,
+  read timeouts and 5xx, for GET and POST, with exponential backoff and jitter.
+- ``backoff`` (already installed with Dagster; tenacity is not) around each attempt, for what
+  urllib3 cannot see: a 429 (QBO sends no Retry-After, so exponential backoff with jitter from
+  ``throttle_backoff_seconds``, or Retry-After when a proxy sends one), and a connection cut in
+  the middle of the body, which urllib3 has already handed over as a response.
+
+Retrying a POST is safe only because every POST we send carries a ``requestid`` in its URL: a
+retry re-sends the same URL, and QBO answers a repeated ``requestid`` with the first answer
+instead of writing twice. ``_send`` refuses a POST without one. An expired access token (401)
+is refreshed once and the request re-sent, with the same ``requestid``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import backoff
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from qbo_pipeline.qbo.errors import (
+    FaultDetail,
+    QBOError,
+    QBOServiceError,
+    RequestContext,
+    error_from_fault_body,
+    error_from_response,
+)
+from qbo_pipeline.qbo.limits import RealmRateLimiter, shared_limiter
+from qbo_pipeline.qbo.settings import QBOSettings
+from qbo_pipeline.qbo.tokens import AccessTokenSource
+
+logger = logging.getLogger(__name__)
+
+WRITE_REQUEST_ID_LIMIT = 50
+BATCH_REQUEST_ID_LIMIT = 36
+BATCH_ITEM_LIMIT = 30
+QUERY_PAGE_LIMIT = 1000
+CDC_LOOKBACK = timedelta(days=30)
+RETRIED_STATUSES = (500, 502, 503, 504)
+THROTTLED_STATUS = 429
+THROTTLE_WAIT_CAP_SECONDS = 60.0
+
+BatchOperationName = Literal["create", "update", "delete", "void", "query"]
+
+
+def build_session(settings: QBOSettings) -> requests.Session:
+    """A session whose adapter retries transport failures and 5xx (see module doc)."""
+    retry = Retry(
+        total=settings.max_retries,
+        backoff_factor=settings.backoff_seconds,
+        backoff_jitter=settings.backoff_seconds,
+        status_forcelist=RETRIED_STATUSES,
+        allowed_methods=frozenset({"GET", "POST"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=settings.concurrent_requests)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def _retry_after_seconds(response: requests.Response | None) -> float | None:
+    value = response.headers.get("Retry-After", "") if response is not None else ""
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None  # absent, or an HTTP date (not sent by QBO): fall back to backoff
+
+
+def throttle_waits(base_seconds: float, cap_seconds: float = THROTTLE_WAIT_CAP_SECONDS
+                   ) -> Generator[float, requests.Response | None, None]:
+    """Waits after successive 429s (a ``backoff`` wait generator fed each response):
+    Retry-After when sent, else ``base * 2**n`` capped, with "equal jitter" (half fixed, half
+    random) so that throttled workers do not come back in step."""
+    attempt = 0
+    response = yield 0.0  # backoff primes the generator before the first wait
+    while True:
+        retry_after = _retry_after_seconds(response)
+        if retry_after is None:
+            ceiling = min(cap_seconds, base_seconds * 2 ** attempt)
+            retry_after = ceiling / 2 + random.uniform(0, ceiling / 2)
+        attempt += 1
+        response = yield retry_after
+
+
+@dataclass(frozen=True)
+class BatchOperation:
+    """One ``BatchItemRequest``. ``bid`` must identify the change (not only the record): it
+    is what the batch ``requestid`` is derived from, so a retried batch is recognised by QBO."""
+
+    bid: str
+    operation: BatchOperationName
+    entity: str = ""
+    body: dict[str, Any] = field(default_factory=dict)
+    query: str = ""
+
+    def to_item(self) -> dict[str, Any]:
+        if self.operation == "query":
+            return {"bId": self.bid, "Query": self.query}
+        return {"bId": self.bid, "operation": self.operation, self.entity: self.body}
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The answer to one batch item: the object written (or the query response), or an error."""
+
+    bid: str
+    entity: str
+    record: dict[str, Any] | None = None
+    error: QBOError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def batch_request_id(operations: Sequence[BatchOperation]) -> str:
+    """A requestid (<= 36 chars) that is the same whenever the same items are sent again."""
+    digest = hashlib.sha256()
+    for operation in operations:
+        digest.update(f"{operation.bid}\x1f{operation.operation}\x1f{operation.entity}\x1e"
+                      .encode())
+    return digest.hexdigest()[:BATCH_REQUEST_ID_LIMIT]
+
+
+def _check_request_id(request_id: str, limit: int, context: RequestContext) -> None:
+    if not request_id or len(request_id) > limit:
+        raise ValueError(f"{context.describe()}: requestid must be 1 to {limit} characters, "
+                         f"got {len(request_id)}; derive a shorter one (e.g. a hash)")
+
+
+def _entity_path(entity: str) -> str:
+    return entity.lower()
+
+
+def _query_rows(query_response: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for value in query_response.values():
+        if isinstance(value, list):
+            rows.extend(value)
+    return rows
+
+
+class QBOClient:
+    """Reads and writes one QBO company. Thread-safe; share one per realm."""
+
+    def __init__(self, settings: QBOSettings, realm_id: str, token_source: AccessTokenSource,
+                 session: requests.Session | None = None,
+                 limiter: RealmRateLimiter | None = None) -> None:
+        self.settings = settings
+        self.realm_id = realm_id
+        self._tokens = token_source
+        self._session = session or build_session(settings)
+        self._limiter = limiter or shared_limiter(
+            settings.base_url, realm_id, settings.requests_per_minute,
+            settings.concurrent_requests, settings.rate_window_seconds,
+            settings.batches_per_minute)
+        self._attempt_with_retries = self._retrying(self._attempt)
+
+    def close(self) -> None:
+        self._session.close()
+
+    # --- single records -------------------------------------------------------------------
+
+    def create(self, entity: str, body: dict[str, Any], request_id: str) -> dict[str, Any]:
+        context = RequestContext("create", entity)
+        answer = self._write(_entity_path(entity), body, request_id, context)
+        return self._record(answer, entity, context)
+
+    def read(self, entity: str, entity_id: str) -> dict[str, Any]:
+        context = RequestContext("read", entity, entity_id)
+        answer = self._send("GET", f"{_entity_path(entity)}/{entity_id}", context)
+        return self._record(answer, entity, context)
+
+    def update(self, entity: str, body: dict[str, Any], request_id: str,
+               sparse: bool = True) -> dict[str, Any]:
+        """Update with the SyncToken in ``body``; a stale one raises ``StaleObjectError``."""
+        context = RequestContext("update", entity, str(body.get("Id", "")))
+        if not body.get("Id") or body.get("SyncToken") is None:
+            raise ValueError(f"{context.describe()}: an update needs the record's Id and "
+                             f"SyncToken (read the record first)")
+        answer = self._write(_entity_path(entity), {**body, "sparse": sparse}, request_id,
+                             context)
+        return self._record(answer, entity, context)
+
+    def void(self, entity: str, entity_id: str, sync_token: str,
+             request_id: str) -> dict[str, Any]:
+        """Void a transaction (invoices are voided, never deleted)."""
+        context = RequestContext("void", entity, entity_id)
+        answer = self._write(_entity_path(entity), {"Id": entity_id, "SyncToken": sync_token},
+                             request_id, context, operation="void")
+        return self._record(answer, entity, context)
+
+    def delete(self, entity: str, entity_id: str, sync_token: str,
+               request_id: str) -> dict[str, Any]:
+        context = RequestContext("delete", entity, entity_id)
+        answer = self._write(_entity_path(entity), {"Id": entity_id, "SyncToken": sync_token},
+                             request_id, context, operation="delete")
+        return self._record(answer, entity, context)
+
+    # --- reading many -----------------------------------------------------------------------
+
+    def query(self, text: str, page_size: int = QUERY_PAGE_LIMIT) -> Iterator[dict[str, Any]]:
+        """Every row of a query, fetched page by page (STARTPOSITION/MAXRESULTS are added
+        here). Add ``ORDERBY Id`` (or another stable order) when rows may change meanwhile."""
+        context = RequestContext("query")
+        if not 1 <= page_size <= QUERY_PAGE_LIMIT:
+            raise ValueError(f"query page_size must be 1..{QUERY_PAGE_LIMIT}, got {page_size}")
+        if any(word in text.upper() for word in ("STARTPOSITION", "MAXRESULTS")):
+            raise ValueError(f"query {text!r}: leave out STARTPOSITION/MAXRESULTS; the client "
+                             f"pages through every row itself")
+        start = 1
+        while True:
+            paged = f"{text} STARTPOSITION {start} MAXRESULTS {page_size}"
+            answer = self._send("GET", "query", context, params={"query": paged})
+            rows = _query_rows(answer.get("QueryResponse", {}))
+            yield from rows
+            if len(rows) < page_size:
+                return
+            start += page_size
+
+    def count(self, text: str) -> int:
+        """The ``totalCount`` of a ``SELECT COUNT(*) FROM ...`` query."""
+        answer = self._send("GET", "query", RequestContext("count"), params={"query": text})
+        return int(answer.get("QueryResponse", {}).get("totalCount", 0))
+
+    def cdc(self, entities: Sequence[str], changed_since: datetime
+            ) -> dict[str, list[dict[str, Any]]]:
+        """Records of ``entities`` changed since a moment within the last 30 days (deleted ones
+        come back with ``status: "Deleted"``). At most 1000 per entity: beyond, query by
+        ``MetaData.LastUpdatedTime`` instead."""
+        context = RequestContext("change data capture", ",".join(entities))
+        if changed_since.tzinfo is None:
+            raise ValueError(f"{context.describe()}: changed_since must carry a time zone")
+        if changed_since < datetime.now(UTC) - CDC_LOOKBACK:
+            raise ValueError(f"{context.describe()}: changed_since {changed_since.isoformat()} "
+                             f"is more than 30 days ago; query by MetaData.LastUpdatedTime")
+        params = {"entities": ",".join(entities),
+                  "changedSince": changed_since.isoformat(timespec="seconds")}
+        answer = self._send("GET", "cdc", context, params=params)
+        changed: dict[str, list[dict[str, Any]]] = {entity: [] for entity in entities}
+        for cdc_response in answer.get("CDCResponse", []):
+            for query_response in cdc_response.get("QueryResponse", []):
+                for entity, rows in query_response.items():
+                    if isinstance(rows, list):
+                        changed.setdefault(entity, []).extend(rows)
+        return changed
+
+    # --- batch ------------------------------------------------------------------------------
+
+    def batch(self, operations: Sequence[BatchOperation]) -> list[BatchResult]:
+        """Send operations 30 per request (QBO's limit), each request with a requestid derived
+        from its items, and return one result per operation in the order given."""
+        bids = [operation.bid for operation in operations]
+        if len(set(bids)) != len(bids):
+            raise ValueError("batch: every operation needs a distinct bid")
+        results: list[BatchResult] = []
+        for start in range(0, len(operations), BATCH_ITEM_LIMIT):
+            results.extend(self._batch_chunk(operations[start:start + BATCH_ITEM_LIMIT]))
+        return results
+
+    def _batch_chunk(self, chunk: Sequence[BatchOperation]) -> list[BatchResult]:
+        context = RequestContext("batch", f"of {len(chunk)} items")
+        body = {"BatchItemRequest": [operation.to_item() for operation in chunk]}
+        answer = self._send("POST", "batch", context, body=body,
+                            params={"requestid": batch_request_id(chunk)})
+        by_bid = {item.get("bId"): item for item in answer.get("BatchItemResponse", [])}
+        return [self._batch_result(operation, by_bid.get(operation.bid))
+                for operation in chunk]
+
+    @staticmethod
+    def _batch_result(operation: BatchOperation, item: dict[str, Any] | None) -> BatchResult:
+        entity_id = str(operation.body.get("Id", ""))
+        context = RequestContext(f"batch {operation.operation} (bId {operation.bid})",
+                                 operation.entity, entity_id)
+        if item is None:
+            missing = FaultDetail("", "the batch response has no item for this bId")
+            return BatchResult(operation.bid, operation.entity,
+                               error=QBOServiceError(context, (missing,)))
+        if "Fault" in item:
+            return BatchResult(operation.bid, operation.entity,
+                               error=error_from_fault_body(context, item["Fault"]))
+        if operation.operation == "query":
+            return BatchResult(operation.bid, operation.entity, record=item.get("QueryResponse"))
+        return BatchResult(operation.bid, operation.entity, record=item.get(operation.entity))
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def _write(self, path: str, body: dict[str, Any], request_id: str, context: RequestContext,
+               operation: str | None = None) -> dict[str, Any]:
+        _check_request_id(request_id, WRITE_REQUEST_ID_LIMIT, context)
+        params = {"requestid": request_id}
+        if operation:
+            params["operation"] = operation
+        return self._send("POST", path, context, params=params, body=body)
+
+    @staticmethod
+    def _record(answer: dict[str, Any], entity: str, context: RequestContext) -> dict[str, Any]:
+        record = answer.get(entity)
+        if not isinstance(record, dict):
+            missing = FaultDetail("", f"the response has no {entity} object")
+            raise QBOServiceError(context, (missing,))
+        return record
+
+    def _send(self, method: str, path: str, context: RequestContext,
+              params: dict[str, str] | None = None,
+              body: dict[str, Any] | None = None) -> dict[str, Any]:
+        params = {**(params or {}), "minorversion": str(self.settings.minorversion)}
+        if method == "POST" and "requestid" not in params:
+            raise ValueError(f"{context.describe()}: POST without a requestid cannot be "
+                             f"retried safely")
+        url = f"{self.settings.company_url(self.realm_id)}/{path}"
+        try:
+            response = self._attempt_with_retries(method, url, params, body, path == "batch")
+        except requests.RequestException as error:
+            reason = FaultDetail("", f"could not reach QBO at {self.settings.base_url} after "
+                                     f"{self.settings.max_retries} retries "
+                                     f"({type(error).__name__})")
+            raise QBOServiceError(context, (reason,)) from None
+        return self._parse(response, context)
+
+    def _retrying(self, attempt: Callable[..., requests.Response]
+                  ) -> Callable[..., requests.Response]:
+        tries = self.settings.max_retries + 1
+        on_cut_body = backoff.on_exception(
+            backoff.expo, requests.exceptions.ChunkedEncodingError, max_tries=tries,
+            factor=self.settings.backoff_seconds, jitter=backoff.full_jitter)
+        on_throttle = backoff.on_predicate(
+            throttle_waits, lambda response: response.status_code == THROTTLED_STATUS,
+            max_tries=tries, jitter=None, base_seconds=self.settings.throttle_backoff_seconds)
+        return on_throttle(on_cut_body(attempt))
+
+    def _attempt(self, method: str, url: str, params: dict[str, str],
+                 body: dict[str, Any] | None, batch: bool) -> requests.Response:
+        """One request through the realm's limiter; a refused access token is refreshed once."""
+        with self._limiter.slot(batch=batch):
+            token = self._tokens.access_token(self.realm_id)
+            response = self._exchange(method, url, params, body, token)
+            if response.status_code == 401:
+                token = self._tokens.refresh_access_token(self.realm_id, token)
+                response = self._exchange(method, url, params, body, token)
+        return response
+
+    def _exchange(self, method: str, url: str, params: dict[str, str],
+                  body: dict[str, Any] | None, token: str) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        response = self._session.request(method, url, params=params, json=body,
+                                         headers=headers, timeout=self.settings.timeout_seconds)
+        logger.debug("QBO %s %s -> %s", method, url.rsplit("/v3/", 1)[-1],
+                     response.status_code)
+        return response
+
+    @staticmethod
+    def _parse(response: requests.Response, context: RequestContext) -> dict[str, Any]:
+        tid = response.headers.get("intuit_tid")
+        if response.status_code >= 400:
+            raise error_from_response(context, response.status_code, response.text, tid)
+        try:
+            answer = response.json()
+        except ValueError:
+            raise error_from_response(context, response.status_code, response.text,
+                                      tid) from None
+        if not isinstance(answer, dict):
+            raise error_from_response(context, response.status_code, response.text, tid)
+        if "Fault" in answer:
+            raise error_from_response(context, response.status_code, response.text, tid)
+        return answer

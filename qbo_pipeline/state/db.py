@@ -1,0 +1,65 @@
+"""Connecting to the state DB: a SQLite file by default, PostgreSQL (or any URL) in production.
+
+Repository functions never commit: a caller groups its writes in one transaction,
+`with sessions.begin() as session: ...`, so that a batch's links and its write-log entries
+land together or not at all.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from qbo_pipeline.state.models import StateBase
+
+DEFAULT_STATE_URL = "sqlite:///.qbo_pipeline/state.db"
+_SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def create_state_engine(url: str = DEFAULT_STATE_URL, *, schema: str | None = None) -> Engine:
+    """An engine for the state DB at `url`; tables go to `schema` when given (PostgreSQL).
+
+    A bare `postgresql://` URL uses psycopg2 when psycopg 3 is not installed. A SQLite file's
+    folder is created if missing, and the file is opened in WAL mode so that runs of several
+    realms can read while one writes.
+    """
+    parsed = make_url(url)
+    if (
+        parsed.drivername == "postgresql"
+        and importlib.util.find_spec("psycopg") is None
+        and importlib.util.find_spec("psycopg2") is not None
+    ):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    options: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        options["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_SECONDS}
+    engine = create_engine(parsed, **options)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _configure_sqlite)
+    if schema is not None:
+        engine = engine.execution_options(schema_translate_map={None: schema})
+    return engine
+
+
+def _configure_sqlite(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def init_state_db(engine: Engine) -> None:
+    """Create the state tables that do not exist yet (existing ones are left as they are)."""
+    with engine.begin() as connection:
+        StateBase.metadata.create_all(connection)
+
+
+def state_sessions(engine: Engine) -> sessionmaker[Session]:
+    """The session factory; loaded records stay readable after their transaction commits."""
+    return sessionmaker(engine, expire_on_commit=False)

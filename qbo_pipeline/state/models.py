@@ -1,0 +1,281 @@
+"""The state DB's tables: what the pipeline remembers between runs, every row keyed by realm.
+
+- `links`: a source record and the QBO record it was pushed to, with the payload last pushed
+  (the base of the three-way diff) and the SyncToken of that write;
+- `snapshots`: the QBO side as last fetched (query or CDC);
+- `conflicts`: fields changed on both sides, waiting for a bookkeeper's decision;
+- `quarantine`: source rows that failed validation, with the reasons, until they pass;
+- `cursors`: where the incremental sync and the CDC pull of each spec stopped;
+- `run_results`: the counts of each run;
+- `write_log`: each QBO write's request id, recorded before the batch is sent, so that a run
+  killed between the write and its link can be recovered without a duplicate;
+- `realms` and `tokens`: connected QBO companies and their OAuth tokens, encrypted.
+
+Timestamps are stored in UTC and come back timezone-aware on every backend. JSON columns
+accept Decimal, date and datetime values (stored as strings).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Enum,
+    Index,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _plain_json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value.normalize())
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(f"a {type(value).__name__} value cannot be stored as JSON in the state DB")
+
+
+class JsonValue(TypeDecorator[Any]):
+    """JSON (JSONB on PostgreSQL); Decimal and dates are stored as strings, None as SQL NULL."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB(none_as_null=True))
+        return dialect.type_descriptor(JSON(none_as_null=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return json.loads(json.dumps(value, default=_plain_json))
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A UTC timestamp. Naive values are taken as UTC; results are always timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        # SQLite keeps no offset: store naive UTC so that text comparisons order correctly.
+        return aware if dialect.name == "postgresql" else aware.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ConflictStatus(StrEnum):
+    OPEN = "open"
+    KEPT_SOURCE = "kept_source"
+    APPLIED_QBO = "applied_qbo"
+    DISMISSED = "dismissed"
+
+
+class WriteStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def _enum_column(enum: type[StrEnum]) -> Enum:
+    # Stored as its value in a VARCHAR with a CHECK, so adding a status needs no type change.
+    return Enum(enum, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e],
+                validate_strings=True)
+
+
+class StateBase(DeclarativeBase):
+    type_annotation_map = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JsonValue(),
+        list[Any]: JsonValue(),
+        str: String(255),
+    }
+
+
+class LinkRecord(StateBase):
+    """A source record and the QBO record it is synced with."""
+
+    __tablename__ = "links"
+    __table_args__ = (
+        UniqueConstraint("realm_id", "spec_name", "source_key", name="uq_links_source"),
+        UniqueConstraint("realm_id", "qbo_entity", "qbo_id", name="uq_links_qbo"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    spec_name: Mapped[str]
+    source_key: Mapped[str]
+    qbo_entity: Mapped[str] = mapped_column(String(64))
+    qbo_id: Mapped[str] = mapped_column(String(64))
+    sync_token: Mapped[str | None] = mapped_column(String(32))
+    base_payload: Mapped[dict[str, Any] | None]
+    base_hash: Mapped[str | None] = mapped_column(String(64))
+    delete_applied: Mapped[bool] = mapped_column(default=False)
+    last_synced_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class SnapshotRecord(StateBase):
+    """A QBO record as last fetched."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (
+        UniqueConstraint("realm_id", "qbo_entity", "qbo_id", name="uq_snapshots_record"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    qbo_entity: Mapped[str] = mapped_column(String(64))
+    qbo_id: Mapped[str] = mapped_column(String(64))
+    sync_token: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]]
+    deleted: Mapped[bool] = mapped_column(default=False)
+    last_updated_time: Mapped[datetime | None]
+    fetched_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class ConflictRecord(StateBase):
+    """Fields changed both in the source and in QBO since the last sync, for review."""
+
+    __tablename__ = "conflicts"
+    __table_args__ = (
+        # At most one open conflict per record: a re-run refreshes it instead of adding one.
+        Index("uq_conflicts_open_record", "realm_id", "spec_name", "source_key", unique=True,
+              sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+        Index("ix_conflicts_status", "realm_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    spec_name: Mapped[str]
+    source_key: Mapped[str]
+    qbo_id: Mapped[str | None] = mapped_column(String(64))
+    # [{"path": ..., "source": ..., "qbo": ..., "base": ...}, ...]
+    fields: Mapped[list[Any]]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[ConflictStatus] = mapped_column(_enum_column(ConflictStatus),
+                                                   default=ConflictStatus.OPEN)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None]
+
+
+class QuarantineRecord(StateBase):
+    """A source row held back by validation; released once it passes."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (
+        UniqueConstraint("realm_id", "spec_name", "source_key", name="uq_quarantine_source"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    spec_name: Mapped[str]
+    source_key: Mapped[str]
+    reasons: Mapped[list[Any]]
+    row: Mapped[dict[str, Any] | None]
+    source_updated_at: Mapped[datetime | None]
+    first_seen: Mapped[datetime] = mapped_column(default=utc_now)
+    last_seen: Mapped[datetime] = mapped_column(default=utc_now)
+    released_at: Mapped[datetime | None]
+
+
+class CursorRecord(StateBase):
+    """Where the incremental sync of one spec in one realm stopped."""
+
+    __tablename__ = "cursors"
+
+    realm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spec_name: Mapped[str] = mapped_column(primary_key=True)
+    # The end of the last change window synced without failure: the next window starts here.
+    change_window_end: Mapped[datetime | None]
+    # The time the last CDC / LastUpdatedTime pull covered up to.
+    snapshot_cursor: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class RunResultRecord(StateBase):
+    """The counts of one run of one spec (read, valid, quarantined, created, ...)."""
+
+    __tablename__ = "run_results"
+    __table_args__ = (Index("ix_run_results_realm_spec", "realm_id", "spec_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    spec_name: Mapped[str]
+    run_id: Mapped[str] = mapped_column(String(64))
+    partition_key: Mapped[str | None]
+    counts: Mapped[dict[str, Any]]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class WriteLogRecord(StateBase):
+    """A QBO write, recorded as pending before its batch is sent and completed after."""
+
+    __tablename__ = "write_log"
+    __table_args__ = (
+        UniqueConstraint("realm_id", "request_id", name="uq_write_log_request"),
+        Index("ix_write_log_status", "realm_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    spec_name: Mapped[str]
+    source_key: Mapped[str]
+    request_id: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(20))
+    status: Mapped[WriteStatus] = mapped_column(_enum_column(WriteStatus),
+                                                default=WriteStatus.PENDING)
+    qbo_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    completed_at: Mapped[datetime | None]
+
+
+class RealmRecord(StateBase):
+    """A connected QBO company and its per-company settings."""
+
+    __tablename__ = "realms"
+
+    realm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sync_start_date: Mapped[date | None]
+    connected_at: Mapped[datetime] = mapped_column(default=utc_now)
+    disconnected_at: Mapped[datetime | None]
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class TokenRecord(StateBase):
+    """A realm's OAuth tokens, each encrypted (Fernet) before it reaches the database."""
+
+    __tablename__ = "tokens"
+
+    realm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    refresh_token_encrypted: Mapped[str] = mapped_column(Text)
+    access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    access_token_expires_at: Mapped[datetime | None]
+    refresh_token_expires_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -1,0 +1,660 @@
+"""Reading and writing the state DB: plain functions that take a Session.
+
+Nothing here commits; the caller owns the transaction (see `db.py`). Every function is
+scoped by realm: one QBO company never sees another's state. Writes of many rows are
+executemany upserts (`INSERT ... ON CONFLICT DO UPDATE` on SQLite and PostgreSQL), and
+reads by key go in chunks, so thousands of rows cost a few statements, not one per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol, TypeVar, cast
+
+from sqlalchemy import Table, bindparam, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from qbo_pipeline.state.crypto import SecretCipher
+from qbo_pipeline.state.models import (
+    ConflictRecord,
+    ConflictStatus,
+    CursorRecord,
+    LinkRecord,
+    QuarantineRecord,
+    RealmRecord,
+    RunResultRecord,
+    SnapshotRecord,
+    StateBase,
+    TokenRecord,
+    WriteLogRecord,
+    WriteStatus,
+    utc_now,
+)
+
+CHUNK_SIZE = 500  # keys per IN (...) and rows per executemany: well under every driver's limit
+_Item = TypeVar("_Item")
+
+
+class StateError(Exception):
+    """A state DB operation that would break an invariant; the message says which and why."""
+
+
+# --- shared ----------------------------------------------------------------------------------
+
+
+def _chunks(items: Sequence[_Item]) -> Iterator[Sequence[_Item]]:
+    for start in range(0, len(items), CHUNK_SIZE):
+        yield items[start:start + CHUNK_SIZE]
+
+
+def _upsert(session: Session, model: type[StateBase]) -> sqlite.Insert | postgresql.Insert:
+    dialect = session.get_bind().dialect.name
+    table = _table(model)
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise StateError(f"the state DB supports SQLite and PostgreSQL, not {dialect}: "
+                     "point the state DB URL at one of them")
+
+
+def _table(model: type[StateBase]) -> Table:
+    return cast(Table, model.__table__)
+
+
+# --- links -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkUpdate:
+    """A source record synced with a QBO record: the payload just pushed becomes the base."""
+
+    source_key: str
+    qbo_entity: str
+    qbo_id: str
+    sync_token: str | None
+    base_payload: Mapping[str, Any] | None
+    base_hash: str | None
+    delete_applied: bool = False
+
+
+def upsert_links(session: Session, realm_id: str, spec_name: str, links: Iterable[LinkUpdate],
+                 *, synced_at: datetime | None = None) -> int:
+    """Insert or update links by (realm, spec, source key); the last of a key wins.
+
+    Raises StateError when a QBO record is already linked to another source record.
+    """
+    synced_at = synced_at or utc_now()
+    rows = {link.source_key: {
+        "realm_id": realm_id, "spec_name": spec_name, "source_key": link.source_key,
+        "qbo_entity": link.qbo_entity, "qbo_id": link.qbo_id, "sync_token": link.sync_token,
+        "base_payload": link.base_payload, "base_hash": link.base_hash,
+        "delete_applied": link.delete_applied, "last_synced_at": synced_at,
+    } for link in links}
+    if not rows:
+        return 0
+    _check_qbo_ids_free(session, realm_id, spec_name, list(rows.values()))
+    statement = _upsert(session, LinkRecord)
+    statement = statement.on_conflict_do_update(
+        index_elements=["realm_id", "spec_name", "source_key"],
+        set_={name: statement.excluded[name] for name in (
+            "qbo_entity", "qbo_id", "sync_token", "base_payload", "base_hash", "delete_applied",
+            "last_synced_at")},
+    )
+    for chunk in _chunks(list(rows.values())):
+        session.execute(statement, list(chunk))
+    return len(rows)
+
+
+def _check_qbo_ids_free(session: Session, realm_id: str, spec_name: str,
+                        rows: Sequence[Mapping[str, Any]]) -> None:
+    """One QBO record, one source record: linking it twice would hide a duplicate."""
+    wanted: dict[tuple[str, str], str] = {}
+    for row in rows:
+        target = (row["qbo_entity"], row["qbo_id"])
+        other = wanted.setdefault(target, row["source_key"])
+        if other != row["source_key"]:
+            raise _already_linked(realm_id, target, spec_name, other, row["source_key"])
+    for entity in {entity for entity, _ in wanted}:
+        ids = [qbo_id for kind, qbo_id in wanted if kind == entity]
+        for chunk in _chunks(ids):
+            found = session.execute(select(LinkRecord.qbo_id, LinkRecord.spec_name,
+                                           LinkRecord.source_key).where(
+                LinkRecord.realm_id == realm_id, LinkRecord.qbo_entity == entity,
+                LinkRecord.qbo_id.in_(chunk)))
+            for qbo_id, linked_spec, linked_key in found:
+                key = wanted[(entity, qbo_id)]
+                if (linked_spec, linked_key) != (spec_name, key):
+                    raise _already_linked(realm_id, (entity, qbo_id), linked_spec, linked_key,
+                                          key)
+
+
+def _already_linked(realm_id: str, target: tuple[str, str], linked_spec: str, linked_key: str,
+                    new_key: str) -> StateError:
+    entity, qbo_id = target
+    return StateError(
+        f"realm {realm_id}: QBO {entity} {qbo_id} is already linked to {linked_spec} record "
+        f"{linked_key!r}, so it cannot also be linked to {new_key!r}; two source records "
+        "matched one QBO record: fix the duplicate in the source or its match keys"
+    )
+
+
+def get_links(session: Session, realm_id: str, spec_name: str,
+              keys: Iterable[str] | None = None) -> dict[str, LinkRecord]:
+    """The links of a spec by source key: all of them, or those of `keys` that exist."""
+    base = select(LinkRecord).where(LinkRecord.realm_id == realm_id,
+                                    LinkRecord.spec_name == spec_name).execution_options(
+        populate_existing=True)
+    if keys is None:
+        return {link.source_key: link for link in session.scalars(base)}
+    found: dict[str, LinkRecord] = {}
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        for link in session.scalars(base.where(LinkRecord.source_key.in_(chunk))):
+            found[link.source_key] = link
+    return found
+
+
+def link_for_qbo_id(session: Session, realm_id: str, qbo_entity: str,
+                    qbo_id: str) -> LinkRecord | None:
+    return session.scalars(select(LinkRecord).where(
+        LinkRecord.realm_id == realm_id, LinkRecord.qbo_entity == qbo_entity,
+        LinkRecord.qbo_id == qbo_id).execution_options(populate_existing=True)).one_or_none()
+
+
+# --- snapshots -------------------------------------------------------------------------------
+
+
+def save_snapshots(session: Session, realm_id: str, qbo_entity: str,
+                   records: Iterable[Mapping[str, Any]], *,
+                   fetched_at: datetime | None = None) -> int:
+    """Store QBO records as fetched (a CDC delete, `"status": "Deleted"`, included).
+
+    A record never replaces a newer one (by `MetaData.LastUpdatedTime`) already stored.
+    """
+    fetched_at = fetched_at or utc_now()
+    rows = {row["qbo_id"]: row for row in (
+        _snapshot_row(realm_id, qbo_entity, record, fetched_at) for record in records)}
+    if not rows:
+        return 0
+    statement = _upsert(session, SnapshotRecord)
+    stored = _table(SnapshotRecord).c.last_updated_time
+    statement = statement.on_conflict_do_update(
+        index_elements=["realm_id", "qbo_entity", "qbo_id"],
+        set_={name: statement.excluded[name] for name in (
+            "sync_token", "payload", "deleted", "last_updated_time", "fetched_at")},
+        where=stored.is_(None) | statement.excluded.last_updated_time.is_(None)
+        | (statement.excluded.last_updated_time >= stored),
+    )
+    for chunk in _chunks(list(rows.values())):
+        session.execute(statement, list(chunk))
+    return len(rows)
+
+
+def _snapshot_row(realm_id: str, qbo_entity: str, record: Mapping[str, Any],
+                  fetched_at: datetime) -> dict[str, Any]:
+    if not record.get("Id"):
+        raise StateError(f"realm {realm_id}: a QBO {qbo_entity} record without an Id cannot be "
+                         f"stored as a snapshot (keys: {sorted(record)})")
+    updated = record.get("MetaData", {}).get("LastUpdatedTime")
+    return {
+        "realm_id": realm_id, "qbo_entity": qbo_entity, "qbo_id": str(record["Id"]),
+        "sync_token": None if record.get("SyncToken") is None else str(record["SyncToken"]),
+        "payload": dict(record), "deleted": record.get("status") == "Deleted",
+        "last_updated_time": datetime.fromisoformat(updated) if updated else None,
+        "fetched_at": fetched_at,
+    }
+
+
+def get_snapshots(session: Session, realm_id: str, qbo_entity: str,
+                  qbo_ids: Iterable[str] | None = None) -> dict[str, SnapshotRecord]:
+    base = select(SnapshotRecord).where(SnapshotRecord.realm_id == realm_id,
+                                        SnapshotRecord.qbo_entity == qbo_entity
+                                        ).execution_options(populate_existing=True)
+    if qbo_ids is None:
+        return {snapshot.qbo_id: snapshot for snapshot in session.scalars(base)}
+    found: dict[str, SnapshotRecord] = {}
+    for chunk in _chunks(list(dict.fromkeys(qbo_ids))):
+        for snapshot in session.scalars(base.where(SnapshotRecord.qbo_id.in_(chunk))):
+            found[snapshot.qbo_id] = snapshot
+    return found
+
+
+# --- conflicts -------------------------------------------------------------------------------
+
+
+class ConflictFieldLike(Protocol):
+    """One field's values on each side (the sync core's FieldDiff fits)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def source(self) -> Any: ...
+    @property
+    def qbo(self) -> Any: ...
+    @property
+    def base(self) -> Any: ...
+
+
+class ConflictLike(Protocol):
+    """A record's conflicting fields (the sync core's Conflict fits)."""
+
+    @property
+    def source_key(self) -> str: ...
+    @property
+    def qbo_id(self) -> str | None: ...
+    @property
+    def fields(self) -> Sequence[ConflictFieldLike]: ...
+    @property
+    def reason(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ConflictField:
+    path: str
+    source: Any
+    qbo: Any
+    base: Any
+
+
+@dataclass(frozen=True)
+class NewConflict:
+    source_key: str
+    qbo_id: str | None
+    fields: Sequence[ConflictField]
+    reason: str = ""
+
+
+def open_conflicts(session: Session, realm_id: str, spec_name: str,
+                   conflicts: Iterable[ConflictLike]) -> list[ConflictRecord]:
+    """Record conflicts for review; a record's open conflict is refreshed, not duplicated."""
+    incoming = {conflict.source_key: conflict for conflict in conflicts}
+    existing = {record.source_key: record for record in list_conflicts(
+        session, realm_id, spec_name, keys=list(incoming))}
+    records = []
+    for key, conflict in incoming.items():
+        record = existing.get(key) or ConflictRecord(realm_id=realm_id, spec_name=spec_name,
+                                                     source_key=key)
+        record.qbo_id = conflict.qbo_id
+        record.fields = [{"path": field.path, "source": field.source, "qbo": field.qbo,
+                          "base": field.base} for field in conflict.fields]
+        record.reason = conflict.reason
+        records.append(record)
+    session.add_all(records)
+    session.flush()
+    return records
+
+
+def open_conflict(session: Session, realm_id: str, spec_name: str,
+                  conflict: ConflictLike) -> ConflictRecord:
+    return open_conflicts(session, realm_id, spec_name, [conflict])[0]
+
+
+def list_conflicts(session: Session, realm_id: str, spec_name: str | None = None, *,
+                   status: ConflictStatus | None = ConflictStatus.OPEN,
+                   keys: Sequence[str] | None = None) -> list[ConflictRecord]:
+    """Conflicts of a realm (open ones unless `status` says otherwise; None for all)."""
+    query = select(ConflictRecord).where(ConflictRecord.realm_id == realm_id)
+    if spec_name is not None:
+        query = query.where(ConflictRecord.spec_name == spec_name)
+    if status is not None:
+        query = query.where(ConflictRecord.status == status)
+    query = query.order_by(ConflictRecord.id)
+    if keys is None:
+        return list(session.scalars(query))
+    return [record for chunk in _chunks(list(keys))
+            for record in session.scalars(query.where(ConflictRecord.source_key.in_(chunk)))]
+
+
+def resolve_conflict(session: Session, realm_id: str, conflict_id: int,
+                     resolution: ConflictStatus, resolved_by: str) -> ConflictRecord:
+    """Close an open conflict with the bookkeeper's decision."""
+    if resolution is ConflictStatus.OPEN:
+        raise StateError(f"conflict {conflict_id}: a resolution must be one of "
+                         f"{[s.value for s in ConflictStatus if s is not ConflictStatus.OPEN]}")
+    record = session.get(ConflictRecord, conflict_id)
+    if record is None or record.realm_id != realm_id:
+        raise StateError(f"realm {realm_id}: there is no conflict {conflict_id}")
+    if record.status is not ConflictStatus.OPEN:
+        raise StateError(f"realm {realm_id}: conflict {conflict_id} was already resolved "
+                         f"({record.status.value} by {record.resolved_by})")
+    record.status = resolution
+    record.resolved_at = utc_now()
+    record.resolved_by = resolved_by
+    session.flush()
+    return record
+
+
+# --- quarantine ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    """A row that failed validation, with every reason (as a bookkeeper can act on it)."""
+
+    source_key: str
+    reasons: Sequence[str]
+    row: Mapping[str, Any] | None = None
+    source_updated_at: datetime | None = None
+
+
+def quarantine_rows(session: Session, realm_id: str, spec_name: str,
+                    entries: Iterable[QuarantineEntry], *, seen_at: datetime | None = None) -> int:
+    """Hold rows back, or refresh the reasons of rows still held; a released row is held anew."""
+    seen_at = seen_at or utc_now()
+    rows = {entry.source_key: {
+        "realm_id": realm_id, "spec_name": spec_name, "source_key": entry.source_key,
+        "reasons": list(entry.reasons), "row": None if entry.row is None else dict(entry.row),
+        "source_updated_at": entry.source_updated_at, "first_seen": seen_at,
+        "last_seen": seen_at, "released_at": None,
+    } for entry in entries}
+    if not rows:
+        return 0
+    statement = _upsert(session, QuarantineRecord)
+    held = _table(QuarantineRecord).c
+    statement = statement.on_conflict_do_update(
+        index_elements=["realm_id", "spec_name", "source_key"],
+        set_={
+            **{name: statement.excluded[name] for name in (
+                "reasons", "row", "source_updated_at", "last_seen", "released_at")},
+            "first_seen": case((held.released_at.is_(None), held.first_seen),
+                               else_=statement.excluded.first_seen),
+        },
+    )
+    for chunk in _chunks(list(rows.values())):
+        session.execute(statement, list(chunk))
+    return len(rows)
+
+
+def release_quarantine(session: Session, realm_id: str, spec_name: str, keys: Iterable[str], *,
+                       released_at: datetime | None = None) -> int:
+    """Release held rows that now pass validation; returns how many were held."""
+    released_at = released_at or utc_now()
+    held = _table(QuarantineRecord).c
+    released = 0
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        result = session.execute(update(_table(QuarantineRecord)).where(
+            held.realm_id == realm_id, held.spec_name == spec_name,
+            held.source_key.in_(chunk), held.released_at.is_(None),
+        ).values(released_at=released_at))
+        released += cast(Any, result).rowcount
+    return released
+
+
+def list_quarantine(session: Session, realm_id: str, spec_name: str | None = None, *,
+                    include_released: bool = False) -> list[QuarantineRecord]:
+    query = select(QuarantineRecord).where(QuarantineRecord.realm_id == realm_id
+                                           ).execution_options(populate_existing=True)
+    if spec_name is not None:
+        query = query.where(QuarantineRecord.spec_name == spec_name)
+    if not include_released:
+        query = query.where(QuarantineRecord.released_at.is_(None))
+    return list(session.scalars(query.order_by(QuarantineRecord.spec_name,
+                                               QuarantineRecord.source_key)))
+
+
+def changed_quarantined_keys(session: Session, realm_id: str, spec_name: str,
+                             updated_at_by_key: Mapping[str, datetime | None]) -> list[str]:
+    """The held rows among `updated_at_by_key` whose source changed since they were held:
+    those must be validated again; an unchanged held row would only fail again."""
+    changed = []
+    for chunk in _chunks(list(updated_at_by_key)):
+        for key, held_at in session.execute(select(
+                QuarantineRecord.source_key, QuarantineRecord.source_updated_at).where(
+                QuarantineRecord.realm_id == realm_id, QuarantineRecord.spec_name == spec_name,
+                QuarantineRecord.released_at.is_(None), QuarantineRecord.source_key.in_(chunk))):
+            if held_at is None or updated_at_by_key[key] != held_at:
+                changed.append(key)
+    return sorted(changed)
+
+
+# --- cursors ---------------------------------------------------------------------------------
+
+
+def get_cursor(session: Session, realm_id: str, spec_name: str) -> CursorRecord | None:
+    return session.get(CursorRecord, (realm_id, spec_name))
+
+
+def set_cursor(session: Session, realm_id: str, spec_name: str, *,
+               change_window_end: datetime | None = None,
+               snapshot_cursor: datetime | None = None) -> None:
+    """Move a spec's cursors; a cursor not given keeps its value.
+
+    Set `change_window_end` only once the window's writes succeeded: the next run starts there.
+    """
+    statement = _upsert(session, CursorRecord)
+    stored = _table(CursorRecord).c
+    statement = statement.on_conflict_do_update(
+        index_elements=["realm_id", "spec_name"],
+        set_={
+            "change_window_end": func.coalesce(statement.excluded.change_window_end,
+                                               stored.change_window_end),
+            "snapshot_cursor": func.coalesce(statement.excluded.snapshot_cursor,
+                                             stored.snapshot_cursor),
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+    session.execute(statement, {"realm_id": realm_id, "spec_name": spec_name,
+                                "change_window_end": change_window_end,
+                                "snapshot_cursor": snapshot_cursor, "updated_at": utc_now()})
+    # The session may hold the row as it was before this statement.
+    loaded = session.identity_map.get(session.identity_key(CursorRecord, (realm_id, spec_name)))
+    if loaded is not None:
+        session.expire(loaded)
+
+
+# --- write log -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteIntent:
+    """A write about to be sent in a batch, under its idempotent request id."""
+
+    source_key: str
+    request_id: str
+    operation: str
+    qbo_id: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What QBO answered for one request id."""
+
+    request_id: str
+    succeeded: bool
+    qbo_id: str | None = None
+    error: str | None = None
+
+
+def record_write_intent(session: Session, realm_id: str, spec_name: str,
+                        intents: Iterable[WriteIntent]) -> int:
+    """Log writes as pending before their batch is sent (commit before sending).
+
+    A request id already logged as failed becomes pending again; one that succeeded stays
+    succeeded, because QBO will answer its retry with the first answer.
+    """
+    now = utc_now()
+    rows = {intent.request_id: {
+        "realm_id": realm_id, "spec_name": spec_name, "source_key": intent.source_key,
+        "request_id": intent.request_id, "operation": intent.operation,
+        "status": WriteStatus.PENDING, "qbo_id": intent.qbo_id, "error": None,
+        "created_at": now, "completed_at": None,
+    } for intent in intents}
+    if not rows:
+        return 0
+    statement = _upsert(session, WriteLogRecord)
+    logged = _table(WriteLogRecord).c
+    statement = statement.on_conflict_do_update(
+        index_elements=["realm_id", "request_id"],
+        set_={name: statement.excluded[name] for name in ("status", "error", "completed_at")},
+        where=logged.status != WriteStatus.SUCCEEDED.value,
+    )
+    for chunk in _chunks(list(rows.values())):
+        session.execute(statement, list(chunk))
+    return len(rows)
+
+
+def complete_write(session: Session, realm_id: str, outcomes: Iterable[WriteOutcome], *,
+                   completed_at: datetime | None = None) -> int:
+    """Record QBO's answers; write the batch's links in the same transaction."""
+    completed_at = completed_at or utc_now()
+    logged = _table(WriteLogRecord).c
+    statement = update(_table(WriteLogRecord)).where(
+        logged.realm_id == bindparam("b_realm_id"),
+        logged.request_id == bindparam("b_request_id"),
+    ).values(
+        status=bindparam("b_status"), error=bindparam("b_error"),
+        qbo_id=func.coalesce(bindparam("b_qbo_id", type_=logged.qbo_id.type), logged.qbo_id),
+        completed_at=bindparam("b_completed_at", type_=logged.completed_at.type),
+    )
+    params = [{
+        "b_realm_id": realm_id, "b_request_id": outcome.request_id,
+        "b_status": WriteStatus.SUCCEEDED if outcome.succeeded else WriteStatus.FAILED,
+        "b_error": outcome.error, "b_qbo_id": outcome.qbo_id, "b_completed_at": completed_at,
+    } for outcome in outcomes]
+    for chunk in _chunks(params):
+        session.execute(statement, list(chunk))
+    return len(params)
+
+
+def pending_writes(session: Session, realm_id: str,
+                   spec_name: str | None = None) -> list[WriteLogRecord]:
+    """Writes sent (or about to be) whose answer was never recorded: a run died in between.
+
+    Re-send each under the same request id (QBO answers with the first result), then write
+    its link, before planning new writes for the record.
+    """
+    query = select(WriteLogRecord).where(
+        WriteLogRecord.realm_id == realm_id, WriteLogRecord.status == WriteStatus.PENDING,
+    ).execution_options(populate_existing=True)
+    if spec_name is not None:
+        query = query.where(WriteLogRecord.spec_name == spec_name)
+    return list(session.scalars(query.order_by(WriteLogRecord.id)))
+
+
+# --- run results -----------------------------------------------------------------------------
+
+
+def record_run_result(session: Session, realm_id: str, spec_name: str, run_id: str,
+                      counts: Mapping[str, int], *, started_at: datetime,
+                      finished_at: datetime | None = None,
+                      partition_key: str | None = None) -> RunResultRecord:
+    record = RunResultRecord(realm_id=realm_id, spec_name=spec_name, run_id=run_id,
+                             partition_key=partition_key, counts=dict(counts),
+                             started_at=started_at, finished_at=finished_at or utc_now())
+    session.add(record)
+    session.flush()
+    return record
+
+
+def list_run_results(session: Session, realm_id: str, spec_name: str | None = None, *,
+                     limit: int = 50) -> list[RunResultRecord]:
+    """The latest results first."""
+    query = select(RunResultRecord).where(RunResultRecord.realm_id == realm_id)
+    if spec_name is not None:
+        query = query.where(RunResultRecord.spec_name == spec_name)
+    return list(session.scalars(query.order_by(RunResultRecord.id.desc()).limit(limit)))
+
+
+# --- realms and tokens -----------------------------------------------------------------------
+
+
+def upsert_realm(session: Session, realm_id: str, *, sync_start_date: date | None = None,
+                 settings: Mapping[str, Any] | None = None) -> RealmRecord:
+    """Register or reconnect a realm; what is not given keeps its value."""
+    record = session.get(RealmRecord, realm_id)
+    if record is None:
+        record = RealmRecord(realm_id=realm_id, settings={})
+        session.add(record)
+    elif record.disconnected_at is not None:
+        record.connected_at = utc_now()
+        record.disconnected_at = None
+    if sync_start_date is not None:
+        record.sync_start_date = sync_start_date
+    if settings is not None:
+        record.settings = dict(settings)
+    session.flush()
+    return record
+
+
+def get_realm(session: Session, realm_id: str) -> RealmRecord | None:
+    return session.get(RealmRecord, realm_id)
+
+
+def list_realms(session: Session, *, include_disconnected: bool = False) -> list[RealmRecord]:
+    query = select(RealmRecord).order_by(RealmRecord.realm_id)
+    if not include_disconnected:
+        query = query.where(RealmRecord.disconnected_at.is_(None))
+    return list(session.scalars(query))
+
+
+def disconnect_realm(session: Session, realm_id: str) -> None:
+    """Mark a realm disconnected and forget its tokens; its links stay for a reconnect."""
+    record = session.get(RealmRecord, realm_id)
+    if record is None:
+        raise StateError(f"there is no realm {realm_id} to disconnect")
+    record.disconnected_at = utc_now()
+    token = session.get(TokenRecord, realm_id)
+    if token is not None:
+        session.delete(token)
+    session.flush()
+
+
+@dataclass(frozen=True, repr=False)
+class StoredTokens:
+    """A realm's OAuth tokens in clear, in memory only; the repr hides them."""
+
+    refresh_token: str
+    access_token: str | None = None
+    access_token_expires_at: datetime | None = None
+    refresh_token_expires_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return (f"StoredTokens(<hidden>, access_token_expires_at="
+                f"{self.access_token_expires_at!r})")
+
+
+def save_tokens(session: Session, cipher: SecretCipher, realm_id: str,
+                tokens: StoredTokens) -> None:
+    """Store a realm's tokens encrypted (the refresh token changes on every refresh)."""
+    record = session.get(TokenRecord, realm_id) or TokenRecord(realm_id=realm_id)
+    record.refresh_token_encrypted = cipher.encrypt(tokens.refresh_token)
+    record.access_token_encrypted = (None if tokens.access_token is None
+                                     else cipher.encrypt(tokens.access_token))
+    record.access_token_expires_at = tokens.access_token_expires_at
+    record.refresh_token_expires_at = tokens.refresh_token_expires_at
+    record.updated_at = utc_now()
+    session.add(record)
+    session.flush()
+
+
+def load_tokens(session: Session, cipher: SecretCipher, realm_id: str) -> StoredTokens | None:
+    record = session.get(TokenRecord, realm_id)
+    if record is None:
+        return None
+    what = f"the stored tokens of realm {realm_id}"
+    return StoredTokens(
+        refresh_token=cipher.decrypt(record.refresh_token_encrypted, what=what),
+        access_token=(None if record.access_token_encrypted is None
+                      else cipher.decrypt(record.access_token_encrypted, what=what)),
+        access_token_expires_at=record.access_token_expires_at,
+        refresh_token_expires_at=record.refresh_token_expires_at,
+    )
+
+
+class StateTokenStore:
+    """Tokens per realm in the state DB, each call in its own short transaction."""
+
+    def __init__(self, sessions: sessionmaker[Session], cipher: SecretCipher) -> None:
+        self._sessions = sessions
+        self._cipher = cipher
+
+    def save(self, realm_id: str, tokens: StoredTokens) -> None:
+        with self._sessions.begin() as session:
+            save_tokens(session, self._cipher, realm_id, tokens)
+
+    def load(self, realm_id: str) -> StoredTokens | None:
+        with self._sessions.begin() as session:
+            return load_tokens(session, self._cipher, realm_id)

@@ -1,0 +1,73 @@
+"""Tokens through intuit-oauth against the emulator's OAuth server: exchange, refresh, rotate."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import requests
+
+from qbo_pipeline.emulator.server import EmulatorServer
+from qbo_pipeline.qbo.client import QBOClient
+from qbo_pipeline.qbo.errors import ConnectionExpiredError
+from qbo_pipeline.qbo.tokens import InMemoryTokenStore, OAuthTokenProvider, TokenSet
+from qbo_pipeline_tests.qbo.conftest import ClientUnderTest, emulator_settings
+
+
+def test_code_exchange_stores_tokens_that_the_client_uses(
+        emulator_server: EmulatorServer) -> None:
+    settings = emulator_settings(emulator_server.base_url)
+    store = InMemoryTokenStore()
+    tokens = OAuthTokenProvider(settings, store)
+    consent = requests.get(tokens.authorization_url(state="s-1"), allow_redirects=False,
+                           timeout=10)
+    redirect = parse_qs(urlparse(consent.headers["Location"]).query)
+    assert redirect["state"] == ["s-1"]
+    realm_id = redirect["realmId"][0]
+    stored = tokens.exchange_code(realm_id, redirect["code"][0])
+    assert store.load(realm_id) == stored
+    assert stored.access_token not in repr(stored)
+    assert stored.refresh_token not in repr(stored)
+    assert stored.access_expires_at > datetime.now(UTC) + timedelta(minutes=50)
+    client = QBOClient(settings, realm_id, tokens)
+    assert list(client.query("select * from Item where Name = 'Services'"))
+
+
+def test_expired_access_token_is_refreshed_once_and_stored(qbo: ClientUnderTest) -> None:
+    before = qbo.store.load(qbo.realm.realm_id)
+    assert before is not None
+    qbo.schedule_fault("expired_token")
+    assert list(qbo.client.query("select * from Term"))
+    after = qbo.store.load(qbo.realm.realm_id)
+    assert after is not None
+    assert after.access_token != before.access_token
+    assert qbo.injected()["expired_token"] >= 1
+
+
+def test_token_past_its_expiry_is_refreshed_before_the_request(qbo: ClientUnderTest) -> None:
+    realm_id = qbo.realm.realm_id
+    current = qbo.store.load(realm_id)
+    assert current is not None
+    qbo.store.save(realm_id, TokenSet(current.access_token, current.refresh_token,
+                                      datetime.now(UTC) - timedelta(seconds=1)))
+    assert qbo.tokens.access_token(realm_id) != current.access_token
+
+
+def test_refused_refresh_token_says_to_reconnect(qbo: ClientUnderTest) -> None:
+    realm_id = qbo.realm.realm_id
+    qbo.store.save(realm_id, TokenSet("not-a-token", "revoked-refresh-token",
+                                      datetime.now(UTC) - timedelta(seconds=1)))
+    with pytest.raises(ConnectionExpiredError) as raised:
+        qbo.client.read("Customer", "1")
+    message = str(raised.value)
+    assert message.startswith(f"QBO connection for realm {realm_id} expired or was revoked")
+    assert "reconnect QuickBooks (Settings -> Integrations)" in message
+    assert "revoked-refresh-token" not in message
+    assert OAuthClientSecretNotIn(message)
+
+
+def OAuthClientSecretNotIn(message: str) -> bool:  # noqa: N802 - reads as an assertion
+    from qbo_pipeline_tests.conftest import OAUTH
+
+    return OAUTH.client_secret not in message

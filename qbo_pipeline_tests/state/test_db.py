@@ -1,0 +1,44 @@
+"""Creating the state DB on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, inspect
+
+from qbo_pipeline.state import create_state_engine, init_state_db, state_sessions, upsert_realm
+
+TABLES = {"links", "snapshots", "conflicts", "quarantine", "cursors", "run_results", "write_log",
+          "realms", "tokens"}
+
+
+def test_every_table_is_created_in_its_own_schema(state_engine: Engine) -> None:
+    schema = state_engine.get_execution_options().get("schema_translate_map", {}).get(None)
+    assert set(inspect(state_engine).get_table_names(schema=schema)) >= TABLES
+
+
+def test_init_keeps_existing_state(state_engine: Engine) -> None:
+    with state_sessions(state_engine).begin() as session:
+        upsert_realm(session, "r1")
+    init_state_db(state_engine)
+    with state_sessions(state_engine).begin() as session:
+        assert upsert_realm(session, "r1").realm_id == "r1"
+
+
+def test_sqlite_file_folder_is_created_and_uses_wal(tmp_path: Path) -> None:
+    engine = create_state_engine(f"sqlite:///{tmp_path / 'new' / 'folder' / 'state.db'}")
+    init_state_db(engine)
+    with engine.connect() as connection:
+        mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+    engine.dispose()
+    assert (tmp_path / "new" / "folder" / "state.db").exists()
+    assert mode == "wal"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("psycopg") is not None,
+                    reason="psycopg 3 is installed, so SQLAlchemy's default driver is used")
+def test_bare_postgresql_urls_use_psycopg2() -> None:
+    engine = create_state_engine("postgresql://user@db.example:5432/state")
+    assert engine.url.drivername == "postgresql+psycopg2"

@@ -1,0 +1,129 @@
+"""Tokens are encrypted at rest, and the secret key is required, checked and never shown."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from qbo_pipeline.state import (
+    SecretCipher,
+    SecretKeyError,
+    StateTokenStore,
+    StoredTokens,
+    TokenRecord,
+    create_state_engine,
+    disconnect_realm,
+    init_state_db,
+    load_cipher,
+    load_tokens,
+    save_tokens,
+    state_sessions,
+    upsert_realm,
+)
+
+REFRESH = "AB11-refresh-token-plaintext-7f3c"
+ACCESS = "eyJ-access-token-plaintext-91d2"
+EXPIRES = datetime(2024, 3, 1, 13, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def cipher() -> SecretCipher:
+    return load_cipher({"QBO_PIPELINE_SECRET_KEY": Fernet.generate_key().decode()})
+
+
+def test_tokens_round_trip_per_realm(sessions: sessionmaker[Session],
+                                     cipher: SecretCipher) -> None:
+    store = StateTokenStore(sessions, cipher)
+    store.save("r1", StoredTokens(REFRESH, ACCESS, EXPIRES))
+    store.save("r2", StoredTokens("other-refresh"))
+    store.save("r1", StoredTokens(REFRESH + "-rotated", ACCESS, EXPIRES))
+    loaded = store.load("r1")
+    assert loaded == StoredTokens(REFRESH + "-rotated", ACCESS, EXPIRES)
+    assert store.load("r2") == StoredTokens("other-refresh")
+    assert store.load("r3") is None
+    assert REFRESH not in repr(loaded) and ACCESS not in repr(loaded)
+
+
+def test_tokens_are_encrypted_in_postgres_and_sqlite(sessions: sessionmaker[Session],
+                                                     cipher: SecretCipher) -> None:
+    with sessions.begin() as session:
+        save_tokens(session, cipher, "r1", StoredTokens(REFRESH, ACCESS, EXPIRES))
+    with sessions.begin() as session:
+        stored = session.execute(select(TokenRecord.refresh_token_encrypted,
+                                        TokenRecord.access_token_encrypted)).one()
+    assert all(value and REFRESH not in value and ACCESS not in value for value in stored)
+
+
+def test_the_plaintext_never_reaches_the_sqlite_file(tmp_path: Path,
+                                                     cipher: SecretCipher) -> None:
+    engine = create_state_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    init_state_db(engine)
+    with state_sessions(engine).begin() as session:
+        save_tokens(session, cipher, "r1", StoredTokens(REFRESH, ACCESS, EXPIRES))
+    engine.dispose()
+    written = b"".join(path.read_bytes() for path in tmp_path.glob("state.db*"))
+    assert b"r1" in written  # the row is there...
+    assert REFRESH.encode() not in written and ACCESS.encode() not in written  # ...sealed
+
+
+def test_another_key_cannot_read_the_tokens(sessions: sessionmaker[Session],
+                                            cipher: SecretCipher) -> None:
+    with sessions.begin() as session:
+        save_tokens(session, cipher, "r1", StoredTokens(REFRESH))
+    other = load_cipher({"QBO_PIPELINE_SECRET_KEY": Fernet.generate_key().decode()})
+    with sessions.begin() as session, pytest.raises(
+            SecretKeyError, match="cannot decrypt the stored tokens of realm r1: it was "
+                                  "encrypted with another secret key"):
+        load_tokens(session, other, "r1")
+
+
+def test_key_rotation_reads_old_tokens(sessions: sessionmaker[Session]) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with sessions.begin() as session:
+        save_tokens(session, load_cipher({"QBO_PIPELINE_SECRET_KEY": old}), "r1",
+                    StoredTokens(REFRESH))
+    rotated = load_cipher({"QBO_PIPELINE_SECRET_KEY": f"{new},{old}"})
+    with sessions.begin() as session:
+        tokens = load_tokens(session, rotated, "r1")
+        assert tokens is not None and tokens.refresh_token == REFRESH
+
+
+def test_disconnecting_a_realm_forgets_its_tokens(sessions: sessionmaker[Session],
+                                                  cipher: SecretCipher) -> None:
+    with sessions.begin() as session:
+        upsert_realm(session, "r1")
+        save_tokens(session, cipher, "r1", StoredTokens(REFRESH))
+        disconnect_realm(session, "r1")
+        assert load_tokens(session, cipher, "r1") is None
+
+
+def test_production_requires_the_key(tmp_path: Path) -> None:
+    with pytest.raises(SecretKeyError, match="QBO_PIPELINE_SECRET_KEY is not set: production"):
+        load_cipher({"QBO_PIPELINE_ENV": "production"}, key_file=tmp_path / "key")
+    with pytest.raises(SecretKeyError, match="QBO_PIPELINE_SECRET_KEY is not set"):
+        load_cipher({}, production=True, key_file=tmp_path / "key")
+    assert not (tmp_path / "key").exists()
+
+
+def test_a_malformed_key_is_named_but_not_shown() -> None:
+    secret = "not-a-fernet-key-but-still-secret"
+    with pytest.raises(SecretKeyError, match="key 2 is not a Fernet key") as raised:
+        load_cipher({"QBO_PIPELINE_SECRET_KEY": f"{Fernet.generate_key().decode()},{secret}"})
+    assert secret not in str(raised.value)
+
+
+def test_development_generates_one_private_key_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "dev" / "secret.key"
+    first = load_cipher({}, key_file=key_file)
+    sealed = first.encrypt(REFRESH)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    second = load_cipher({}, key_file=key_file)
+    assert second.decrypt(sealed, what="a token") == REFRESH
+    assert "hidden" in repr(second)
+
