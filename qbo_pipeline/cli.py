@@ -23,19 +23,25 @@ def main() -> None:
                    "(default: in memory).")
 @click.option("--no-limits", is_flag=True, help="Turn QBO's rate limits off.")
 @click.option("--webhook-url", help="POST signed change notifications to this URL.")
+@click.option("--webhook-verifier", envvar="QBO_EMULATOR_WEBHOOK_VERIFIER", show_envvar=True,
+              help="Verifier token that signs notifications (read from the environment variable "
+                   "so it stays out of the process list).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def emulator(host: str, port: int, state_file: Path | None, no_limits: bool,
-             webhook_url: str | None, log_level: str) -> None:
+             webhook_url: str | None, webhook_verifier: str | None, log_level: str) -> None:
     """Serve a local QuickBooks Online API (accounting v3, OAuth 2.0, webhooks)."""
     # Imported here: the emulator's web stack is not needed by the other commands.
+    from qbo_pipeline.emulator.limits import RateLimitSettings
     from qbo_pipeline.emulator.server import serve_forever
     from qbo_pipeline.emulator.service import EmulatorConfig
+    from qbo_pipeline.emulator.webhooks import WebhookSettings
 
-    config = EmulatorConfig(state_file=state_file)
-    config.limits.enabled = not no_limits
-    if webhook_url:
-        config.webhooks.url = webhook_url
+    webhooks = WebhookSettings(url=webhook_url)
+    if webhook_verifier:
+        webhooks = WebhookSettings(url=webhook_url, verifier_token=webhook_verifier)
+    config = EmulatorConfig(state_file=state_file,
+                            limits=RateLimitSettings(enabled=not no_limits), webhooks=webhooks)
     click.echo(f"QBO emulator on http://{host}:{port} "
                f"(discovery: http://{host}:{port}/.well-known/openid_configuration, "
                f"state: {state_file or 'in memory'})")

@@ -46,7 +46,7 @@ class ConnectedRealm:
 
 def connect_realm(base_url: str, session: requests.Session | None = None,
                   realm_id: str | None = None) -> ConnectedRealm:
-    """Consent (the emulator's authorize endpoint consents at once), then swap the code for tokens."""
+    """Consent (the emulator consents at once), then swap the code for tokens."""
     session = session or requests.Session()
     params = {"client_id": OAUTH.client_id, "redirect_uri": REDIRECT_URI, "response_type": "code",
               "scope": ACCOUNTING_SCOPE, "state": "test-state"}
