@@ -88,7 +88,7 @@ class EntitySpec:
         return self.kind == "transaction" and self.name not in ("Payment", "TimeActivity")
 
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- small functions
 
 
 def money(value: Any) -> Decimal:
@@ -507,10 +507,6 @@ def time_activity(lookup: Lookup, record: dict[str, Any]) -> None:
         raise RequiredParameterMissing("Hours or Minutes, or StartTime and EndTime")
 
 
-def deposit_lines(lookup: Lookup, record: dict[str, Any]) -> None:
-    line_totals(lookup, record)
-
-
 # --------------------------------------------------------------------------- the catalog
 
 
@@ -554,7 +550,7 @@ def _build_specs() -> dict[str, EntitySpec]:
                    rules=(line_shapes("Bill"), line_totals, open_balance),
                    doc_number_scope="VendorRef"),
         EntitySpec("Deposit", "transaction", required=(("DepositToAccountRef",), ("Line",)),
-                   rules=(line_shapes("Deposit"), deposit_lines)),
+                   rules=(line_shapes("Deposit"), line_totals)),
         EntitySpec("TimeActivity", "transaction", rules=(time_activity,), in_cdc=False),
     ]
     return {spec.name: spec for spec in specs}

@@ -559,7 +559,7 @@ class QBOBackend:
                 f"those payments before you {operation} the invoice", "Id")
 
 
-# ---------------------------------------------------------------------- module helpers
+# ---------------------------------------------------------------------- module functions
 
 
 def _id_order(value: Any) -> tuple[int, str]:

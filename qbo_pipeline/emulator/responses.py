@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from qbo_pipeline.emulator.entities import spec_for
+from qbo_pipeline.emulator.entities import is_blank, spec_for
 from qbo_pipeline.emulator.exceptions import (
     BatchRequestInvalid,
     BatchTooLarge,
@@ -64,6 +64,11 @@ def accounting_routes(emulator: Emulator) -> list[BaseRoute]:
     ]
 
 
+def response_time() -> str:
+    """QBO stamps responses in the company's time zone, to the millisecond."""
+    return qbo_time(datetime.now(COMPANY_TIMEZONE))
+
+
 def qbo_json(body: JSONObject, status_code: int = 200) -> JSONResponse:
     # QBO tags every response with a transaction id that support can trace.
     return JSONResponse(body, status_code=status_code, headers={"intuit_tid": str(uuid.uuid4())})
@@ -81,7 +86,7 @@ class AccountingAPI:
         entity = _entity_name(request.path_params["entity"])
         entity_id = request.path_params["entity_id"]
         record = await run_in_threadpool(self.backend.read, realm_id, entity, entity_id)
-        return qbo_json({entity: record, "time": qbo_time()})
+        return qbo_json({entity: record, "time": response_time()})
 
     async def write(self, request: Request, realm_id: str) -> Response:
         entity = _entity_name(request.path_params["entity"])
@@ -94,7 +99,7 @@ class AccountingAPI:
                 record = self._apply(realm_id, entity, operation, body)
             except QBOFault as fault:
                 return fault.http_status, fault.to_json_body()
-            return 200, {entity: record, "time": qbo_time()}
+            return 200, {entity: record, "time": response_time()}
 
         status, payload = await run_in_threadpool(self._once, realm_id, request_id, answer)
         return qbo_json(payload, status)
@@ -131,14 +136,14 @@ class AccountingAPI:
         if not text.strip():
             raise RequiredParameterMissing("query")
         found = await run_in_threadpool(self.backend.query, realm_id, text)
-        return qbo_json({"QueryResponse": found, "time": qbo_time()})
+        return qbo_json({"QueryResponse": found, "time": response_time()})
 
     async def cdc(self, request: Request, realm_id: str) -> Response:
         entities = [name for name in request.query_params.get("entities", "").split(",")
                     if name.strip()]
         changed_since = _parse_changed_since(request.query_params.get("changedSince"))
         found = await run_in_threadpool(self.backend.cdc, realm_id, entities, changed_since)
-        return qbo_json({"CDCResponse": [found], "time": qbo_time()})
+        return qbo_json({"CDCResponse": [found], "time": response_time()})
 
     # ---------------------------------------------------------------- batch
 
@@ -149,7 +154,7 @@ class AccountingAPI:
 
         def answer() -> tuple[int, JSONObject]:
             results = [self._batch_item(realm_id, item) for item in items]
-            return 200, {"BatchItemResponse": results, "time": qbo_time()}
+            return 200, {"BatchItemResponse": results, "time": response_time()}
 
         status, payload = await run_in_threadpool(self._once, realm_id, request_id, answer)
         return qbo_json(payload, status)
@@ -224,7 +229,7 @@ def _batch_items(body: Any, *, with_request_id: bool) -> list[JSONObject]:
     seen: set[str] = set()
     for position, item in enumerate(items, start=1):
         batch_id = item.get("bId") if isinstance(item, dict) else None
-        if is_missing(batch_id):
+        if is_blank(batch_id):
             raise BatchRequestInvalid(f"BatchItemRequest[{position}] has no bId", "bId")
         batch_id = str(batch_id)
         if batch_id in seen:
@@ -236,10 +241,6 @@ def _batch_items(body: Any, *, with_request_id: bool) -> list[JSONObject]:
                 "the limit when the batch carries a requestid", "bId")
         seen.add(batch_id)
     return [{**item, "bId": str(item["bId"])} for item in items]
-
-
-def is_missing(value: Any) -> bool:
-    return value is None or value == ""
 
 
 def _batch_entity(item: JSONObject) -> tuple[str, Any]:
