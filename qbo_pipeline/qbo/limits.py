@@ -17,23 +17,36 @@ from contextlib import contextmanager
 
 
 class SlidingWindow:
-    """At most ``limit`` admissions in any ``window_seconds``."""
+    """At most ``limit`` requests in any ``window_seconds``, counted from when each request
+    *finished*: QBO counts a request when it arrives, which is after we send it, so counting from
+    our send time could let a slow first request and a fast later one land in one QBO window."""
 
     def __init__(self, limit: int, window_seconds: float) -> None:
         self.limit = limit
         self.window_seconds = window_seconds
-        self._admitted: deque[float] = deque()
+        self._pending = 0
+        self._finished: deque[float] = deque()
 
-    def wait_needed(self, now: float) -> float:
-        """Seconds until one more admission fits (0 when it fits now)."""
-        while self._admitted and self._admitted[0] <= now - self.window_seconds:
-            self._admitted.popleft()
-        if len(self._admitted) < self.limit:
+    def wait_needed(self, now: float) -> float | None:
+        """Seconds until one more request fits: 0 now, None when only in-flight ones block."""
+        while self._finished and self._finished[0] <= now - self.window_seconds:
+            self._finished.popleft()
+        if self._pending + len(self._finished) < self.limit:
             return 0.0
-        return self._admitted[0] + self.window_seconds - now
+        if not self._finished:
+            return None
+        return self._finished[0] + self.window_seconds - now
 
-    def admit(self, now: float) -> None:
-        self._admitted.append(now)
+    def admit(self) -> None:
+        self._pending += 1
+
+    def finish(self, now: float) -> None:
+        self._pending -= 1
+        self._finished.append(now)
+
+
+# How often to look again when the window is full of requests still in flight.
+IN_FLIGHT_POLL_SECONDS = 0.01
 
 
 class RealmRateLimiter:
@@ -53,21 +66,27 @@ class RealmRateLimiter:
 
     @contextmanager
     def slot(self, batch: bool = False) -> Iterator[None]:
-        with self._in_flight:
-            self._wait_for_room(batch)
-            yield
-
-    def _wait_for_room(self, batch: bool) -> None:
         windows = [self._requests, self._batches] if batch else [self._requests]
+        with self._in_flight:
+            self._wait_for_room(windows)
+            try:
+                yield
+            finally:
+                with self._lock:
+                    now = self._clock()
+                    for window in windows:
+                        window.finish(now)
+
+    def _wait_for_room(self, windows: list[SlidingWindow]) -> None:
         while True:
             with self._lock:
-                now = self._clock()
-                wait = max(window.wait_needed(now) for window in windows)
-                if wait <= 0:
+                waits = [window.wait_needed(self._clock()) for window in windows]
+                if all(wait == 0 for wait in waits):
                     for window in windows:
-                        window.admit(now)
+                        window.admit()
                     return
-            self._sleep(max(wait, 0.001))
+            known = [wait for wait in waits if wait]
+            self._sleep(max(known) if known else IN_FLIGHT_POLL_SECONDS)
 
 
 _shared: dict[tuple[str, str], RealmRateLimiter] = {}

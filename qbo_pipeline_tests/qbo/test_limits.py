@@ -71,3 +71,14 @@ def test_batch_requests_have_their_own_smaller_window() -> None:
     with limiter.slot():
         pass
     assert fake.now == 10.0  # the third batch waited for the window; plain requests did not
+
+
+def test_window_counts_from_when_a_request_finished() -> None:
+    fake = FakeTime()
+    limiter = RealmRateLimiter(requests_per_window=1, window_seconds=10.0, clock=fake.clock,
+                               sleep=fake.sleep)
+    with limiter.slot():
+        fake.now = 25.0  # a slow answer: QBO may have counted it late
+    with limiter.slot():
+        started = fake.now
+    assert started == 35.0

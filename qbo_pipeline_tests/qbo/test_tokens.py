@@ -12,6 +12,7 @@ from qbo_pipeline.emulator.server import EmulatorServer
 from qbo_pipeline.qbo.client import QBOClient
 from qbo_pipeline.qbo.errors import ConnectionExpiredError
 from qbo_pipeline.qbo.tokens import InMemoryTokenStore, OAuthTokenProvider, TokenSet
+from qbo_pipeline_tests.conftest import OAUTH
 from qbo_pipeline_tests.qbo.conftest import ClientUnderTest, emulator_settings
 
 
@@ -64,10 +65,4 @@ def test_refused_refresh_token_says_to_reconnect(qbo: ClientUnderTest) -> None:
     assert message.startswith(f"QBO connection for realm {realm_id} expired or was revoked")
     assert "reconnect QuickBooks (Settings -> Integrations)" in message
     assert "revoked-refresh-token" not in message
-    assert OAuthClientSecretNotIn(message)
-
-
-def OAuthClientSecretNotIn(message: str) -> bool:  # noqa: N802 - reads as an assertion
-    from qbo_pipeline_tests.conftest import OAUTH
-
-    return OAUTH.client_secret not in message
+    assert OAUTH.client_secret not in message
