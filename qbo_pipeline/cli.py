@@ -26,12 +26,19 @@ def main() -> None:
 @click.option("--webhook-verifier", envvar="QBO_EMULATOR_WEBHOOK_VERIFIER", show_envvar=True,
               help="Verifier token that signs notifications (read from the environment variable "
                    "so it stays out of the process list).")
+@click.option("--fault", "faults", multiple=True, metavar="KIND=SHARE",
+              help="Answer a share (0..1) of accounting requests with a fault, e.g. "
+                   "--fault server_error=0.05; kinds: server_error, service_unavailable, "
+                   "throttle, slow, dropped_connection, expired_token. Repeatable.")
+@click.option("--fault-seed", type=int, help="Seed for the fault draws (repeatable runs).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def emulator(host: str, port: int, state_file: Path | None, no_limits: bool,
-             webhook_url: str | None, webhook_verifier: str | None, log_level: str) -> None:
+             webhook_url: str | None, webhook_verifier: str | None, faults: tuple[str, ...],
+             fault_seed: int | None, log_level: str) -> None:
     """Serve a local QuickBooks Online API (accounting v3, OAuth 2.0, webhooks)."""
     # Imported here: the emulator's web stack is not needed by the other commands.
+    from qbo_pipeline.emulator.faults import FaultSettings
     from qbo_pipeline.emulator.limits import RateLimitSettings
     from qbo_pipeline.emulator.server import serve_forever
     from qbo_pipeline.emulator.service import EmulatorConfig
@@ -40,12 +47,28 @@ def emulator(host: str, port: int, state_file: Path | None, no_limits: bool,
     webhooks = WebhookSettings(url=webhook_url)
     if webhook_verifier:
         webhooks = WebhookSettings(url=webhook_url, verifier_token=webhook_verifier)
-    config = EmulatorConfig(state_file=state_file,
+    try:
+        fault_settings = FaultSettings(seed=fault_seed).updated(_fault_shares(faults))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--fault") from exc
+    config = EmulatorConfig(state_file=state_file, faults=fault_settings,
                             limits=RateLimitSettings(enabled=not no_limits), webhooks=webhooks)
     click.echo(f"QBO emulator on http://{host}:{port} "
                f"(discovery: http://{host}:{port}/.well-known/openid_configuration, "
                f"state: {state_file or 'in memory'})")
     serve_forever(config, host, port, log_level)
+
+
+def _fault_shares(options: tuple[str, ...]) -> dict[str, float]:
+    shares: dict[str, float] = {}
+    for option in options:
+        kind, _, share = option.partition("=")
+        try:
+            shares[kind.strip()] = float(share)
+        except ValueError:
+            raise click.BadParameter(f"{option!r} is not KIND=SHARE, e.g. server_error=0.05",
+                                     param_hint="--fault") from None
+    return shares
 
 
 @main.command("demo-data")
