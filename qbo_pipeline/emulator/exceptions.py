@@ -215,10 +215,12 @@ class ThrottleExceeded(QBOFault):
 
     code = "3001"
     http_status = 429
-    fault_type = "ThrottleExceeded"
+    fault_type = "SERVICE"  # as QBO's real XML bodies say: <Fault type="SERVICE">
     message = "message=ThrottleExceeded; errorCode=003001; statusCode=429"
 
-    def __init__(self, detail: str = "The request limit was reached.") -> None:
+    DETAIL = "The request limit was reached.  Try again later"
+
+    def __init__(self, detail: str = DETAIL) -> None:
         super().__init__(detail)
 
     def to_xml_body(self) -> str:

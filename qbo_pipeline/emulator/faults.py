@@ -246,8 +246,7 @@ class FaultInjectionMiddleware:
             await HTMLResponse(SERVICE_UNAVAILABLE_PAGE, status_code=503,
                                headers={"connection": "close"})(scope, receive, send)
         elif kind is FaultKind.THROTTLE:
-            await _qbo_fault_response(ThrottleExceeded(
-                "The request limit was reached.  Try again later"))(scope, receive, send)
+            await _qbo_fault_response(ThrottleExceeded())(scope, receive, send)
         elif kind is FaultKind.SLOW:
             await self._answer_slowly(scope, receive, send)
         elif kind is FaultKind.DROPPED_CONNECTION:

@@ -23,7 +23,7 @@ from typing import Any
 
 from qbo_pipeline.emulator.exceptions import ThrottleExceeded
 
-THROTTLE_DETAIL = "The request limit was reached.  Try again later"
+THROTTLE_DETAIL = ThrottleExceeded.DETAIL
 
 # A slow QBO keeps the request in flight, holding one of the realm's concurrent slots. Fault
 # injection sets this deadline (time.monotonic()) so that the admitted request is held until then.

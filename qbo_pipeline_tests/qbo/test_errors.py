@@ -71,7 +71,7 @@ def test_xml_throttle_fault_is_parsed_even_for_json_clients() -> None:
     (fault,) = parse_faults(text)
     assert fault.code == "3001"
     assert "ThrottleExceeded" in fault.message
-    assert fault.detail == "The request limit was reached."
+    assert fault.detail == "The request limit was reached.  Try again later"
     assert isinstance(error_from_response(RequestContext("query"), 429, text), ThrottledError)
 
 
