@@ -20,7 +20,6 @@ driver returns them (SQLite gives dates as strings): read a table when types mat
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,19 +60,8 @@ class SourceError(Exception):
 
 
 def create_source_engine(url: str) -> Engine:
-    """An engine for a source or demo database URL.
-
-    SQLAlchemy 2.1 maps a bare `postgresql://` URL to psycopg 3; when only psycopg2 is
-    installed, use it rather than fail on the missing driver.
-    """
-    parsed = make_url(url)
-    if (
-        parsed.drivername == "postgresql"
-        and importlib.util.find_spec("psycopg") is None
-        and importlib.util.find_spec("psycopg2") is not None
-    ):
-        parsed = parsed.set(drivername="postgresql+psycopg2")
-    return create_engine(parsed)
+    """An engine for a source or demo database URL (any SQLAlchemy URL)."""
+    return create_engine(make_url(url))
 
 
 def describe_url(engine: Engine) -> str:

@@ -7,7 +7,6 @@ land together or not at all.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,10 @@ _SQLITE_BUSY_TIMEOUT_SECONDS = 30
 def create_state_engine(url: str = DEFAULT_STATE_URL, *, schema: str | None = None) -> Engine:
     """An engine for the state DB at `url`; tables go to `schema` when given (PostgreSQL).
 
-    A bare `postgresql://` URL uses psycopg2 when psycopg 3 is not installed. A SQLite file's
-    folder is created if missing, and the file is opened in WAL mode so that runs of several
-    realms can read while one writes.
+    A SQLite file's folder is created if missing, and the file is opened in WAL mode so that
+    runs of several realms can read while one writes.
     """
     parsed = make_url(url)
-    if (
-        parsed.drivername == "postgresql"
-        and importlib.util.find_spec("psycopg") is None
-        and importlib.util.find_spec("psycopg2") is not None
-    ):
-        parsed = parsed.set(drivername="postgresql+psycopg2")
     options: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

@@ -6,16 +6,15 @@ schema through `schema_translate_map`, dropped afterwards.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbo_pipeline.state import create_state_engine, init_state_db, state_sessions
-from qbo_pipeline_tests.source.conftest import POSTGRES_URL, postgres_unavailable_reason
+from qbo_pipeline_tests.postgres import POSTGRES_URL, temporary_schema
 
 
 @pytest.fixture
@@ -28,22 +27,11 @@ def sqlite_state(tmp_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture
 def postgres_state() -> Iterator[Engine]:
-    reason = postgres_unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    schema = f"qbo_state_test_{uuid.uuid4().hex[:12]}"
-    admin = create_state_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = create_state_engine(POSTGRES_URL, schema=schema)
-    try:
+    with temporary_schema("qbo_state_test") as schema:
+        engine = create_state_engine(POSTGRES_URL, schema=schema)
         init_state_db(engine)
         yield engine
-    finally:
         engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

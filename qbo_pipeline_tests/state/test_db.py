@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, inspect
 
 from qbo_pipeline.state import create_state_engine, init_state_db, state_sessions, upsert_realm
@@ -35,10 +33,3 @@ def test_sqlite_file_folder_is_created_and_uses_wal(tmp_path: Path) -> None:
     engine.dispose()
     assert (tmp_path / "new" / "folder" / "state.db").exists()
     assert mode == "wal"
-
-
-@pytest.mark.skipif(importlib.util.find_spec("psycopg") is not None,
-                    reason="psycopg 3 is installed, so SQLAlchemy's default driver is used")
-def test_bare_postgresql_urls_use_psycopg2() -> None:
-    engine = create_state_engine("postgresql://user@db.example:5432/state")
-    assert engine.url.drivername == "postgresql+psycopg2"
