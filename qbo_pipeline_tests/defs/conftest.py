@@ -1,0 +1,97 @@
+"""A whole pipeline under test: the demo source DB, a state DB, the emulator's connected realm
+and a Dagster instance that knows the realm, run through Dagster's own `materialize`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+from sqlalchemy.orm import Session, sessionmaker
+
+from qbo_pipeline.defs.assets import build_all_assets
+from qbo_pipeline.defs.definitions import specs
+from qbo_pipeline.defs.partitions import (
+    INCREMENTAL_MODE,
+    MODE_TAG,
+    REALM_DIMENSION,
+    WINDOW_MODE,
+    sync_partition_key,
+)
+from qbo_pipeline.defs.resources import DISCOVERY_PATH, QBOConnection, SourceDatabase, StateDatabase
+from qbo_pipeline.source.demo_data import SERVICES, DemoSummary, generate_demo_data
+from qbo_pipeline.state import StateTokenStore, StoredTokens, load_cipher, upsert_realm
+from qbo_pipeline_tests.conftest import OAUTH, REDIRECT_URI, ConnectedRealm
+
+# Every demo row is dated after this, so the realm's start date lets all of them through.
+EARLY_START = date(2000, 1, 1)
+EMULATOR_STARTER_INCOME_ACCOUNT = "1"
+
+
+@dataclass
+class PipelineUnderTest:
+    realm: ConnectedRealm
+    demo: DemoSummary
+    source_url: str
+    state: StateDatabase
+    qbo: QBOConnection
+    instance: DagsterInstance
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self.state.sessions()
+
+    def run(self, *, incremental: bool = True, day: date | None = None) -> ExecuteInProcessResult:
+        mode = INCREMENTAL_MODE if incremental else WINDOW_MODE
+        key = sync_partition_key(self.realm.realm_id, day or datetime.now(UTC).date())
+        return materialize(
+            build_all_assets(specs), partition_key=key, instance=self.instance,
+            tags={MODE_TAG: mode},
+            resources={"source_db": SourceDatabase(url=self.source_url), "state_db": self.state,
+                       "qbo": self.qbo})
+
+    def qbo_records(self) -> dict[str, list[dict[str, Any]]]:
+        response = requests.get(
+            f"{self.realm.base_url}/admin/realms/{self.realm.realm_id}/dump", timeout=10)
+        assert response.status_code == 200, response.text
+        objects: dict[str, list[dict[str, Any]]] = response.json()["objects"]
+        return objects
+
+
+def seed_items(realm: ConnectedRealm) -> None:
+    """The Items the demo invoices name: the services, and "Sales Tax" for the tax line."""
+    names = ["Sales Tax", *(service for service, _ in SERVICES)]
+    items = [{"Name": name, "Type": "Service",
+              "IncomeAccountRef": {"value": EMULATOR_STARTER_INCOME_ACCOUNT}} for name in names]
+    response = requests.post(f"{realm.base_url}/admin/realms/{realm.realm_id}/seed",
+                             json={"Item": items}, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def pipeline(realm: ConnectedRealm, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[PipelineUnderTest]:
+    monkeypatch.setenv("QBO_PIPELINE_SECRET_KEY", Fernet.generate_key().decode())
+    source_url = f"sqlite:///{tmp_path / 'source.sqlite'}"
+    demo = generate_demo_data(source_url, clients=6)
+    state = StateDatabase(url=f"sqlite:///{tmp_path / 'state.sqlite'}")
+    sessions = state.sessions()
+    StateTokenStore(sessions, load_cipher()).save(realm.realm_id, StoredTokens(
+        realm.refresh_token, realm.access_token, datetime.now(UTC) + timedelta(hours=1)))
+    with sessions.begin() as session:
+        upsert_realm(session, realm.realm_id, sync_start_date=EARLY_START)
+    seed_items(realm)
+    qbo = QBOConnection(base_url=realm.base_url, environment=realm.base_url + DISCOVERY_PATH,
+                        client_id=OAUTH.client_id, client_secret=OAUTH.client_secret,
+                        redirect_uri=REDIRECT_URI, backoff_seconds=0.01,
+                        throttle_backoff_seconds=0.05)
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(REALM_DIMENSION, [realm.realm_id])
+    yield PipelineUnderTest(realm, demo, source_url, state, qbo, instance)
+    instance.dispose()

@@ -1,0 +1,194 @@
+"""The Dagster definitions load, validate and read like the design says: the asset graph per
+spec, references between specs, resources without secrets, the schedule per realm."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    EnvVar,
+    RunRequest,
+    SensorResult,
+    SkipReason,
+    build_schedule_context,
+    build_sensor_context,
+    instance_for_test,
+)
+
+from qbo_pipeline.defs.assets import STAGES, VALIDATION_CHECK, build_entity_assets, markdown_table
+from qbo_pipeline.defs.definitions import defs, specs
+from qbo_pipeline.defs.jobs import incremental_sync_schedule
+from qbo_pipeline.defs.partitions import (
+    DEFAULT_SYNC_START_DATE,
+    INCREMENTAL_MODE,
+    MODE_TAG,
+    REALM_DIMENSION,
+    REALM_TAG,
+    SYNC_START_DATE_VARIABLE,
+    sync_partition_key,
+    sync_start_date,
+)
+from qbo_pipeline.defs.resources import (
+    DEFAULT_SOURCE_URL,
+    DEFAULT_STATE_URL,
+    EMULATOR_URL,
+    QBO_CLIENT_SECRET_VARIABLE,
+    QBOConnection,
+    SourceDatabase,
+    StateDatabase,
+)
+from qbo_pipeline.defs.sensors import realm_partitions_sensor
+from qbo_pipeline.state import disconnect_realm, upsert_realm
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SPEC_NAMES = ("client", "employee", "invoice", "project", "time_entry")
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    """A temporary instance with a reference, as schedules need (an ephemeral one has none)."""
+    with instance_for_test() as temporary:
+        yield temporary
+
+
+def dagster_command() -> list[str]:
+    found = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    return [found] if Path(found).exists() else [sys.executable, "-m", "dagster"]
+
+
+def test_workspace_validates() -> None:
+    result = subprocess.run([*dagster_command(), "definitions", "validate", "-w",
+                             "workspace.yaml"], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful" in result.stderr + result.stdout
+
+
+def _graph() -> dict[AssetKey, set[AssetKey]]:
+    asset_graph = defs.resolve_asset_graph()
+    return {key: set(asset_graph.get(key).parent_keys)
+            for key in asset_graph.get_all_asset_keys()}
+
+
+def test_five_assets_per_spec_grouped_by_spec() -> None:
+    graph = _graph()
+    expected = {AssetKey([stage, name]) for stage in STAGES for name in SPEC_NAMES}
+    assert set(graph) == expected
+    groups = {spec.key: spec.group_name for spec in defs.resolve_all_asset_specs()}
+    assert groups[AssetKey(["diff", "invoice"])] == "invoice"
+    assert {groups[AssetKey([stage, "client"])] for stage in STAGES} == {"client"}
+
+
+def test_each_spec_flows_source_to_synced() -> None:
+    graph = _graph()
+    for name in SPEC_NAMES:
+        assert AssetKey(["source", name]) in graph[AssetKey(["validated", name])]
+        assert AssetKey(["validated", name]) in graph[AssetKey(["qbo_snapshot", name])]
+        assert graph[AssetKey(["diff", name])] == {AssetKey(["validated", name]),
+                                                   AssetKey(["qbo_snapshot", name])}
+        assert graph[AssetKey(["synced", name])] == {AssetKey(["diff", name])}
+
+
+def test_references_put_the_upstream_sync_first() -> None:
+    graph = _graph()
+    assert graph[AssetKey(["source", "client"])] == set()
+    assert graph[AssetKey(["source", "project"])] == {AssetKey(["synced", "client"])}
+    assert graph[AssetKey(["source", "invoice"])] == {AssetKey(["synced", "project"])}
+    assert graph[AssetKey(["source", "time_entry"])] == {AssetKey(["synced", "employee"]),
+                                                         AssetKey(["synced", "project"])}
+
+
+def test_validated_asset_carries_the_quarantine_check() -> None:
+    validated = build_entity_assets(specs["client"], specs)[1]
+    check_keys = list(validated.check_keys)
+    assert [(k.asset_key, k.name) for k in check_keys] == [
+        (AssetKey(["validated", "client"]), VALIDATION_CHECK)]
+
+
+def test_local_defaults_without_environment() -> None:
+    assert SourceDatabase.from_env({}).url == DEFAULT_SOURCE_URL
+    assert StateDatabase.from_env({}).url == DEFAULT_STATE_URL
+    assert ".qbo_pipeline/" in DEFAULT_SOURCE_URL and ".qbo_pipeline/" in DEFAULT_STATE_URL
+    connection = QBOConnection.from_env({})
+    assert connection.base_url == EMULATOR_URL
+    assert connection.settings().company_url("1") == f"{EMULATOR_URL}/v3/company/1"
+
+
+def test_client_secret_is_read_through_an_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "real-client-secret-value"
+    monkeypatch.setenv(QBO_CLIENT_SECRET_VARIABLE, secret)
+    connection = QBOConnection.from_env({QBO_CLIENT_SECRET_VARIABLE: secret,
+                                         "QBO_BASE_URL": "https://quickbooks.api.intuit.com/"})
+    # Dagster keeps the variable's name in its config; the value is read when a run starts.
+    assert connection.client_secret == EnvVar(QBO_CLIENT_SECRET_VARIABLE)
+    assert secret not in repr(connection)
+    settings = connection.process_config_and_initialize().settings()
+    assert settings.client_secret.get_secret_value() == secret
+    assert secret not in repr(settings)
+    assert settings.base_url == "https://quickbooks.api.intuit.com"
+
+
+def test_sync_start_date_setting() -> None:
+    assert sync_start_date({}) == date.fromisoformat(DEFAULT_SYNC_START_DATE)
+    assert sync_start_date({SYNC_START_DATE_VARIABLE: "2025-03-01"}) == date(2025, 3, 1)
+    with pytest.raises(ValueError, match=f"{SYNC_START_DATE_VARIABLE}='March'.*YYYY-MM-DD"):
+        sync_start_date({SYNC_START_DATE_VARIABLE: "March"})
+
+
+def test_schedule_requests_one_tagged_run_per_realm(instance: DagsterInstance) -> None:
+    instance.add_dynamic_partitions(REALM_DIMENSION, ["realm-a", "realm-b"])
+    tick = datetime(2026, 3, 4, 0, 15, tzinfo=UTC)
+    context = build_schedule_context(instance=instance, scheduled_execution_time=tick,
+                                     repository_def=defs.get_repository_def())
+    requests = list(incremental_sync_schedule.evaluate_tick(context).run_requests or [])
+    assert all(isinstance(request, RunRequest) for request in requests)
+    assert [(r.partition_key, r.tags[REALM_TAG], r.tags[MODE_TAG]) for r in requests] == [
+        (sync_partition_key("realm-a", tick.date()), "realm-a", INCREMENTAL_MODE),
+        (sync_partition_key("realm-b", tick.date()), "realm-b", INCREMENTAL_MODE),
+    ]
+    assert incremental_sync_schedule.cron_schedule == "*/15 * * * *"
+
+
+def test_schedule_skips_without_realms(instance: DagsterInstance) -> None:
+    context = build_schedule_context(instance=instance,
+                                     scheduled_execution_time=datetime(2026, 3, 4, tzinfo=UTC))
+    result = incremental_sync_schedule.evaluate_tick(context)
+    assert not result.run_requests
+    assert "no QBO company is connected" in (result.skip_message or "")
+
+
+def test_markdown_preview_escapes_and_cuts() -> None:
+    table = markdown_table(pd.DataFrame({"name": ["a|b", "x" * 60], "n": [1, 2]}), limit=1)
+    assert table.splitlines()[:3] == ["| name | n |", "| --- | --- |", "| a\\|b | 1 |"]
+    assert "_1 more rows_" in table
+    assert markdown_table(pd.DataFrame({"name": []})) == "_no rows_"
+
+
+def test_realm_sensor_follows_connections(instance: DagsterInstance, tmp_path: Path) -> None:
+    state = StateDatabase(url=f"sqlite:///{tmp_path / 'state.sqlite'}")
+    with state.sessions().begin() as session:
+        upsert_realm(session, "realm-new")
+        upsert_realm(session, "realm-gone")
+        disconnect_realm(session, "realm-gone")
+    instance.add_dynamic_partitions(REALM_DIMENSION, ["realm-gone"])
+    context = build_sensor_context(instance=instance, resources={"state_db": state})
+    result = realm_partitions_sensor(context)
+    assert isinstance(result, SensorResult)
+    requests = result.dynamic_partitions_requests or []
+    assert [(type(r).__name__, list(r.partition_keys)) for r in requests] == [
+        ("AddDynamicPartitionsRequest", ["realm-new"]),
+        ("DeleteDynamicPartitionsRequest", ["realm-gone"]),
+    ]
+    instance.add_dynamic_partitions(REALM_DIMENSION, ["realm-new"])
+    instance.delete_dynamic_partition(REALM_DIMENSION, "realm-gone")
+    assert isinstance(realm_partitions_sensor(build_sensor_context(
+        instance=instance, resources={"state_db": state})), SkipReason)

@@ -1,0 +1,266 @@
+"""A full sync of the demo data through Dagster's `materialize`, against the emulator over
+HTTP: one QBO record per valid source row, bad rows quarantined, re-runs change nothing."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import requests
+import sqlalchemy as sa
+from dagster import AssetKey, ExecuteInProcessResult
+
+from qbo_pipeline.defs.assets import STAGES, VALIDATION_CHECK
+from qbo_pipeline.defs.stages import COUNT_NAMES
+from qbo_pipeline.state import get_cursor, get_links, list_conflicts, list_quarantine
+from qbo_pipeline_tests.defs.conftest import PipelineUnderTest
+
+# The demo's deliberately invalid rows that the shipped specs must hold back, by spec.
+EXPECTED_QUARANTINE = {("client", "2"), ("client", "3"), ("project", "2"), ("time_entry", "1")}
+
+
+def synced_counts(result: ExecuteInProcessResult) -> dict[str, dict[str, int]]:
+    """The counts each `synced/<spec>` materialization recorded, by spec."""
+    counts: dict[str, dict[str, int]] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key.path[0] == "synced":
+            counts[materialization.asset_key.path[1]] = {
+                name: int(value.value)  # type: ignore[arg-type]
+                for name, value in materialization.metadata.items() if name != "preview"}
+    return counts
+
+
+def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
+    """Valid, live source rows per spec, counted in SQL (not by the pipeline); with `day`,
+    only the transactions dated that day."""
+    bad_clients, bad_projects, bad_time = "(2, 3)", "(2)", "(1)"
+    on_day = "" if day is None else f" AND {{column}} = '{day.isoformat()}'"
+    live_projects = (f"SELECT id FROM projects WHERE deleted_at IS NULL AND id NOT IN "
+                     f"{bad_projects} AND client_id NOT IN {bad_clients}")
+    queries = {
+        "client": f"SELECT COUNT(*) FROM clients WHERE deleted_at IS NULL "
+                  f"AND id NOT IN {bad_clients}",
+        "project": f"SELECT COUNT(*) FROM ({live_projects})",
+        "employee": "SELECT COUNT(*) FROM employees WHERE deleted_at IS NULL",
+        "invoice": f"SELECT COUNT(*) FROM invoices WHERE deleted_at IS NULL "
+                   f"AND project_id IN ({live_projects})" + on_day.format(column="issue_date"),
+        "time_entry": f"SELECT COUNT(*) FROM time_entries WHERE deleted_at IS NULL AND approved "
+                      f"AND id NOT IN {bad_time} AND project_id IN ({live_projects})"
+                      + on_day.format(column="work_date"),
+    }
+    engine = sa.create_engine(source_url)
+    with engine.connect() as connection:
+        counts = {name: int(connection.execute(sa.text(sql)).scalar_one())
+                  for name, sql in queries.items()}
+    engine.dispose()
+    return counts
+
+
+def test_full_sync_creates_one_record_per_valid_row(pipeline: PipelineUnderTest) -> None:
+    result = pipeline.run()
+    assert result.success
+    expected = expected_rows(pipeline.source_url)
+    counts = synced_counts(result)
+    assert {name: c["created"] for name, c in counts.items()} == expected
+    assert all(c["failed"] == 0 and c["updated"] == 0 for c in counts.values())
+    qbo = pipeline.qbo_records()
+    assert len(qbo["Customer"]) == expected["client"] + expected["project"]
+    assert len(qbo["Employee"]) == expected["employee"]
+    assert len(qbo["Invoice"]) == expected["invoice"]
+    assert len(qbo["TimeActivity"]) == expected["time_entry"]
+
+
+def test_every_materialization_records_counts_and_a_preview(
+        pipeline: PipelineUnderTest) -> None:
+    result = pipeline.run()
+    assert result.success
+    materialized = [event.step_materialization_data.materialization
+                    for event in result.get_asset_materialization_events()]
+    assert len(materialized) == len(STAGES) * 5
+    for materialization in materialized:
+        assert set(COUNT_NAMES) | {"preview"} <= set(materialization.metadata), \
+            materialization.asset_key
+    source_client = next(m for m in materialized if m.asset_key == AssetKey(["source", "client"]))
+    assert source_client.metadata["read"].value == 6
+    assert "DisplayName" in str(source_client.metadata["preview"].value)
+
+
+def test_sub_customers_and_invoices_hang_off_their_parents(pipeline: PipelineUnderTest) -> None:
+    assert pipeline.run().success
+    realm_id = pipeline.realm.realm_id
+    with pipeline.sessions.begin() as session:
+        clients = {k: v.qbo_id for k, v in get_links(session, realm_id, "client").items()}
+        projects = {k: v.qbo_id for k, v in get_links(session, realm_id, "project").items()}
+        invoices = {k: v.qbo_id for k, v in get_links(session, realm_id, "invoice").items()}
+    engine = sa.create_engine(pipeline.source_url)
+    with engine.connect() as connection:
+        project_client: dict[int, int] = dict(connection.execute(
+            sa.text("SELECT id, client_id FROM projects")).tuples().all())
+        invoice_rows = connection.execute(
+            sa.text("SELECT id, project_id, tax_amount FROM invoices")).all()
+    engine.dispose()
+    qbo = {r["Id"]: r for records in pipeline.qbo_records().values() for r in records}
+    for project, qbo_id in projects.items():
+        assert qbo[qbo_id]["Job"] is True
+        assert qbo[qbo_id]["ParentRef"]["value"] == clients[str(project_client[int(project)])]
+    taxed = 0
+    for invoice_id, project_id, tax in invoice_rows:
+        if str(invoice_id) not in invoices:
+            continue  # its project is held back in quarantine
+        invoice = qbo[invoices[str(invoice_id)]]
+        assert invoice["CustomerRef"]["value"] == projects[str(project_id)]
+        tax_lines = [line for line in invoice["Line"]
+                     if str(line.get("Description", "")).startswith("Tax (")]
+        assert len(tax_lines) == (1 if tax else 0)
+        taxed += bool(tax)
+    assert taxed > 0
+
+
+def test_bad_rows_are_quarantined_and_reported(pipeline: PipelineUnderTest) -> None:
+    result = pipeline.run()
+    assert result.success
+    with pipeline.sessions.begin() as session:
+        held = {(r.spec_name, r.source_key): r.reasons
+                for r in list_quarantine(session, pipeline.realm.realm_id)}
+    assert set(held) == EXPECTED_QUARANTINE
+    assert any("add an email to the client" in reason for reason in held[("client", "2")])
+    checks = {e.asset_key: e for e in result.get_asset_check_evaluations()
+              if e.check_name == VALIDATION_CHECK}
+    client_check = checks[AssetKey(["validated", "client"])]
+    assert not client_check.passed
+    assert client_check.metadata["quarantined"].value == 2
+    assert "Alvarez: Engineering" in str(client_check.metadata["rows"].value)
+    assert checks[AssetKey(["validated", "employee"])].passed
+
+
+def test_second_runs_create_and_update_nothing(pipeline: PipelineUnderTest) -> None:
+    assert pipeline.run().success
+    before = pipeline.qbo_records()
+    incremental = pipeline.run()
+    assert incremental.success
+    assert all(c["read"] == 0 for c in synced_counts(incremental).values())
+    # A backfill re-reads a whole day: every row of it is found unchanged in QBO.
+    busiest = _busiest_invoice_day(pipeline.source_url)
+    window = pipeline.run(incremental=False, day=busiest)
+    assert window.success
+    counts = synced_counts(window)
+    assert counts["invoice"]["read"] >= 1
+    assert counts["invoice"]["unchanged"] == counts["invoice"]["read"]
+    assert all(c["created"] == c["updated"] == c["failed"] == 0 for c in counts.values())
+    assert _sync_tokens(pipeline.qbo_records()) == _sync_tokens(before)
+
+
+def test_changing_one_source_row_updates_exactly_that_record(
+        pipeline: PipelineUnderTest) -> None:
+    assert pipeline.run().success
+    change_client_phone(pipeline, "1", "555-0199")
+    result = pipeline.run()
+    assert result.success
+    counts = synced_counts(result)
+    assert counts["client"]["read"] == 1 and counts["client"]["updated"] == 1
+    assert sum(c["created"] + c["updated"] for c in counts.values()) == 1
+    with pipeline.sessions.begin() as session:
+        qbo_id = get_links(session, pipeline.realm.realm_id, "client")["1"].qbo_id
+    customer = next(c for c in pipeline.qbo_records()["Customer"] if c["Id"] == qbo_id)
+    assert customer["PrimaryPhone"]["FreeFormNumber"] == "555-0199"
+
+
+def test_backfill_of_a_day_pushes_only_that_days_transactions(
+        pipeline: PipelineUnderTest) -> None:
+    day = _busiest_invoice_day(pipeline.source_url)
+    result = pipeline.run(incremental=False, day=day)
+    assert result.success
+    expected = expected_rows(pipeline.source_url, day)
+    assert expected["invoice"] >= 1
+    qbo = pipeline.qbo_records()
+    # Customers and employees are names lists: synced whole, so the day's invoices find them.
+    assert len(qbo["Customer"]) == expected["client"] + expected["project"]
+    assert len(qbo["Invoice"]) == expected["invoice"]
+    assert {r["TxnDate"] for r in qbo["Invoice"]} == {day.isoformat()}
+    assert len(qbo.get("TimeActivity", [])) == expected["time_entry"]
+    assert all(r["TxnDate"] == day.isoformat() for r in qbo.get("TimeActivity", []))
+
+
+def change_client_phone(pipeline: PipelineUnderTest, client_id: str, phone: str) -> None:
+    """Change a client in the source, stamped just after the window the last run covered (so
+    the next run's window holds it without waiting for the clock)."""
+    with pipeline.sessions.begin() as session:
+        cursor = get_cursor(session, pipeline.realm.realm_id, "client")
+        assert cursor is not None and cursor.change_window_end is not None
+        changed_at = cursor.change_window_end.replace(tzinfo=None) + timedelta(milliseconds=1)
+    engine = sa.create_engine(pipeline.source_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE clients SET phone = :phone, updated_at = :at "
+                                   "WHERE id = :id"),
+                           {"phone": phone, "at": changed_at, "id": int(client_id)})
+    engine.dispose()
+
+
+def test_a_field_changed_on_both_sides_is_a_conflict_not_an_overwrite(
+        pipeline: PipelineUnderTest) -> None:
+    assert pipeline.run().success
+    realm_id = pipeline.realm.realm_id
+    with pipeline.sessions.begin() as session:
+        qbo_id = get_links(session, realm_id, "client")["1"].qbo_id
+    edit = requests.post(f"{pipeline.realm.base_url}/admin/realms/{realm_id}/Customer/{qbo_id}/"
+                         "edit", json={"PrimaryPhone": {"FreeFormNumber": "555-0000"}},
+                         timeout=10)
+    assert edit.status_code == 200, edit.text
+    change_client_phone(pipeline, "1", "555-0199")
+    result = pipeline.run()
+    assert result.success
+    counts = synced_counts(result)["client"]
+    assert (counts["conflicts"], counts["updated"]) == (1, 0)
+    with pipeline.sessions.begin() as session:
+        conflicts = list_conflicts(session, realm_id, "client")
+    assert [(c.source_key, c.qbo_id) for c in conflicts] == [("1", qbo_id)]
+    phone = next(f for f in conflicts[0].fields if f["path"] == "PrimaryPhone.FreeFormNumber")
+    assert (phone["source"], phone["qbo"]) == ("555-0199", "555-0000")
+    customer = next(c for c in pipeline.qbo_records()["Customer"] if c["Id"] == qbo_id)
+    assert customer["PrimaryPhone"]["FreeFormNumber"] == "555-0000"
+
+
+def _busiest_invoice_day(source_url: str) -> date:
+    engine = sa.create_engine(source_url)
+    with engine.connect() as connection:
+        day = connection.execute(sa.text(
+            "SELECT issue_date FROM invoices WHERE deleted_at IS NULL GROUP BY issue_date "
+            "ORDER BY COUNT(*) DESC, issue_date LIMIT 1")).scalar_one()
+    engine.dispose()
+    return date.fromisoformat(str(day)[:10])
+
+
+def _sync_tokens(records: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str], str]:
+    return {(entity, r["Id"]): r["SyncToken"] for entity, rows in records.items() for r in rows}
+
+
+def test_a_run_killed_before_its_link_writes_leaves_no_duplicate(
+        pipeline: PipelineUnderTest) -> None:
+    assert pipeline.run().success
+    before = len(pipeline.qbo_records()["TimeActivity"])
+    # As if the run died after QBO answered the time entries' batches but before their links,
+    # their answers and the window's cursor were written: the state DB just has the intents.
+    state = sa.create_engine(pipeline.state.url)
+    with state.begin() as connection:
+        for statement in ("DELETE FROM links WHERE spec_name = 'time_entry'",
+                          "DELETE FROM cursors WHERE spec_name = 'time_entry'",
+                          "UPDATE write_log SET status = 'pending', completed_at = NULL "
+                          "WHERE spec_name = 'time_entry'"):
+            connection.execute(sa.text(statement))
+    state.dispose()
+    # A new entry that sorts first moves every later entry to another batch position.
+    source = sa.create_engine(pipeline.source_url)
+    with source.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO time_entries (id, employee_id, project_id, work_date, hours, "
+            "description, billable, approved, hourly_rate, created_at, updated_at) "
+            "SELECT 9999, employee_id, project_id, work_date, 1.5, 'Late entry', billable, "
+            "1, hourly_rate, '2000-01-02 00:00:00', '2000-01-02 00:00:00' FROM time_entries "
+            "WHERE approved AND deleted_at IS NULL AND id != 1 AND project_id != 2 LIMIT 1"))
+    source.dispose()
+    result = pipeline.run()
+    assert result.success
+    assert len(pipeline.qbo_records()["TimeActivity"]) == before + 1
+    with pipeline.sessions.begin() as session:
+        assert len(get_links(session, pipeline.realm.realm_id, "time_entry")) == before + 1
