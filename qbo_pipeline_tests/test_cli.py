@@ -1,19 +1,30 @@
-"""The `qbo-pipeline emulator` command serves a real emulator, configured from its options."""
+"""The `qbo-pipeline` commands: the emulator configured from its options; the demo, connect
+and sync commands running real syncs through Dagster against the emulator over HTTP."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy as sa
 from click.testing import CliRunner
+from cryptography.fernet import Fernet
 
 from qbo_pipeline.cli import main
-from qbo_pipeline.emulator.server import free_port
+from qbo_pipeline.defs.resources import StateDatabase
+from qbo_pipeline.defs.runner import connected_realms
+from qbo_pipeline.emulator.server import EmulatorServer, free_port
+from qbo_pipeline.emulator.service import EmulatorConfig
+from qbo_pipeline.state import get_cursor, get_links
+from qbo_pipeline.state.crypto import SECRET_KEY_VARIABLE
 from qbo_pipeline_tests.conftest import connect_realm
 
 
@@ -58,3 +69,145 @@ def test_emulator_command_refuses_a_bad_fault_switch() -> None:
     result = CliRunner().invoke(main, ["emulator", "--fault", "server_error=1.5"])
     assert result.exit_code != 0
     assert "server_error" in result.output and "between 0 and 1" in result.output
+
+
+# --- demo, connect, sync ---------------------------------------------------------------------
+
+
+@dataclass
+class DemoRun:
+    workdir: Path
+    output: str
+    realm_id: str
+
+    @property
+    def state(self) -> StateDatabase:
+        return StateDatabase(url=f"sqlite:///{self.workdir / 'state.sqlite'}")
+
+    @property
+    def source_url(self) -> str:
+        return f"sqlite:///{self.workdir / 'source.sqlite'}"
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
+    """`qbo-pipeline demo` once for the module: its workdir is where the sync tests start."""
+    workdir = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SECRET_KEY_VARIABLE, Fernet.generate_key().decode())
+        patch.delenv("DAGSTER_HOME", raising=False)
+        result = CliRunner().invoke(main, ["demo", "--workdir", str(workdir), "--clients", "6"])
+        assert result.exit_code == 0, result.output + repr(result.exception)
+        realms = connected_realms(StateDatabase(url=f"sqlite:///{workdir / 'state.sqlite'}"))
+        assert len(realms) == 1, realms
+        yield DemoRun(workdir, result.output, realms[0])
+
+
+def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: DemoRun) -> None:
+    output = demo_run.output
+    assert "synced/time_entry" in output  # progress, one line per materialized stage
+    # created, updated, unchanged, quarantined, conflicts, failed: 6 clients, 2 held back
+    assert re.search(r"\n  client +4 +0 +0 +2 +0 +0\n", output), output
+    assert "Quarantined rows (5)" in output
+    assert "client 2: client 2: PrimaryEmailAddr.Address is required" in output
+    assert "time_entry 1:" in output and "Hours 25.0" in output
+    assert "dagster dev -w workspace.yaml" in output
+    assert f"qbo-pipeline emulator --state {demo_run.workdir / 'emulator.sqlite'}" in output
+    assert f"DAGSTER_HOME={demo_run.workdir / 'dagster_home'}" in output
+    assert any((demo_run.workdir / "dagster_home").iterdir())  # the runs, for the UI
+
+
+@pytest.fixture
+def restarted_demo(demo_run: DemoRun, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The demo company served again from the emulator's state file, and the environment the
+    README gives `dagster dev`; yields the emulator's URL."""
+    with EmulatorServer(EmulatorConfig(state_file=demo_run.workdir / "emulator.sqlite")) as qbo:
+        for name, value in {"QBO_SOURCE_URL": demo_run.source_url,
+                            "QBO_STATE_URL": demo_run.state.url, "QBO_BASE_URL": qbo.base_url,
+                            SECRET_KEY_VARIABLE: Fernet.generate_key().decode()}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("DAGSTER_HOME", raising=False)
+        yield qbo.base_url
+
+
+def test_sync_of_one_record_updates_exactly_that_record(demo_run: DemoRun,
+                                                        restarted_demo: str) -> None:
+    # The emulator keeps tokens in memory: after its restart the company is reconnected.
+    connected = CliRunner().invoke(main, ["connect", "--realm", demo_run.realm_id])
+    assert connected.exit_code == 0, connected.output
+    _change_client_phones(demo_run, {"1": "555-0101", "4": "555-0104"})
+
+    one = CliRunner().invoke(main, ["sync", "--entity", "client", "--id", "1"])
+    assert one.exit_code == 0, one.output + repr(one.exception)
+    assert re.search(r"\n  client +0 +1 +0 +0 +0 +0\n", one.output), one.output
+    phones = _qbo_client_phones(demo_run, restarted_demo)
+    assert phones["1"] == "555-0101" and phones["4"] != "555-0104"
+
+    # The one-record sync left the cursor alone: the next sync still finds client 4's change.
+    rest = CliRunner().invoke(main, ["sync", "--realm", demo_run.realm_id, "--entity", "client"])
+    assert rest.exit_code == 0, rest.output + repr(rest.exception)
+    assert _qbo_client_phones(demo_run, restarted_demo)["4"] == "555-0104"
+
+
+def _change_client_phones(demo_run: DemoRun, phones: dict[str, str]) -> None:
+    """Change clients in the source, stamped just after the window the demo's run covered."""
+    with demo_run.state.sessions().begin() as session:
+        cursor = get_cursor(session, demo_run.realm_id, "client")
+        assert cursor is not None and cursor.change_window_end is not None
+        changed_at = cursor.change_window_end.replace(tzinfo=None) + timedelta(milliseconds=1)
+    engine = sa.create_engine(demo_run.source_url)
+    with engine.begin() as connection:
+        for client_id, phone in phones.items():
+            connection.execute(sa.text("UPDATE clients SET phone = :phone, updated_at = :at "
+                                       "WHERE id = :id"),
+                               {"phone": phone, "at": changed_at, "id": int(client_id)})
+    engine.dispose()
+
+
+def _qbo_client_phones(demo_run: DemoRun, base_url: str) -> dict[str, str]:
+    """Each linked client's phone as QBO has it, read from the emulator's admin dump."""
+    with demo_run.state.sessions().begin() as session:
+        links = {key: link.qbo_id for key, link in
+                 get_links(session, demo_run.realm_id, "client").items()}
+    dump = requests.get(f"{base_url}/admin/realms/{demo_run.realm_id}/dump", timeout=10)
+    assert dump.status_code == 200, dump.text
+    customers = {c["Id"]: c for c in dump.json()["objects"]["Customer"]}
+    return {key: customers[qbo_id].get("PrimaryPhone", {}).get("FreeFormNumber", "")
+            for key, qbo_id in links.items()}
+
+
+def test_sync_without_a_connected_company_says_how_to_connect(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QBO_STATE_URL", f"sqlite:///{tmp_path / 'state.sqlite'}")
+    result = CliRunner().invoke(main, ["sync"])
+    assert result.exit_code != 0
+    assert "no QBO company is connected" in result.output
+    assert "qbo-pipeline connect" in result.output
+
+
+def test_sync_of_an_unknown_entity_lists_the_known_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QBO_STATE_URL", f"sqlite:///{tmp_path / 'state.sqlite'}")
+    result = CliRunner().invoke(main, ["sync", "--entity", "clients"])
+    assert result.exit_code != 0
+    assert "unknown entity 'clients'" in result.output
+    assert "client, employee, invoice, project, time_entry" in result.output
+
+
+def test_sync_of_one_record_needs_its_entity() -> None:
+    result = CliRunner().invoke(main, ["sync", "--id", "1"])
+    assert result.exit_code != 0
+    assert "--id needs --entity" in result.output
+
+
+def test_sync_of_a_realm_that_is_not_connected_names_the_connected_ones(
+        demo_run: DemoRun, restarted_demo: str) -> None:
+    result = CliRunner().invoke(main, ["sync", "--realm", "999"])
+    assert result.exit_code != 0
+    assert "realm 999 is not connected" in result.output and demo_run.realm_id in result.output
+
+
+def test_demo_refuses_too_few_clients_clearly(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["demo", "--workdir", str(tmp_path), "--clients", "1"])
+    assert result.exit_code != 0
+    assert "clients=1" in result.output

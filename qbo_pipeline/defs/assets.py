@@ -11,7 +11,8 @@ sees exactly the rows that asset held back, and a bad row never fails the step.
 # (context and resource types) when the assets are defined.
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -23,12 +24,14 @@ from dagster import (
     AssetIn,
     AssetKey,
     AssetsDefinition,
+    Config,
     MaterializeResult,
     MetadataValue,
     MultiPartitionKey,
     Output,
     asset,
 )
+from pydantic import Field
 
 from qbo_pipeline.defs.partitions import (
     DAY_DIMENSION,
@@ -39,6 +42,7 @@ from qbo_pipeline.defs.partitions import (
 )
 from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
 from qbo_pipeline.defs.stages import (
+    CHANGE_WINDOW_LAG,
     COUNT_NAMES,
     PlanStage,
     Stage,
@@ -46,6 +50,7 @@ from qbo_pipeline.defs.stages import (
     execute_plan,
     plan_spec,
     read_source,
+    record_key_for,
     refresh_snapshots,
     scope_for,
     validate_and_quarantine,
@@ -78,14 +83,38 @@ def _common(spec: EntitySpec, stage: str) -> dict[str, Any]:
             "partitions_def": sync_partitions}
 
 
-def scope_of(context: AssetExecutionContext) -> SyncScope:
-    """The realm and day of the run's partition, and whether it syncs changes or a day."""
+class SourceClock(Config):
+    """When a `source/<spec>` asset reads changes up to (its run config)."""
+
+    as_of: str | None = Field(default=None, description=(
+        "read source changes as of this moment, ISO 8601 (UTC unless it names an offset), "
+        "e.g. to re-run a past tick; default: the clock"))
+    change_window_lag_seconds: float = Field(
+        default=CHANGE_WINDOW_LAG.total_seconds(), ge=0, description=(
+            "the change window ends this long before `as_of`, so rows stamped by transactions "
+            "still committing are read by the next run instead of missed"))
+
+    def now(self) -> datetime | None:
+        if self.as_of is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(self.as_of)
+        except ValueError:
+            raise ValueError(f"run config as_of={self.as_of!r} is not a moment: write it as "
+                             "ISO 8601, e.g. 2024-05-02T00:05:00Z") from None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def scope_of(context: AssetExecutionContext, clock: SourceClock | None = None) -> SyncScope:
+    """The realm and day of the run's partition, whether it syncs changes or a day, and
+    where its change window ends."""
     key = context.partition_key
     assert isinstance(key, MultiPartitionKey), f"expected a (realm, day) key, got {key!r}"
     dimensions = key.keys_by_dimension
     incremental = context.run.tags.get(MODE_TAG) == INCREMENTAL_MODE
+    clock = clock or SourceClock()
     return scope_for(dimensions[REALM_DIMENSION], date.fromisoformat(dimensions[DAY_DIMENSION]),
-                     incremental)
+                     incremental, clock.now(), timedelta(seconds=clock.change_window_lag_seconds))
 
 
 def _source_asset(spec: EntitySpec, specs: SpecSet,
@@ -93,9 +122,10 @@ def _source_asset(spec: EntitySpec, specs: SpecSet,
     @asset(**_common(spec, "source"), deps=list(upstream),
            description=f"{spec.source.table or 'query'} rows in scope, mapped to QBO "
                        f"{spec.qbo_entity} fields")
-    def source(context: AssetExecutionContext, source_db: SourceDatabase,
+    def source(context: AssetExecutionContext, config: SourceClock, source_db: SourceDatabase,
                state_db: StateDatabase, qbo: QBOConnection) -> Output[Stage]:
-        scope = scope_of(context)
+        scope = replace(scope_of(context, config),
+                        record_key=record_key_for(spec.name, context.run.tags))
         sessions = state_db.sessions()
         client = qbo.client(scope.realm_id, sessions)
         try:
@@ -186,7 +216,7 @@ def _synced_asset(spec: EntitySpec) -> AssetsDefinition:
         finally:
             client.close()
         with sessions.begin() as session:
-            record_run_result(session, diff.scope.realm_id, spec.name, context.run_id, counts,
+            record_run_result(session, diff.scope.realm_id, spec.name, context.run.run_id, counts,
                               started_at=started, partition_key=context.partition_key)
         for error in errors:
             context.log.warning(error)

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbo_pipeline.defs.partitions import sync_start_date
-from qbo_pipeline.qbo import BatchOperation, BatchResult, QBOClient
+from qbo_pipeline.qbo import BatchOperation, BatchResult, QBOClient, QBOError, StaleObjectError
 from qbo_pipeline.source import read_business_window, read_changed, read_children
 from qbo_pipeline.specs import QBO_ENTITIES, EntityKind, EntitySpec, SpecSet
 from qbo_pipeline.state import (
@@ -45,12 +45,14 @@ from qbo_pipeline.sync import (
     RecordState,
     ResolveLookup,
     ResolveRef,
+    StaleResolution,
     ValidationResult,
     Write,
     WriteKind,
     map_frame,
     payload_hash,
     plan_changes,
+    resolve_stale,
     select_frame,
     validate_frame,
 )
@@ -71,6 +73,7 @@ CDC_ENTITIES = frozenset({"Customer", "Vendor", "Employee", "Item", "Account", "
                           "Deposit"})
 CDC_REACH = timedelta(days=29)  # CDC looks back 30 days; keep a day's margin
 SNAPSHOT_OVERLAP = timedelta(minutes=5)  # clocks differ: re-fetch a little; newer never loses
+RECORD_TAG = "qbo/record"
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class SyncScope:
     incremental: bool
     day: date
     until: datetime
+    record_key: str | None = None  # one source record only: a per-record sync
 
 
 @dataclass(frozen=True)
@@ -109,8 +113,16 @@ class PlanStage:
     window_end: datetime | None = None
 
 
-def scope_for(realm_id: str, day: date, incremental: bool) -> SyncScope:
-    return SyncScope(realm_id, incremental, day, datetime.now(UTC) - CHANGE_WINDOW_LAG)
+def scope_for(realm_id: str, day: date, incremental: bool, now: datetime | None = None,
+              lag: timedelta = CHANGE_WINDOW_LAG) -> SyncScope:
+    """The run's scope; its change window ends `lag` before `now` (the clock unless given)."""
+    return SyncScope(realm_id, incremental, day, (now or datetime.now(UTC)) - lag)
+
+
+def record_key_for(spec_name: str, tags: Mapping[str, str]) -> str | None:
+    """The one source key a run syncs of this spec (tag `qbo/record` = `<spec>/<key>`)."""
+    name, _, key = tags.get(RECORD_TAG, "").partition("/")
+    return key if name == spec_name and key else None
 
 
 # --- source/<spec> ---------------------------------------------------------------------------
@@ -131,8 +143,9 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
         start = (realm.sync_start_date if realm is not None else None) or sync_start_date()
         overrides = (realm.settings or {}).get(spec.name, {}) if realm is not None else {}
     by_change_window = scope.incremental or not _is_transaction(spec)
-    rows = [row for page in _read_pages(spec, engine, scope, since, by_change_window)
-            for row in page]
+    pages = (_read_record(spec, engine, scope.record_key) if scope.record_key is not None
+             else _read_pages(spec, engine, scope, since, by_change_window))
+    rows = [row for page in pages for row in page]
     frame = pd.DataFrame(rows, columns=None if rows else spec.source.columns)
     read = len(frame)
     if not frame.empty:
@@ -140,7 +153,24 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
     mapped = map_frame(spec, frame, _children(spec, engine, frame),
                        _ref_resolver(spec, specs, sessions, scope.realm_id),
                        _lookup_resolver(client))
-    return Stage(scope, mapped, {"read": read}, scope.until if by_change_window else None)
+    # A one-record read leaves the cursor alone: the window's other changes are still due.
+    window_end = scope.until if by_change_window and scope.record_key is None else None
+    return Stage(scope, mapped, {"read": read}, window_end)
+
+
+def _read_record(spec: EntitySpec, engine: Engine, key: str) -> Iterator[list[dict[str, Any]]]:
+    """The one row with this key, whatever its date or the cursor (text comparison, since
+    source keys are strings whatever the column's type)."""
+    source = spec.source
+    table = source.table or source.query
+    assert table is not None
+    where = f"CAST({source.primary_key} AS VARCHAR(255)) = :record_key"
+    if source.filter:
+        where = f"({source.filter}) AND {where}"
+    return read_changed(engine, table, primary_key=source.primary_key, page_size=PAGE_SIZE,
+                        updated_at=source.updated_at, since=None,
+                        until=datetime.now(UTC) + CHANGE_WINDOW_LAG, where=where,
+                        params={"record_key": key}, soft_delete=source.deleted)
 
 
 def _read_pages(spec: EntitySpec, engine: Engine, scope: SyncScope, since: datetime | None,
@@ -335,6 +365,7 @@ class WriteTally:
     created: int = 0
     updated: int = 0
     failed: int = 0
+    conflicts: int = 0  # found by re-diffing writes refused as stale
     errors: list[str] = field(default_factory=list)
 
 
@@ -352,14 +383,17 @@ def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
             for link in plan.links])
         pending = pending_writes(session, realm_id, spec.name)
     tally = WriteTally(failed=len(plan.blocked), errors=[b.reason for b in plan.blocked])
+    refused: list[Write] = []
     for batch in in_batches(plan.writes(), pending):
-        _write_batch(spec, stage, client, sessions, batch, tally)
+        _write_batch(spec, stage, client, sessions, batch, tally, refused)
+    _heal_stale(spec, stage, client, sessions, refused, tally)
     if stage.window_end is not None and tally.failed == len(plan.blocked):
         # Only a window whose writes all went through is done; else the next run re-reads it.
         with sessions.begin() as session:
             set_cursor(session, realm_id, spec.name, change_window_end=stage.window_end)
     counts = {**stage.counts, "created": tally.created, "updated": tally.updated,
-              "failed": tally.failed}
+              "failed": tally.failed,
+              "conflicts": stage.counts.get("conflicts", 0) + tally.conflicts}
     return counts, tally.errors
 
 
@@ -384,7 +418,9 @@ def _split(writes: list[Write]) -> list[list[Write]]:
 
 def _write_batch(spec: EntitySpec, stage: PlanStage, client: QBOClient,
                  sessions: sessionmaker[Session], writes: Sequence[Write],
-                 tally: WriteTally) -> None:
+                 tally: WriteTally, refused: list[Write] | None = None) -> None:
+    """Send one batch; with `refused`, writes QBO refuses as stale are put there to heal
+    instead of counting as failed."""
     realm_id = stage.scope.realm_id
     with sessions.begin() as session:
         record_write_intent(session, realm_id, spec.name, [
@@ -394,6 +430,9 @@ def _write_batch(spec: EntitySpec, stage: PlanStage, client: QBOClient,
                                            w.payload) for w in writes])
     links, written = [], []
     for write, result in zip(writes, results, strict=True):
+        if refused is not None and isinstance(result.error, StaleObjectError):
+            refused.append(write)
+            continue
         if not _tallied(write, result, tally):
             continue
         assert result.record is not None
@@ -410,6 +449,47 @@ def _write_batch(spec: EntitySpec, stage: PlanStage, client: QBOClient,
                                                                            strict=True)])
         upsert_links(session, realm_id, spec.name, links)
         save_snapshots(session, realm_id, spec.qbo_entity, written)
+
+
+def _heal_stale(spec: EntitySpec, stage: PlanStage, client: QBOClient,
+                sessions: sessionmaker[Session], refused: Sequence[Write],
+                tally: WriteTally) -> None:
+    """Writes refused for a stale SyncToken (someone saved the record in QBO after the
+    snapshot): re-read each record, let the core re-diff it, record the conflicts and send
+    the retries once. A retry refused again counts as failed; the next run re-reads it."""
+    if not refused:
+        return
+    realm_id = stage.scope.realm_id
+    resolutions = [r for r in (_re_diff(spec, stage, client, sessions, w, tally)
+                               for w in refused) if r is not None]
+    conflicts = [r.conflict for r in resolutions if r.conflict is not None]
+    with sessions.begin() as session:
+        open_conflicts(session, realm_id, spec.name, conflicts)
+    already = {conflict.source_key for conflict in stage.plan.conflicts}
+    tally.conflicts += sum(1 for c in conflicts if c.source_key not in already)
+    retries = [r.retry for r in resolutions if r.retry is not None]
+    for batch in _split(retries):
+        _write_batch(spec, stage, client, sessions, batch, tally)
+
+
+def _re_diff(spec: EntitySpec, stage: PlanStage, client: QBOClient,
+             sessions: sessionmaker[Session], refused: Write,
+             tally: WriteTally) -> StaleResolution | None:
+    realm_id, key = stage.scope.realm_id, refused.source_key
+    assert refused.qbo_id is not None, f"a {refused.kind.value} without a QBO Id was refused"
+    try:
+        fresh = client.read(spec.qbo_entity, refused.qbo_id)
+    except QBOError as error:
+        tally.failed += 1
+        tally.errors.append(f"{refused.kind.value} of {key}: refused as stale, and the "
+                            f"re-read failed: {error}")
+        return None
+    with sessions.begin() as session:
+        save_snapshots(session, realm_id, spec.qbo_entity, [fresh])
+        link = get_links(session, realm_id, spec.name, [key]).get(key)
+    state = RecordState(key, stage.sources.get(key), link.base_payload if link else None,
+                        fresh, link.delete_applied if link else False)
+    return resolve_stale(spec, realm_id, state)
 
 
 def _bid(write: Write) -> str:

@@ -33,6 +33,7 @@ from qbo_pipeline.sync.plan import (
     sparse_update,
 )
 from qbo_pipeline.sync.selection import active_conditions, row_selected, select_frame
+from qbo_pipeline.sync.stale import StaleResolution, resolve_stale
 from qbo_pipeline.sync.validation import (
     QuarantinedRow,
     ValidationResult,
@@ -56,6 +57,7 @@ __all__ = [
     "ResolveLookup",
     "ResolveRef",
     "RowIssue",
+    "StaleResolution",
     "ValidationResult",
     "Write",
     "WriteKind",
@@ -70,6 +72,7 @@ __all__ = [
     "payload_hash",
     "plan_changes",
     "request_id",
+    "resolve_stale",
     "row_selected",
     "select_frame",
     "sparse_update",

@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet
 from dagster import DagsterInstance, ExecuteInProcessResult, materialize
 from sqlalchemy.orm import Session, sessionmaker
 
+from qbo_pipeline.cli import seed_demo_items
 from qbo_pipeline.defs.assets import build_all_assets
 from qbo_pipeline.defs.definitions import specs
 from qbo_pipeline.defs.partitions import (
@@ -25,13 +26,12 @@ from qbo_pipeline.defs.partitions import (
     sync_partition_key,
 )
 from qbo_pipeline.defs.resources import DISCOVERY_PATH, QBOConnection, SourceDatabase, StateDatabase
-from qbo_pipeline.source.demo_data import SERVICES, DemoSummary, generate_demo_data
+from qbo_pipeline.source.demo_data import DemoSummary, generate_demo_data
 from qbo_pipeline.state import StateTokenStore, StoredTokens, load_cipher, upsert_realm
 from qbo_pipeline_tests.conftest import OAUTH, REDIRECT_URI, ConnectedRealm
 
 # Every demo row is dated after this, so the realm's start date lets all of them through.
 EARLY_START = date(2000, 1, 1)
-EMULATOR_STARTER_INCOME_ACCOUNT = "1"
 
 
 @dataclass
@@ -47,12 +47,14 @@ class PipelineUnderTest:
     def sessions(self) -> sessionmaker[Session]:
         return self.state.sessions()
 
-    def run(self, *, incremental: bool = True, day: date | None = None) -> ExecuteInProcessResult:
+    def run(self, *, incremental: bool = True, day: date | None = None,
+            selection: list[str] | None = None,
+            run_config: dict[str, Any] | None = None) -> ExecuteInProcessResult:
         mode = INCREMENTAL_MODE if incremental else WINDOW_MODE
         key = sync_partition_key(self.realm.realm_id, day or datetime.now(UTC).date())
         return materialize(
             build_all_assets(specs), partition_key=key, instance=self.instance,
-            tags={MODE_TAG: mode},
+            tags={MODE_TAG: mode}, selection=selection, run_config=run_config,
             resources={"source_db": SourceDatabase(url=self.source_url), "state_db": self.state,
                        "qbo": self.qbo})
 
@@ -65,13 +67,8 @@ class PipelineUnderTest:
 
 
 def seed_items(realm: ConnectedRealm) -> None:
-    """The Items the demo invoices name: the services, and "Sales Tax" for the tax line."""
-    names = ["Sales Tax", *(service for service, _ in SERVICES)]
-    items = [{"Name": name, "Type": "Service",
-              "IncomeAccountRef": {"value": EMULATOR_STARTER_INCOME_ACCOUNT}} for name in names]
-    response = requests.post(f"{realm.base_url}/admin/realms/{realm.realm_id}/seed",
-                             json={"Item": items}, timeout=10)
-    assert response.status_code == 200, response.text
+    """The Items the demo invoices name, as `qbo-pipeline demo` creates them."""
+    seed_demo_items(realm.base_url, realm.realm_id)
 
 
 @pytest.fixture

@@ -3,20 +3,23 @@ HTTP: one QBO record per valid source row, bad rows quarantined, re-runs change 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import pytest
 import requests
 import sqlalchemy as sa
 from dagster import AssetKey, ExecuteInProcessResult
 
-from qbo_pipeline.defs.assets import STAGES, VALIDATION_CHECK
+from qbo_pipeline.defs.assets import STAGES, VALIDATION_CHECK, SourceClock
+from qbo_pipeline.defs.definitions import specs
 from qbo_pipeline.defs.stages import COUNT_NAMES
-from qbo_pipeline.state import get_cursor, get_links, list_conflicts, list_quarantine
+from qbo_pipeline.state import get_cursor, get_links, list_conflicts, list_quarantine, set_cursor
 from qbo_pipeline_tests.defs.conftest import PipelineUnderTest
 
 # The demo's deliberately invalid rows that the shipped specs must hold back, by spec.
-EXPECTED_QUARANTINE = {("client", "2"), ("client", "3"), ("project", "2"), ("time_entry", "1")}
+EXPECTED_QUARANTINE = {("client", "2"), ("client", "3"), ("project", "2"), ("time_entry", "1"),
+                       ("invoice", "1")}
 
 
 def synced_counts(result: ExecuteInProcessResult) -> dict[str, dict[str, int]]:
@@ -34,7 +37,7 @@ def synced_counts(result: ExecuteInProcessResult) -> dict[str, dict[str, int]]:
 def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
     """Valid, live source rows per spec, counted in SQL (not by the pipeline); with `day`,
     only the transactions dated that day."""
-    bad_clients, bad_projects, bad_time = "(2, 3)", "(2)", "(1)"
+    bad_clients, bad_projects, bad_time, bad_invoices = "(2, 3)", "(2)", "(1)", "(1)"
     on_day = "" if day is None else f" AND {{column}} = '{day.isoformat()}'"
     live_projects = (f"SELECT id FROM projects WHERE deleted_at IS NULL AND id NOT IN "
                      f"{bad_projects} AND client_id NOT IN {bad_clients}")
@@ -44,7 +47,8 @@ def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
         "project": f"SELECT COUNT(*) FROM ({live_projects})",
         "employee": "SELECT COUNT(*) FROM employees WHERE deleted_at IS NULL",
         "invoice": f"SELECT COUNT(*) FROM invoices WHERE deleted_at IS NULL "
-                   f"AND project_id IN ({live_projects})" + on_day.format(column="issue_date"),
+                   f"AND id NOT IN {bad_invoices} AND project_id IN ({live_projects})"
+                   + on_day.format(column="issue_date"),
         "time_entry": f"SELECT COUNT(*) FROM time_entries WHERE deleted_at IS NULL AND approved "
                       f"AND id NOT IN {bad_time} AND project_id IN ({live_projects})"
                       + on_day.format(column="work_date"),
@@ -95,8 +99,9 @@ def test_sub_customers_and_invoices_hang_off_their_parents(pipeline: PipelineUnd
         invoices = {k: v.qbo_id for k, v in get_links(session, realm_id, "invoice").items()}
     engine = sa.create_engine(pipeline.source_url)
     with engine.connect() as connection:
-        project_client: dict[int, int] = dict(connection.execute(
-            sa.text("SELECT id, client_id FROM projects")).tuples().all())
+        project_client: dict[int, int] = {
+            project: client for project, client in connection.execute(
+                sa.text("SELECT id, client_id FROM projects"))}
         invoice_rows = connection.execute(
             sa.text("SELECT id, project_id, tax_amount FROM invoices")).all()
     engine.dispose()
@@ -125,6 +130,10 @@ def test_bad_rows_are_quarantined_and_reported(pipeline: PipelineUnderTest) -> N
                 for r in list_quarantine(session, pipeline.realm.realm_id)}
     assert set(held) == EXPECTED_QUARANTINE
     assert any("add an email to the client" in reason for reason in held[("client", "2")])
+    # A bad line holds back its whole invoice, and the reason names the line.
+    assert held[("invoice", "1")] == [
+        "invoice 1: Line[1].SalesItemLineDetail.Qty -12.25 is below the minimum of 0 - make "
+        "the line's quantity zero or more (a credit belongs on a credit memo)"]
     checks = {e.asset_key: e for e in result.get_asset_check_evaluations()
               if e.check_name == VALIDATION_CHECK}
     client_check = checks[AssetKey(["validated", "client"])]
@@ -189,6 +198,12 @@ def change_client_phone(pipeline: PipelineUnderTest, client_id: str, phone: str)
         cursor = get_cursor(session, pipeline.realm.realm_id, "client")
         assert cursor is not None and cursor.change_window_end is not None
         changed_at = cursor.change_window_end.replace(tzinfo=None) + timedelta(milliseconds=1)
+    stamp_client_phone(pipeline, client_id, phone, changed_at)
+
+
+def stamp_client_phone(pipeline: PipelineUnderTest, client_id: str, phone: str,
+                       changed_at: datetime) -> None:
+    """Change a client's phone in the source, stamped `changed_at` (naive UTC, as stored)."""
     engine = sa.create_engine(pipeline.source_url)
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE clients SET phone = :phone, updated_at = :at "
@@ -219,6 +234,116 @@ def test_a_field_changed_on_both_sides_is_a_conflict_not_an_overwrite(
     assert (phone["source"], phone["qbo"]) == ("555-0199", "555-0000")
     customer = next(c for c in pipeline.qbo_records()["Customer"] if c["Id"] == qbo_id)
     assert customer["PrimaryPhone"]["FreeFormNumber"] == "555-0000"
+
+
+def bookkeeper_edits_client(pipeline: PipelineUnderTest, client_id: str,
+                            changes: dict[str, Any]) -> str:
+    """Edit a synced client's Customer in QBO as a person would; returns its QBO Id."""
+    realm_id = pipeline.realm.realm_id
+    with pipeline.sessions.begin() as session:
+        qbo_id = get_links(session, realm_id, "client")[client_id].qbo_id
+    edit = requests.post(f"{pipeline.realm.base_url}/admin/realms/{realm_id}/Customer/{qbo_id}/"
+                         "edit", json=changes, timeout=10)
+    assert edit.status_code == 200, edit.text
+    return qbo_id
+
+
+def run_with_an_edit_after_the_snapshot(pipeline: PipelineUnderTest,
+                                        changes: dict[str, Any]) -> ExecuteInProcessResult:
+    """Sync the clients in two steps with a bookkeeper's edit of client 1 in between: the
+    plan is made from a snapshot older than the edit, so its write carries a stale SyncToken."""
+    before = ["source/client", "validated/client", "qbo_snapshot/client"]
+    assert pipeline.run(selection=before).success
+    bookkeeper_edits_client(pipeline, "1", changes)
+    return pipeline.run(selection=["diff/client", "synced/client"])
+
+
+def test_a_stale_sync_token_heals_when_qbo_changed_another_field(
+        pipeline: PipelineUnderTest) -> None:
+    assert pipeline.run().success
+    change_client_phone(pipeline, "1", "555-0199")
+    result = run_with_an_edit_after_the_snapshot(pipeline, {"Notes": "Call before visiting"})
+    assert result.success
+    counts = synced_counts(result)["client"]
+    assert (counts["updated"], counts["failed"], counts["conflicts"]) == (1, 0, 0)
+    with pipeline.sessions.begin() as session:
+        link = get_links(session, pipeline.realm.realm_id, "client")["1"]
+        assert list_conflicts(session, pipeline.realm.realm_id, "client") == []
+    customer = next(c for c in pipeline.qbo_records()["Customer"] if c["Id"] == link.qbo_id)
+    assert customer["PrimaryPhone"]["FreeFormNumber"] == "555-0199"
+    assert customer["Notes"] == "Call before visiting"
+    assert link.sync_token == customer["SyncToken"]
+    # Healed within the run: the window is done, and the next run has nothing to do.
+    again = synced_counts(pipeline.run())
+    assert all(c["read"] == 0 for c in again.values())
+
+
+def test_a_stale_sync_token_on_a_field_qbo_changed_too_is_a_conflict(
+        pipeline: PipelineUnderTest) -> None:
+    assert pipeline.run().success
+    change_client_phone(pipeline, "1", "555-0199")
+    result = run_with_an_edit_after_the_snapshot(
+        pipeline, {"PrimaryPhone": {"FreeFormNumber": "555-0000"}})
+    assert result.success
+    counts = synced_counts(result)["client"]
+    assert (counts["updated"], counts["failed"], counts["conflicts"]) == (0, 0, 1)
+    with pipeline.sessions.begin() as session:
+        [conflict] = list_conflicts(session, pipeline.realm.realm_id, "client")
+    phone = next(f for f in conflict.fields if f["path"] == "PrimaryPhone.FreeFormNumber")
+    assert (phone["source"], phone["qbo"]) == ("555-0199", "555-0000")
+    customer = next(c for c in pipeline.qbo_records()["Customer"]
+                    if c["Id"] == conflict.qbo_id)
+    assert customer["PrimaryPhone"]["FreeFormNumber"] == "555-0000"
+
+
+def clock_at(moment: datetime) -> dict[str, Any]:
+    """Run config that pins the clock of every `source/<spec>` asset to `moment`."""
+    return {"ops": {f"source__{spec.name}": {"config": {"as_of": moment.isoformat()}}
+                    for spec in specs.in_dependency_order()}}
+
+
+def test_a_run_at_five_past_midnight_picks_up_a_change_at_two_to(
+        pipeline: PipelineUnderTest) -> None:
+    assert pipeline.run().success
+    today = datetime.now(UTC).date()  # the latest day partition; demo rows stop at 22:00
+    midnight = datetime.combine(today, time.min)
+    realm_id = pipeline.realm.realm_id
+    with pipeline.sessions.begin() as session:
+        for spec in specs.in_dependency_order():  # as if the last tick ran at 23:45
+            set_cursor(session, realm_id, spec.name,
+                       change_window_end=midnight - timedelta(minutes=15))
+    stamp_client_phone(pipeline, "1", "555-0158", midnight - timedelta(minutes=2))
+    # Stamped 2 seconds before the run: maybe still committing, so left to the next run.
+    stamp_client_phone(pipeline, "4", "555-0105", midnight + timedelta(minutes=4, seconds=58))
+    at_0005 = pipeline.run(day=today, run_config=clock_at(midnight + timedelta(minutes=5)))
+    assert at_0005.success
+    counts = synced_counts(at_0005)
+    assert (counts["client"]["read"], counts["client"]["updated"]) == (1, 1)
+    assert sum(c["read"] for c in counts.values()) == 1
+    with pipeline.sessions.begin() as session:
+        cursor = get_cursor(session, realm_id, "client")
+        links = get_links(session, realm_id, "client")
+    assert cursor is not None and cursor.change_window_end is not None
+    assert cursor.change_window_end.replace(tzinfo=None) == midnight + timedelta(minutes=4,
+                                                                                 seconds=55)
+    phones = {c["Id"]: c["PrimaryPhone"]["FreeFormNumber"]
+              for c in pipeline.qbo_records()["Customer"]}
+    assert phones[links["1"].qbo_id] == "555-0158"
+    assert phones[links["4"].qbo_id] != "555-0105"
+    at_0020 = pipeline.run(day=today, run_config=clock_at(midnight + timedelta(minutes=20)))
+    assert at_0020.success
+    assert synced_counts(at_0020)["client"]["updated"] == 1
+    customer = next(c for c in pipeline.qbo_records()["Customer"]
+                    if c["Id"] == links["4"].qbo_id)
+    assert customer["PrimaryPhone"]["FreeFormNumber"] == "555-0105"
+
+
+def test_the_pinned_clock_reads_utc_unless_told_and_names_a_bad_value() -> None:
+    assert SourceClock(as_of="2024-05-02T00:05:00").now() == datetime(2024, 5, 2, 0, 5,
+                                                                       tzinfo=UTC)
+    assert SourceClock().now() is None
+    with pytest.raises(ValueError, match="as_of='5 past midnight' is not a moment"):
+        SourceClock(as_of="5 past midnight").now()
 
 
 def _busiest_invoice_day(source_url: str) -> date:

@@ -1,0 +1,231 @@
+"""Syncs started by hand (the `qbo-pipeline demo` and `sync` commands): connecting a QBO
+company, registering its partition, and running the asset chains of chosen specs through the
+same assets, resources and partitions as the Dagster definitions, reporting each step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DagsterEvent,
+    DagsterInstance,
+    Definitions,
+    InitLoggerContext,
+    LoggerDefinition,
+    define_asset_job,
+)
+
+from qbo_pipeline.defs.assets import STAGES, asset_key, build_all_assets
+from qbo_pipeline.defs.partitions import (
+    INCREMENTAL_MODE,
+    MODE_TAG,
+    REALM_DIMENSION,
+    REALM_TAG,
+    WINDOW_MODE,
+    sync_partition_key,
+)
+from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase, StateTokens
+from qbo_pipeline.defs.stages import COUNT_NAMES, RECORD_TAG
+from qbo_pipeline.qbo import OAuthTokenProvider
+from qbo_pipeline.specs import SpecSet
+from qbo_pipeline.state import (
+    QuarantineRecord,
+    StateTokenStore,
+    list_quarantine,
+    list_realms,
+    load_cipher,
+    upsert_realm,
+)
+
+SYNC_JOB_NAME = "cli_sync"
+ProgressCallback = Callable[[str], None]
+
+
+class SyncRunError(Exception):
+    """A sync could not start or did not succeed; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SyncResources:
+    source_db: SourceDatabase
+    state_db: StateDatabase
+    qbo: QBOConnection
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SyncResources:
+        return cls(SourceDatabase.from_env(environ), StateDatabase.from_env(environ),
+                   QBOConnection.from_env(environ))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source_db": self.source_db, "state_db": self.state_db, "qbo": self.qbo}
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """One realm's run: its Dagster run id and the counts of each spec's `synced` asset."""
+
+    realm_id: str
+    run_id: str
+    counts: dict[str, dict[str, int]]
+
+
+# --- connecting a company --------------------------------------------------------------------
+
+
+def token_provider(qbo: QBOConnection, state_db: StateDatabase) -> OAuthTokenProvider:
+    """The provider that stores a realm's tokens, encrypted, in the state DB."""
+    store = StateTokens(StateTokenStore(state_db.sessions(), load_cipher()))
+    return OAuthTokenProvider(qbo.settings(), store)
+
+
+def complete_connection(qbo: QBOConnection, state_db: StateDatabase, redirect_url: str,
+                        expected_state: str, sync_start: date | None = None) -> str:
+    """Finish connecting from the consent screen's redirect: swap its code for tokens (stored
+    encrypted) and register the realm. Returns the realm id."""
+    query = {name: values[0] for name, values in parse_qs(urlparse(redirect_url).query).items()}
+    if "error" in query:
+        raise SyncRunError(f"QBO refused the connection: {query['error']}")
+    if query.get("state") != expected_state:
+        raise SyncRunError("the consent redirect's state does not match the request: "
+                           "start the connection again")
+    if "code" not in query or "realmId" not in query:
+        raise SyncRunError("the consent redirect carries no code and realmId")
+    realm_id = query["realmId"]
+    token_provider(qbo, state_db).exchange_code(realm_id, query["code"])
+    with state_db.sessions().begin() as session:
+        upsert_realm(session, realm_id, sync_start_date=sync_start)
+    return realm_id
+
+
+def register_realm(instance: DagsterInstance, realm_id: str) -> None:
+    """Add the realm's partition (the realm sensor does the same on its next tick)."""
+    if not instance.has_dynamic_partition(REALM_DIMENSION, realm_id):
+        instance.add_dynamic_partitions(REALM_DIMENSION, [realm_id])
+
+
+def connected_realms(state_db: StateDatabase) -> list[str]:
+    with state_db.sessions().begin() as session:
+        return [realm.realm_id for realm in list_realms(session)]
+
+
+def quarantined_rows(state_db: StateDatabase, realm_id: str) -> list[QuarantineRecord]:
+    with state_db.sessions().begin() as session:
+        rows = list_quarantine(session, realm_id)
+        session.expunge_all()
+    return rows
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def chain_keys(specs: SpecSet, spec_name: str | None = None) -> list[AssetKey]:
+    """Every asset of the spec and of the specs it refers to, directly or not (all specs when
+    no name is given), so the references resolve through links this run writes."""
+    by_name = {spec.name: spec for spec in specs.in_dependency_order()}
+    if spec_name is not None and spec_name not in by_name:
+        raise SyncRunError(f"unknown entity {spec_name!r}: the mapping specs define "
+                           f"{', '.join(sorted(by_name))}")
+    wanted = set(by_name) if spec_name is None else {spec_name}
+    pending = list(wanted)
+    while pending:
+        for upstream in by_name[pending.pop()].references().values():
+            if upstream not in wanted:
+                wanted.add(upstream)
+                pending.append(upstream)
+    return [asset_key(stage, name) for name in by_name if name in wanted for stage in STAGES]
+
+
+def run_sync(specs: SpecSet, resources: SyncResources, instance: DagsterInstance,
+             realm_id: str, *, spec_name: str | None = None, record_key: str | None = None,
+             incremental: bool = True, day: date | None = None,
+             progress: ProgressCallback | None = None) -> SyncReport:
+    """Materialize the chain of one spec (or every spec) for one realm's partition."""
+    if record_key is not None and spec_name is None:
+        raise SyncRunError("a single record needs its entity: give --entity with --id")
+    register_realm(instance, realm_id)
+    tags = {REALM_TAG: realm_id, MODE_TAG: INCREMENTAL_MODE if incremental else WINDOW_MODE}
+    if record_key is not None:
+        tags[RECORD_TAG] = f"{spec_name}/{record_key}"
+    job = define_asset_job(SYNC_JOB_NAME, selection=AssetSelection.assets(
+        *chain_keys(specs, spec_name)))
+    definitions = Definitions(assets=build_all_assets(specs), jobs=[job],
+                              resources=resources.as_dict())
+    # Our logger instead of Dagster's console one: one line per materialization, no debug.
+    run_job = definitions.resolve_job_def(SYNC_JOB_NAME).with_logger_defs(
+        {"progress": _progress_logger(progress)})
+    key = sync_partition_key(realm_id, day or datetime.now(UTC).date())
+    result = run_job.execute_in_process(
+        run_config={"loggers": {"progress": {}}}, partition_key=key, instance=instance,
+        tags=tags, raise_on_error=False)
+    if not result.success:
+        raise SyncRunError(f"the sync run {result.run_id} of realm {realm_id} failed: "
+                           + "; ".join(_step_failures(result.all_events)))
+    return SyncReport(realm_id, result.run_id, synced_counts(result.all_events))
+
+
+def _step_failures(events: Sequence[DagsterEvent]) -> list[str]:
+    failures = []
+    for event in events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            failures.append(f"{event.step_key}: "
+                            + (error.message.strip() if error else "failed, see its logs"))
+    return failures
+
+
+def synced_counts(events: Sequence[DagsterEvent]) -> dict[str, dict[str, int]]:
+    """The counts each `synced/<spec>` materialization recorded, by spec."""
+    counts: dict[str, dict[str, int]] = {}
+    for event in events:
+        if not event.is_step_materialization:
+            continue
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key.path[0] == "synced":
+            metadata = materialization.metadata
+            counts[materialization.asset_key.path[1]] = {
+                name: int(metadata[name].value)  # type: ignore[arg-type]
+                for name in COUNT_NAMES if name in metadata}
+    return counts
+
+
+def _progress_logger(progress: ProgressCallback | None) -> LoggerDefinition:
+    """A Dagster logger that reports each materialization as one line, and nothing else."""
+
+    def build(_: InitLoggerContext) -> logging.Logger:
+        log = logging.Logger("qbo_pipeline.sync", logging.DEBUG)
+        if progress is not None:
+            log.addHandler(_MaterializationHandler(progress))
+        return log
+
+    return LoggerDefinition(build)
+
+
+class _MaterializationHandler(logging.Handler):
+    def __init__(self, progress: ProgressCallback) -> None:
+        super().__init__(logging.DEBUG)
+        self._progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", {})
+        event = meta.get("dagster_event")
+        if isinstance(event, DagsterEvent) and event.is_step_materialization:
+            self._progress(describe_materialization(event))
+        elif event is None and record.levelno >= logging.WARNING:
+            # A record QBO refused, or a step's error: the assets log them as warnings.
+            self._progress(f"    {meta.get('step_key') or ''}: {meta.get('orig_message', '')}")
+
+
+def describe_materialization(event: DagsterEvent) -> str:
+    materialization = event.step_materialization_data.materialization
+    metadata = materialization.metadata
+    shown = ", ".join(f"{name} {metadata[name].value}" for name in COUNT_NAMES
+                      if name in metadata and metadata[name].value)
+    return f"  {materialization.asset_key.to_user_string():<28} {shown or 'nothing to do'}"
