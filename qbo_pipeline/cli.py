@@ -18,6 +18,7 @@ from qbo_pipeline.source.demo_data import (
     clients_for_rows,
     generate_demo_data,
 )
+from qbo_pipeline.specs import SpecError, SpecSet
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -166,7 +167,7 @@ def sync(realms: tuple[str, ...], entity: str | None, record_key: str | None) ->
     Configured by the same environment variables as `dagster dev` (QBO_SOURCE_URL,
     QBO_STATE_URL, QBO_BASE_URL, ...); runs are recorded in the instance at DAGSTER_HOME.
     """
-    from qbo_pipeline.defs.definitions import specs
+    specs = _load_specs()
     from qbo_pipeline.defs.runner import SyncResources, chain_keys, connected_realms
 
     if record_key is not None and entity is None:
@@ -209,7 +210,7 @@ def _sync_realm(specs: SpecSet, resources: SyncResources, instance: DagsterInsta
               help="Number of demo clients (everything else scales from it).")
 def demo(workdir: Path, clients: int) -> None:
     """Sync a demo company end to end: emulator, demo source DB, connection, Dagster run."""
-    from qbo_pipeline.defs.definitions import specs
+    specs = _load_specs()
     from qbo_pipeline.emulator.server import EmulatorServer
     from qbo_pipeline.emulator.service import EmulatorConfig
 
@@ -315,7 +316,8 @@ def _print_demo_summary(resources: SyncResources, report: SyncReport) -> None:
     held = quarantined_rows(resources.state_db, report.realm_id)
     click.echo(f"\nQuarantined rows ({len(held)}), held back until fixed in the source:")
     for row in held:
-        click.echo(f"  {row.spec_name} {row.source_key}: {'; '.join(map(str, row.reasons))}")
+        # Each reason already names its record ("client 2: ... - add an email to the client").
+        click.echo(f"  {'; '.join(map(str, row.reasons))}")
 
 
 def _counts_table(counts: dict[str, dict[str, int]]) -> str:
@@ -340,6 +342,15 @@ def _ui_instructions(workdir: Path, resources: SyncResources, home: Path) -> str
         "  dagster dev -w workspace.yaml",
         "then open http://127.0.0.1:3000 (Assets: one group per entity; Runs: this sync).",
     ])
+
+
+def _load_specs() -> SpecSet:
+    """The specs the Dagster definitions are built from; a bad spec is a clear error."""
+    try:
+        from qbo_pipeline.defs.definitions import specs
+    except SpecError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return specs
 
 
 def _guarded(action: Callable[[], T]) -> T:

@@ -109,8 +109,8 @@ def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: Demo
     # created, updated, unchanged, quarantined, conflicts, failed: 6 clients, 2 held back
     assert re.search(r"\n  client +4 +0 +0 +2 +0 +0\n", output), output
     assert "Quarantined rows (5)" in output
-    assert "client 2: client 2: PrimaryEmailAddr.Address is required" in output
-    assert "time_entry 1:" in output and "Hours 25.0" in output
+    assert "\n  client 2: PrimaryEmailAddr.Address is required" in output
+    assert "\n  time entry 1: Hours 25.0 is above the maximum of 24" in output
     assert "dagster dev -w workspace.yaml" in output
     assert f"qbo-pipeline emulator --state {demo_run.workdir / 'emulator.sqlite'}" in output
     assert f"DAGSTER_HOME={demo_run.workdir / 'dagster_home'}" in output

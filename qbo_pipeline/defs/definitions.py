@@ -1,6 +1,7 @@
 """The Dagster definitions of the pipeline (`dagster dev -w workspace.yaml` loads `defs`).
 
-Assets come from the mapping specs in `QBO_MAPPING_SPECS` (default: `mapping_specs/`);
+Assets come from the mapping specs in `QBO_MAPPING_SPECS` (default: `mapping_specs/` in the
+working directory, else the one of the checkout this package is installed from);
 resources from the environment (see `resources.py`); partitions from `partitions.py`; the
 job and the 15-minute schedule from `jobs.py`; the realm-partition sensor from `sensors.py`.
 """
@@ -20,8 +21,19 @@ from qbo_pipeline.specs import load_specs
 
 MAPPING_SPECS_VARIABLE = "QBO_MAPPING_SPECS"
 DEFAULT_MAPPING_SPECS = Path("mapping_specs")
+CHECKOUT_MAPPING_SPECS = Path(__file__).resolve().parents[2] / "mapping_specs"
 
-specs = load_specs(Path(os.environ.get(MAPPING_SPECS_VARIABLE, DEFAULT_MAPPING_SPECS)))
+
+def mapping_specs_directory() -> Path:
+    """Where the specs are: the variable if set, else ./mapping_specs, else the checkout's."""
+    if configured := os.environ.get(MAPPING_SPECS_VARIABLE):
+        return Path(configured)
+    if DEFAULT_MAPPING_SPECS.is_dir() or not CHECKOUT_MAPPING_SPECS.is_dir():
+        return DEFAULT_MAPPING_SPECS
+    return CHECKOUT_MAPPING_SPECS
+
+
+specs = load_specs(mapping_specs_directory())
 
 defs = Definitions(
     assets=build_all_assets(specs),

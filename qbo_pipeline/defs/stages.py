@@ -58,8 +58,10 @@ from qbo_pipeline.sync import (
 )
 from qbo_pipeline.sync.mapping import DELETED, PAYLOAD, SOURCE_KEY, UPDATED_AT
 
-COUNT_NAMES = ("read", "valid", "quarantined", "created", "updated", "unchanged", "conflicts",
-               "failed")
+# `skipped`: read but out of scope (dated before the sync start date, or left out by a spec
+# setting such as approved-only time), so that read = skipped + valid + quarantined.
+COUNT_NAMES = ("read", "skipped", "valid", "quarantined", "created", "updated", "unchanged",
+               "conflicts", "failed")
 PAGE_SIZE = 1000
 BATCH_SIZE = 30  # QBO's limit of items per batch request
 BID_LENGTH = 10
@@ -155,7 +157,7 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
                        _lookup_resolver(client))
     # A one-record read leaves the cursor alone: the window's other changes are still due.
     window_end = scope.until if by_change_window and scope.record_key is None else None
-    return Stage(scope, mapped, {"read": read}, window_end)
+    return Stage(scope, mapped, {"read": read, "skipped": read - len(frame)}, window_end)
 
 
 def _read_record(spec: EntitySpec, engine: Engine, key: str) -> Iterator[list[dict[str, Any]]]:

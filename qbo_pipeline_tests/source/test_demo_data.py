@@ -74,9 +74,9 @@ def test_counts_scale_with_clients_and_match_the_database(
     assert summary.counts["projects"] > 300
     assert summary.counts["time_entries"] > 8 * summary.counts["projects"] * 0.9
     assert summary.counts["employees"] == 60 and summary.counts["vendors"] == 75 + 1
-    # clients_for_rows turns a row target into a client count: 300 clients, about 14,100 rows
-    assert abs(summary.total_rows - 14_100) < 14_100 * 0.1
-    assert clients_for_rows(14_100) == 300
+    # clients_for_rows turns a row target into a client count: 300 clients, about 12,600 rows
+    assert abs(summary.total_rows - 12_600) < 12_600 * 0.1
+    assert clients_for_rows(12_600) == 300
     assert clients_for_rows(10) == MIN_CLIENTS
 
 
