@@ -234,7 +234,7 @@ def demo(workdir: Path, clients: int) -> None:
             report = _guarded(lambda: run_sync(specs, resources, instance, realm_id,
                                                progress=click.echo))
             _print_demo_summary(resources, report)
-    click.echo(_ui_instructions(workdir, resources, instance_home(workdir)))
+    click.echo(_ui_instructions(workdir, resources, instance_home(workdir), realm_id))
     _fail_on_failed_records(report)
 
 
@@ -329,7 +329,7 @@ def _counts_table(counts: dict[str, dict[str, int]]) -> str:
     return "\n".join(lines)
 
 
-def _ui_instructions(workdir: Path, resources: SyncResources, home: Path) -> str:
+def _ui_instructions(workdir: Path, resources: SyncResources, home: Path, realm_id: str) -> str:
     return "\n".join([
         "\nTo see these runs in the Dagster UI (and run more), in one terminal keep the emulator",
         "running with the demo company, then reconnect it (the emulator keeps tokens in memory):",
@@ -338,7 +338,7 @@ def _ui_instructions(workdir: Path, resources: SyncResources, home: Path) -> str
         f"  export QBO_SOURCE_URL={resources.source_db.url}",
         f"  export QBO_STATE_URL={resources.state_db.url}",
         f"  export DAGSTER_HOME={home}",
-        "  qbo-pipeline connect --realm <the realm id above>",
+        f"  qbo-pipeline connect --realm {realm_id}",
         "  dagster dev -w workspace.yaml",
         "then open http://127.0.0.1:3000 (Assets: one group per entity; Runs: this sync).",
     ])
