@@ -16,7 +16,7 @@ import requests
 from qbo_pipeline.emulator.server import EmulatorServer
 from qbo_pipeline.emulator.service import EmulatorConfig
 from qbo_pipeline.emulator.webhooks import WebhookSettings
-from qbo_pipeline_tests.conftest import ConnectedRealm, connect_realm
+from qbo_pipeline_tests.conftest import ConnectedRealm
 
 SECRET_TOKEN = "admin-test-verifier-9b1c"
 
@@ -26,13 +26,6 @@ def server() -> Iterator[EmulatorServer]:
     config = EmulatorConfig(webhooks=WebhookSettings(verifier_token=SECRET_TOKEN))
     with EmulatorServer(config) as running:
         yield running
-
-
-@pytest.fixture
-def company(server: EmulatorServer) -> Iterator[ConnectedRealm]:
-    connected = connect_realm(server.base_url)
-    yield connected
-    connected.session.close()
 
 
 def admin(server: EmulatorServer, method: str, path: str, body: Any = None,

@@ -36,13 +36,6 @@ def faults_cleared(server: EmulatorServer) -> Iterator[None]:
     requests.delete(f"{server.base_url}/admin/faults", timeout=5).raise_for_status()
 
 
-@pytest.fixture
-def company(server: EmulatorServer) -> Iterator[ConnectedRealm]:
-    connected = connect_realm(server.base_url)
-    yield connected
-    connected.session.close()
-
-
 def schedule(server: EmulatorServer, kind: str, count: int = 1, realm_id: str | None = None,
              target: str = "accounting") -> None:
     answer = requests.post(f"{server.base_url}/admin/faults/scheduled", timeout=5,

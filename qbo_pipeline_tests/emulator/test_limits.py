@@ -36,13 +36,6 @@ def server() -> Iterator[EmulatorServer]:
         yield running
 
 
-@pytest.fixture
-def company(server: EmulatorServer) -> Iterator[ConnectedRealm]:
-    connected = connect_realm(server.base_url)
-    yield connected
-    connected.session.close()
-
-
 def list_customers(company: ConnectedRealm) -> requests.Response:
     return company.get("query", params={"query": "SELECT * FROM Customer"})
 

@@ -9,7 +9,6 @@ test_oauth_tokens.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlparse
 
 import jwt
@@ -19,9 +18,7 @@ from intuitlib.client import AuthClient
 from intuitlib.enums import Scopes
 from intuitlib.exceptions import AuthClientError
 
-from qbo_pipeline.emulator.oauth import OAuthSettings
 from qbo_pipeline.emulator.server import EmulatorServer
-from qbo_pipeline.emulator.service import EmulatorConfig
 from qbo_pipeline_tests.conftest import ConnectedRealm
 from qbo_pipeline_tests.emulator.test_oauth_tokens import (
     HOUR,
@@ -51,17 +48,6 @@ def assert_qbo_auth_fault(response: requests.Response, status: int, code: str) -
     assert errors[0]["code"] == code
     detail: str = errors[0]["detail" if status == 401 else "Detail"]
     return detail
-
-
-@pytest.fixture(scope="module")
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture(scope="module")
-def clocked_server(clock: ManualClock) -> Iterator[EmulatorServer]:
-    with EmulatorServer(EmulatorConfig(oauth=OAuthSettings(clock=clock))) as server:
-        yield server
 
 
 # --- the guard on the accounting API -------------------------------------------------------------

@@ -7,7 +7,6 @@ article "Validity of Refresh Token"; RFC 6749 the OAuth 2.0 framework Intuit imp
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -87,18 +86,6 @@ def connect(base_url: str, **overrides: str) -> dict[str, Any]:
 def assert_oauth_error(response: requests.Response, status: int, error: str) -> None:
     assert response.status_code == status, response.text
     assert response.json()["error"] == error
-
-
-@pytest.fixture(scope="module")
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture(scope="module")
-def clocked_server(clock: ManualClock) -> Iterator[EmulatorServer]:
-    """An emulator whose OAuth server reads the manual clock (time only moves forward)."""
-    with EmulatorServer(EmulatorConfig(oauth=OAuthSettings(clock=clock))) as server:
-        yield server
 
 
 # --- authorization endpoint ---------------------------------------------------------------------
