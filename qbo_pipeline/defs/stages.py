@@ -73,6 +73,7 @@ CHANGE_WINDOW_LAG = timedelta(seconds=5)
 CDC_ENTITIES = frozenset({"Customer", "Vendor", "Employee", "Item", "Account", "Class", "Term",
                           "TaxCode", "Invoice", "CreditMemo", "Payment", "Purchase", "Bill",
                           "Deposit"})
+CDC_MAX_OBJECTS = 1000  # QBO's cap on the objects of one CDC answer
 CDC_REACH = timedelta(days=29)  # CDC looks back 30 days; keep a day's margin
 SNAPSHOT_OVERLAP = timedelta(minutes=5)  # clocks differ: re-fetch a little; newer never loses
 RECORD_TAG = "qbo/record"
@@ -290,7 +291,11 @@ def _changed_in_qbo(entity: str, client: QBOClient, last: datetime | None,
     if last is not None and last.tzinfo is None:
         last = last.replace(tzinfo=UTC)
     if last is not None and now - last < CDC_REACH and entity in CDC_ENTITIES:
-        return client.cdc([entity], last - SNAPSHOT_OVERLAP).get(entity, [])
+        changed: list[dict[str, Any]] = client.cdc([entity], last - SNAPSHOT_OVERLAP).get(
+            entity, [])
+        if len(changed) < CDC_MAX_OBJECTS:
+            return changed
+        # CDC answers at most 1000 objects and drops the rest: page through them by query.
     # Inactive names-list records stay in: a linked record may have been made inactive.
     active = " WHERE Active IN (true, false)" if _is_names_list(entity) else ""
     if last is None:
