@@ -533,7 +533,9 @@ def _build_specs() -> dict[str, EntitySpec]:
                    rules=(no_colon_in("Name"), unique_name("Class"), hierarchy("Class", "Name"))),
         EntitySpec("Term", "name", required=(("Name",),), defaults=dict(active),
                    rules=(unique_name("Term"), term_due)),
-        EntitySpec("TaxCode", "reference"),
+        # Intuit's CDC page: CDC serves every entity but JournalCode, TaxAgency,
+        # TimeActivity, TaxCode and TaxRate.
+        EntitySpec("TaxCode", "reference", in_cdc=False),
         EntitySpec("CompanyInfo", "reference", in_cdc=False),
         EntitySpec("Invoice", "transaction", required=(("CustomerRef",), ("Line",)),
                    rules=(line_shapes("Invoice"), sales_totals), voidable=True,

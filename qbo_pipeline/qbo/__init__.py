@@ -1,9 +1,27 @@
-"""The QBO API client: OAuth tokens, rate limits, retries, paging, batches and the error catalog."""
+"""The QBO API client and QBO's protocol knowledge: the entity catalog, OAuth tokens and
+consent, rate limits, retries, changes since a moment (CDC or query), finding by field,
+batches and the error catalog."""
 
-from qbo_pipeline.qbo.client import BatchOperation, BatchResult, QBOClient, batch_request_id
+from qbo_pipeline.qbo.client import (
+    BATCH_ITEM_LIMIT,
+    BatchOperation,
+    BatchResult,
+    QBOClient,
+    batch_item_id,
+    batch_request_id,
+)
+from qbo_pipeline.qbo.entities import (
+    CDC_ENTITIES,
+    QBO_ENTITIES,
+    DeleteAction,
+    EntityKind,
+    QboEntity,
+    qbo_entity,
+)
 from qbo_pipeline.qbo.errors import (
     AuthError,
     ConnectionExpiredError,
+    ConsentError,
     DuplicateDocNumberError,
     DuplicateNameError,
     ObjectNotFoundError,
@@ -13,17 +31,27 @@ from qbo_pipeline.qbo.errors import (
     ThrottledError,
     TokenEndpointError,
     ValidationError,
+    refused_for_good,
 )
+from qbo_pipeline.qbo.oauth import ConsentResult, parse_consent_redirect
+from qbo_pipeline.qbo.queries import escape_query_value
 from qbo_pipeline.qbo.settings import QBOSettings
 from qbo_pipeline.qbo.tokens import InMemoryTokenStore, OAuthTokenProvider, TokenSet, TokenStore
 
 __all__ = [
+    "BATCH_ITEM_LIMIT",
+    "CDC_ENTITIES",
+    "QBO_ENTITIES",
     "AuthError",
     "BatchOperation",
     "BatchResult",
     "ConnectionExpiredError",
+    "ConsentError",
+    "ConsentResult",
+    "DeleteAction",
     "DuplicateDocNumberError",
     "DuplicateNameError",
+    "EntityKind",
     "InMemoryTokenStore",
     "OAuthTokenProvider",
     "ObjectNotFoundError",
@@ -31,11 +59,17 @@ __all__ = [
     "QBOError",
     "QBOServiceError",
     "QBOSettings",
+    "QboEntity",
     "StaleObjectError",
     "ThrottledError",
     "TokenEndpointError",
     "TokenSet",
     "TokenStore",
     "ValidationError",
+    "batch_item_id",
     "batch_request_id",
+    "escape_query_value",
+    "parse_consent_redirect",
+    "qbo_entity",
+    "refused_for_good",
 ]

@@ -22,7 +22,7 @@ import logging
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import backoff
@@ -30,6 +30,14 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from qbo_pipeline.qbo.changes import (
+    CDC_LOOKBACK,
+    CDC_MAX_OBJECTS,
+    CHANGE_OVERLAP,
+    as_aware,
+    changes_query,
+    reads_by_cdc,
+)
 from qbo_pipeline.qbo.errors import (
     FaultDetail,
     QBOError,
@@ -39,6 +47,7 @@ from qbo_pipeline.qbo.errors import (
     error_from_response,
 )
 from qbo_pipeline.qbo.limits import RealmRateLimiter, shared_limiter
+from qbo_pipeline.qbo.queries import find_by_query
 from qbo_pipeline.qbo.settings import QBOSettings
 from qbo_pipeline.qbo.tokens import AccessTokenSource
 
@@ -46,9 +55,9 @@ logger = logging.getLogger(__name__)
 
 WRITE_REQUEST_ID_LIMIT = 50
 BATCH_REQUEST_ID_LIMIT = 36
-BATCH_ITEM_LIMIT = 30
+BATCH_ITEM_LIMIT = 30  # QBO's limit of items per batch request
+BATCH_ITEM_ID_LIMIT = 10  # QBO's limit on a bId when the batch carries a requestid
 QUERY_PAGE_LIMIT = 1000
-CDC_LOOKBACK = timedelta(days=30)
 RETRIED_STATUSES = (500, 502, 503, 504)
 THROTTLED_STATUS = 429
 THROTTLE_WAIT_CAP_SECONDS = 60.0
@@ -127,6 +136,20 @@ class BatchResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def batch_item_id(request_id: str) -> str:
+    """The bId of a change's batch item: the first 10 characters of its request id, dashes
+    dropped (a uuid's first 10 hex digits).
+
+    QBO allows only 10 characters per bId in a batch sent with a requestid. The bId must still
+    name the change, not only the record: the batch requestid is derived from the bIds, so the
+    same changes retried get the same requestid, and QBO answers with what it did the first
+    time instead of writing twice."""
+    bid = request_id.replace("-", "")[:BATCH_ITEM_ID_LIMIT]
+    if not bid:
+        raise ValueError(f"batch: request id {request_id!r} leaves no characters for a bId")
+    return bid
 
 
 def batch_request_id(operations: Sequence[BatchOperation]) -> str:
@@ -239,17 +262,40 @@ class QBOClient:
         answer = self._send("GET", "query", RequestContext("count"), params={"query": text})
         return int(answer.get("QueryResponse", {}).get("totalCount", 0))
 
+    def changed_since(self, entity: str, since: datetime | None,
+                      now: datetime | None = None) -> list[dict[str, Any]]:
+        """The records of ``entity`` changed since ``since`` (a naive moment is taken as UTC),
+        or all of them when ``since`` is None; inactive names-list records included.
+
+        CDC when it serves the entity and ``since`` is within its reach of ``now`` (the clock
+        unless given): deleted records then come back as CDC sends them, with ``"status":
+        "Deleted"``. Otherwise, or when CDC's answer is full (it drops what is beyond 1000
+        objects), a query on ``MetaData.LastUpdatedTime``, which reports no deletions. Either
+        way a few minutes before ``since`` are fetched again (see ``qbo.changes``)."""
+        since = as_aware(since)
+        if since is not None and reads_by_cdc(entity, since, as_aware(now) or datetime.now(UTC)):
+            changed = self.cdc([entity], since - CHANGE_OVERLAP).get(entity, [])
+            if len(changed) < CDC_MAX_OBJECTS:
+                return changed
+        return list(self.query(changes_query(entity, since)))
+
+    def find_by(self, entity: str, field: str, value: str) -> list[dict[str, Any]]:
+        """The active records of ``entity`` whose ``field`` equals ``value`` (any text: it is
+        quoted and escaped here)."""
+        return list(self.query(find_by_query(entity, field, value)))
+
     def cdc(self, entities: Sequence[str], changed_since: datetime
             ) -> dict[str, list[dict[str, Any]]]:
         """Records of ``entities`` changed since a moment within the last 30 days (deleted ones
-        come back with ``status: "Deleted"``). At most 1000 per entity: beyond, query by
-        ``MetaData.LastUpdatedTime`` instead."""
+        come back with ``status: "Deleted"``). At most 1000 objects in all, the rest dropped
+        silently: ``changed_since`` falls back to a query then."""
         context = RequestContext("change data capture", ",".join(entities))
         if changed_since.tzinfo is None:
             raise ValueError(f"{context.describe()}: changed_since must carry a time zone")
         if changed_since < datetime.now(UTC) - CDC_LOOKBACK:
             raise ValueError(f"{context.describe()}: changed_since {changed_since.isoformat()} "
-                             f"is more than 30 days ago; query by MetaData.LastUpdatedTime")
+                             f"is more than {CDC_LOOKBACK.days} days ago; query by "
+                             f"MetaData.LastUpdatedTime")
         params = {"entities": ",".join(entities),
                   "changedSince": changed_since.isoformat(timespec="seconds")}
         answer = self._send("GET", "cdc", context, params=params)

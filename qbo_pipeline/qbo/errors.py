@@ -154,6 +154,11 @@ class TokenEndpointError(AuthError):
         )
 
 
+class ConsentError(Exception):
+    """The consent screen's redirect cannot complete a connection (refused, forged or cut
+    short). The message names what is wrong, never a code, state or token."""
+
+
 _CLASS_BY_CODE: dict[str, type[QBOError]] = {
     "5010": StaleObjectError,
     "6240": DuplicateNameError,
@@ -242,3 +247,13 @@ def error_from_response(context: RequestContext, status: int, text: str,
         snippet = " ".join(text.split())[:200]
         faults = (FaultDetail(code="", message=f"unexpected response body: {snippet!r}"),)
     return error_from_faults(context, faults, status, intuit_tid)
+
+
+def refused_for_good(error: QBOError) -> bool:
+    """True when QBO refused a write for what it carries (a field, a duplicate name, an
+    inactive record it refers to): sending the same write again gets the same answer, so the
+    record waits until it or what it refers to changes. A stale SyncToken is not such a
+    refusal (re-read and retry), nor is a throttle, an outage or a refused token."""
+    if isinstance(error, StaleObjectError):
+        return False
+    return isinstance(error, ValidationError | ObjectNotFoundError)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import requests
 
-from qbo_pipeline.qbo.client import BatchOperation, QBOClient, batch_request_id, throttle_waits
+from qbo_pipeline.qbo.client import (
+    BATCH_ITEM_ID_LIMIT,
+    BatchOperation,
+    QBOClient,
+    batch_item_id,
+    batch_request_id,
+    throttle_waits,
+)
 from qbo_pipeline.qbo.settings import QBOSettings
 
 # Nothing listens here: each call below must be refused before a request is attempted.
@@ -88,3 +95,30 @@ def test_throttle_waits_honour_retry_after_when_sent() -> None:
     next(waits)
     assert waits.send(_throttled("7")) == 7.0
     assert 2.0 <= waits.send(_throttled("not-a-number")) <= 8.0
+
+
+def test_batch_item_id_is_ten_characters_of_the_request_id_and_stable() -> None:
+    request_id = "3f2a9c1e-77b0-4d2e-9a61-0c5e8f1d2b3a"
+    assert batch_item_id(request_id) == "3f2a9c1e77"
+    assert batch_item_id(request_id) == batch_item_id("3f2a9c1e-77b0-4d2e-9a61-0c5e8f1d2b3a")
+    assert batch_item_id(request_id) != batch_item_id("9d0e1f2a-3b4c-4d5e-8f60-718293a4b5c6")
+    assert len(batch_item_id("a" * 50)) == BATCH_ITEM_ID_LIMIT == 10
+    assert batch_item_id("short") == "short"
+
+
+def test_batch_item_id_names_the_change_so_a_retried_batch_keeps_its_requestid() -> None:
+    changes = ["3f2a9c1e-77b0-4d2e-9a61-0c5e8f1d2b3a", "9d0e1f2a-3b4c-4d5e-8f60-718293a4b5c6"]
+    sent = [BatchOperation(batch_item_id(c), "create", "Customer") for c in changes]
+    retried = [BatchOperation(batch_item_id(c), "create", "Customer") for c in changes]
+    assert batch_request_id(sent) == batch_request_id(retried)
+
+
+def test_batch_item_id_needs_a_request_id() -> None:
+    with pytest.raises(ValueError, match="no characters for a bId"):
+        batch_item_id("---")
+
+
+def test_batch_size_is_qbos_limit_and_importable_from_the_package() -> None:
+    from qbo_pipeline.qbo import BATCH_ITEM_LIMIT
+
+    assert BATCH_ITEM_LIMIT == 30
