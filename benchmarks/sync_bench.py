@@ -21,14 +21,10 @@ from pathlib import Path
 import requests
 from dagster import DagsterInstance
 
-from qbo_pipeline.cli import (
-    _dagster_instance,
-    _demo_resources,
-    _load_specs,
-    connect_company,
-    seed_demo_items,
-)
+from qbo_pipeline.connections import connect_company
+from qbo_pipeline.defs.definitions import load_pipeline_specs
 from qbo_pipeline.defs.runner import SyncReport, SyncResources, run_sync
+from qbo_pipeline.demo import dagster_instance, demo_resources, seed_demo_items
 from qbo_pipeline.emulator.limits import RateLimiter
 from qbo_pipeline.emulator.server import EmulatorServer
 from qbo_pipeline.emulator.service import EmulatorConfig
@@ -88,7 +84,7 @@ def timed_run(label: str, resources: SyncResources, server: EmulatorServer,
               counter: RequestCounter, instance: DagsterInstance, realm_id: str) -> RunFigures:
     before = counter.requests
     started = time.perf_counter()
-    report = run_sync(_load_specs(), resources, instance, realm_id)
+    report = run_sync(load_pipeline_specs(), resources, instance, realm_id)
     wall = time.perf_counter() - started
     return RunFigures(label, wall, counter.requests - before,
                       window_requests(server.base_url, realm_id), peak_rss_mb(), report)
@@ -112,7 +108,7 @@ def print_figures(runs: list[RunFigures]) -> None:
 def benchmark(clients: int, workdir: Path) -> list[RunFigures]:
     with EmulatorServer(EmulatorConfig(state_file=workdir / "emulator.sqlite")) as server:
         counter = RequestCounter(server.emulator.limiter)
-        resources = _demo_resources(workdir, server.base_url)
+        resources = demo_resources(workdir, server.base_url)
         started = time.perf_counter()
         generate_demo_data(resources.source_db.url, clients=clients, reset=True)
         print(f"demo data for {clients} clients: {time.perf_counter() - started:.2f} s")
@@ -122,7 +118,7 @@ def benchmark(clients: int, workdir: Path) -> list[RunFigures]:
         print(f"emulator rate limits: {limits}")
         setup_requests = counter.requests
         print(f"accounting requests before the first sync: {setup_requests}")
-        with _dagster_instance(workdir / "dagster_home") as instance:
+        with dagster_instance(workdir / "dagster_home") as instance:
             return [timed_run(label, resources, server, counter, instance, realm_id)
                     for label in ("first sync", "no changes")]
 

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlencode
 
 import click
 
 from qbo_pipeline.source.demo_data import (
-    SERVICES,
     DemoDataError,
     clients_for_rows,
     generate_demo_data,
@@ -113,10 +108,6 @@ def demo_data(url: str, clients: int | None, rows: int | None, seed: int, reset:
 
 # --- connect, sync, demo ---------------------------------------------------------------------
 
-# The demo invoices name these Items ("Sales Tax" carries the tax line), looked up by name.
-DEMO_TAX_ITEM = "Sales Tax"
-# Every new emulator company has this income account in its starter chart of accounts.
-EMULATOR_STARTER_INCOME_ACCOUNT = "1"
 CONNECT_HINT = ("connect one with `qbo-pipeline connect` (or run `qbo-pipeline demo` for a demo "
                 "company)")
 
@@ -130,29 +121,19 @@ def connect(realm: str | None) -> None:
     Against the local emulator, consent is immediate; against QBO, open the printed address,
     consent, and paste the address QBO redirected to.
     """
+    from qbo_pipeline.connections import connect_company
     from qbo_pipeline.defs.runner import SyncResources
 
     resources = SyncResources.from_env()
-    realm_id = _guarded(lambda: connect_company(resources, realm))
+    realm_id = _guarded(lambda: connect_company(resources, realm, _ask_redirect))
     click.echo(f"connected QBO company {realm_id}; sync it with `qbo-pipeline sync`")
 
 
-def connect_company(resources: SyncResources, realm_id: str | None = None) -> str:
-    """The OAuth authorization-code flow; an emulator consents at once, QBO needs a person."""
-    import requests
-
-    from qbo_pipeline.defs.runner import complete_connection, token_provider
-
-    state = secrets.token_urlsafe(16)
-    url = token_provider(resources.qbo, resources.state_db).authorization_url(state)
-    if realm_id:
-        url += "&" + urlencode({"realm_id": realm_id})
-    consent = requests.get(url, allow_redirects=False, timeout=30)
-    location = consent.headers.get("Location", "")
-    if not location.startswith(resources.qbo.redirect_uri):
-        click.echo(f"Open this address, consent, and paste the address you are sent to:\n{url}")
-        location = click.prompt("redirected to")
-    return complete_connection(resources.qbo, resources.state_db, location, state)
+def _ask_redirect(consent_url: str) -> str:
+    click.echo(f"Open this address, consent, and paste the address you are sent to:\n"
+               f"{consent_url}")
+    answer: str = click.prompt("redirected to")
+    return answer
 
 
 @main.command()
@@ -169,6 +150,7 @@ def sync(realms: tuple[str, ...], entity: str | None, record_key: str | None) ->
     """
     specs = _load_specs()
     from qbo_pipeline.defs.runner import SyncResources, chain_keys, connected_realms
+    from qbo_pipeline.demo import dagster_instance
 
     if record_key is not None and entity is None:
         raise click.UsageError("--id needs --entity: which spec's record is it?")
@@ -183,7 +165,7 @@ def sync(realms: tuple[str, ...], entity: str | None, record_key: str | None) ->
     if unknown:
         raise click.ClickException(f"realm {', '.join(unknown)} is not connected (connected: "
                                    f"{', '.join(connected)}); {CONNECT_HINT}")
-    with _dagster_instance(None) as instance:
+    with dagster_instance(None, click.echo) as instance:
         reports = [_sync_realm(specs, resources, instance, realm_id, entity, record_key)
                    for realm_id in realms or connected]
     for report in reports:
@@ -211,113 +193,35 @@ def _sync_realm(specs: SpecSet, resources: SyncResources, instance: DagsterInsta
 def demo(workdir: Path, clients: int) -> None:
     """Sync a demo company end to end: emulator, demo source DB, connection, Dagster run."""
     specs = _load_specs()
-    from qbo_pipeline.emulator.server import EmulatorServer
-    from qbo_pipeline.emulator.service import EmulatorConfig
+    from qbo_pipeline.demo import run_demo
 
-    workdir = workdir.resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    for stale in ("emulator.sqlite", "state.sqlite"):
-        (workdir / stale).unlink(missing_ok=True)
-    click.echo("1/4 starting the QBO emulator")
-    with EmulatorServer(EmulatorConfig(state_file=workdir / "emulator.sqlite")) as server:
-        resources = _demo_resources(workdir, server.base_url)
-        click.echo("2/4 creating the demo source database")
-        _guarded(lambda: generate_demo_data(resources.source_db.url, clients=clients,
-                                            reset=True))
-        click.echo("3/4 connecting a demo QBO company through OAuth")
-        realm_id = _guarded(lambda: connect_company(resources))
-        _guarded(lambda: seed_demo_items(server.base_url, realm_id))
-        click.echo(f"4/4 syncing company {realm_id} through Dagster")
-        with _dagster_instance(workdir / "dagster_home") as instance:
-            from qbo_pipeline.defs.runner import run_sync
-
-            report = _guarded(lambda: run_sync(specs, resources, instance, realm_id,
-                                               progress=click.echo))
-            _print_demo_summary(resources, report)
-    click.echo(_ui_instructions(workdir, resources, instance_home(workdir), realm_id))
-    _fail_on_failed_records(report)
+    outcome = _guarded(lambda: run_demo(specs, workdir, clients, click.echo))
+    click.echo(f"\nSynced demo company {outcome.report.realm_id} "
+               f"(Dagster run {outcome.report.run_id}):")
+    click.echo(_counts_table(outcome.report.counts))
+    click.echo(f"\nQuarantined rows ({len(outcome.quarantined)}), held back until fixed in the "
+               "source or until a record they refer to changes:")
+    for row in outcome.quarantined:
+        # Each reason already names its record ("client 2: ... - add an email to the client").
+        click.echo(f"  {'; '.join(map(str, row.reasons))}")
+    click.echo(outcome.ui_instructions())
+    _fail_on_failed_records(outcome.report)
 
 
 def _fail_on_failed_records(report: SyncReport) -> None:
-    failed = {entity: numbers["failed"] for entity, numbers in report.counts.items()
-              if numbers.get("failed")}
+    """Exit non-zero when writes failed for a passing reason (QBO unavailable...): the next
+    run tries them again. Records QBO refused for good are held back with QBO's reason, like
+    quarantined rows, and do not fail the command."""
+    from qbo_pipeline.defs.assets import REFUSED_METADATA
+
+    failed = {entity: numbers["failed"] - numbers.get(REFUSED_METADATA, 0)
+              for entity, numbers in report.counts.items()}
+    failed = {entity: count for entity, count in failed.items() if count > 0}
     if failed:
         listed = ", ".join(f"{entity} {count}" for entity, count in failed.items())
-        raise click.ClickException(f"QBO refused some records of realm {report.realm_id} "
-                                   f"({listed}): their reasons are "
-                                   "printed above the summary, and in the run's logs")
-
-
-def _demo_resources(workdir: Path, emulator_url: str) -> SyncResources:
-    from qbo_pipeline.defs.resources import (
-        DISCOVERY_PATH,
-        EMULATOR_CLIENT_ID,
-        EMULATOR_CLIENT_SECRET,
-        EMULATOR_REDIRECT_URI,
-        QBOConnection,
-        SourceDatabase,
-        StateDatabase,
-    )
-    from qbo_pipeline.defs.runner import SyncResources
-
-    qbo = QBOConnection(base_url=emulator_url, environment=emulator_url + DISCOVERY_PATH,
-                        client_id=EMULATOR_CLIENT_ID, client_secret=EMULATOR_CLIENT_SECRET,
-                        redirect_uri=EMULATOR_REDIRECT_URI, backoff_seconds=0.05,
-                        throttle_backoff_seconds=0.5)
-    return SyncResources(SourceDatabase(url=f"sqlite:///{workdir / 'source.sqlite'}"),
-                         StateDatabase(url=f"sqlite:///{workdir / 'state.sqlite'}"), qbo)
-
-
-def seed_demo_items(emulator_url: str, realm_id: str) -> None:
-    """Create the Items the demo invoices look up by name, through the emulator's admin API
-    (in a real company they exist already)."""
-    import requests
-
-    names = [DEMO_TAX_ITEM, *(service for service, _ in SERVICES)]
-    items = [{"Name": name, "Type": "Service",
-              "IncomeAccountRef": {"value": EMULATOR_STARTER_INCOME_ACCOUNT}} for name in names]
-    response = requests.post(f"{emulator_url}/admin/realms/{realm_id}/seed",
-                             json={"Item": items}, timeout=30)
-    if response.status_code != 200:
-        raise click.ClickException(f"the emulator refused the demo Items "
-                                   f"({response.status_code}): {response.text[:300]}")
-
-
-def instance_home(workdir: Path) -> Path:
-    return Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") \
-        else workdir / "dagster_home"
-
-
-@contextmanager
-def _dagster_instance(home: Path | None) -> Iterator[DagsterInstance]:
-    """The instance at DAGSTER_HOME; else one in `home` (so the UI can show the runs), else a
-    throwaway one."""
-    from dagster import DagsterInstance
-
-    if os.environ.get("DAGSTER_HOME"):
-        instance = DagsterInstance.get()
-    elif home is not None:
-        home.mkdir(parents=True, exist_ok=True)
-        instance = DagsterInstance.local_temp(tempdir=str(home))
-    else:
-        click.echo("DAGSTER_HOME is not set: this run is not recorded for the UI")
-        instance = DagsterInstance.ephemeral()
-    try:
-        yield instance
-    finally:
-        instance.dispose()
-
-
-def _print_demo_summary(resources: SyncResources, report: SyncReport) -> None:
-    from qbo_pipeline.defs.runner import quarantined_rows
-
-    click.echo(f"\nSynced demo company {report.realm_id} (Dagster run {report.run_id}):")
-    click.echo(_counts_table(report.counts))
-    held = quarantined_rows(resources.state_db, report.realm_id)
-    click.echo(f"\nQuarantined rows ({len(held)}), held back until fixed in the source:")
-    for row in held:
-        # Each reason already names its record ("client 2: ... - add an email to the client").
-        click.echo(f"  {'; '.join(map(str, row.reasons))}")
+        raise click.ClickException(f"some writes to QBO failed in realm {report.realm_id} "
+                                   f"({listed}): their reasons are printed above the summary "
+                                   "and in the run's logs; the next sync tries them again")
 
 
 def _counts_table(counts: dict[str, dict[str, int]]) -> str:
@@ -329,39 +233,25 @@ def _counts_table(counts: dict[str, dict[str, int]]) -> str:
     return "\n".join(lines)
 
 
-def _ui_instructions(workdir: Path, resources: SyncResources, home: Path, realm_id: str) -> str:
-    return "\n".join([
-        "\nTo see these runs in the Dagster UI (and run more), in one terminal keep the emulator",
-        "running with the demo company, then reconnect it (the emulator keeps tokens in memory):",
-        f"  qbo-pipeline emulator --state {workdir / 'emulator.sqlite'}",
-        "and in another, from this folder:",
-        f"  export QBO_SOURCE_URL={resources.source_db.url}",
-        f"  export QBO_STATE_URL={resources.state_db.url}",
-        f"  export DAGSTER_HOME={home}",
-        f"  qbo-pipeline connect --realm {realm_id}",
-        "  dagster dev -w workspace.yaml",
-        "then open http://127.0.0.1:3000 (Assets: one group per entity; Runs: this sync).",
-    ])
-
-
 def _load_specs() -> SpecSet:
     """The specs the Dagster definitions are built from; a bad spec is a clear error."""
+    from qbo_pipeline.defs.definitions import load_pipeline_specs
+
     try:
-        from qbo_pipeline.defs.definitions import specs
+        return load_pipeline_specs()
     except SpecError as exc:
         raise click.ClickException(str(exc)) from exc
-    return specs
 
 
 def _guarded(action: Callable[[], T]) -> T:
     """Run a step; a known failure becomes a clear message and a non-zero exit."""
     from qbo_pipeline.defs.runner import SyncRunError
-    from qbo_pipeline.qbo import QBOError
+    from qbo_pipeline.qbo import ConsentError, QBOError
     from qbo_pipeline.state import SecretKeyError
 
     try:
         return action()
-    except (SyncRunError, DemoDataError, QBOError, SecretKeyError) as exc:
+    except (SyncRunError, DemoDataError, QBOError, ConsentError, SecretKeyError) as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:  # an unreachable QBO or database
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc

@@ -11,7 +11,7 @@ sees exactly the rows that asset held back, and a bad row never fails the step.
 # (context and resource types) when the assets are defined.
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ from dagster import (
     MetadataValue,
     MultiPartitionKey,
     Output,
+    PartitionsDefinition,
     asset,
 )
 from pydantic import Field
@@ -38,11 +39,11 @@ from qbo_pipeline.defs.partitions import (
     INCREMENTAL_MODE,
     MODE_TAG,
     REALM_DIMENSION,
-    sync_partitions,
 )
 from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
-from qbo_pipeline.defs.stages import (
-    CHANGE_WINDOW_LAG,
+from qbo_pipeline.specs import EntitySpec, SpecSet
+from qbo_pipeline.state import record_run_result
+from qbo_pipeline.steps.push import (
     COUNT_NAMES,
     PlanStage,
     Stage,
@@ -52,13 +53,13 @@ from qbo_pipeline.defs.stages import (
     read_source,
     record_key_for,
     refresh_snapshots,
-    scope_for,
     validate_and_quarantine,
 )
-from qbo_pipeline.specs import EntitySpec, SpecSet
-from qbo_pipeline.state import record_run_result
+from qbo_pipeline.sync.scope import CHANGE_WINDOW_LAG, change_window_end
 
 STAGES = ("source", "validated", "qbo_snapshot", "diff", "synced")
+# Of the `failed` records, those held back with QBO's reason (tried again when they change).
+REFUSED_METADATA = "held_back"
 PREVIEW_ROWS = 5
 VALIDATION_CHECK = "no_quarantined_rows"
 
@@ -67,20 +68,30 @@ def asset_key(stage: str, spec_name: str) -> AssetKey:
     return AssetKey([stage, spec_name])
 
 
-def build_entity_assets(spec: EntitySpec, specs: SpecSet) -> list[AssetsDefinition]:
+@dataclass(frozen=True)
+class AssetContext:
+    """What every asset of a build shares: the specs, the partitions, the default start."""
+
+    specs: SpecSet
+    partitions: PartitionsDefinition
+    default_start: date
+
+    def common(self, spec: EntitySpec, stage: str) -> dict[str, Any]:
+        return {"key": asset_key(stage, spec.name), "group_name": spec.name,
+                "partitions_def": self.partitions}
+
+
+def build_entity_assets(spec: EntitySpec, build: AssetContext) -> list[AssetsDefinition]:
     """The five assets of one spec, wired to the `synced` assets of the specs it refers to."""
     upstream = [asset_key("synced", name) for name in sorted(set(spec.references().values()))]
-    return [_source_asset(spec, specs, upstream), _validated_asset(spec),
-            _snapshot_asset(spec), _diff_asset(spec, specs), _synced_asset(spec)]
+    return [_source_asset(spec, build, upstream), _validated_asset(spec, build),
+            _snapshot_asset(spec, build), _diff_asset(spec, build), _synced_asset(spec, build)]
 
 
-def build_all_assets(specs: SpecSet) -> list[AssetsDefinition]:
-    return [a for spec in specs.in_dependency_order() for a in build_entity_assets(spec, specs)]
-
-
-def _common(spec: EntitySpec, stage: str) -> dict[str, Any]:
-    return {"key": asset_key(stage, spec.name), "group_name": spec.name,
-            "partitions_def": sync_partitions}
+def build_all_assets(specs: SpecSet, partitions: PartitionsDefinition,
+                     default_start: date) -> list[AssetsDefinition]:
+    build = AssetContext(specs, partitions, default_start)
+    return [a for spec in specs.in_dependency_order() for a in build_entity_assets(spec, build)]
 
 
 class SourceClock(Config):
@@ -113,13 +124,15 @@ def scope_of(context: AssetExecutionContext, clock: SourceClock | None = None) -
     dimensions = key.keys_by_dimension
     incremental = context.run.tags.get(MODE_TAG) == INCREMENTAL_MODE
     clock = clock or SourceClock()
-    return scope_for(dimensions[REALM_DIMENSION], date.fromisoformat(dimensions[DAY_DIMENSION]),
-                     incremental, clock.now(), timedelta(seconds=clock.change_window_lag_seconds))
+    until = change_window_end(clock.now() or datetime.now(UTC),
+                              timedelta(seconds=clock.change_window_lag_seconds))
+    return SyncScope(dimensions[REALM_DIMENSION], incremental,
+                     date.fromisoformat(dimensions[DAY_DIMENSION]), until)
 
 
-def _source_asset(spec: EntitySpec, specs: SpecSet,
+def _source_asset(spec: EntitySpec, build: AssetContext,
                   upstream: Sequence[AssetKey]) -> AssetsDefinition:
-    @asset(**_common(spec, "source"), deps=list(upstream),
+    @asset(**build.common(spec, "source"), deps=list(upstream),
            description=f"{spec.source.table or 'query'} rows in scope, mapped to QBO "
                        f"{spec.qbo_entity} fields")
     def source(context: AssetExecutionContext, config: SourceClock, source_db: SourceDatabase,
@@ -129,7 +142,8 @@ def _source_asset(spec: EntitySpec, specs: SpecSet,
         sessions = state_db.sessions()
         client = qbo.client(scope.realm_id, sessions)
         try:
-            stage = read_source(spec, specs, source_db.engine(), sessions, client, scope)
+            stage = read_source(spec, build.specs, source_db.engine(), sessions, client, scope,
+                                build.default_start)
         finally:
             client.close()
         return Output(stage, metadata=_metadata(stage.counted(), stage.frame, spec))
@@ -137,12 +151,12 @@ def _source_asset(spec: EntitySpec, specs: SpecSet,
     return source
 
 
-def _validated_asset(spec: EntitySpec) -> AssetsDefinition:
+def _validated_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
     source_key = asset_key("source", spec.name)
     check = AssetCheckSpec(VALIDATION_CHECK, asset=asset_key("validated", spec.name),
                            description="rows held back in quarantine, with their reasons")
 
-    @asset(**_common(spec, "validated"), ins={"source": AssetIn(source_key)},
+    @asset(**build.common(spec, "validated"), ins={"source": AssetIn(source_key)},
            check_specs=[check],
            description="rows that pass the spec's rules; the others quarantined with reasons")
     def validated(source: Stage, state_db: StateDatabase) -> Iterator[Output[Stage] |
@@ -159,8 +173,8 @@ def _validated_asset(spec: EntitySpec) -> AssetsDefinition:
     return validated
 
 
-def _snapshot_asset(spec: EntitySpec) -> AssetsDefinition:
-    @asset(**_common(spec, "qbo_snapshot"),
+def _snapshot_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
+    @asset(**build.common(spec, "qbo_snapshot"),
            ins={"validated": AssetIn(asset_key("validated", spec.name))},
            description=f"QBO {spec.qbo_entity} records changed since the last fetch")
     def qbo_snapshot(validated: Stage, state_db: StateDatabase,
@@ -169,7 +183,7 @@ def _snapshot_asset(spec: EntitySpec) -> AssetsDefinition:
         sessions = state_db.sessions()
         client = qbo.client(realm_id, sessions)
         try:
-            fetched = refresh_snapshots(spec, client, sessions, realm_id)
+            fetched = refresh_snapshots(spec, client, sessions, realm_id, datetime.now(UTC))
         finally:
             client.close()
         rows = pd.DataFrame([{"Id": r.get("Id"), "SyncToken": r.get("SyncToken"),
@@ -182,8 +196,9 @@ def _snapshot_asset(spec: EntitySpec) -> AssetsDefinition:
     return qbo_snapshot
 
 
-def _diff_asset(spec: EntitySpec, specs: SpecSet) -> AssetsDefinition:
-    @asset(**_common(spec, "diff"), ins={"validated": AssetIn(asset_key("validated", spec.name))},
+def _diff_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
+    @asset(**build.common(spec, "diff"),
+           ins={"validated": AssetIn(asset_key("validated", spec.name))},
            deps=[asset_key("qbo_snapshot", spec.name)],
            description="three-way diff of source, last synced and QBO: the plan of writes")
     def diff(context: AssetExecutionContext, validated: Stage, state_db: StateDatabase,
@@ -191,7 +206,7 @@ def _diff_asset(spec: EntitySpec, specs: SpecSet) -> AssetsDefinition:
         sessions = state_db.sessions()
         client = qbo.client(validated.scope.realm_id, sessions)
         try:
-            planned = plan_spec(spec, specs, validated, client, sessions)
+            planned = plan_spec(spec, build.specs, validated, client, sessions)
         finally:
             client.close()
         plan_rows = pd.DataFrame([{"source_key": w.source_key, "write": w.kind.value,
@@ -203,8 +218,8 @@ def _diff_asset(spec: EntitySpec, specs: SpecSet) -> AssetsDefinition:
     return diff
 
 
-def _synced_asset(spec: EntitySpec) -> AssetsDefinition:
-    @asset(**_common(spec, "synced"), ins={"diff": AssetIn(asset_key("diff", spec.name))},
+def _synced_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
+    @asset(**build.common(spec, "synced"), ins={"diff": AssetIn(asset_key("diff", spec.name))},
            description=f"the plan written to QBO {spec.qbo_entity} in batches, links recorded")
     def synced(context: AssetExecutionContext, diff: PlanStage, state_db: StateDatabase,
                qbo: QBOConnection) -> MaterializeResult:
@@ -212,17 +227,18 @@ def _synced_asset(spec: EntitySpec) -> AssetsDefinition:
         client = qbo.client(diff.scope.realm_id, sessions)
         started = pd.Timestamp.now(tz="UTC").to_pydatetime()
         try:
-            counts, errors = execute_plan(spec, diff, client, sessions)
+            counts, tally = execute_plan(spec, diff, client, sessions)
         finally:
             client.close()
         with sessions.begin() as session:
             record_run_result(session, diff.scope.realm_id, spec.name, context.run.run_id, counts,
                               started_at=started, partition_key=context.partition_key)
-        for error in errors:
+        for error in tally.errors:
             context.log.warning(error)
-        failures = pd.DataFrame({"problem": errors})
-        return MaterializeResult(metadata={**_counts(counts),
-                                           "preview": MetadataValue.md(markdown_table(failures))})
+        failures = pd.DataFrame({"problem": tally.errors})
+        return MaterializeResult(metadata={
+            **_counts(counts), REFUSED_METADATA: len(tally.refusals),
+            "preview": MetadataValue.md(markdown_table(failures))})
 
     return synced
 

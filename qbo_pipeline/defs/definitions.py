@@ -1,48 +1,69 @@
-"""The Dagster definitions of the pipeline (`dagster dev -w workspace.yaml` loads `defs`).
+"""The Dagster definitions of the pipeline: open this module first.
 
-Assets come from the mapping specs in `QBO_MAPPING_SPECS` (default: `mapping_specs/` in the
-working directory, else the one of the checkout this package is installed from);
-resources from the environment (see `resources.py`); partitions from `partitions.py`; the
-job and the 15-minute schedule from `jobs.py`; the realm-partition sensor from `sensors.py`.
+`dagster dev -w workspace.yaml` loads `defs`, which calls `build_defs()` when the code location
+loads (never at import): the mapping specs from `QBO_MAPPING_SPECS` (default: `mapping_specs/`
+in the working directory, else the one of the checkout this package is installed from), the
+sync start date from `QBO_SYNC_START_DATE`, resources from the environment (`resources.py`).
+The CLI builds the same definitions with its own resources, so its runs belong to the same
+`sync_job` that the UI shows and can re-execute.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from dagster import Definitions
+from dagster import Definitions, definitions
 
 from qbo_pipeline.defs.assets import build_all_assets
 from qbo_pipeline.defs.jobs import incremental_sync_schedule, sync_job
+from qbo_pipeline.defs.partitions import build_sync_partitions, sync_start_date
 from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
 from qbo_pipeline.defs.sensors import realm_partitions_sensor
-from qbo_pipeline.specs import load_specs
+from qbo_pipeline.specs import SpecSet, load_specs
 
 MAPPING_SPECS_VARIABLE = "QBO_MAPPING_SPECS"
 DEFAULT_MAPPING_SPECS = Path("mapping_specs")
 CHECKOUT_MAPPING_SPECS = Path(__file__).resolve().parents[2] / "mapping_specs"
 
 
-def mapping_specs_directory() -> Path:
+def mapping_specs_directory(environ: Mapping[str, str] | None = None) -> Path:
     """Where the specs are: the variable if set, else ./mapping_specs, else the checkout's."""
-    if configured := os.environ.get(MAPPING_SPECS_VARIABLE):
+    environ = os.environ if environ is None else environ
+    if configured := environ.get(MAPPING_SPECS_VARIABLE):
         return Path(configured)
     if DEFAULT_MAPPING_SPECS.is_dir() or not CHECKOUT_MAPPING_SPECS.is_dir():
         return DEFAULT_MAPPING_SPECS
     return CHECKOUT_MAPPING_SPECS
 
 
-specs = load_specs(mapping_specs_directory())
+def load_pipeline_specs(environ: Mapping[str, str] | None = None) -> SpecSet:
+    """The mapping specs the definitions are built from; a bad spec raises SpecError."""
+    return load_specs(mapping_specs_directory(environ))
 
-defs = Definitions(
-    assets=build_all_assets(specs),
-    jobs=[sync_job],
-    schedules=[incremental_sync_schedule],
-    sensors=[realm_partitions_sensor],
-    resources={
-        "source_db": SourceDatabase.from_env(),
-        "state_db": StateDatabase.from_env(),
-        "qbo": QBOConnection.from_env(),
-    },
-)
+
+def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    return {"source_db": SourceDatabase.from_env(environ),
+            "state_db": StateDatabase.from_env(environ),
+            "qbo": QBOConnection.from_env(environ)}
+
+
+def build_defs(specs: SpecSet | None = None, resources: Mapping[str, Any] | None = None,
+               environ: Mapping[str, str] | None = None) -> Definitions:
+    """Every asset, check, job, schedule and sensor of the pipeline, from the specs."""
+    specs = specs if specs is not None else load_pipeline_specs(environ)
+    start = sync_start_date(environ)
+    return Definitions(
+        assets=build_all_assets(specs, build_sync_partitions(start), start),
+        jobs=[sync_job],
+        schedules=[incremental_sync_schedule],
+        sensors=[realm_partitions_sensor],
+        resources=dict(resources) if resources is not None else resources_from_env(environ),
+    )
+
+
+@definitions
+def defs() -> Definitions:
+    return build_defs()

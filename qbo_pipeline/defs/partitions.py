@@ -1,6 +1,6 @@
 """Partitions: a QBO company (realm) per dynamic partition, crossed with days for backfills.
 
-Every asset is partitioned by `sync_partitions`, a MultiPartitionsDefinition of
+Every asset is partitioned by `build_sync_partitions(start)`, a MultiPartitionsDefinition of
 `realm` (dynamic: connecting a company adds one) and `day` (daily, from the sync start date).
 Dagster gives an asset exactly one partitions definition, so the two ways of syncing share it
 and differ by the run tag `qbo/mode`:
@@ -60,9 +60,6 @@ def build_sync_partitions(start: date) -> MultiPartitionsDefinition:
     """(realm, day) partitions; today is a partition too (`end_offset=1`), for the schedule."""
     days = DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)
     return MultiPartitionsDefinition({REALM_DIMENSION: realm_partitions, DAY_DIMENSION: days})
-
-
-sync_partitions = build_sync_partitions(sync_start_date())
 
 
 def sync_partition_key(realm_id: str, day: date) -> MultiPartitionKey:

@@ -1,6 +1,6 @@
-"""Syncs started by hand (the `qbo-pipeline demo` and `sync` commands): connecting a QBO
-company, registering its partition, and running the asset chains of chosen specs through the
-same assets, resources and partitions as the Dagster definitions, reporting each step.
+"""Syncs started by hand (the `qbo-pipeline demo` and `sync` commands): registering a
+company's partition and running the asset chains of chosen specs through the pipeline's own
+`sync_job` (the same definitions the UI loads), reporting each step.
 """
 
 from __future__ import annotations
@@ -10,20 +10,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 from dagster import (
     AssetKey,
-    AssetSelection,
     DagsterEvent,
     DagsterInstance,
-    Definitions,
     InitLoggerContext,
     LoggerDefinition,
-    define_asset_job,
 )
 
-from qbo_pipeline.defs.assets import STAGES, asset_key, build_all_assets
+from qbo_pipeline.defs.assets import REFUSED_METADATA, STAGES, asset_key
+from qbo_pipeline.defs.definitions import build_defs
+from qbo_pipeline.defs.jobs import sync_job
 from qbo_pipeline.defs.partitions import (
     INCREMENTAL_MODE,
     MODE_TAG,
@@ -32,20 +30,11 @@ from qbo_pipeline.defs.partitions import (
     WINDOW_MODE,
     sync_partition_key,
 )
-from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase, StateTokens
-from qbo_pipeline.defs.stages import COUNT_NAMES, RECORD_TAG
-from qbo_pipeline.qbo import OAuthTokenProvider
+from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
 from qbo_pipeline.specs import SpecSet
-from qbo_pipeline.state import (
-    QuarantineRecord,
-    StateTokenStore,
-    list_quarantine,
-    list_realms,
-    load_cipher,
-    upsert_realm,
-)
+from qbo_pipeline.state import QuarantineRecord, list_quarantine, list_realms
+from qbo_pipeline.steps.push import COUNT_NAMES, RECORD_TAG
 
-SYNC_JOB_NAME = "cli_sync"
 ProgressCallback = Callable[[str], None]
 
 
@@ -77,32 +66,7 @@ class SyncReport:
     counts: dict[str, dict[str, int]]
 
 
-# --- connecting a company --------------------------------------------------------------------
-
-
-def token_provider(qbo: QBOConnection, state_db: StateDatabase) -> OAuthTokenProvider:
-    """The provider that stores a realm's tokens, encrypted, in the state DB."""
-    store = StateTokens(StateTokenStore(state_db.sessions(), load_cipher()))
-    return OAuthTokenProvider(qbo.settings(), store)
-
-
-def complete_connection(qbo: QBOConnection, state_db: StateDatabase, redirect_url: str,
-                        expected_state: str, sync_start: date | None = None) -> str:
-    """Finish connecting from the consent screen's redirect: swap its code for tokens (stored
-    encrypted) and register the realm. Returns the realm id."""
-    query = {name: values[0] for name, values in parse_qs(urlparse(redirect_url).query).items()}
-    if "error" in query:
-        raise SyncRunError(f"QBO refused the connection: {query['error']}")
-    if query.get("state") != expected_state:
-        raise SyncRunError("the consent redirect's state does not match the request: "
-                           "start the connection again")
-    if "code" not in query or "realmId" not in query:
-        raise SyncRunError("the consent redirect carries no code and realmId")
-    realm_id = query["realmId"]
-    token_provider(qbo, state_db).exchange_code(realm_id, query["code"])
-    with state_db.sessions().begin() as session:
-        upsert_realm(session, realm_id, sync_start_date=sync_start)
-    return realm_id
+# --- the company's partition ---------------------------------------------------------------
 
 
 def register_realm(instance: DagsterInstance, realm_id: str) -> None:
@@ -154,17 +118,14 @@ def run_sync(specs: SpecSet, resources: SyncResources, instance: DagsterInstance
     tags = {REALM_TAG: realm_id, MODE_TAG: INCREMENTAL_MODE if incremental else WINDOW_MODE}
     if record_key is not None:
         tags[RECORD_TAG] = f"{spec_name}/{record_key}"
-    job = define_asset_job(SYNC_JOB_NAME, selection=AssetSelection.assets(
-        *chain_keys(specs, spec_name)))
-    definitions = Definitions(assets=build_all_assets(specs), jobs=[job],
-                              resources=resources.as_dict())
-    # Our logger instead of Dagster's console one: one line per materialization, no debug.
-    run_job = definitions.resolve_job_def(SYNC_JOB_NAME).with_logger_defs(
-        {"progress": _progress_logger(progress)})
+    # The job the UI shows, so that the run can be found and re-executed there; our logger
+    # instead of Dagster's console one: one line per materialization, no debug.
+    run_job = build_defs(specs, resources.as_dict()).resolve_job_def(
+        sync_job.name).with_logger_defs({"progress": _progress_logger(progress)})
     key = sync_partition_key(realm_id, day or datetime.now(UTC).date())
     result = run_job.execute_in_process(
         run_config={"loggers": {"progress": {}}}, partition_key=key, instance=instance,
-        tags=tags, raise_on_error=False)
+        tags=tags, raise_on_error=False, asset_selection=chain_keys(specs, spec_name))
     if not result.success:
         raise SyncRunError(f"the sync run {result.run_id} of realm {realm_id} failed: "
                            + "; ".join(_step_failures(result.all_events)))
@@ -192,7 +153,7 @@ def synced_counts(events: Sequence[DagsterEvent]) -> dict[str, dict[str, int]]:
             metadata = materialization.metadata
             counts[materialization.asset_key.path[1]] = {
                 name: int(metadata[name].value)  # type: ignore[arg-type]
-                for name in COUNT_NAMES if name in metadata}
+                for name in (*COUNT_NAMES, REFUSED_METADATA) if name in metadata}
     return counts
 
 

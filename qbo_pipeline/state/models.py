@@ -4,7 +4,9 @@
   (the base of the three-way diff) and the SyncToken of that write;
 - `snapshots`: the QBO side as last fetched (query or CDC);
 - `conflicts`: fields changed on both sides, waiting for a bookkeeper's decision;
-- `quarantine`: source rows that failed validation, with the reasons, until they pass;
+- `quarantine`: source rows held back (failed validation, refused by QBO for good, or not
+  plannable), with the reasons, until they pass; `held_references` lists the records each
+  refers to, so that a row is tried again when one of them syncs;
 - `cursors`: where the incremental sync and the CDC pull of each spec stopped;
 - `run_results`: the counts of each run;
 - `write_log`: each QBO write's request id, recorded before the batch is sent, so that a run
@@ -201,6 +203,23 @@ class QuarantineRecord(StateBase):
     first_seen: Mapped[datetime] = mapped_column(default=utc_now)
     last_seen: Mapped[datetime] = mapped_column(default=utc_now)
     released_at: Mapped[datetime | None]
+
+
+class HeldReferenceRecord(StateBase):
+    """A record that a held-back row refers to: when that record syncs, the row is tried
+    again (a project held back because its client was not in QBO yet)."""
+
+    __tablename__ = "held_references"
+    __table_args__ = (
+        Index("ix_held_references_row", "realm_id", "spec_name", "source_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    spec_name: Mapped[str]
+    source_key: Mapped[str]
+    target_spec: Mapped[str]
+    target_key: Mapped[str]
 
 
 class CursorRecord(StateBase):

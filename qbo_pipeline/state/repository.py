@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, case, func, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +22,7 @@ from qbo_pipeline.state.models import (
     ConflictRecord,
     ConflictStatus,
     CursorRecord,
+    HeldReferenceRecord,
     LinkRecord,
     QuarantineRecord,
     RealmRecord,
@@ -338,6 +339,7 @@ class QuarantineEntry:
     reasons: Sequence[str]
     row: Mapping[str, Any] | None = None
     source_updated_at: datetime | None = None
+    refers_to: Sequence[tuple[str, str]] = ()  # (spec name, source key) of referenced records
 
 
 def quarantine_rows(session: Session, realm_id: str, spec_name: str,
@@ -365,7 +367,64 @@ def quarantine_rows(session: Session, realm_id: str, spec_name: str,
     )
     for chunk in _chunks(list(rows.values())):
         session.execute(statement, list(chunk))
+    _replace_references(session, realm_id, spec_name, {
+        entry.source_key: entry.refers_to for entry in entries})
     return len(rows)
+
+
+def _replace_references(session: Session, realm_id: str, spec_name: str,
+                        refers_to: Mapping[str, Sequence[tuple[str, str]]]) -> None:
+    held = _table(HeldReferenceRecord)
+    for keys in _chunks(list(refers_to)):
+        session.execute(delete(held).where(
+            held.c.realm_id == realm_id, held.c.spec_name == spec_name,
+            held.c.source_key.in_(keys)))
+    rows = [{"realm_id": realm_id, "spec_name": spec_name, "source_key": key,
+             "target_spec": target_spec, "target_key": target_key}
+            for key, targets in refers_to.items() for target_spec, target_key in set(targets)]
+    for chunk in _chunks(rows):
+        session.execute(insert(held), list(chunk))
+
+
+@dataclass(frozen=True)
+class HeldRow:
+    """A row still held back: since when (last seen), and the records it refers to."""
+
+    source_key: str
+    held_at: datetime
+    refers_to: tuple[tuple[str, str], ...]
+
+
+def held_rows(session: Session, realm_id: str, spec_name: str) -> list[HeldRow]:
+    """The spec's rows held back now, with what each refers to."""
+    references: dict[str, list[tuple[str, str]]] = {}
+    for key, target_spec, target_key in session.execute(select(
+            HeldReferenceRecord.source_key, HeldReferenceRecord.target_spec,
+            HeldReferenceRecord.target_key).where(
+            HeldReferenceRecord.realm_id == realm_id,
+            HeldReferenceRecord.spec_name == spec_name)):
+        references.setdefault(key, []).append((target_spec, target_key))
+    held = session.execute(select(QuarantineRecord.source_key, QuarantineRecord.last_seen).where(
+        QuarantineRecord.realm_id == realm_id, QuarantineRecord.spec_name == spec_name,
+        QuarantineRecord.released_at.is_(None)))
+    return [HeldRow(key, seen, tuple(sorted(references.get(key, ())))) for key, seen in held]
+
+
+def last_synced(session: Session, realm_id: str,
+                records: Iterable[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
+    """When each (spec name, source key) record was last linked or written, if it was."""
+    wanted: dict[str, list[str]] = {}
+    for spec_name, key in set(records):
+        wanted.setdefault(spec_name, []).append(key)
+    found: dict[tuple[str, str], datetime] = {}
+    for spec_name, keys in wanted.items():
+        for chunk in _chunks(keys):
+            for key, synced_at in session.execute(select(
+                    LinkRecord.source_key, LinkRecord.last_synced_at).where(
+                    LinkRecord.realm_id == realm_id, LinkRecord.spec_name == spec_name,
+                    LinkRecord.source_key.in_(chunk))):
+                found[(spec_name, key)] = synced_at
+    return found
 
 
 def release_quarantine(session: Session, realm_id: str, spec_name: str, keys: Iterable[str], *,
@@ -532,6 +591,26 @@ def pending_writes(session: Session, realm_id: str,
     if spec_name is not None:
         query = query.where(WriteLogRecord.spec_name == spec_name)
     return list(session.scalars(query.order_by(WriteLogRecord.id)))
+
+
+def refused_request_ids(session: Session, realm_id: str, spec_name: str,
+                        keys: Iterable[str]) -> set[str]:
+    """The request ids QBO answered with a refusal, for these source records."""
+    found: set[str] = set()
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        found.update(session.scalars(select(WriteLogRecord.request_id).where(
+            WriteLogRecord.realm_id == realm_id, WriteLogRecord.spec_name == spec_name,
+            WriteLogRecord.status == WriteStatus.FAILED, WriteLogRecord.source_key.in_(chunk))))
+    return found
+
+
+def unanswered_batches(session: Session, realm_id: str, spec_name: str) -> list[list[str]]:
+    """The request ids of each batch sent without a recorded answer, in the order sent (the
+    writes of one batch are logged together, in one statement, with one timestamp)."""
+    batches: dict[datetime, list[str]] = {}
+    for logged in pending_writes(session, realm_id, spec_name):
+        batches.setdefault(logged.created_at, []).append(logged.request_id)
+    return list(batches.values())
 
 
 # --- run results -----------------------------------------------------------------------------

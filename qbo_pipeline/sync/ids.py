@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -42,3 +42,18 @@ def request_id(realm_id: str, spec_name: str, source_key: str, payload_hash: str
     """A 36-character id (a UUID5) that is the same for the same change to the same record."""
     name = "\x1f".join((realm_id, spec_name, source_key, payload_hash))
     return str(uuid.uuid5(REQUEST_ID_NAMESPACE, name))
+
+
+def attempt_request_id(first: str, refused: Collection[str]) -> str:
+    """The request id of a new attempt at a change QBO refused under `first`.
+
+    QBO answers a repeated requestid with its first answer, a refusal included: sending a
+    refused change again under the same id would be refused for ever, even once what it
+    lacked (an active employee) is there. Each answered refusal moves the change to the next
+    attempt id; the same refusals give the same id, so a crash mid-attempt stays harmless.
+    """
+    candidate, attempt = first, 0
+    while candidate in refused:
+        attempt += 1
+        candidate = str(uuid.uuid5(REQUEST_ID_NAMESPACE, f"{first}\x1fattempt {attempt}"))
+    return candidate

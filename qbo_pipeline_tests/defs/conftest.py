@@ -12,26 +12,36 @@ from typing import Any
 import pytest
 import requests
 from cryptography.fernet import Fernet
-from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbo_pipeline.cli import seed_demo_items
 from qbo_pipeline.defs.assets import build_all_assets
-from qbo_pipeline.defs.definitions import specs
+from qbo_pipeline.defs.definitions import load_pipeline_specs
 from qbo_pipeline.defs.partitions import (
     INCREMENTAL_MODE,
     MODE_TAG,
     REALM_DIMENSION,
     WINDOW_MODE,
+    build_sync_partitions,
     sync_partition_key,
+    sync_start_date,
 )
 from qbo_pipeline.defs.resources import DISCOVERY_PATH, QBOConnection, SourceDatabase, StateDatabase
+from qbo_pipeline.demo import seed_demo_items
 from qbo_pipeline.source.demo_data import DemoSummary, generate_demo_data
+from qbo_pipeline.specs import SpecSet
 from qbo_pipeline.state import StateTokenStore, StoredTokens, load_cipher, upsert_realm
 from qbo_pipeline_tests.conftest import OAUTH, REDIRECT_URI, ConnectedRealm
 
 # Every demo row is dated after this, so the realm's start date lets all of them through.
 EARLY_START = date(2000, 1, 1)
+SPECS = load_pipeline_specs()
+
+
+def pipeline_assets(specs: SpecSet = SPECS) -> list[AssetsDefinition]:
+    """The assets as the definitions build them, with the configured default start date."""
+    start = sync_start_date()
+    return build_all_assets(specs, build_sync_partitions(start), start)
 
 
 @dataclass
@@ -53,7 +63,7 @@ class PipelineUnderTest:
         mode = INCREMENTAL_MODE if incremental else WINDOW_MODE
         key = sync_partition_key(self.realm.realm_id, day or datetime.now(UTC).date())
         return materialize(
-            build_all_assets(specs), partition_key=key, instance=self.instance,
+            pipeline_assets(), partition_key=key, instance=self.instance,
             tags={MODE_TAG: mode}, selection=selection, run_config=run_config,
             resources={"source_db": SourceDatabase(url=self.source_url), "state_db": self.state,
                        "qbo": self.qbo})

@@ -24,8 +24,14 @@ from dagster import (
     instance_for_test,
 )
 
-from qbo_pipeline.defs.assets import STAGES, VALIDATION_CHECK, build_entity_assets, markdown_table
-from qbo_pipeline.defs.definitions import defs, specs
+from qbo_pipeline.defs.assets import (
+    STAGES,
+    VALIDATION_CHECK,
+    AssetContext,
+    build_entity_assets,
+    markdown_table,
+)
+from qbo_pipeline.defs.definitions import build_defs, load_pipeline_specs
 from qbo_pipeline.defs.jobs import incremental_sync_schedule
 from qbo_pipeline.defs.partitions import (
     DEFAULT_SYNC_START_DATE,
@@ -34,6 +40,7 @@ from qbo_pipeline.defs.partitions import (
     REALM_DIMENSION,
     REALM_TAG,
     SYNC_START_DATE_VARIABLE,
+    build_sync_partitions,
     sync_partition_key,
     sync_start_date,
 )
@@ -50,6 +57,8 @@ from qbo_pipeline.defs.sensors import realm_partitions_sensor
 from qbo_pipeline.state import disconnect_realm, upsert_realm
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+specs = load_pipeline_specs()
+defs = build_defs(specs)
 SPEC_NAMES = ("client", "employee", "invoice", "project", "time_entry")
 
 
@@ -108,7 +117,8 @@ def test_references_put_the_upstream_sync_first() -> None:
 
 
 def test_validated_asset_carries_the_quarantine_check() -> None:
-    validated = build_entity_assets(specs["client"], specs)[1]
+    validated = build_entity_assets(specs["client"], AssetContext(
+        specs, build_sync_partitions(sync_start_date()), sync_start_date()))[1]
     check_keys = list(validated.check_keys)
     assert [(k.asset_key, k.name) for k in check_keys] == [
         (AssetKey(["validated", "client"]), VALIDATION_CHECK)]

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from dagster import AssetKey, ExecuteInProcessResult
 
 from qbo_pipeline.defs.assets import STAGES, VALIDATION_CHECK, SourceClock
-from qbo_pipeline.defs.definitions import specs
-from qbo_pipeline.defs.stages import COUNT_NAMES
 from qbo_pipeline.state import get_cursor, get_links, list_conflicts, list_quarantine, set_cursor
+from qbo_pipeline.steps.push import COUNT_NAMES
+from qbo_pipeline_tests.defs.conftest import SPECS as specs
 from qbo_pipeline_tests.defs.conftest import PipelineUnderTest
 
 # The demo's deliberately invalid rows that the shipped specs must hold back, by spec.

@@ -1,0 +1,495 @@
+"""The push steps, one function per asset: read, hold back, fetch, plan, write.
+
+Each function fetches the sync core's inputs from the source DB, the state DB and QBO, calls
+the core, and stores what the core decided; none decides anything itself (the run's scope,
+the start-date rule, the cursor rule, replay order, the new base: all in `sync/`; QBO's limits
+and "changes since": in `qbo/`). Each returns the value its asset passes on, with the counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from qbo_pipeline.qbo import (
+    BATCH_ITEM_LIMIT,
+    BatchOperation,
+    BatchResult,
+    QBOClient,
+    QBOError,
+    QBOServiceError,
+    StaleObjectError,
+    ThrottledError,
+    batch_item_id,
+    refused_for_good,
+)
+from qbo_pipeline.source import read, read_lines
+from qbo_pipeline.specs import EntitySpec, SpecSet
+from qbo_pipeline.state import (
+    LinkUpdate,
+    QuarantineEntry,
+    WriteIntent,
+    WriteOutcome,
+    complete_write,
+    get_cursor,
+    get_links,
+    get_realm,
+    get_snapshots,
+    held_rows,
+    last_synced,
+    open_conflicts,
+    quarantine_rows,
+    record_write_intent,
+    refused_request_ids,
+    release_quarantine,
+    save_snapshots,
+    set_cursor,
+    unanswered_batches,
+    upsert_links,
+)
+from qbo_pipeline.sync import (
+    Plan,
+    RecordState,
+    ResolveLookup,
+    ResolveRef,
+    StaleResolution,
+    ValidationResult,
+    Write,
+    map_frame,
+    plan_changes,
+    resolve_stale,
+    select_frame,
+    validate_frame,
+)
+from qbo_pipeline.sync.batches import as_new_attempts, in_batches, split
+from qbo_pipeline.sync.cursor import RowProgress, next_cursor
+from qbo_pipeline.sync.mapping import DELETED, PAYLOAD, SOURCE_KEY
+from qbo_pipeline.sync.results import (
+    Answer,
+    Fate,
+    LinkChange,
+    Refusal,
+    Tally,
+    link_after,
+    link_for,
+    qbo_operation,
+)
+from qbo_pipeline.sync.scope import (
+    HeldRow,
+    ReadMode,
+    ReadScope,
+    due_again,
+    on_or_after_start,
+    read_scope,
+    references_of,
+    sync_start,
+)
+from qbo_pipeline.sync.values import source_key_of
+
+# `skipped`: read but out of scope (dated before the sync start date, or left out by a spec
+# setting such as approved-only time), so that read = skipped + valid + quarantined.
+COUNT_NAMES = ("read", "skipped", "valid", "quarantined", "created", "updated", "unchanged",
+               "conflicts", "failed")
+RECORD_TAG = "qbo/record"
+
+
+@dataclass(frozen=True)
+class SyncScope:
+    """The run's parameters: which company, changes or one day, the clock, one record."""
+
+    realm_id: str
+    incremental: bool
+    day: date
+    until: datetime  # the change window's end: the run's clock less the lag
+    record_key: str | None = None  # one source record only: a per-record sync
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What one asset hands the next: the rows in play, how they were read, the counts."""
+
+    scope: SyncScope
+    frame: pd.DataFrame
+    counts: dict[str, int] = field(default_factory=dict)
+    read: ReadScope | None = None
+    # Every row the change window read (quarantined and skipped ones too): key -> stamp,
+    # for the cursor rule; and key -> the records it refers to, for held rows.
+    stamps: dict[str, datetime] = field(default_factory=dict)
+    references: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+    def counted(self, **counts: int) -> dict[str, int]:
+        merged = {name: self.counts.get(name, 0) for name in COUNT_NAMES}
+        merged.update(counts)
+        return merged
+
+
+@dataclass(frozen=True)
+class PlanStage:
+    """The plan of one spec's writes, and the source payloads it was made from."""
+
+    stage: Stage
+    plan: Plan
+    sources: dict[str, dict[str, Any]]
+    counts: dict[str, int]
+
+    @property
+    def scope(self) -> SyncScope:
+        return self.stage.scope
+
+
+def record_key_for(spec_name: str, tags: Mapping[str, str]) -> str | None:
+    """The one source key a run syncs of this spec (tag `qbo/record` = `<spec>/<key>`)."""
+    name, _, key = tags.get(RECORD_TAG, "").partition("/")
+    return key if name == spec_name and key else None
+
+
+# --- source/<spec> ---------------------------------------------------------------------------
+
+
+def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
+                sessions: sessionmaker[Session], client: QBOClient, scope: SyncScope,
+                default_start: date) -> Stage:
+    """The rows in scope (and the held rows due again), filtered by the company's settings
+    and start date, mapped to QBO payloads."""
+    realm_id = scope.realm_id
+    with sessions.begin() as session:
+        realm = get_realm(session, realm_id)
+        cursor = get_cursor(session, realm_id, spec.name)
+        held = held_rows(session, realm_id, spec.name)
+        synced = last_synced(session, realm_id, {t for row in held for t in row.refers_to})
+    start = sync_start(realm.sync_start_date if realm is not None else None, default_start)
+    overrides = (realm.settings or {}).get(spec.name, {}) if realm is not None else {}
+    window = read_scope(spec, incremental=scope.incremental, day=scope.day, until=scope.until,
+                        cursor=cursor.change_window_end if cursor is not None else None,
+                        record_key=scope.record_key)
+    due = [] if window.mode is ReadMode.RECORD else due_again(
+        [HeldRow(row.source_key, row.held_at, row.refers_to) for row in held], synced)
+    rows = read(engine, spec, window, also_keys=due)
+    frame = pd.DataFrame(rows, columns=None if rows else spec.source.columns)
+    key_column, stamp_column = spec.source.primary_key, spec.source.updated_at
+    keys = [source_key_of(value) for value in frame[key_column]] if rows else []
+    stamps = {key: moment for key, value in zip(keys, frame[stamp_column] if rows else [],
+                                                strict=True)
+              if (moment := _as_datetime(value)) is not None}
+    references = {key: references_of(spec, row) for key, row in zip(keys, rows, strict=True)}
+    in_scope = _in_scope(spec, frame, start, overrides)
+    mapped = map_frame(spec, in_scope, _lines(spec, engine, in_scope),
+                       _ref_resolver(spec, sessions, realm_id), _lookup_resolver(client))
+    return Stage(scope, mapped, {"read": len(frame), "skipped": len(frame) - len(in_scope)},
+                 window, stamps, references)
+
+
+def _in_scope(spec: EntitySpec, frame: pd.DataFrame, start: date,
+              overrides: Mapping[str, bool]) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    dated = spec.source.business_date
+    started = frame if dated is None else frame[on_or_after_start(spec, frame[dated], start)]
+    return select_frame(spec, started, overrides)
+
+
+def _lines(spec: EntitySpec, engine: Engine, frame: pd.DataFrame) -> pd.DataFrame | None:
+    if spec.lines is None:
+        return None
+    rows = read_lines(engine, spec, frame[spec.source.primary_key].tolist())
+    return pd.DataFrame(rows, columns=None if rows else [spec.lines.parent_key,
+                                                         spec.lines.order_by])
+
+
+def _ref_resolver(spec: EntitySpec, sessions: sessionmaker[Session],
+                  realm_id: str) -> ResolveRef:
+    targets = set(spec.references().values())
+    with sessions.begin() as session:
+        linked = {(name, key): link.qbo_id for name in targets
+                  for key, link in get_links(session, realm_id, name).items()
+                  if not link.delete_applied}
+
+    def resolve(spec_name: str, source_key: str) -> str | None:
+        return linked.get((spec_name, source_key))
+
+    return resolve
+
+
+def _lookup_resolver(client: QBOClient) -> ResolveLookup:
+    found: dict[tuple[str, str, str], str | None] = {}
+
+    def resolve(entity: str, by: str, value: str) -> str | None:
+        if (entity, by, value) not in found:
+            records = client.find_by(entity, by, value)
+            found[(entity, by, value)] = str(records[0]["Id"]) if len(records) == 1 else None
+        return found[(entity, by, value)]
+
+    return resolve
+
+
+# --- validated/<spec> ------------------------------------------------------------------------
+
+
+def validate_and_quarantine(spec: EntitySpec, stage: Stage,
+                            sessions: sessionmaker[Session]
+                            ) -> tuple[Stage, ValidationResult]:
+    """Valid rows go on; the others are held in the state DB with their reasons and the
+    records they refer to (so that they are tried again when one of those syncs)."""
+    result = validate_frame(spec, stage.frame)
+    payloads = dict(zip(stage.frame[SOURCE_KEY], stage.frame[PAYLOAD], strict=True))
+    entries = [QuarantineEntry(row.source_key, row.reasons, payloads.get(row.source_key),
+                               stage.stamps.get(row.source_key),
+                               stage.references.get(row.source_key, ()))
+               for row in result.quarantined]
+    with sessions.begin() as session:
+        quarantine_rows(session, stage.scope.realm_id, spec.name, entries)
+        release_quarantine(session, stage.scope.realm_id, spec.name,
+                           result.valid[SOURCE_KEY].tolist())
+    active = int((~result.valid[DELETED].astype(bool)).sum())
+    counts = stage.counted(valid=active, quarantined=len(result.quarantined))
+    return replace(stage, frame=result.valid, counts=counts), result
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """A source stamp as an aware UTC moment (naive source timestamps hold UTC)."""
+    if value is None or pd.isna(value):
+        return None
+    moment: datetime = pd.Timestamp(value).to_pydatetime()
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# --- qbo_snapshot/<spec> ---------------------------------------------------------------------
+
+
+def refresh_snapshots(spec: EntitySpec, client: QBOClient, sessions: sessionmaker[Session],
+                      realm_id: str, now: datetime) -> list[dict[str, Any]]:
+    """Fetch the QBO records changed since the last fetch into the state DB; returns them."""
+    with sessions.begin() as session:
+        cursor = get_cursor(session, realm_id, spec.name)
+        last = cursor.snapshot_cursor if cursor is not None else None
+    records = client.changed_since(spec.qbo_entity, last, now)
+    with sessions.begin() as session:
+        save_snapshots(session, realm_id, spec.qbo_entity, records)
+        set_cursor(session, realm_id, spec.name, snapshot_cursor=now)
+    return records
+
+
+# --- diff/<spec> -----------------------------------------------------------------------------
+
+
+def plan_spec(spec: EntitySpec, specs: SpecSet, stage: Stage, client: QBOClient,
+              sessions: sessionmaker[Session]) -> PlanStage:
+    """Gather source, base and QBO state of every row in play; the core plans the writes."""
+    realm_id = stage.scope.realm_id
+    sources = {row[SOURCE_KEY]: (None if row[DELETED] else dict(row[PAYLOAD]))
+               for row in stage.frame.to_dict("records")}
+    with sessions.begin() as session:
+        links = get_links(session, realm_id, spec.name, list(sources))
+        snapshots = get_snapshots(session, realm_id, spec.qbo_entity,
+                                  [link.qbo_id for link in links.values()])
+        qbo = {qbo_id: s.payload for qbo_id, s in snapshots.items() if not s.deleted}
+        missing = [link.qbo_id for link in links.values() if link.qbo_id not in snapshots]
+        qbo.update(_read_missing(spec.qbo_entity, client, sessions, realm_id, missing))
+        candidates = _unlinked(spec, specs, session, realm_id) \
+            if len(links) < len(sources) else []
+    states = [RecordState(key, source,
+                          links[key].base_payload if key in links else None,
+                          qbo.get(links[key].qbo_id) if key in links else None,
+                          links[key].delete_applied if key in links else False)
+              for key, source in sources.items()]
+    plan = plan_changes(spec, realm_id, states, candidates)
+    kept = {key: source for key, source in sources.items() if source is not None}
+    return PlanStage(stage, plan, kept, stage.counted(
+        unchanged=len(plan.unchanged), conflicts=len(plan.conflicts)))
+
+
+def _read_missing(entity: str, client: QBOClient, sessions: sessionmaker[Session],
+                  realm_id: str, qbo_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """A linked record never fetched must be read, or it would look new and be created again."""
+    records = [client.read(entity, qbo_id) for qbo_id in qbo_ids]
+    if records:
+        with sessions.begin() as session:
+            save_snapshots(session, realm_id, entity, records)
+    return {str(record["Id"]): record for record in records}
+
+
+def _unlinked(spec: EntitySpec, specs: SpecSet, session: Session,
+              realm_id: str) -> list[Mapping[str, Any]]:
+    """QBO records of the spec's entity that no spec links yet: candidates to match."""
+    linked = {link.qbo_id for other in specs.in_dependency_order()
+              if other.qbo_entity == spec.qbo_entity
+              for link in get_links(session, realm_id, other.name).values()}
+    return [s.payload for qbo_id, s in get_snapshots(session, realm_id, spec.qbo_entity).items()
+            if qbo_id not in linked and not s.deleted]
+
+
+# --- synced/<spec> ---------------------------------------------------------------------------
+
+
+def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
+                 sessions: sessionmaker[Session]) -> tuple[dict[str, int], Tally]:
+    """Record conflicts and matches, write in batches (each batch's intents committed before
+    it is sent, its answers and links in one transaction after), hold back what QBO refused
+    for good, and move the cursor past what is recorded."""
+    plan, realm_id = stage.plan, stage.scope.realm_id
+    with sessions.begin() as session:
+        open_conflicts(session, realm_id, spec.name, plan.conflicts)
+        upsert_links(session, realm_id, spec.name, [
+            _link_update(spec, link_for(
+                link.source_key, {"Id": link.qbo_id, "SyncToken": link.sync_token},
+                stage.sources.get(link.source_key) if link.source_key in plan.unchanged
+                else None)) for link in plan.links])
+        unanswered = unanswered_batches(session, realm_id, spec.name)
+        refused = refused_request_ids(session, realm_id, spec.name,
+                                      [w.source_key for w in plan.writes()])
+    tally = Tally()
+    for blocked in plan.blocked:
+        tally.blocked(blocked.source_key, blocked.reason)
+    stale: list[Write] = []
+    writes = as_new_attempts(plan.writes(), refused)
+    for batch in in_batches(writes, unanswered, BATCH_ITEM_LIMIT):
+        stale.extend(_write_batch(spec, stage, client, sessions, batch, tally))
+    _heal_stale(spec, stage, client, sessions, stale, tally)
+    _hold_back(spec, stage, sessions, tally.refusals)
+    _move_cursor(spec, stage.stage, sessions, tally)
+    counts = {**stage.counts, **tally.counts(),
+              "conflicts": stage.counts.get("conflicts", 0) + tally.conflicts}
+    return counts, tally
+
+
+def _write_batch(spec: EntitySpec, stage: PlanStage, client: QBOClient,
+                 sessions: sessionmaker[Session], writes: Sequence[Write],
+                 tally: Tally) -> list[Write]:
+    """Send one batch; returns the writes QBO refused as stale, to be re-diffed."""
+    realm_id = stage.scope.realm_id
+    with sessions.begin() as session:
+        record_write_intent(session, realm_id, spec.name, [
+            WriteIntent(w.source_key, w.request_id, w.kind.value, w.qbo_id) for w in writes])
+        previous = get_links(session, realm_id, spec.name, [w.source_key for w in writes])
+    results = _send_batch(spec, client, writes)
+    links, written, stale, answered = [], [], [], []
+    for write, result in zip(writes, results, strict=True):
+        fate = tally.count(spec, write, _answer(result))
+        if fate is not Fate.FAILED:  # a passing failure has no answer: its batch is re-sent
+            answered.append(_outcome(write, result))
+        if fate is Fate.STALE:
+            stale.append(write)
+        elif fate is Fate.WRITTEN:
+            assert result.record is not None
+            written.append(result.record)
+            link = previous.get(write.source_key)
+            links.append(_link_update(spec, link_after(
+                write, result.record, stage.sources.get(write.source_key),
+                link.base_payload if link else None)))
+    with sessions.begin() as session:
+        complete_write(session, realm_id, answered)
+        upsert_links(session, realm_id, spec.name, links)
+        save_snapshots(session, realm_id, spec.qbo_entity, written)
+    return stale
+
+
+def _send_batch(spec: EntitySpec, client: QBOClient, writes: Sequence[Write]
+                ) -> list[BatchResult]:
+    """QBO's answer per write; a batch that failed as a whole (QBO unavailable or throttled
+    past the retries) is an error of each of its writes, so the other batches still go."""
+    operations = [BatchOperation(batch_item_id(w.request_id), qbo_operation(w.kind),
+                                 spec.qbo_entity, w.payload) for w in writes]
+    try:
+        return client.batch(operations)
+    except (QBOServiceError, ThrottledError) as error:
+        return [BatchResult(op.bid, op.entity, error=error) for op in operations]
+
+
+def _answer(result: BatchResult) -> Answer:
+    error = result.error
+    if error is None:
+        return Answer(record=result.record)
+    return Answer(error=str(error), stale=isinstance(error, StaleObjectError),
+                  refused=refused_for_good(error))
+
+
+def _heal_stale(spec: EntitySpec, stage: PlanStage, client: QBOClient,
+                sessions: sessionmaker[Session], refused: Sequence[Write],
+                tally: Tally) -> None:
+    """Writes refused for a stale SyncToken (someone saved the record in QBO after the
+    snapshot): re-read each record, let the core re-diff it, record the conflicts and send
+    the retries once. A retry refused as stale again is left for the next run."""
+    if not refused:
+        return
+    realm_id = stage.scope.realm_id
+    resolutions = [r for r in (_re_diff(spec, stage, client, sessions, w, tally)
+                               for w in refused) if r is not None]
+    conflicts = [r.conflict for r in resolutions if r.conflict is not None]
+    with sessions.begin() as session:
+        open_conflicts(session, realm_id, spec.name, conflicts)
+    already = {conflict.source_key for conflict in stage.plan.conflicts}
+    tally.conflicts += sum(1 for c in conflicts if c.source_key not in already)
+    retries = [r.retry for r in resolutions if r.retry is not None]
+    for batch in split(retries, BATCH_ITEM_LIMIT):
+        for write in _write_batch(spec, stage, client, sessions, batch, tally):
+            tally.count(spec, write, Answer(error="refused as stale twice in one run; the "
+                                            "next run re-reads it"))
+
+
+def _re_diff(spec: EntitySpec, stage: PlanStage, client: QBOClient,
+             sessions: sessionmaker[Session], refused: Write,
+             tally: Tally) -> StaleResolution | None:
+    realm_id, key = stage.scope.realm_id, refused.source_key
+    assert refused.qbo_id is not None, f"a {refused.kind.value} without a QBO Id was refused"
+    try:
+        fresh = client.read(spec.qbo_entity, refused.qbo_id)
+    except QBOError as error:
+        tally.count(spec, refused, Answer(error=f"refused as stale, and the re-read failed: "
+                                          f"{error}"))
+        return None
+    with sessions.begin() as session:
+        save_snapshots(session, realm_id, spec.qbo_entity, [fresh])
+        link = get_links(session, realm_id, spec.name, [key]).get(key)
+    state = RecordState(key, stage.sources.get(key), link.base_payload if link else None,
+                        fresh, link.delete_applied if link else False)
+    return resolve_stale(spec, realm_id, state)
+
+
+def _hold_back(spec: EntitySpec, stage: PlanStage, sessions: sessionmaker[Session],
+               refusals: Sequence[Refusal]) -> None:
+    """Records QBO refused for good, held back with QBO's reason until they or a record they
+    refer to change."""
+    if not refusals:
+        return
+    frame = stage.stage.frame
+    payloads = dict(zip(frame[SOURCE_KEY], frame[PAYLOAD], strict=True))
+    by_key: dict[str, list[str]] = {}
+    for refusal in refusals:
+        by_key.setdefault(refusal.source_key, []).append(refusal.reason)
+    entries = [QuarantineEntry(key, reasons, payloads.get(key), stage.stage.stamps.get(key),
+                               stage.stage.references.get(key, ()))
+               for key, reasons in by_key.items()]
+    with sessions.begin() as session:
+        quarantine_rows(session, stage.scope.realm_id, spec.name, entries)
+
+
+def _move_cursor(spec: EntitySpec, stage: Stage, sessions: sessionmaker[Session],
+                 tally: Tally) -> None:
+    window = stage.read
+    if window is None or not window.advances_cursor:
+        return
+    retry = set(tally.retry)
+    # Held rows read again by key lie before the window: they do not hold the cursor back.
+    end = next_cursor(window.since, window.until, [
+        RowProgress(stamp, key not in retry) for key, stamp in stage.stamps.items()
+        if window.since is None or stamp > window.since])
+    if end is not None:
+        with sessions.begin() as session:
+            set_cursor(session, stage.scope.realm_id, spec.name, change_window_end=end)
+
+
+def _outcome(write: Write, result: BatchResult) -> WriteOutcome:
+    qbo_id = str(result.record["Id"]) if result.record and "Id" in result.record else None
+    return WriteOutcome(write.request_id, result.ok, qbo_id,
+                        None if result.error is None else str(result.error))
+
+
+def _link_update(spec: EntitySpec, change: LinkChange) -> LinkUpdate:
+    return LinkUpdate(change.source_key, spec.qbo_entity, change.qbo_id, change.sync_token,
+                      change.base, change.base_hash, change.delete_applied)

@@ -1,0 +1,144 @@
+"""What each QBO answer to a write means for the state: the new link and base, the tally.
+
+After a create or update, the payload just written becomes the base of the next three-way
+diff, and the link records QBO's Id and new SyncToken. After a void, inactivation or delete
+the base stays what it was and the link records that the delete action ran, so it is not
+sent again. A write QBO refused for good is held back with QBO's reason (`Refusal`): it is
+counted as failed once, the cursor moves on, and it is retried when the row or a record it
+refers to changes. A write refused as stale is re-diffed (`stale.py`). A write that failed
+for a passing reason is retried by the next run.
+
+`qbo_operation` names the QBO operation of each kind of write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from qbo_pipeline.specs import EntitySpec
+from qbo_pipeline.sync.ids import payload_hash
+from qbo_pipeline.sync.plan import Write, WriteKind
+
+QboOperation = Literal["create", "update", "void", "delete"]
+
+_OPERATIONS: dict[WriteKind, QboOperation] = {
+    WriteKind.CREATE: "create", WriteKind.UPDATE: "update",
+    # QBO has no "inactivate": a names-list record is made inactive by a sparse update.
+    WriteKind.INACTIVATE: "update", WriteKind.VOID: "void", WriteKind.DELETE: "delete",
+}
+_WRITES_PAYLOAD = frozenset({WriteKind.CREATE, WriteKind.UPDATE})
+
+
+def qbo_operation(kind: WriteKind) -> QboOperation:
+    return _OPERATIONS[kind]
+
+
+class Fate(StrEnum):
+    """What became of one write."""
+
+    WRITTEN = "written"
+    STALE = "stale"  # refused for a stale SyncToken: re-read and re-diff
+    REFUSED = "refused"  # refused for its content: held back with QBO's reason
+    FAILED = "failed"  # a passing failure: the next run tries again
+
+
+@dataclass(frozen=True)
+class Answer:
+    """QBO's answer to one write, as plain data (the adapter classifies the error)."""
+
+    record: Mapping[str, Any] | None = None
+    error: str | None = None
+    stale: bool = False
+    refused: bool = False
+
+    @property
+    def fate(self) -> Fate:
+        if self.error is None and self.record is not None:
+            return Fate.WRITTEN
+        if self.stale:
+            return Fate.STALE
+        return Fate.REFUSED if self.refused else Fate.FAILED
+
+
+@dataclass(frozen=True)
+class LinkChange:
+    """The link of one record after a write: QBO Id, SyncToken, the new base and its hash."""
+
+    source_key: str
+    qbo_id: str
+    sync_token: str | None
+    base: dict[str, Any] | None
+    base_hash: str | None
+    delete_applied: bool
+
+
+def link_after(write: Write, record: Mapping[str, Any], source: Mapping[str, Any] | None,
+               previous_base: Mapping[str, Any] | None) -> LinkChange:
+    """The link once QBO wrote `record` for `write`; `source` is the payload it was planned
+    from, `previous_base` the link's base before the write."""
+    writes_payload = write.kind in _WRITES_PAYLOAD
+    base = source if writes_payload else previous_base
+    return link_for(write.source_key, record, base, delete_applied=not writes_payload)
+
+
+def link_for(source_key: str, record: Mapping[str, Any], base: Mapping[str, Any] | None,
+             delete_applied: bool = False) -> LinkChange:
+    """A link to the QBO `record` with `base` as the last agreed payload."""
+    token = record.get("SyncToken")
+    kept = None if base is None else dict(base)
+    return LinkChange(source_key, str(record["Id"]), None if token is None else str(token),
+                      kept, None if kept is None else payload_hash(kept), delete_applied)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A record QBO refused for good: held back with QBO's reason until it or a record it
+    refers to changes."""
+
+    source_key: str
+    reason: str
+
+
+@dataclass
+class Tally:
+    """The writes of one spec's run, counted, with the reason of every failure."""
+
+    created: int = 0
+    updated: int = 0
+    failed: int = 0
+    conflicts: int = 0  # found by re-diffing writes refused as stale
+    errors: list[str] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    retry: list[str] = field(default_factory=list)  # failed for a passing reason
+
+    def blocked(self, source_key: str, reason: str) -> None:
+        """A record the plan cannot write (two QBO records match it...): held back like a
+        refusal, since planning it again gives the same answer until something changes."""
+        self.failed += 1
+        self.errors.append(reason)
+        self.refusals.append(Refusal(source_key, reason))
+
+    def count(self, spec: EntitySpec, write: Write, answer: Answer) -> Fate:
+        """Count one answer (a stale one is left to the re-diff) and return its fate."""
+        fate = answer.fate
+        if fate is Fate.WRITTEN:
+            if write.kind is WriteKind.CREATE:
+                self.created += 1
+            else:
+                self.updated += 1
+        elif fate is not Fate.STALE:
+            self.failed += 1
+            reason = (f"{spec.record_label} {write.source_key}: QuickBooks refused the "
+                      f"{write.kind.value}: {answer.error}")
+            self.errors.append(reason)
+            if fate is Fate.REFUSED:
+                self.refusals.append(Refusal(write.source_key, reason))
+            else:
+                self.retry.append(write.source_key)
+        return fate
+
+    def counts(self) -> dict[str, int]:
+        return {"created": self.created, "updated": self.updated, "failed": self.failed}

@@ -1,0 +1,135 @@
+"""The run's scope: which source rows one run of one spec reads, and the sync start-date rule.
+
+A run reads in one of three ways:
+
+- `changed`: the rows stamped after the spec's cursor, up to the end of the change window (a
+  little before the run's clock, so that rows of transactions still committing are read by the
+  next run instead of missed). The 15-minute schedule reads so, and so does every run for a
+  names list (customers, employees): the transactions of any day refer to them, so they must
+  be in QuickBooks whatever day they were created. Only this kind of read moves the cursor.
+- `day`: a backfill of one business day: the transactions dated that day, whatever the cursor.
+- `record`: one source record by its key (the per-record "Sync" button), whatever its date
+  or the cursor; the window's other changes are still due, so the cursor stays where it is.
+
+Besides what the window reads, a run re-reads the rows held back earlier that are due again
+(`due_again`): their reason may be gone although the row itself did not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+import pandas as pd
+
+from qbo_pipeline.specs import QBO_ENTITIES, EntityKind, EntitySpec
+from qbo_pipeline.sync.values import is_missing, source_key_of
+
+# Rows stamped in the last moments may belong to transactions still committing: read up to a
+# little before now, and the next run starts exactly there.
+CHANGE_WINDOW_LAG = timedelta(seconds=5)
+
+
+class ReadMode(StrEnum):
+    CHANGED = "changed"
+    DAY = "day"
+    RECORD = "record"
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """What one run of one spec reads from the source (see the module doc)."""
+
+    mode: ReadMode
+    until: datetime  # the change window's end (also the clock of a day or record read)
+    since: datetime | None = None  # changed: rows stamped after this; None reads from the start
+    day: date | None = None  # day: the business date read
+    record_key: str | None = None  # record: the one source key read
+
+    @property
+    def advances_cursor(self) -> bool:
+        """Only a change-window read covers "every change up to `until`"."""
+        return self.mode is ReadMode.CHANGED
+
+
+def is_transaction(spec: EntitySpec) -> bool:
+    return QBO_ENTITIES[spec.qbo_entity].kind is EntityKind.TRANSACTION
+
+
+def change_window_end(now: datetime, lag: timedelta = CHANGE_WINDOW_LAG) -> datetime:
+    return now - lag
+
+
+def read_scope(spec: EntitySpec, *, incremental: bool, day: date, until: datetime,
+               cursor: datetime | None, record_key: str | None = None) -> ReadScope:
+    """How one run of `spec` reads: one record, its change window, or one business day.
+
+    `cursor` is where the spec's last change window ended (None before the first sync).
+    """
+    if record_key is not None:
+        return ReadScope(ReadMode.RECORD, until, record_key=record_key)
+    if incremental or not is_transaction(spec):
+        return ReadScope(ReadMode.CHANGED, until, since=cursor)
+    return ReadScope(ReadMode.DAY, until, day=day)
+
+
+def sync_start(realm_start: date | None, default_start: date) -> date:
+    """The company's own start date if it has one, else the configured default."""
+    return realm_start or default_start
+
+
+def on_or_after_start(spec: EntitySpec, business_dates: pd.Series, start: date) -> pd.Series:
+    """Which rows the start-date rule lets through (a boolean mask over `business_dates`).
+
+    Transactions dated before the sync start date are never pushed (seed 002's "Select Sync
+    Start Date", seed 004's "Synchronize Contracts after this Date"); names-list records are
+    all synced, since the transactions in range refer to them. A transaction with no date or
+    an unreadable one is let through, so that validation quarantines it with its reason
+    instead of it vanishing without a word.
+    """
+    if not is_transaction(spec) or business_dates.empty:
+        return pd.Series(True, index=business_dates.index)
+    dated = pd.to_datetime(business_dates, errors="coerce", utc=True, format="mixed")
+    undated = dated.isna()
+    days = dated.dt.date
+    return undated | (days >= start)
+
+
+@dataclass(frozen=True)
+class HeldRow:
+    """A row held back earlier: quarantined, refused by QBO, or waiting for another record."""
+
+    source_key: str
+    held_at: datetime
+    waits_for: tuple[tuple[str, str], ...] = ()  # (spec name, source key) it refers to
+
+
+def due_again(held: Iterable[HeldRow], synced_at: Mapping[tuple[str, str], datetime],
+              read_keys: Sequence[str] = ()) -> list[str]:
+    """The held rows to read again although they did not change: a record each waits for
+    was synced (linked or written) after the row was held. Rows the window reads anyway are
+    left out. A held row whose own source changes is read by the change window as usual."""
+    already = set(read_keys)
+    due = []
+    for row in held:
+        if row.source_key in already:
+            continue
+        if any((synced := synced_at.get(target)) is not None and synced > row.held_at
+               for target in row.waits_for):
+            due.append(row.source_key)
+    return sorted(due)
+
+
+def references_of(spec: EntitySpec, row: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+    """The (spec name, source key) of every record a source row refers to by its own columns
+    (a project's client): the records a held row waits for."""
+    found = []
+    for mapping in spec.fields.values():
+        if mapping.ref is None:
+            continue
+        value = row.get(mapping.ref.column)
+        if not is_missing(value):
+            found.append((mapping.ref.spec, source_key_of(value)))
+    return tuple(sorted(set(found)))

@@ -1,0 +1,70 @@
+"""Replay order of unanswered batches, the link and base after each answer, the tally."""
+
+from __future__ import annotations
+
+import pytest
+
+from qbo_pipeline.sync import Write, WriteKind
+from qbo_pipeline.sync.batches import in_batches, split
+from qbo_pipeline.sync.results import Answer, Fate, Tally, link_after, qbo_operation
+from qbo_pipeline_tests.sync.test_scope_and_cursor import SPECS
+
+
+def write(key: str, kind: WriteKind = WriteKind.CREATE) -> Write:
+    return Write(kind, key, None if kind is WriteKind.CREATE else f"q{key}", {"n": key},
+                 f"rid-{key}")
+
+
+def test_an_unanswered_batch_goes_out_again_first_in_its_order() -> None:
+    writes = [write(str(n)) for n in range(5)]
+    batches = in_batches(writes, [["rid-3", "rid-1"]], batch_size=30)
+    assert [[w.source_key for w in b] for b in batches] == [["3", "1"], ["0", "2", "4"]]
+
+
+def test_a_logged_batch_whose_writes_changed_is_planned_anew() -> None:
+    writes = [write(str(n)) for n in range(3)]
+    batches = in_batches(writes, [["rid-1", "rid-gone"]], batch_size=30)
+    assert [[w.source_key for w in b] for b in batches] == [["0", "1", "2"]]
+
+
+def test_batches_hold_at_most_the_batch_size() -> None:
+    batches = in_batches([write(str(n)) for n in range(65)], [], batch_size=30)
+    assert [len(b) for b in batches] == [30, 30, 5]
+    with pytest.raises(ValueError):
+        split([1], 0)
+
+
+def test_a_create_or_update_makes_the_payload_the_new_base() -> None:
+    link = link_after(write("7"), {"Id": "58", "SyncToken": "0"}, {"n": "7"}, None)
+    assert (link.qbo_id, link.sync_token, link.base, link.delete_applied) == (
+        "58", "0", {"n": "7"}, False)
+    assert link.base_hash is not None
+
+
+def test_a_void_keeps_the_base_and_records_that_the_delete_ran() -> None:
+    link = link_after(write("7", WriteKind.VOID), {"Id": "q7", "SyncToken": "3"}, None,
+                      {"n": "old"})
+    assert (link.base, link.delete_applied, link.sync_token) == ({"n": "old"}, True, "3")
+
+
+def test_each_write_kind_has_its_qbo_operation() -> None:
+    assert {kind: qbo_operation(kind) for kind in WriteKind} == {
+        WriteKind.CREATE: "create", WriteKind.UPDATE: "update", WriteKind.VOID: "void",
+        WriteKind.INACTIVATE: "update", WriteKind.DELETE: "delete"}
+
+
+def test_the_tally_counts_each_fate() -> None:
+    spec, tally = SPECS["time_entry"], Tally()
+    assert tally.count(spec, write("1"), Answer(record={"Id": "1"})) is Fate.WRITTEN
+    assert tally.count(spec, write("2", WriteKind.UPDATE), Answer(record={"Id": "2"})) \
+        is Fate.WRITTEN
+    assert tally.count(spec, write("3", WriteKind.UPDATE), Answer(error="5010", stale=True)) \
+        is Fate.STALE
+    assert tally.count(spec, write("4"), Answer(error="610 inactive", refused=True)) \
+        is Fate.REFUSED
+    assert tally.count(spec, write("5"), Answer(error="503")) is Fate.FAILED
+    tally.blocked("6", "time entry 6: two QuickBooks records match")
+    assert tally.counts() == {"created": 1, "updated": 1, "failed": 3}
+    assert [r.source_key for r in tally.refusals] == ["4", "6"]
+    assert tally.retry == ["5"]
+    assert "time entry 4: QuickBooks refused the create: 610 inactive" in tally.errors
