@@ -3,6 +3,7 @@
 from qbo_pipeline.specs.entities import QBO_ENTITIES, DeleteAction, EntityKind, QboEntity
 from qbo_pipeline.specs.loader import SpecError, SpecSet, load_spec, load_specs, parse_spec
 from qbo_pipeline.specs.models import (
+    AutoApplyRule,
     Condition,
     ConflictPolicy,
     ConflictSpec,
@@ -12,6 +13,11 @@ from qbo_pipeline.specs.models import (
     LinesSpec,
     LookupTarget,
     MappingKind,
+    PullRead,
+    PullSpec,
+    PullTarget,
+    QboCondition,
+    QboDeleteAction,
     RefTarget,
     SettingSpec,
     SourceSpec,
@@ -21,6 +27,7 @@ from qbo_pipeline.specs.models import (
 
 __all__ = [
     "QBO_ENTITIES",
+    "AutoApplyRule",
     "Condition",
     "ConflictPolicy",
     "ConflictSpec",
@@ -32,6 +39,11 @@ __all__ = [
     "LinesSpec",
     "LookupTarget",
     "MappingKind",
+    "PullRead",
+    "PullSpec",
+    "PullTarget",
+    "QboCondition",
+    "QboDeleteAction",
     "QboEntity",
     "RefTarget",
     "SettingSpec",

@@ -9,8 +9,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 
-from qbo_pipeline.specs.entities import QBO_ENTITIES
-from qbo_pipeline.specs.models import SPEC_NAME, EntitySpec, FieldMapping, LinesSpec
+from qbo_pipeline.specs.entities import QBO_ENTITIES, EntityKind
+from qbo_pipeline.specs.models import (
+    COLUMN_NAME,
+    SPEC_NAME,
+    Direction,
+    EntitySpec,
+    FieldMapping,
+    LinesSpec,
+    MappingKind,
+    PullSpec,
+    PullTarget,
+    QboDeleteAction,
+)
 
 Problem = tuple[str, str]
 
@@ -30,6 +41,9 @@ def spec_problems(spec: EntitySpec, file_stem: str | None = None) -> list[Proble
         *_match_key_problems(spec),
         *_conflict_problems(spec),
         *_setting_problems(spec),
+        *_push_problems(spec),
+        *_direction_problems(spec),
+        *_pull_problems(spec),
     ]
 
 
@@ -116,3 +130,126 @@ def _setting_problems(spec: EntitySpec) -> Iterator[Problem]:
     for name in spec.settings:
         if not SPEC_NAME.match(name):
             yield f"settings.{name}", f"'{name}' must be snake_case"
+
+
+def _push_problems(spec: EntitySpec) -> Iterator[Problem]:
+    """What a spec that sends records to QBO must say."""
+    if not spec.pushes:
+        return
+    if "on_source_delete" not in spec.model_fields_set:
+        yield "on_source_delete", "is required"
+    entity = QBO_ENTITIES.get(spec.qbo_entity)
+    if (entity is not None and entity.kind is EntityKind.TRANSACTION
+            and spec.source.business_date is None):
+        yield "source.business_date", (
+            f"is required: {entity.name} records pushed to QuickBooks are dated by it "
+            "(backfills and the sync start date go by it)")
+
+
+def _direction_problems(spec: EntitySpec) -> Iterator[Problem]:
+    """Every field that flows back from QBO must be readable back into source columns."""
+    for path, mapping in spec.fields.items():
+        where = f"fields.{path}"
+        if not mapping.source_columns:
+            yield from _no_column_problems(spec, where, mapping)
+        elif spec.flow_of(mapping).pulls and (problem := mapping.reverse_problem):
+            yield where, (f"{problem}, so QuickBooks' value cannot flow back - give it "
+                          "direction: push")
+    yield from _line_direction_problems(spec)
+
+
+def _no_column_problems(spec: EntitySpec, where: str, mapping: FieldMapping) -> Iterator[Problem]:
+    what = "a constant" if mapping.kind is MappingKind.CONSTANT else "a lookup of a fixed value"
+    if mapping.direction is not None and mapping.direction.pulls:
+        yield f"{where}.direction", (f"{what} never comes from QuickBooks: it has no source "
+                                     "column to write to - remove direction or make it push")
+    elif mapping.direction is None and spec.direction is Direction.PULL:
+        yield where, (f"{what} is only ever sent to QuickBooks, and this spec pulls - remove it "
+                      "or give it direction: push (to pull only some records, use pull.filter)")
+
+
+def _line_direction_problems(spec: EntitySpec) -> Iterator[Problem]:
+    lines = spec.lines
+    if lines is None:
+        return
+    if spec.direction is Direction.PULL:
+        yield "lines", "lines are only ever pushed, and this spec pulls"
+    for prefix, fields in (("lines.fields", lines.fields),
+                           ("lines.tax_line.fields", _tax_fields(lines))):
+        for path, mapping in fields.items():
+            if mapping.direction is not None and mapping.direction.pulls:
+                yield f"{prefix}.{path}.direction", "line fields are only ever pushed"
+
+
+def _tax_fields(lines: LinesSpec) -> Mapping[str, FieldMapping]:
+    return lines.tax_line.fields if lines.tax_line is not None else {}
+
+
+def _pull_problems(spec: EntitySpec) -> Iterator[Problem]:
+    pulled = list(spec.pulled_fields)
+    if spec.pull is None:
+        if pulled:
+            yield "pull", (f"is required: {', '.join(pulled)} flow from QuickBooks (direction "
+                           "pull or two_way) - add a pull section saying where they land")
+        return
+    if not pulled:
+        yield "pull", ("no field flows from QuickBooks (direction pull or two_way), so the "
+                       "pull section does nothing - remove it")
+        return
+    yield from _pull_target_problems(spec.pull)
+    yield from _qbo_id_column_problems(spec, spec.pull)
+    yield from _qbo_delete_problems(spec, spec.pull)
+    yield from _auto_apply_problems(spec.pull)
+
+
+def _pull_target_problems(pull: PullSpec) -> Iterator[Problem]:
+    if pull.target is PullTarget.UPSERT and pull.qbo_id_column is None:
+        yield "pull.qbo_id_column", ("is required for target: upsert (the source column that "
+                                     "holds each row's QuickBooks Id)")
+
+
+def _qbo_id_column_problems(spec: EntitySpec, pull: PullSpec) -> Iterator[Problem]:
+    """The QBO Id column is the sync's to write: no pulled value may land in it too."""
+    column = pull.qbo_id_column
+    if column is None:
+        return
+    for path, mapping in spec.pulled_fields.items():
+        if column in mapping.source_columns:
+            yield "pull.qbo_id_column", (f"'{column}' is also where fields.{path} is pulled to "
+                                         "- give the QBO Id a column of its own")
+    for index, rule in enumerate(pull.auto_apply):
+        if column in rule.set_columns:
+            yield f"pull.auto_apply[{index}].set.{column}", (
+                f"'{column}' holds the QBO Id, which the sync writes itself")
+
+
+def _qbo_delete_problems(spec: EntitySpec, pull: PullSpec) -> Iterator[Problem]:
+    action = pull.on_qbo_delete
+    if action is QboDeleteAction.SET_DELETED and spec.source.deleted is None:
+        yield "pull.on_qbo_delete", ("set_deleted needs source.deleted, the soft-delete column "
+                                     "to set - add it or use mark_inactive or ignore")
+    if action is QboDeleteAction.MARK_INACTIVE and inactive_column(spec) is None:
+        yield "pull.on_qbo_delete", ("mark_inactive needs pull.inactive_column, or an Active "
+                                     "field mapped to a column - add one of them")
+
+
+def inactive_column(spec: EntitySpec) -> str | None:
+    """The column `mark_inactive` sets to false: `pull.inactive_column`, else Active's column."""
+    if spec.pull is not None and spec.pull.inactive_column is not None:
+        return spec.pull.inactive_column
+    active = spec.fields.get("Active")
+    return active.column if active is not None else None
+
+
+def _auto_apply_problems(pull: PullSpec) -> Iterator[Problem]:
+    for index, rule in enumerate(pull.auto_apply):
+        where = f"pull.auto_apply[{index}]"
+        if not FIELD_PATH.match(rule.when.field):
+            yield f"{where}.when.field", (f"'{rule.when.field}' is not a QBO field path "
+                                          "(QBO field names joined by dots, e.g. Balance)")
+        if not rule.set_columns:
+            yield f"{where}.set", "sets no column"
+        for column in rule.set_columns:
+            if not COLUMN_NAME.match(column):
+                yield f"{where}.set.{column}", (f"'{column}' is not a plain column name "
+                                                "(letters, digits and underscores)")

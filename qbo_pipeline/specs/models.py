@@ -13,7 +13,15 @@ import string
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, NonNegativeInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    NonNegativeInt,
+    PositiveInt,
+    model_validator,
+)
 
 from qbo_pipeline.specs.entities import DeleteAction
 
@@ -27,15 +35,28 @@ class SpecModel(BaseModel):
 
 
 class Direction(StrEnum):
-    PUSH = "push"
-    PULL = "pull"
-    TWO_WAY = "two_way"
+    """Which way a spec's (or one field's) values flow."""
+
+    PUSH = "push"  # source -> QBO
+    PULL = "pull"  # QBO -> source
+    TWO_WAY = "two_way"  # both; a conflict policy decides when both sides changed
+
+    @property
+    def pushes(self) -> bool:
+        return self is not Direction.PULL
+
+    @property
+    def pulls(self) -> bool:
+        return self is not Direction.PUSH
 
 
 class ConflictPolicy(StrEnum):
     REVIEW = "review"
     SOURCE_WINS = "source_wins"
     QBO_WINS = "qbo_wins"
+    # The side changed last wins: the source row's updated_at against QBO's
+    # MetaData.LastUpdatedTime, both in UTC; a tie (or an unknown time) goes to review.
+    LAST_MODIFIED_WINS = "last_modified_wins"
 
 
 class ValueType(StrEnum):
@@ -60,6 +81,40 @@ def _column_problem(column: str) -> str | None:
     if COLUMN_NAME.match(column):
         return None
     return f"'{column}' is not a plain column name (letters, digits and underscores)"
+
+
+def template_pattern(template: str) -> re.Pattern[str]:
+    """The regex that reads a rendered template back into its columns; ValueError if it cannot.
+
+    Literal parts are the separators and each placeholder a non-greedy group, anchored at both
+    ends: `"{number} - {name}"` reads "P-7 - Kitchen - phase 2" as number "P-7" and name
+    "Kitchen - phase 2" (an earlier placeholder takes the shortest text that lets the rest
+    match). Format specs, conversions, adjacent placeholders and repeated columns cannot be
+    read back unambiguously, so they are refused.
+    """
+    template_columns(template)  # malformed templates say so first
+    regex, previous_was_field = "", False
+    seen: set[str] = set()
+    for literal, name, format_spec, conversion in string.Formatter().parse(template):
+        if literal:
+            regex += re.escape(literal)
+            previous_was_field = False
+        if name is None:
+            continue
+        if format_spec or conversion:
+            spec = f"!{conversion}" if conversion else f":{format_spec}"
+            raise ValueError(f"{{{name}{spec}}} is formatted, and cannot be read back")
+        if previous_was_field:
+            raise ValueError(f"{{{name}}} follows another column with no text between them, "
+                             "so the two cannot be told apart")
+        if name in seen:
+            raise ValueError(f"{{{name}}} appears twice")
+        seen.add(name)
+        regex += f"(?P<{name}>.+?)"
+        previous_was_field = True
+    if not seen:
+        raise ValueError("it holds no column")
+    return re.compile(f"^{regex}$", re.DOTALL)
 
 
 def template_columns(template: str) -> list[str]:
@@ -114,7 +169,11 @@ class LookupTarget(SpecModel):
 
 
 class FieldMapping(SpecModel):
-    """How one QBO field gets its value, and the rules that value must meet."""
+    """How one QBO field gets its value, and the rules that value must meet.
+
+    `direction` is the field's own flow; None takes the spec's `direction` (see
+    `EntitySpec.flow_of`).
+    """
 
     column: str | None = None
     template: str | None = None
@@ -135,6 +194,7 @@ class FieldMapping(SpecModel):
     min: float | None = None
     max: float | None = None
     allowed_values: list[JsonValue] | None = None
+    direction: Direction | None = None
 
     @property
     def kind(self) -> MappingKind:
@@ -160,7 +220,28 @@ class FieldMapping(SpecModel):
     @property
     def reversible(self) -> bool:
         """True when a QBO value can be written back to the source (pull, two-way)."""
-        return self.kind is MappingKind.COLUMN
+        return self.reverse_problem is None
+
+    @property
+    def reverse_problem(self) -> str | None:
+        """Why QBO's value of this field cannot be written back to the source, or None."""
+        kind = self.kind
+        if kind is MappingKind.CONSTANT:
+            return "a constant has no column to write QuickBooks' value to"
+        if kind is MappingKind.TEMPLATE:
+            assert self.template is not None
+            try:
+                template_pattern(self.template)
+            except ValueError as error:
+                return f"template {self.template!r} cannot be read back: {error}"
+        if kind is MappingKind.LOOKUP:
+            assert self.lookup is not None
+            if self.lookup.column is None:
+                return "a lookup of a fixed value has no column to write QuickBooks' value to"
+            if self.lookup.by != "Name":
+                return (f"a lookup by {self.lookup.by} cannot be read back "
+                        "(QuickBooks references carry only the Name)")
+        return None
 
     @model_validator(mode="after")
     def _check(self) -> FieldMapping:
@@ -222,7 +303,9 @@ class SourceSpec(SpecModel):
     query: str | None = None
     primary_key: str
     updated_at: str
-    business_date: str
+    # Optional for specs that push no transaction (a pulled table of services has none);
+    # checks.py requires it of a spec pushing a transaction entity.
+    business_date: str | None = None
     deleted: str | None = Field(
         default=None, description="soft-delete column: the row is deleted when it is set"
     )
@@ -314,8 +397,87 @@ class SettingSpec(SpecModel):
     when: Condition
 
 
+class PullTarget(StrEnum):
+    """Where pulled QBO records land in the source."""
+
+    UPSERT = "upsert"  # a row per QBO record, found by `qbo_id_column`, inserted when missing
+    LINKED = "linked"  # only source rows already linked to a QBO record get their columns set
+
+
+class PullRead(StrEnum):
+    CHANGED = "changed"  # the QBO records changed since the pull cursor
+    ALL = "all"  # every QBO record, every run
+
+
+class QboDeleteAction(StrEnum):
+    """What a record deleted (or made inactive) in QBO does to its source row."""
+
+    IGNORE = "ignore"
+    MARK_INACTIVE = "mark_inactive"  # the inactive column becomes false
+    SET_DELETED = "set_deleted"  # `source.deleted` is set to the run's clock
+
+
+class QboCondition(SpecModel):
+    """A condition on a QBO record: the value at `field` (a QBO path) equals, or is one of."""
+
+    field: str
+    equals: JsonValue = None
+    one_of: list[JsonValue] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> QboCondition:
+        if ("equals" in self.model_fields_set) == (self.one_of is not None):
+            raise ValueError("a condition needs exactly one of 'equals' or 'one_of'")
+        return self
+
+    @property
+    def accepted(self) -> list[Any]:
+        return list(self.one_of) if self.one_of is not None else [self.equals]
+
+
+class AutoApplyRule(SpecModel):
+    """Source columns set, without review, when a pulled QBO record meets `when`
+    (seed 001: an invoice fully paid in QBO becomes PAID)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    when: QboCondition
+    # `set` in YAML; named apart so that the builtin stays usable in this class.
+    set_columns: dict[str, JsonValue] = Field(alias="set")
+    description: str | None = None
+
+
+class PullSpec(SpecModel):
+    """How QBO records flow into the source: where they land, which are read, and what a
+    delete in QBO and the auto-apply rules do."""
+
+    target: PullTarget
+    qbo_id_column: str | None = Field(
+        default=None, description="the source column holding the QBO Id (target: upsert)")
+    read: PullRead = PullRead.CHANGED
+    modified_within_days: PositiveInt | None = None
+    filter: str | None = Field(default=None, description="an extra QBO query condition")
+    on_qbo_delete: QboDeleteAction = QboDeleteAction.IGNORE
+    inactive_column: str | None = None
+    auto_apply: list[AutoApplyRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> PullSpec:
+        problems = [f"{name}: {problem}" for name in ("qbo_id_column", "inactive_column")
+                    if (value := getattr(self, name)) is not None
+                    and (problem := _column_problem(value))]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def rule_label(self, index: int) -> str:
+        """How previews name an auto-apply rule: its description, else its position."""
+        return self.auto_apply[index].description or f"auto_apply[{index}]"
+
+
 class EntitySpec(SpecModel):
-    """One synced entity: a source, the QBO entity it becomes and how each field maps."""
+    """One synced entity: a source, the QBO entity it becomes, how each field maps and which
+    way it flows, and (`pull`) where QBO's values land in the source."""
 
     name: str
     label: str | None = Field(
@@ -328,8 +490,10 @@ class EntitySpec(SpecModel):
     lines: LinesSpec | None = None
     match_keys: list[str | list[str]] = Field(default_factory=list)
     conflict: ConflictSpec = Field(default_factory=ConflictSpec)
-    on_source_delete: DeleteAction
+    # Required of a spec that pushes (checks.py); a pull-only spec sends nothing to delete.
+    on_source_delete: DeleteAction = DeleteAction.IGNORE
     settings: dict[str, SettingSpec] = Field(default_factory=dict)
+    pull: PullSpec | None = None
 
     @property
     def record_label(self) -> str:
@@ -340,6 +504,43 @@ class EntitySpec(SpecModel):
     def match_key_groups(self) -> list[tuple[str, ...]]:
         """Match keys as alternatives, each a tuple of QBO field paths that must all match."""
         return [(key,) if isinstance(key, str) else tuple(key) for key in self.match_keys]
+
+    def flow_of(self, mapping: FieldMapping) -> Direction:
+        """Which way one field flows: its own `direction`, else the spec's.
+
+        A field that reads no source column (a constant, a lookup of a fixed value) has
+        nowhere to write QBO's value, so unless told otherwise it is only ever pushed.
+        """
+        if mapping.direction is not None:
+            return mapping.direction
+        if not mapping.source_columns:
+            return Direction.PUSH
+        return self.direction
+
+    @property
+    def pushed_fields(self) -> dict[str, FieldMapping]:
+        """The fields sent to QBO (push and two-way), in spec order."""
+        return {path: m for path, m in self.fields.items() if self.flow_of(m).pushes}
+
+    @property
+    def pulled_fields(self) -> dict[str, FieldMapping]:
+        """The fields written back to the source (pull and two-way), in spec order."""
+        return {path: m for path, m in self.fields.items() if self.flow_of(m).pulls}
+
+    @property
+    def pull_only_fields(self) -> dict[str, FieldMapping]:
+        return {path: m for path, m in self.fields.items()
+                if self.flow_of(m) is Direction.PULL}
+
+    @property
+    def pushes(self) -> bool:
+        """True when anything goes to QBO: a pushed field, or lines (always pushed)."""
+        return bool(self.pushed_fields) or self.lines is not None
+
+    @property
+    def pulls(self) -> bool:
+        """True when anything comes back from QBO into the source."""
+        return bool(self.pulled_fields)
 
     def references(self) -> dict[str, str]:
         """Spec path (`fields.ParentRef`) -> referenced spec name, lines included."""

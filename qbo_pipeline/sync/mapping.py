@@ -1,5 +1,9 @@
 """Source row -> QBO-shaped payload, as a spec's field mappings say.
 
+Only the fields that flow to QBO (push and two-way) are mapped: a pull-only field is never
+sent, so it is not in the payload, the mapped frame or the push validation. The way back,
+QBO record -> source columns, is `reverse.py`.
+
 A value that cannot be produced (an unresolved reference, a missing lookup, a value of the
 wrong type) is a `RowIssue` of that row, never an exception: the other rows go on.
 """
@@ -204,7 +208,7 @@ def map_row(spec: EntitySpec, row: Mapping[str, Any], children: Sequence[Mapping
     """Map one source row (and its child line rows) to a QBO payload with nested fields."""
     source_key = source_key_of(row[spec.source.primary_key])
     mapper = _RowMapper(spec, source_key, resolve_ref, resolve_lookup)
-    payload = mapper.map_fields(spec.fields, row)
+    payload = mapper.map_fields(spec.pushed_fields, row)
     child_lines: list[dict[str, Any]] = []
     tax_line = None
     if spec.lines is not None:
@@ -246,8 +250,9 @@ def _tax_line(spec: EntitySpec, row: Mapping[str, Any],
 
 
 def mapped_columns(spec: EntitySpec) -> list[str]:
-    """The columns of a frame made by `map_frame`: bookkeeping columns, then field paths."""
-    return [*META_COLUMNS, *spec.fields]
+    """The columns of a frame made by `map_frame`: bookkeeping columns, then the paths of
+    the fields sent to QBO."""
+    return [*META_COLUMNS, *spec.pushed_fields]
 
 
 def is_deleted(spec: EntitySpec, row: Mapping[str, Any]) -> bool:
@@ -271,6 +276,8 @@ def map_frame(spec: EntitySpec, frame: pd.DataFrame, children: pd.DataFrame | No
         raise ValueError(f"spec {spec.name}: the source rows lack the column(s) "
                          f"{', '.join(missing)} named in its source section")
     lines_by_parent = _group_children(spec, children)
+    pushed = list(spec.pushed_fields)
+    business_date = spec.source.business_date
     records = []
     for row in frame_records(frame):
         source_key = source_key_of(row[spec.source.primary_key])
@@ -280,14 +287,14 @@ def map_frame(spec: EntitySpec, frame: pd.DataFrame, children: pd.DataFrame | No
         record = {
             SOURCE_KEY: source_key,
             UPDATED_AT: row[spec.source.updated_at],
-            BUSINESS_DATE: row[spec.source.business_date],
+            BUSINESS_DATE: row[business_date] if business_date is not None else None,
             DELETED: deleted,
             PAYLOAD: mapped.payload,
             CHILD_LINES: list(mapped.child_lines),
             TAX_LINE: mapped.tax_line,
             ISSUES: list(mapped.issues),
         }
-        record.update({path: get_path(mapped.payload, path) for path in spec.fields})
+        record.update({path: get_path(mapped.payload, path) for path in pushed})
         records.append(record)
     return pd.DataFrame(records, columns=mapped_columns(spec))
 

@@ -1,37 +1,77 @@
-"""Turn record states into a plan of QBO writes: creates, sparse updates, voids, inactivations.
+"""Turn record states into a plan: QBO writes (creates, sparse updates, voids, inactivations)
+and, for specs that pull, source writes (`pull.py`).
 
 Before a create, the record is looked for in QBO by the spec's match keys: a single match
 becomes a link to that record (then diffed like any linked record) instead of a duplicate.
 Two matches, or two new records with the same match key, block the record with a reason.
+
+Two entry points:
+
+- `plan_changes`, for a spec that pushes: the QBO writes, and when the spec also pulls (two_way,
+  or push with pulled fields) the source writes of the same diff;
+- `plan_pull`, for a spec that pulls: the source writes only (a `direction: pull` spec).
+
+No echo: every write carries `settles`, the fields both sides hold once it is done; the link's
+base after it is `settle_base(base, settles)` (after a push: what was pushed; after a pull:
+QBO's value). Re-planning the same states after applying the plan writes nothing either way.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from qbo_pipeline.specs import DeleteAction, Direction, EntitySpec
-from qbo_pipeline.sync.diff import FieldDiff, RecordAction, RecordDiff, diff_record
+from qbo_pipeline.specs import DeleteAction, EntitySpec, QboDeleteAction
+from qbo_pipeline.sync.diff import (
+    FieldDiff,
+    RecordAction,
+    RecordDiff,
+    diff_new_in_qbo,
+    diff_record,
+)
 from qbo_pipeline.sync.ids import payload_hash, request_id
+from qbo_pipeline.sync.pull import PullPlanner, SourceWrite, SourceWriteKind, is_deleted_in_qbo
+from qbo_pipeline.sync.reverse import (
+    ResolveSourceKey,
+    UnmappedRecord,
+    qbo_id_of,
+    qbo_record_key,
+    record_key,
+    resolve_no_source_key,
+)
+from qbo_pipeline.sync.validation import QuarantinedRow
 from qbo_pipeline.sync.values import comparable, get_path, set_path
 
 
 @dataclass(frozen=True)
 class RecordState:
-    """Everything known about one record: its payload now, as last pushed, and in QBO.
+    """Everything known about one record: its payload now, the base, and the QBO record.
 
-    `source` is None when the source record is deleted; `qbo` is None when the record is not
-    linked (or no longer in QBO); `delete_applied` says its delete action already ran.
+    - `source_key`: the source row's key; None for a QBO record no source row is linked to
+      or found for (pull only: `target: upsert` imports it);
+    - `source`: the row's forward-mapped payload (`map_row`); None when the source record is
+      deleted. Ignored by a spec that pushes nothing (`direction: pull`);
+    - `base`: the link's base, the payload both sides agreed on at the last sync;
+    - `qbo`: the linked QBO record; None when not linked (or no longer in QBO). For a spec that
+      pulls, a record CDC reports deleted is passed as CDC gives it (`"status": "Deleted"`);
+    - `delete_applied`: the delete action already ran (the link knows);
+    - `source_updated_at`: when the source row last changed (last_modified_wins; None = unknown,
+      which makes a tie);
+    - `source_row`: the raw source columns, needed by a spec that pulls wherever there is a row
+      (pull-only fields and auto-apply rules compare against it); None when there is none.
     """
 
-    source_key: str
+    source_key: str | None
     source: Mapping[str, Any] | None
     base: Mapping[str, Any] | None = None
     qbo: Mapping[str, Any] | None = None
     delete_applied: bool = False
+    source_updated_at: dt.datetime | None = None
+    source_row: Mapping[str, Any] | None = None
 
 
 class WriteKind(StrEnum):
@@ -44,13 +84,19 @@ class WriteKind(StrEnum):
 
 @dataclass(frozen=True)
 class Write:
-    """One QBO write with the request id that makes a retry of it harmless."""
+    """One QBO write with the request id that makes a retry of it harmless.
+
+    `settles` (QBO path -> value) is what both sides hold once the write is done: after it,
+    the link's base is `settle_base(base, settles)`; None (voids, inactivations, deletes)
+    leaves the base as it is.
+    """
 
     kind: WriteKind
     source_key: str
     qbo_id: str | None
     payload: dict[str, Any]
     request_id: str
+    settles: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +129,14 @@ class Blocked:
 
 @dataclass
 class Plan:
-    """What one sync of one spec in one QBO company will do."""
+    """What one sync of one spec in one QBO company will do.
+
+    QBO side: creates ... deletes, links, conflicts, blocked. Source side (specs that pull):
+    `source_writes`; `quarantined`, the pulled records held back whole with their reasons
+    (keyed by source key, or `qbo:<Id>` without a source row); `skipped`, the QBO records
+    the pull leaves alone (not linked under target linked, out of the modified_within_days
+    window, deleted with no row). `unchanged` lists the records needing nothing either way.
+    """
 
     spec_name: str
     realm_id: str
@@ -97,15 +150,32 @@ class Plan:
     unchanged: list[str] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
     diffs: list[RecordDiff] = field(default_factory=list)
+    source_writes: list[SourceWrite] = field(default_factory=list)
+    quarantined: list[QuarantinedRow] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     def writes(self) -> list[Write]:
-        """Every write, creates first."""
+        """Every QBO write, creates first."""
         return [*self.creates, *self.updates, *self.voids, *self.inactivations, *self.deletes]
 
     def counts(self) -> dict[str, int]:
+        """The QBO side's counts (see `pull_counts` for the source side)."""
         return {name: len(getattr(self, name)) for name in (
             "creates", "updates", "voids", "inactivations", "deletes", "links", "conflicts",
             "unchanged", "blocked")}
+
+    def pull_counts(self) -> dict[str, int]:
+        """The source side's counts: writes by kind, auto-applied, quarantined, skipped."""
+        kinds = [write.kind for write in self.source_writes]
+        return {
+            "source_updates": kinds.count(SourceWriteKind.UPDATE),
+            "source_upserts": kinds.count(SourceWriteKind.UPSERT),
+            "marked_inactive": kinds.count(SourceWriteKind.MARK_INACTIVE),
+            "set_deleted": kinds.count(SourceWriteKind.SET_DELETED),
+            "auto_applied": sum(1 for write in self.source_writes if write.auto_applied),
+            "quarantined": len(self.quarantined),
+            "skipped": len(self.skipped),
+        }
 
 
 def _match_value(value: Any) -> Any:
@@ -220,16 +290,30 @@ _DELETE_WRITES = {
 }
 
 
+def _without_pull_only(spec: EntitySpec, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload to create, without the fields that only pull (they are never sent)."""
+    created = copy.deepcopy(dict(payload))
+    for path in spec.pull_only_fields:
+        top, _, rest = path.partition(".")
+        if not rest:
+            created.pop(top, None)
+        elif isinstance(created.get(top), dict):
+            created[top].pop(rest, None)
+    return created
+
+
 @dataclass
-class _Planner:
+class _QboWriter:
+    """Adds one record's QBO writes (or conflict, or nothing) to the plan."""
+
     spec: EntitySpec
     plan: Plan
 
     def write(self, kind: WriteKind, source_key: str, qbo_id: str | None,
-              payload: dict[str, Any]) -> Write:
+              payload: dict[str, Any], settles: dict[str, Any] | None = None) -> Write:
         change = payload_hash({"operation": kind.value, "body": payload})
         rid = request_id(self.plan.realm_id, self.spec.name, source_key, change)
-        return Write(kind, source_key, qbo_id, payload, rid)
+        return Write(kind, source_key, qbo_id, payload, rid, settles)
 
     def add(self, state: RecordState, qbo: Mapping[str, Any] | None, diff: RecordDiff) -> None:
         self.plan.diffs.append(diff)
@@ -239,8 +323,9 @@ class _Planner:
             self.plan.unchanged.append(key)
         elif diff.action is RecordAction.CREATE:
             assert state.source is not None
+            payload = _without_pull_only(self.spec, state.source)
             self.plan.creates.append(
-                self.write(WriteKind.CREATE, key, None, copy.deepcopy(dict(state.source))))
+                self.write(WriteKind.CREATE, key, None, payload, copy.deepcopy(payload)))
         elif diff.action is RecordAction.DELETE:
             assert qbo is not None and diff.delete_action is not None
             self._add_delete(key, qbo, diff.delete_action)
@@ -251,7 +336,10 @@ class _Planner:
             # Fields that are not in conflict still go ahead.
             if diff.updates and qbo is not None and state.source is not None:
                 payload = sparse_update(state.source, qbo, diff.updates)
-                self.plan.updates.append(self.write(WriteKind.UPDATE, key, qbo_id, payload))
+                settles = {f.path: copy.deepcopy(get_path(state.source, f.path))
+                           for f in diff.updates}
+                self.plan.updates.append(
+                    self.write(WriteKind.UPDATE, key, qbo_id, payload, settles))
 
     def _add_delete(self, key: str, qbo: Mapping[str, Any], action: DeleteAction) -> None:
         kind, bucket = _DELETE_WRITES[action]
@@ -261,38 +349,225 @@ class _Planner:
         getattr(self.plan, bucket).append(self.write(kind, key, str(qbo["Id"]), payload))
 
 
+@dataclass
+class _Planner:
+    """One plan: the QBO side (`record`) and, when `pull` is given, the source side."""
+
+    spec: EntitySpec
+    plan: Plan
+    pull: PullPlanner | None
+    matcher: _Matcher | None = None
+
+    @property
+    def qbo(self) -> _QboWriter:
+        return _QboWriter(self.spec, self.plan)
+
+    def record(self, state: RecordState) -> None:
+        """Plan both sides of a record that has a source row (plan_changes)."""
+        assert state.source_key is not None
+        key, qbo = state.source_key, state.qbo
+        if is_deleted_in_qbo(qbo):
+            if self._handles_qbo_deletes() and state.source is not None:
+                self._deleted_in_qbo(key, state)
+                return
+            qbo = None  # gone from QBO, as for a spec that only pushes
+        diff, unmapped = self._diff(state, key, qbo, state.base)
+        if diff.action is RecordAction.CREATE:
+            matched = self._match(state, key)
+            if matched is None:
+                return
+            qbo, diff, unmapped = matched
+        self.qbo.add(state, qbo, diff)
+        if qbo is not None and unmapped is not None and state.source is not None:
+            self._pull_linked(key, state, qbo, diff, unmapped)
+
+    def pulled(self, state: RecordState) -> None:
+        """Plan the source side only of a record read from QBO (plan_pull)."""
+        qbo = _qbo_of(self.spec, state)
+        if state.source_key is None:
+            self.new_in_qbo(state)
+            return
+        key = state.source_key
+        assert self.pull is not None
+        gone = state.source_row is None or (self.spec.pushes and state.source is None)
+        if gone or not self.pull.in_window(qbo):
+            # The row is gone or deleted in the source, or QBO's change is too old.
+            self.plan.skipped.append(key)
+            return
+        if is_deleted_in_qbo(qbo):
+            self._deleted_in_qbo(key, state)
+            return
+        source = state.source if self.spec.pushes and state.source is not None else {}
+        diff, unmapped = self._diff(replace(state, source=source), key, qbo, state.base)
+        self.plan.diffs.append(diff)
+        assert unmapped is not None
+        if diff.action is RecordAction.UNCHANGED:
+            self.plan.unchanged.append(key)
+        self._pull_linked(key, state, qbo, diff, unmapped)
+
+    def new_in_qbo(self, state: RecordState) -> None:
+        """A QBO record with no source row: imported under target upsert, else skipped."""
+        qbo = _qbo_of(self.spec, state)
+        key = qbo_record_key(qbo_id_of(qbo))
+        if self.pull is None:
+            raise ValueError(f"spec {self.spec.name}: a record without a source key is a QBO "
+                             "record to pull, and the spec pulls nothing")
+        taken = self.matcher is not None and qbo_id_of(qbo) in self.matcher.taken
+        if taken or not self.pull.new_in_qbo(qbo):
+            self.plan.skipped.append(key)
+            return
+        self.plan.diffs.append(diff_new_in_qbo(self.spec, key, qbo))
+
+    def finish(self) -> Plan:
+        if self.pull is not None:
+            writes, quarantined = self.pull.finish()
+            self.plan.source_writes, self.plan.quarantined = writes, quarantined
+            pending = ({record_key(w.source_key, w.qbo_id) for w in writes}
+                       | {q.source_key for q in quarantined})
+            self.plan.unchanged = [key for key in self.plan.unchanged if key not in pending]
+        return self.plan
+
+    def _handles_qbo_deletes(self) -> bool:
+        return (self.pull is not None
+                and self.pull.pull.on_qbo_delete is not QboDeleteAction.IGNORE)
+
+    def _row(self, state: RecordState) -> Mapping[str, Any]:
+        if state.source_row is None:
+            raise ValueError(f"spec {self.spec.name} pulls: RecordState.source_row of "
+                             f"{self.spec.record_label} {state.source_key} is needed (the raw "
+                             "source columns the pulled values are compared with)")
+        return state.source_row
+
+    def _diff(self, state: RecordState, key: str, qbo: Mapping[str, Any] | None,
+              base: Mapping[str, Any] | None) -> tuple[RecordDiff, UnmappedRecord | None]:
+        unmapped, same = None, None
+        if self.pull is not None and qbo is not None and state.source is not None:
+            unmapped = self.pull.unmap(qbo, key)
+            same = self.pull.pull_only_same(unmapped, self._row(state))
+        diff = diff_record(self.spec, key, state.source, base, qbo, state.delete_applied,
+                           source_updated_at=state.source_updated_at, pull_only_same=same)
+        return diff, unmapped
+
+    def _match(self, state: RecordState, key: str
+               ) -> tuple[Mapping[str, Any] | None, RecordDiff, UnmappedRecord | None] | None:
+        """Match a record to create by its keys: (QBO record or None, diff, read back), or
+        None when it is blocked."""
+        assert state.source is not None and self.matcher is not None
+        found = self.matcher.find(key, state.source)
+        if found is None:
+            found = self.matcher.claim(key, state.source)
+        if isinstance(found, Blocked):
+            self.plan.blocked.append(found)
+            return None
+        if found is None:
+            return None, RecordDiff(key, RecordAction.CREATE), None
+        qbo, matched_on = found
+        self.plan.links.append(Link(key, str(qbo["Id"]), _token(qbo), matched_on))
+        diff, unmapped = self._diff(state, key, qbo, None)
+        return qbo, diff, unmapped
+
+    def _pull_linked(self, key: str, state: RecordState, qbo: Mapping[str, Any],
+                     diff: RecordDiff, unmapped: UnmappedRecord) -> None:
+        if self.pull is None:
+            return
+        if not self.pull.in_window(qbo):
+            # Last changed in QBO before the modified_within_days window: left alone.
+            self.plan.skipped.append(key)
+            return
+        self.pull.linked(key, qbo, self._row(state), state.base, diff, unmapped)
+
+    def _deleted_in_qbo(self, key: str, state: RecordState) -> None:
+        assert self.pull is not None and state.qbo is not None
+        write = self.pull.deleted(key, state.qbo, self._row(state))
+        action = RecordAction.DELETED_IN_QBO if write is not None else RecordAction.UNCHANGED
+        self.plan.diffs.append(RecordDiff(key, action, reason=(
+            f"{self.spec.record_label} {key}: its QuickBooks {self.spec.qbo_entity} "
+            f"{qbo_id_of(state.qbo)} was deleted in QuickBooks")))
+        if write is None:
+            self.plan.unchanged.append(key)
+
+
+def _qbo_of(spec: EntitySpec, state: RecordState) -> Mapping[str, Any]:
+    if state.qbo is None:
+        raise ValueError(f"spec {spec.name}: a pulled record needs its QuickBooks record "
+                         f"(RecordState.qbo of {state.source_key})")
+    return state.qbo
+
+
+def _pull_planner(spec: EntitySpec, now: dt.datetime | None,
+                  resolve_source_key: ResolveSourceKey,
+                  ref_entities: Mapping[str, str] | None) -> PullPlanner | None:
+    if not spec.pulls:
+        return None
+    if now is None:
+        raise ValueError(f"spec {spec.name} pulls from QuickBooks: pass the run's clock "
+                         "(now) to plan its source writes")
+    return PullPlanner(spec, now, resolve_source_key, ref_entities)
+
+
 def plan_changes(spec: EntitySpec, realm_id: str, records: Iterable[RecordState],
-                 match_candidates: Sequence[Mapping[str, Any]] = ()) -> Plan:
-    """Plan the pushes of one spec for one QBO company.
+                 match_candidates: Sequence[Mapping[str, Any]] = (), *,
+                 now: dt.datetime | None = None,
+                 resolve_source_key: ResolveSourceKey = resolve_no_source_key,
+                 ref_entities: Mapping[str, str] | None = None) -> Plan:
+    """Plan the pushes of one spec for one QBO company, and, when the spec also pulls (two_way,
+    or pulled fields), the source writes of the same diff.
 
     `match_candidates` are QBO records not linked to any source record (found by querying
     the match keys); a record to create that matches exactly one of them is linked to it.
+    For a spec that pulls, `now` (the run's clock) is required; `resolve_source_key` reads
+    pulled references back through the links; a state without a source key is a QBO record
+    to import (target upsert), planned after every linked record so that one matched by a
+    create this run is not imported too.
     """
-    if spec.direction is Direction.PULL:
+    if not spec.pushes:
         raise ValueError(f"spec {spec.name} pulls from QuickBooks: there is nothing to push")
+    pull = _pull_planner(spec, now, resolve_source_key, ref_entities)
+    return _plan_records(spec, realm_id, records, match_candidates, pull)
+
+
+def plan_qbo_side(spec: EntitySpec, realm_id: str, records: Iterable[RecordState],
+                  match_candidates: Sequence[Mapping[str, Any]] = ()) -> Plan:
+    """The QBO writes of `plan_changes` only, whatever the spec pulls (no source writes, no
+    clock needed): what a stale-token retry re-plans."""
+    if not spec.pushes:
+        raise ValueError(f"spec {spec.name} pulls from QuickBooks: there is nothing to push")
+    return _plan_records(spec, realm_id, records, match_candidates, None)
+
+
+def _plan_records(spec: EntitySpec, realm_id: str, records: Iterable[RecordState],
+                  match_candidates: Sequence[Mapping[str, Any]],
+                  pull: PullPlanner | None) -> Plan:
     states = list(records)
-    taken = {str(s.qbo["Id"]) for s in states if s.qbo is not None}
-    matcher = _Matcher(spec, match_candidates, taken)
-    planner = _Planner(spec, Plan(spec.name, realm_id))
+    taken = {str(s.qbo["Id"]) for s in states if s.qbo is not None and s.source_key is not None}
+    planner = _Planner(spec, Plan(spec.name, realm_id), pull,
+                       _Matcher(spec, match_candidates, taken))
     for state in states:
-        qbo = state.qbo
-        diff = diff_record(spec, state.source_key, state.source, state.base, qbo,
-                           state.delete_applied)
-        if diff.action is RecordAction.CREATE:
-            assert state.source is not None
-            found = matcher.find(state.source_key, state.source)
-            if found is None:
-                found = matcher.claim(state.source_key, state.source)
-            if isinstance(found, Blocked):
-                planner.plan.blocked.append(found)
-                continue
-            if found is not None:
-                qbo, matched_on = found
-                planner.plan.links.append(Link(state.source_key, str(qbo["Id"]),
-                                               _token(qbo), matched_on))
-                diff = diff_record(spec, state.source_key, state.source, None, qbo)
-        planner.add(state, qbo, diff)
-    return planner.plan
+        if state.source_key is not None:
+            planner.record(state)
+    for state in states:
+        if state.source_key is None:
+            planner.new_in_qbo(state)
+    return planner.finish()
+
+
+def plan_pull(spec: EntitySpec, realm_id: str, records: Iterable[RecordState], *,
+              now: dt.datetime, resolve_source_key: ResolveSourceKey = resolve_no_source_key,
+              ref_entities: Mapping[str, str] | None = None) -> Plan:
+    """Plan the source writes of one spec that pulls, for one QBO company; no QBO writes.
+
+    One state per QBO record in scope (`pull_query`): `qbo` always; `source_key` and
+    `source_row` when a source row is linked to it (target linked) or holds its Id (target
+    upsert), else None; `base` the link's base; for two_way fields also `source`, the row's
+    forward-mapped payload. `now` is the run's clock (set_deleted, modified_within_days).
+    """
+    pull = _pull_planner(spec, now, resolve_source_key, ref_entities)
+    if pull is None:
+        raise ValueError(f"spec {spec.name} pulls nothing from QuickBooks")
+    planner = _Planner(spec, Plan(spec.name, realm_id), pull)
+    for state in records:
+        planner.pulled(state)
+    return planner.finish()
 
 
 def _token(qbo: Mapping[str, Any]) -> str | None:

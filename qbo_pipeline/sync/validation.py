@@ -3,6 +3,12 @@
 Every row either passes or is quarantined with one reason per problem; no row is dropped
 silently. Rows deleted in the source are not validated: they only need to be inactivated or
 voided, whatever their fields hold.
+
+The same rules guard the way back: `validate_pulled` checks QBO records, projected on the
+paths of the fields that pull, before anything is written into the source, so that a value
+the source would reject (a required value missing, a name too long) quarantines the record
+with its reason instead of half-writing it. A pulled record with no source row yet is keyed
+`qbo:<Id>`.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from qbo_pipeline.specs import EntitySpec, FieldMapping
+from qbo_pipeline.specs import Direction, EntitySpec, FieldMapping
 from qbo_pipeline.specs.models import allowed_characters_pattern
 from qbo_pipeline.sync.mapping import (
     CHILD_LINES,
@@ -27,10 +33,15 @@ from qbo_pipeline.sync.mapping import (
     default_fix,
     row_issue,
 )
+from qbo_pipeline.sync.reverse import pulled_issue, qbo_field_value, qbo_id_of
 from qbo_pipeline.sync.values import get_path, to_decimal, values_equal
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 LINE_NUMBER = "line_number"
+QBO_ID = "qbo_id"  # the QBO Id column of a frame of pulled records
+
+IssueOf = Callable[[str, str, str, str, FieldMapping], RowIssue]
+"""(record key, rule, field path, problem, mapping) -> the issue, worded for its direction."""
 
 
 @dataclass(frozen=True)
@@ -107,8 +118,13 @@ def _schema(name: str, fields: Mapping[str, FieldMapping]) -> pa.DataFrameSchema
 
 
 def build_schema(spec: EntitySpec) -> pa.DataFrameSchema:
-    """The pandera schema of a frame made by `map_frame`: one column per mapped field."""
-    return _schema(spec.name, spec.fields)
+    """The pandera schema of a frame made by `map_frame`: one column per field sent to QBO."""
+    return _schema(spec.name, spec.pushed_fields)
+
+
+def build_pull_schema(spec: EntitySpec) -> pa.DataFrameSchema:
+    """The schema of a frame made by `pulled_frame`: one column per field that pulls."""
+    return _schema(f"{spec.name} pulled", spec.pulled_fields)
 
 
 def build_line_schema(spec: EntitySpec) -> pa.DataFrameSchema | None:
@@ -150,9 +166,10 @@ def _fix(spec: EntitySpec, rule: str, mapping: FieldMapping) -> str:
 
 
 def _schema_issues(spec: EntitySpec, schema: pa.DataFrameSchema, frame: pd.DataFrame,
-                   fields: Mapping[str, FieldMapping],
-                   path_of: Callable[[int, str], str]) -> Iterator[RowIssue]:
+                   fields: Mapping[str, FieldMapping], path_of: Callable[[int, str], str],
+                   issue_of: IssueOf | None = None) -> Iterator[RowIssue]:
     """Run `schema` over `frame` (positional index) and turn each failure into an issue."""
+    issue_of = issue_of or _source_issue_maker(spec)
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
@@ -163,9 +180,17 @@ def _schema_issues(spec: EntitySpec, schema: pa.DataFrameSchema, frame: pd.DataF
                                  f"map_frame makes it ({rule} on {column})") from errors
             mapping = fields[str(column)]
             key = str(frame.at[int(position), SOURCE_KEY])
-            yield row_issue(spec, key, path_of(int(position), str(column)),
-                            _problem(str(rule), mapping, failure["failure_case"]),
-                            _fix(spec, str(rule), mapping))
+            problem = _problem(str(rule), mapping, failure["failure_case"])
+            yield issue_of(key, str(rule), path_of(int(position), str(column)), problem,
+                           mapping)
+
+
+def _source_issue_maker(spec: EntitySpec) -> IssueOf:
+    def issue_of(key: str, rule: str, path: str, problem: str,
+                 mapping: FieldMapping) -> RowIssue:
+        return row_issue(spec, key, path, problem, _fix(spec, rule, mapping))
+
+    return issue_of
 
 
 def _line_frame(spec: EntitySpec, rows: pd.DataFrame, column: str,
@@ -180,7 +205,7 @@ def _line_frame(spec: EntitySpec, rows: pd.DataFrame, column: str,
 
 
 def _rule_issues(spec: EntitySpec, rows: pd.DataFrame) -> Iterator[RowIssue]:
-    yield from _schema_issues(spec, build_schema(spec), rows, spec.fields,
+    yield from _schema_issues(spec, build_schema(spec), rows, spec.pushed_fields,
                               lambda _, path: path)
     if spec.lines is None:
         return
@@ -213,3 +238,36 @@ def validate_frame(spec: EntitySpec, frame: pd.DataFrame) -> ValidationResult:
     quarantined = tuple(QuarantinedRow(key, tuple(issues)) for key, issues in by_key.items())
     valid = frame[~frame[SOURCE_KEY].isin(list(by_key))]
     return ValidationResult(valid, quarantined)
+
+
+def pulled_frame(spec: EntitySpec, records: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """QBO records projected on the paths of the fields that pull: one row per record (keyed
+    by its record key: the source key, or `qbo:<Id>`), its QBO Id, then one column per field
+    holding QBO's value (a reference's or lookup's Id)."""
+    pulled = spec.pulled_fields
+    rows = [{SOURCE_KEY: key, QBO_ID: qbo_id_of(record),
+             **{path: qbo_field_value(mapping, path, record) for path, mapping in pulled.items()}}
+            for key, record in records.items()]
+    return pd.DataFrame(rows, columns=[SOURCE_KEY, QBO_ID, *pulled])
+
+
+def validate_pulled(spec: EntitySpec,
+                    records: Mapping[str, Mapping[str, Any]]) -> ValidationResult:
+    """Split QBO records (record key -> record) into those whose pulled values meet the
+    spec's rules and those quarantined, with one reason per broken rule."""
+    frame = pulled_frame(spec, records).reset_index(drop=True)
+    qbo_ids = dict(zip(frame[SOURCE_KEY], frame[QBO_ID], strict=True))
+
+    def issue_of(key: str, rule: str, path: str, problem: str,
+                 mapping: FieldMapping) -> RowIssue:
+        # A hint is written for whoever fixes the value: for a field that only pulls, that is
+        # the bookkeeper in QuickBooks; otherwise the default names the QuickBooks record.
+        fix = mapping.hint if spec.flow_of(mapping) is Direction.PULL else None
+        return pulled_issue(spec, key, qbo_ids[key], path, problem, fix)
+
+    by_key: dict[str, list[RowIssue]] = {}
+    for issue in _schema_issues(spec, build_pull_schema(spec), frame, spec.pulled_fields,
+                                lambda _, path: path, issue_of):
+        by_key.setdefault(issue.source_key, []).append(issue)
+    quarantined = tuple(QuarantinedRow(key, tuple(issues)) for key, issues in by_key.items())
+    return ValidationResult(frame[~frame[SOURCE_KEY].isin(list(by_key))], quarantined)

@@ -112,7 +112,8 @@ def test_a_spec_parses_into_typed_models(tmp_path: Path) -> None:
 def test_pull_and_two_way_directions_are_accepted() -> None:
     for direction in ("pull", "two_way"):
         text = spec_text(CLIENT, **{"qbo_entity: Customer":
-                                    f"qbo_entity: Customer\ndirection: {direction}"})
+                                    f"qbo_entity: Customer\ndirection: {direction}\n"
+                                    "pull: {target: linked}"})
         assert parse_spec(yaml.safe_load(text)).direction == Direction(direction)
 
 
@@ -207,7 +208,8 @@ def test_delete_actions_follow_the_qbo_entity_kind(entity: str, action: str,
     ({"match_keys: [DisplayName]": "conflict: {fields: {Email: qbo_wins}}"},
      "conflict.fields.Email: 'Email' is not a mapped field"),
     ({"match_keys: [DisplayName]": "conflict: {default: keep}"},
-     "conflict.default: Input should be 'review', 'source_wins' or 'qbo_wins'"),
+     "conflict.default: Input should be 'review', 'source_wins', 'qbo_wins' or "
+     "'last_modified_wins'"),
     ({"match_keys: [DisplayName]": "direction: sideways"},
      "direction: Input should be 'push', 'pull' or 'two_way'"),
     ({"DisplayName: {": "Id: {"}, "fields.Id: 'Id' is written by the sync and cannot be mapped"),

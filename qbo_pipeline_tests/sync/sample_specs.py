@@ -102,6 +102,75 @@ settings:
     when: {column: status, one_of: [Billable, HasBeenBilled]}
 """
 
+# QBO Items pulled into a `services` table: rows upserted by the QBO Id they hold.
+SERVICE = """
+name: service
+qbo_entity: Item
+direction: pull
+source: {table: services, primary_key: id, updated_at: updated_at, deleted: deleted_at}
+fields:
+  Name: {column: name, required: true, max_length: 20}
+  Description: {column: description}
+  UnitPrice: {column: rate, type: number}
+  Taxable: {column: taxable, type: boolean}
+  Active: {column: active, type: boolean}
+  IncomeAccountRef: {lookup: {qbo_entity: Account, column: income_account}}
+pull:
+  target: upsert
+  qbo_id_column: qbo_id
+  filter: "Type = 'Service'"
+  on_qbo_delete: mark_inactive
+"""
+
+# Clients kept in sync both ways once linked; the email is pushed only, the balance pulled only.
+TWO_WAY_CLIENT = """
+name: client
+qbo_entity: Customer
+direction: two_way
+source:
+  table: clients
+  primary_key: id
+  updated_at: updated_at
+  business_date: created_at
+  deleted: deleted_at
+fields:
+  DisplayName: {column: name, required: true, max_length: 20}
+  PrimaryEmailAddr.Address: {column: email, email: true, direction: push}
+  PrimaryPhone.FreeFormNumber: {column: phone, max_length: 30}
+  Notes: {column: notes}
+  Active: {column: active, type: boolean}
+  Balance: {column: balance, type: number, direction: pull}
+match_keys: [DisplayName]
+conflict:
+  default: review
+on_source_delete: inactivate
+pull:
+  target: linked
+"""
+
+# Invoices pushed, their balance pulled back; fully paid in QBO -> PAID (seed 001).
+PAID_INVOICE = """
+name: invoice
+qbo_entity: Invoice
+source:
+  table: invoices
+  primary_key: id
+  updated_at: updated_at
+  business_date: issue_date
+fields:
+  DocNumber: {column: number, required: true}
+  TxnDate: {column: issue_date, type: date}
+  Balance: {column: balance, type: number, direction: pull}
+match_keys: [DocNumber]
+on_source_delete: void
+pull:
+  target: linked
+  auto_apply:
+    - description: paid in QuickBooks
+      when: {field: Balance, equals: 0}
+      set: {status: PAID}
+"""
+
 
 def make_spec(text: str, **replacements: str) -> EntitySpec:
     """Parse a spec from YAML text after swapping pieces of it."""

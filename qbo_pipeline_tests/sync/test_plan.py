@@ -182,6 +182,7 @@ def test_payload_hash_ignores_key_order() -> None:
 
 def test_a_pull_spec_has_nothing_to_push() -> None:
     spec = make_spec(CUSTOMER, **{"qbo_entity: Customer": "qbo_entity: Customer\n"
-                                                          "direction: pull"})
+                                                          "direction: pull\n"
+                                                          "pull: {target: linked}"})
     with pytest.raises(ValueError, match="spec client pulls from QuickBooks"):
         plan_changes(spec, "realm-1", [])
