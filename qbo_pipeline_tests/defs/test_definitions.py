@@ -54,6 +54,7 @@ from qbo_pipeline.defs.resources import (
     StateDatabase,
 )
 from qbo_pipeline.defs.sensors import realm_partitions_sensor
+from qbo_pipeline.specs import load_specs
 from qbo_pipeline.state import disconnect_realm, upsert_realm
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -202,3 +203,16 @@ def test_realm_sensor_follows_connections(instance: DagsterInstance, tmp_path: P
     instance.delete_dynamic_partition(REALM_DIMENSION, "realm-gone")
     assert isinstance(realm_partitions_sensor(build_sensor_context(
         instance=instance, resources={"state_db": state})), SkipReason)
+
+
+def test_a_spec_that_pulls_is_refused_until_its_assets_exist(tmp_path: Path) -> None:
+    """The core plans pulls, but no asset runs them yet: a spec that pulls must not load as a
+    push-only sync that silently ignores its pull fields."""
+    for spec_file in (REPO_ROOT / "mapping_specs").glob("*.yaml"):
+        shutil.copy(spec_file, tmp_path / spec_file.name)
+    client = (tmp_path / "client.yaml").read_text()
+    (tmp_path / "client.yaml").write_text(
+        client.replace("direction: push", "direction: two_way") + "pull: {target: linked}\n")
+    pulling = load_specs(tmp_path)
+    with pytest.raises(ValueError, match="client pull from QuickBooks"):
+        build_defs(pulling)
