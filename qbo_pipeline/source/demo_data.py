@@ -5,6 +5,8 @@ name records by id. Size is driven by the number of clients: each client brings 
 each project 8-22 time entries and 0-3 invoices of 1-5 lines, and the names lists (employees,
 vendors) grow with them; about `ROWS_PER_CLIENT` rows per client in all, so a million rows is
 `clients_for_rows(1_000_000)` clients. Rows are inserted in chunks, so memory stays flat.
+What the pipeline brings back from QBO is left for it: `services` stays empty (QBO's Items
+fill it) and every invoice's `balance` is NULL.
 
 Business dates (work dates, invoice issue dates, payments, expenses) fall on the
 `WINDOW_DAYS` days before `today`, so a sync start date inside that range cuts some off.
@@ -596,6 +598,7 @@ class _DemoRows:
             "tax_rate": tax_rate,
             "tax_amount": (subtotal * tax_rate).quantize(CENT, ROUND_HALF_UP),
             "status": "sent" if bad_line else status,
+            "balance": None,  # QBO's open balance, written back by the pipeline
             **stamps,
         }
         return invoice, lines

@@ -9,9 +9,16 @@ Conventions:
 - a non-null `deleted_at` is a soft delete: the row stays so that the delete can be synced;
 - every table with `updated_at` has an index on (updated_at, id), the order in which change
   windows are read page by page, and business dates and foreign keys are indexed.
+
+The generator writes the app's own records with their ids; `services` is the exception: the
+pipeline fills it from QBO Items, so the database assigns its ids and, for a plain insert, its
+`active` flag and its timestamps (the current UTC time, see `utc_now`).
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -27,22 +34,50 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 metadata = MetaData()
 
 MONEY = Numeric(12, 2)
 
 
-def _created_updated() -> list[Column[object]]:
+class utc_now(FunctionElement[datetime]):
+    """The database's current time in UTC as a naive timestamp: the stamps' server default."""
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(utc_now)
+def _compile_utc_now(element: utc_now, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite's CURRENT_TIMESTAMP is UTC ("YYYY-MM-DD HH:MM:SS").
+    return "CURRENT_TIMESTAMP"
+
+
+@compiles(utc_now, "postgresql")
+def _compile_utc_now_postgresql(element: utc_now, compiler: SQLCompiler, **kw: Any) -> str:
+    # CURRENT_TIMESTAMP into a column without time zone would keep the session's local time.
+    return "timezone('UTC', CURRENT_TIMESTAMP)"
+
+
+def _created_updated(*, server_default: bool = False) -> list[Column[object]]:
+    """`server_default`: a plain insert gets both stamped with the database's UTC time."""
+    default = utc_now() if server_default else None
     return [
-        Column("created_at", DateTime(), nullable=False),
-        Column("updated_at", DateTime(), nullable=False),
+        Column("created_at", DateTime(), nullable=False, server_default=default),
+        Column("updated_at", DateTime(), nullable=False, server_default=default),
     ]
 
 
-def _timestamps() -> list[Column[object]]:
-    return [*_created_updated(), Column("deleted_at", DateTime(), nullable=True)]
+def _timestamps(*, server_default: bool = False) -> list[Column[object]]:
+    return [
+        *_created_updated(server_default=server_default),
+        Column("deleted_at", DateTime(), nullable=True),
+    ]
 
 
 def _change_index(table_name: str) -> Index:
@@ -130,7 +165,11 @@ invoices = Table(
     Column("notes", Text),
     Column("tax_rate", Numeric(6, 4), nullable=False),
     Column("tax_amount", MONEY, nullable=False),
+    # Free text, no allowed list: the generator writes draft/sent/paid/void and the pipeline
+    # may write QBO's view back (PAID).
     Column("status", String(20), nullable=False),
+    # What QBO says is still owed, written back by the pipeline; NULL until then.
+    Column("balance", MONEY, nullable=True),
     *_timestamps(),
     _change_index("invoices"),
 )
@@ -187,11 +226,28 @@ expenses = Table(
     _change_index("expenses"),
 )
 
+# The app's billable services, imported from QBO Items by the pipeline (upserted by qbo_id);
+# the demo generator leaves it empty.
+services = Table(
+    "services",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("qbo_id", String(64), nullable=True, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("description", Text),
+    Column("rate", MONEY, nullable=True),
+    Column("active", Boolean, nullable=False, server_default=true()),
+    Column("income_account", String(100), nullable=True),
+    *_timestamps(server_default=True),
+    _change_index("services"),
+)
+
 # Parents before children: the order rows are inserted in and the reverse of the drop order.
 TABLES_IN_LOAD_ORDER: tuple[Table, ...] = (
     clients,
     vendors,
     employees,
+    services,
     projects,
     time_entries,
     invoices,

@@ -164,6 +164,16 @@ def test_dates_fall_in_the_window_before_today(demo: tuple[DemoSummary, Rows]) -
                 assert row["deleted_at"] == row["updated_at"], (table, row)
 
 
+def test_services_stay_empty_and_invoice_balances_null_for_the_pipeline_to_fill(
+    demo: tuple[DemoSummary, Rows],
+) -> None:
+    summary, rows = demo
+    assert rows["services"] == [] and summary.counts["services"] == 0
+    assert summary.soft_deleted["services"] == 0
+    assert rows["invoices"] and all(invoice["balance"] is None for invoice in rows["invoices"])
+    assert "services: 0" in summary.describe()
+
+
 def test_invoices_have_one_to_five_lines_and_a_tax_amount(demo: tuple[DemoSummary, Rows]) -> None:
     _, rows = demo
     lines_by_invoice: dict[int, list[dict[str, Any]]] = {}

@@ -1,6 +1,25 @@
 from __future__ import annotations
 
-from sqlalchemy import Date, DateTime, Engine, Integer, Numeric, inspect
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Engine,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    insert,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.exc import IntegrityError
 
 from qbo_pipeline.source import demo_schema
 
@@ -14,12 +33,14 @@ EXPECTED_COLUMNS = {
     "time_entries": "id employee_id project_id work_date hours description billable approved "
     "hourly_rate created_at updated_at deleted_at",
     "invoices": "id project_id number issue_date due_date notes tax_rate tax_amount status "
-    "created_at updated_at deleted_at",
+    "balance created_at updated_at deleted_at",
     "invoice_lines": "id invoice_id line_no description quantity unit_price amount service_name",
     "payments": "id invoice_id amount paid_on method created_at updated_at",
     "expenses": "id vendor_id spent_on amount category payment_method description created_at "
     "updated_at deleted_at",
     "vendors": "id name email phone active created_at updated_at deleted_at",
+    "services": "id qbo_id name description rate active income_account created_at updated_at "
+    "deleted_at",
 }
 BUSINESS_DATES = {
     "time_entries": "work_date",
@@ -30,10 +51,12 @@ BUSINESS_DATES = {
 MONEY_COLUMNS = [
     ("time_entries", "hourly_rate"),
     ("invoices", "tax_amount"),
+    ("invoices", "balance"),
     ("invoice_lines", "unit_price"),
     ("invoice_lines", "amount"),
     ("payments", "amount"),
     ("expenses", "amount"),
+    ("services", "rate"),
 ]
 
 
@@ -97,3 +120,108 @@ def test_every_child_table_points_at_its_parent() -> None:
     load_order = [table.name for table in demo_schema.TABLES_IN_LOAD_ORDER]
     for (child, _column), parent in parents.items():
         assert load_order.index(parent) < load_order.index(child)
+
+
+def test_services_and_invoice_balance_reflect_with_their_types_and_defaults(
+    engine: Engine,
+) -> None:
+    demo_schema.metadata.create_all(engine)
+    inspector = inspect(engine)
+    columns = {column["name"]: column for column in inspector.get_columns("services")}
+    expected: dict[str, tuple[type[Any], bool]] = {
+        "id": (Integer, False),
+        "qbo_id": (String, True),
+        "name": (String, False),
+        "description": (Text, True),
+        "rate": (Numeric, True),
+        "active": (Boolean, False),
+        "income_account": (String, True),
+        "created_at": (DateTime, False),
+        "updated_at": (DateTime, False),
+        "deleted_at": (DateTime, True),
+    }
+    for name, (type_, nullable) in expected.items():
+        assert isinstance(columns[name]["type"], type_), (name, columns[name]["type"])
+        assert columns[name]["nullable"] is nullable, name
+    lengths = {name: columns[name]["type"].length for name in ("qbo_id", "name", "income_account")}
+    assert lengths == {"qbo_id": 64, "name": 100, "income_account": 100}
+    assert (columns["rate"]["type"].precision, columns["rate"]["type"].scale) == (12, 2)
+    for stamp in ("created_at", "updated_at", "deleted_at"):
+        assert not columns[stamp]["type"].timezone, stamp
+    defaulted = {name for name, column in columns.items() if column["default"] is not None}
+    assert defaulted - {"id"} == {"active", "created_at", "updated_at"}
+    unique = [tuple(u["column_names"]) for u in inspector.get_unique_constraints("services")]
+    assert unique == [("qbo_id",)]
+    assert inspector.get_pk_constraint("services")["constrained_columns"] == ["id"]
+
+    balance = {c["name"]: c for c in inspector.get_columns("invoices")}["balance"]
+    assert isinstance(balance["type"], Numeric) and balance["nullable"]
+    assert (balance["type"].precision, balance["type"].scale) == (12, 2)
+
+
+def test_services_are_inserted_with_only_a_name_and_a_qbo_id(engine: Engine) -> None:
+    """The database assigns the id, `active` and both stamps, in UTC whatever the session's
+    time zone (PostgreSQL's is set far from UTC here)."""
+    demo_schema.metadata.create_all(engine)
+    services = demo_schema.services
+    before = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(seconds=5)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SET LOCAL timezone = 'Pacific/Kiritimati'"))  # UTC+14
+        ids = [
+            connection.execute(
+                insert(services).values(name=name, qbo_id=qbo_id)
+            ).inserted_primary_key[0]
+            for name, qbo_id in [("Consulting", "1"), ("Design", "2")]
+        ]
+        rows = connection.execute(select(services).order_by(services.c.id)).mappings().all()
+    after = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=5)
+    assert len(set(ids)) == 2 and all(isinstance(id_, int) for id_ in ids)
+    assert [(row["id"], row["name"], row["qbo_id"]) for row in rows] == [
+        (ids[0], "Consulting", "1"),
+        (ids[1], "Design", "2"),
+    ]
+    for row in rows:
+        assert row["active"] is True
+        assert row["rate"] is None and row["description"] is None
+        assert row["income_account"] is None and row["deleted_at"] is None
+        for stamp in ("created_at", "updated_at"):
+            assert isinstance(row[stamp], datetime) and row[stamp].tzinfo is None
+            assert before <= row[stamp] <= after, (stamp, row[stamp], before, after)
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(insert(services).values(name="Consulting again", qbo_id="1"))
+
+
+def test_an_invoice_takes_status_paid_and_a_balance(engine: Engine) -> None:
+    """No allowed list on `status`: the pipeline may write QBO's PAID back, with the balance."""
+    demo_schema.metadata.create_all(engine)
+    stamps = {"created_at": datetime(2025, 1, 2, 9), "updated_at": datetime(2025, 1, 2, 9)}
+    invoices = demo_schema.invoices
+    with engine.begin() as connection:
+        connection.execute(
+            insert(demo_schema.clients).values(id=1, name="Client", active=True, **stamps)
+        )
+        connection.execute(
+            insert(demo_schema.projects).values(
+                id=1, client_id=1, number="P-00001", name="Project", active=True, **stamps
+            )
+        )
+        for invoice_id, status, balance in [(1, "PAID", Decimal("0.00")), (2, "sent", None)]:
+            connection.execute(
+                insert(invoices).values(
+                    id=invoice_id,
+                    project_id=1,
+                    number=f"INV-{invoice_id:06d}",
+                    issue_date=date(2025, 1, 2),
+                    due_date=date(2025, 2, 1),
+                    tax_rate=Decimal("0"),
+                    tax_amount=Decimal("0.00"),
+                    status=status,
+                    balance=balance,
+                    **stamps,
+                )
+            )
+        rows = connection.execute(
+            select(invoices.c.status, invoices.c.balance).order_by(invoices.c.id)
+        ).all()
+    assert [tuple(row) for row in rows] == [("PAID", Decimal("0.00")), ("sent", None)]
