@@ -33,10 +33,13 @@ def reads_by_cdc(entity: str, since: datetime, now: datetime) -> bool:
     return now - since < CDC_REACH and qbo_entity(entity).in_cdc
 
 
-def changes_query(entity: str, since: datetime | None) -> str:
+def changes_query(entity: str, since: datetime | None, condition: str | None = None) -> str:
     """The query for ``entity``'s records changed since ``since`` (less the overlap), or for
-    all of them when ``since`` is None; inactive names-list records included."""
-    if since is None:
-        return select_every_state(entity)
-    moment = (since - CHANGE_OVERLAP).isoformat(timespec="seconds")
-    return select_every_state(entity, f"MetaData.LastUpdatedTime > '{moment}'")
+    all of them when ``since`` is None, meeting ``condition`` (QBO query text) when given;
+    inactive names-list records included."""
+    # QBO queries know no parentheses (nor OR): a condition joins the others with AND.
+    conditions = [] if condition is None else [condition]
+    if since is not None:
+        moment = (since - CHANGE_OVERLAP).isoformat(timespec="seconds")
+        conditions.append(f"MetaData.LastUpdatedTime > '{moment}'")
+    return select_every_state(entity, *conditions)

@@ -263,7 +263,8 @@ class QBOClient:
         return int(answer.get("QueryResponse", {}).get("totalCount", 0))
 
     def changed_since(self, entity: str, since: datetime | None,
-                      now: datetime | None = None) -> list[dict[str, Any]]:
+                      now: datetime | None = None,
+                      condition: str | None = None) -> list[dict[str, Any]]:
         """The records of ``entity`` changed since ``since`` (a naive moment is taken as UTC),
         or all of them when ``since`` is None; inactive names-list records included.
 
@@ -271,13 +272,16 @@ class QBOClient:
         unless given): deleted records then come back as CDC sends them, with ``"status":
         "Deleted"``. Otherwise, or when CDC's answer is full (it drops what is beyond 1000
         objects), a query on ``MetaData.LastUpdatedTime``, which reports no deletions. Either
-        way a few minutes before ``since`` are fetched again (see ``qbo.changes``)."""
+        way a few minutes before ``since`` are fetched again (see ``qbo.changes``). A
+        ``condition`` (QBO query text such as ``Type = 'Service'``) can only be asked of a
+        query, so it always reads by query."""
         since = as_aware(since)
-        if since is not None and reads_by_cdc(entity, since, as_aware(now) or datetime.now(UTC)):
+        if condition is None and since is not None and reads_by_cdc(
+                entity, since, as_aware(now) or datetime.now(UTC)):
             changed = self.cdc([entity], since - CHANGE_OVERLAP).get(entity, [])
             if len(changed) < CDC_MAX_OBJECTS:
                 return changed
-        return list(self.query(changes_query(entity, since)))
+        return list(self.query(changes_query(entity, since, condition)))
 
     def find_by(self, entity: str, field: str, value: str) -> list[dict[str, Any]]:
         """The active records of ``entity`` whose ``field`` equals ``value`` (any text: it is

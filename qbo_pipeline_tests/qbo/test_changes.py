@@ -157,6 +157,20 @@ def test_an_entity_cdc_does_not_serve_is_queried(
     assert not log.queries[-1].startswith("SELECT * FROM TimeActivity WHERE Active")
 
 
+def test_a_condition_is_asked_of_a_query_even_within_cdc_reach(
+        logged: tuple[ClientUnderTest, RequestLog]) -> None:
+    """CDC cannot filter, so "Items of type Service changed since T" is a query."""
+    qbo, log = logged
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    service = qbo.client.create("Item", {"Name": "Audit", "Type": "Service",
+                                         "IncomeAccountRef": {"value": "1"}}, "create-audit")
+    log.endpoints.clear()
+    changed = qbo.client.changed_since("Item", since, condition="Type = 'Service'")
+    assert log.endpoints == ["query"]
+    assert "AND Type = 'Service'" in log.queries[-1]
+    assert service["Id"] in [row["Id"] for row in changed]
+
+
 def test_an_unknown_entity_is_refused_before_any_request(
         logged: tuple[ClientUnderTest, RequestLog]) -> None:
     qbo, log = logged
@@ -174,6 +188,8 @@ def test_change_queries_read_as_qbo_expects() -> None:
     assert changes_query("Vendor", moment) == (
         "SELECT * FROM Vendor WHERE Active IN (true, false) AND "
         "MetaData.LastUpdatedTime > '2026-03-01T11:55:00+00:00' ORDERBY Id")
+    assert changes_query("Item", None, "Type = 'Service'") == (
+        "SELECT * FROM Item WHERE Active IN (true, false) AND Type = 'Service' ORDERBY Id")
 
 
 # --- find_by ---------------------------------------------------------------------------------
