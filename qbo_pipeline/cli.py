@@ -181,6 +181,9 @@ def _sync_realm(specs: SpecSet, resources: SyncResources, instance: DagsterInsta
     report = _guarded(lambda: run_sync(specs, resources, instance, realm_id, spec_name=entity,
                                        record_key=record_key, progress=click.echo))
     click.echo(_counts_table(report.counts))
+    if report.applied:
+        click.echo("  from QuickBooks into the source:")
+        click.echo(_counts_table(report.applied))
     return report
 
 
@@ -199,6 +202,9 @@ def demo(workdir: Path, clients: int) -> None:
     click.echo(f"\nSynced demo company {outcome.report.realm_id} "
                f"(Dagster run {outcome.report.run_id}):")
     click.echo(_counts_table(outcome.report.counts))
+    if outcome.report.applied:
+        click.echo("  from QuickBooks into the source:")
+        click.echo(_counts_table(outcome.report.applied))
     click.echo(f"\nQuarantined rows ({len(outcome.quarantined)}), held back until fixed in the "
                "source or until a record they refer to changes:")
     for row in outcome.quarantined:

@@ -1,8 +1,14 @@
-"""The asset factory: five assets per mapping spec, source -> validated -> qbo_snapshot -> diff
--> synced, grouped by spec, partitioned by (realm, day).
+"""The asset factory: the assets of each mapping spec, grouped by spec, partitioned by
+(realm, day), by the way its data flows:
 
-`synced/<upstream>` comes before `source/<spec>` when the spec refers to the upstream spec
-(a project's ParentRef to a client), so references resolve through links already written.
+- push: source -> validated -> qbo_snapshot -> diff -> synced (written to QBO);
+- pull: qbo_snapshot -> diff -> applied (written into the source);
+- both (two_way, or a pushed spec with pulled fields): source -> validated -> qbo_snapshot ->
+  diff -> synced -> applied, one diff deciding both sides.
+
+The last asset of a referenced spec (`synced/client`, or `applied/<spec>` for a spec that
+only pulls) comes before the first asset of a spec that refers to it (a project's ParentRef
+to a client), so references resolve through links already written.
 The validation check rides on `validated/<spec>` (a check spec the asset itself reports), so it
 sees exactly the rows that asset held back, and a bad row never fails the step.
 """
@@ -43,8 +49,15 @@ from qbo_pipeline.defs.partitions import (
 from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
 from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.state import record_run_result
+from qbo_pipeline.steps.pull import (
+    applied_rows,
+    apply_source_writes,
+    plan_pulled,
+    pull_quarantine_name,
+)
 from qbo_pipeline.steps.push import (
     COUNT_NAMES,
+    Fetched,
     PlanStage,
     Stage,
     SyncScope,
@@ -57,7 +70,8 @@ from qbo_pipeline.steps.push import (
 )
 from qbo_pipeline.sync.scope import CHANGE_WINDOW_LAG, change_window_end
 
-STAGES = ("source", "validated", "qbo_snapshot", "diff", "synced")
+PUSH_STAGES = ("source", "validated", "qbo_snapshot", "diff", "synced")
+PULL_STAGES = ("qbo_snapshot", "diff", "applied")
 # Of the `failed` records, those held back with QBO's reason (tried again when they change).
 REFUSED_METADATA = "held_back"
 PREVIEW_ROWS = 5
@@ -81,23 +95,34 @@ class AssetContext:
                 "partitions_def": self.partitions}
 
 
+def stages_of(spec: EntitySpec) -> tuple[str, ...]:
+    """The assets a spec has, in the order they run."""
+    if not spec.pushes:
+        return PULL_STAGES
+    return (*PUSH_STAGES, "applied") if spec.pulls else PUSH_STAGES
+
+
+def last_stage(spec: EntitySpec) -> AssetKey:
+    return asset_key(stages_of(spec)[-1], spec.name)
+
+
 def build_entity_assets(spec: EntitySpec, build: AssetContext) -> list[AssetsDefinition]:
-    """The five assets of one spec, wired to the `synced` assets of the specs it refers to."""
-    upstream = [asset_key("synced", name) for name in sorted(set(spec.references().values()))]
-    return [_source_asset(spec, build, upstream), _validated_asset(spec, build),
-            _snapshot_asset(spec, build), _diff_asset(spec, build), _synced_asset(spec, build)]
+    """The assets of one spec, after the last asset of each spec it refers to."""
+    upstream = [last_stage(build.specs[name])
+                for name in sorted(set(spec.references().values()))]
+    factories: dict[str, Any] = {
+        "source": lambda: _source_asset(spec, build, upstream),
+        "validated": lambda: _validated_asset(spec, build),
+        "qbo_snapshot": lambda: _snapshot_asset(spec, build, upstream),
+        "diff": lambda: _diff_asset(spec, build),
+        "synced": lambda: _synced_asset(spec, build),
+        "applied": lambda: _applied_asset(spec, build),
+    }
+    return [factories[stage]() for stage in stages_of(spec)]
 
 
 def build_all_assets(specs: SpecSet, partitions: PartitionsDefinition,
                      default_start: date) -> list[AssetsDefinition]:
-    pulling = sorted(spec.name for spec in specs.in_dependency_order() if spec.pulls)
-    if pulling:
-        # The spec format and the sync core know pulls; their assets (qbo_snapshot -> diff ->
-        # applied) are not built yet, and a spec must never be accepted and silently ignored.
-        raise ValueError(f"mapping spec(s) {', '.join(pulling)} pull from QuickBooks (a pull "
-                         "or two_way direction, or fields with direction: pull): the pull "
-                         "assets are not built yet, so these specs cannot run; keep them "
-                         "push-only for now")
     build = AssetContext(specs, partitions, default_start)
     return [a for spec in specs.in_dependency_order() for a in build_entity_assets(spec, build)]
 
@@ -181,49 +206,87 @@ def _validated_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
     return validated
 
 
-def _snapshot_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
-    @asset(**build.common(spec, "qbo_snapshot"),
-           ins={"validated": AssetIn(asset_key("validated", spec.name))},
-           description=f"QBO {spec.qbo_entity} records changed since the last fetch")
-    def qbo_snapshot(validated: Stage, state_db: StateDatabase,
-                     qbo: QBOConnection) -> MaterializeResult:
-        realm_id = validated.scope.realm_id
+def _snapshot_asset(spec: EntitySpec, build: AssetContext,
+                    upstream: Sequence[AssetKey]) -> AssetsDefinition:
+    """After the rows are validated when the spec pushes; a spec that only pulls starts here,
+    after the specs it refers to."""
+    common = {**build.common(spec, "qbo_snapshot"),
+              "description": f"QBO {spec.qbo_entity} records changed since the last fetch"}
+
+    def fetch(scope: SyncScope, config: SourceClock, state_db: StateDatabase,
+              qbo: QBOConnection, counts: Mapping[str, int]) -> Output[Fetched]:
         sessions = state_db.sessions()
-        client = qbo.client(realm_id, sessions)
+        client = qbo.client(scope.realm_id, sessions)
         try:
-            fetched = refresh_snapshots(spec, client, sessions, realm_id, datetime.now(UTC))
+            fetched = refresh_snapshots(spec, client, sessions, scope,
+                                        config.now() or datetime.now(UTC))
         finally:
             client.close()
         rows = pd.DataFrame([{"Id": r.get("Id"), "SyncToken": r.get("SyncToken"),
-                              "LastUpdatedTime": r.get("MetaData", {}).get("LastUpdatedTime")}
-                             for r in fetched])
-        return MaterializeResult(metadata={
-            **_counts(validated.counted()), "fetched": len(fetched),
+                              "LastUpdatedTime": r.get("MetaData", {}).get("LastUpdatedTime"),
+                              "status": r.get("status", "")} for r in fetched.records])
+        return Output(fetched, metadata={
+            **_counts(counts), "fetched": len(fetched.records),
             "preview": MetadataValue.md(markdown_table(rows))})
+
+    if not spec.pushes:
+        @asset(**common, deps=list(upstream))
+        def qbo_snapshot_of_pull(context: AssetExecutionContext, config: SourceClock,
+                                 state_db: StateDatabase,
+                                 qbo: QBOConnection) -> Output[Fetched]:
+            return fetch(scope_of(context, config), config, state_db, qbo, {})
+
+        return qbo_snapshot_of_pull
+
+    @asset(**common, ins={"validated": AssetIn(asset_key("validated", spec.name))})
+    def qbo_snapshot(validated: Stage, config: SourceClock, state_db: StateDatabase,
+                     qbo: QBOConnection) -> Output[Fetched]:
+        return fetch(validated.scope, config, state_db, qbo, validated.counted())
 
     return qbo_snapshot
 
 
 def _diff_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
-    @asset(**build.common(spec, "diff"),
-           ins={"validated": AssetIn(asset_key("validated", spec.name))},
-           deps=[asset_key("qbo_snapshot", spec.name)],
-           description="three-way diff of source, last synced and QBO: the plan of writes")
-    def diff(context: AssetExecutionContext, validated: Stage, state_db: StateDatabase,
-             qbo: QBOConnection) -> Output[PlanStage]:
+    common = {**build.common(spec, "diff"),
+              "description": "three-way diff of source, last synced and QBO: the plan of writes"}
+    snapshot = AssetIn(asset_key("qbo_snapshot", spec.name))
+
+    if not spec.pushes:
+        @asset(**common, ins={"qbo_snapshot": snapshot})
+        def diff_of_pull(qbo_snapshot: Fetched, source_db: SourceDatabase,
+                         state_db: StateDatabase) -> Output[PlanStage]:
+            return _plan_output(spec, plan_pulled(spec, build.specs, qbo_snapshot,
+                                                  source_db.engine(), state_db.sessions()))
+
+        return diff_of_pull
+
+    @asset(**common, ins={"validated": AssetIn(asset_key("validated", spec.name)),
+                          "qbo_snapshot": snapshot})
+    def diff(validated: Stage, qbo_snapshot: Fetched, source_db: SourceDatabase,
+             state_db: StateDatabase, qbo: QBOConnection) -> Output[PlanStage]:
         sessions = state_db.sessions()
         client = qbo.client(validated.scope.realm_id, sessions)
         try:
-            planned = plan_spec(spec, build.specs, validated, client, sessions)
+            planned = plan_spec(spec, build.specs, validated, client, sessions,
+                                source_db.engine(), qbo_snapshot, qbo_snapshot.fetched_at)
         finally:
             client.close()
-        plan_rows = pd.DataFrame([{"source_key": w.source_key, "write": w.kind.value,
-                                   "qbo_id": w.qbo_id} for w in planned.plan.writes()])
-        metadata: dict[str, Any] = {**_counts(planned.counts), **planned.plan.counts(),
-                                    "preview": MetadataValue.md(markdown_table(plan_rows))}
-        return Output(planned, metadata=metadata)
+        return _plan_output(spec, planned)
 
     return diff
+
+
+def _plan_output(spec: EntitySpec, planned: PlanStage) -> Output[PlanStage]:
+    plan_rows = pd.DataFrame(
+        [{"source_key": w.source_key, "write": w.kind.value, "qbo_id": w.qbo_id}
+         for w in planned.plan.writes()]
+        + [{"source_key": w.source_key or "(new)", "write": f"source {w.kind.value}",
+            "qbo_id": w.qbo_id} for w in planned.plan.source_writes])
+    metadata: dict[str, Any] = {**_counts(planned.counts), **planned.plan.counts(),
+                                "preview": MetadataValue.md(markdown_table(plan_rows))}
+    if spec.pulls:
+        metadata.update(planned.plan.pull_counts())
+    return Output(planned, metadata=metadata)
 
 
 def _synced_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
@@ -238,9 +301,7 @@ def _synced_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
             counts, tally = execute_plan(spec, diff, client, sessions)
         finally:
             client.close()
-        with sessions.begin() as session:
-            record_run_result(session, diff.scope.realm_id, spec.name, context.run.run_id, counts,
-                              started_at=started, partition_key=context.partition_key)
+        _record(context, sessions, diff, spec.name, counts, started)
         for error in tally.errors:
             context.log.warning(error)
         failures = pd.DataFrame({"problem": tally.errors})
@@ -249,6 +310,37 @@ def _synced_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
             "preview": MetadataValue.md(markdown_table(failures))})
 
     return synced
+
+
+def _applied_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
+    # After the QBO writes of a spec that also pushes: both update the same links.
+    deps = [asset_key("synced", spec.name)] if spec.pushes else []
+
+    @asset(**build.common(spec, "applied"), ins={"diff": AssetIn(asset_key("diff", spec.name))},
+           deps=deps, description=(
+               f"QBO {spec.qbo_entity} changes written into {spec.source.table or 'the source'}"
+               " in batches, links and bases recorded"))
+    def applied(context: AssetExecutionContext, diff: PlanStage, source_db: SourceDatabase,
+                state_db: StateDatabase) -> MaterializeResult:
+        sessions = state_db.sessions()
+        started = pd.Timestamp.now(tz="UTC").to_pydatetime()
+        counts, tally = apply_source_writes(spec, diff, source_db.engine(), sessions)
+        _record(context, sessions, diff, pull_quarantine_name(spec), counts, started)
+        for error in tally.errors:
+            context.log.warning(error)
+        return MaterializeResult(metadata={
+            **_counts(counts), **diff.plan.pull_counts(),
+            "preview": MetadataValue.md(markdown_table(pd.DataFrame(applied_rows(diff, tally)),
+                                                       width=60))})
+
+    return applied
+
+
+def _record(context: AssetExecutionContext, sessions: Any, stage: PlanStage, name: str,
+            counts: Mapping[str, int], started: datetime) -> None:
+    with sessions.begin() as session:
+        record_run_result(session, stage.scope.realm_id, name, context.run.run_id, counts,
+                          started_at=started, partition_key=context.partition_key)
 
 
 def _counts(counts: Mapping[str, int]) -> dict[str, int]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from dagster import (
     LoggerDefinition,
 )
 
-from qbo_pipeline.defs.assets import REFUSED_METADATA, STAGES, asset_key
+from qbo_pipeline.defs.assets import REFUSED_METADATA, asset_key, stages_of
 from qbo_pipeline.defs.definitions import build_defs
 from qbo_pipeline.defs.jobs import sync_job
 from qbo_pipeline.defs.partitions import (
@@ -63,7 +63,8 @@ class SyncReport:
 
     realm_id: str
     run_id: str
-    counts: dict[str, dict[str, int]]
+    counts: dict[str, dict[str, int]]  # written to QBO (`synced/<spec>`)
+    applied: dict[str, dict[str, int]] = field(default_factory=dict)  # into the source
 
 
 # --- the company's partition ---------------------------------------------------------------
@@ -104,7 +105,8 @@ def chain_keys(specs: SpecSet, spec_name: str | None = None) -> list[AssetKey]:
             if upstream not in wanted:
                 wanted.add(upstream)
                 pending.append(upstream)
-    return [asset_key(stage, name) for name in by_name if name in wanted for stage in STAGES]
+    return [asset_key(stage, name) for name in by_name if name in wanted
+            for stage in stages_of(by_name[name])]
 
 
 def run_sync(specs: SpecSet, resources: SyncResources, instance: DagsterInstance,
@@ -129,7 +131,8 @@ def run_sync(specs: SpecSet, resources: SyncResources, instance: DagsterInstance
     if not result.success:
         raise SyncRunError(f"the sync run {result.run_id} of realm {realm_id} failed: "
                            + "; ".join(_step_failures(result.all_events)))
-    return SyncReport(realm_id, result.run_id, synced_counts(result.all_events))
+    return SyncReport(realm_id, result.run_id, synced_counts(result.all_events),
+                      synced_counts(result.all_events, "applied"))
 
 
 def _step_failures(events: Sequence[DagsterEvent]) -> list[str]:
@@ -142,14 +145,15 @@ def _step_failures(events: Sequence[DagsterEvent]) -> list[str]:
     return failures
 
 
-def synced_counts(events: Sequence[DagsterEvent]) -> dict[str, dict[str, int]]:
-    """The counts each `synced/<spec>` materialization recorded, by spec."""
+def synced_counts(events: Sequence[DagsterEvent],
+                  stage: str = "synced") -> dict[str, dict[str, int]]:
+    """The counts each `synced/<spec>` (or other stage's) materialization recorded, by spec."""
     counts: dict[str, dict[str, int]] = {}
     for event in events:
         if not event.is_step_materialization:
             continue
         materialization = event.step_materialization_data.materialization
-        if materialization.asset_key.path[0] == "synced":
+        if materialization.asset_key.path[0] == stage:
             metadata = materialization.metadata
             counts[materialization.asset_key.path[1]] = {
                 name: int(metadata[name].value)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ paged reader under it; `writer` writes pulled QBO data into source tables; `demo
 `demo_data` define and fill the demo practice-management database.
 """
 
-from qbo_pipeline.source.by_spec import read, read_keys, read_lines
+from qbo_pipeline.source.by_spec import read, read_by, read_keys, read_lines
 from qbo_pipeline.source.reader import (
     DELETED_FLAG,
     SourceError,
@@ -30,6 +30,7 @@ __all__ = [
     "SourceWriteError",
     "create_source_engine",
     "read",
+    "read_by",
     "read_business_window",
     "read_changed",
     "read_children",

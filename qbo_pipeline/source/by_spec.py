@@ -58,11 +58,17 @@ def read(engine: Engine, spec: EntitySpec, window: ReadWindow,
 
 def read_keys(engine: Engine, spec: EntitySpec, keys: Sequence[str]) -> list[Row]:
     """The rows with these keys, whatever their date or stamp."""
+    return read_by(engine, spec, spec.source.primary_key, keys)
+
+
+def read_by(engine: Engine, spec: EntitySpec, column: str, values: Sequence[str]) -> list[Row]:
+    """The rows whose `column` holds one of `values` (compared as text), whatever their date
+    or stamp: rows by key, or the rows holding these QBO Ids."""
     rows: list[Row] = []
-    for start in range(0, len(keys), KEYS_PER_QUERY):
-        chunk = list(keys[start:start + KEYS_PER_QUERY])
-        names = [f"record_key_{index}" for index in range(len(chunk))]
-        where = (f"CAST({spec.source.primary_key} AS VARCHAR(255)) IN "
+    for start in range(0, len(values), KEYS_PER_QUERY):
+        chunk = list(values[start:start + KEYS_PER_QUERY])
+        names = [f"wanted_{index}" for index in range(len(chunk))]
+        where = (f"CAST({column} AS VARCHAR(255)) IN "
                  f"({', '.join(':' + name for name in names)})")
         rows.extend(row for page in _pages_where(engine, spec, where, dict(zip(
             names, chunk, strict=True))) for row in page)

@@ -196,6 +196,9 @@ def _pull_problems(spec: EntitySpec) -> Iterator[Problem]:
         yield "pull", ("no field flows from QuickBooks (direction pull or two_way), so the "
                        "pull section does nothing - remove it")
         return
+    if spec.source.table is None:
+        yield "source.query", ("a spec that pulls writes QuickBooks values into a table: name "
+                               "it in source.table instead of a query")
     yield from _pull_target_problems(spec.pull)
     yield from _qbo_id_column_problems(spec, spec.pull)
     yield from _qbo_delete_problems(spec, spec.pull)

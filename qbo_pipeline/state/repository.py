@@ -158,6 +158,19 @@ def get_links(session: Session, realm_id: str, spec_name: str,
     return found
 
 
+def links_by_qbo_id(session: Session, realm_id: str, spec_name: str,
+                    qbo_ids: Iterable[str]) -> dict[str, LinkRecord]:
+    """The spec's links to these QBO records, by QBO Id."""
+    found: dict[str, LinkRecord] = {}
+    base = select(LinkRecord).where(LinkRecord.realm_id == realm_id,
+                                    LinkRecord.spec_name == spec_name).execution_options(
+        populate_existing=True)
+    for chunk in _chunks(list(dict.fromkeys(qbo_ids))):
+        for link in session.scalars(base.where(LinkRecord.qbo_id.in_(chunk))):
+            found[link.qbo_id] = link
+    return found
+
+
 def link_for_qbo_id(session: Session, realm_id: str, qbo_entity: str,
                     qbo_id: str) -> LinkRecord | None:
     return session.scalars(select(LinkRecord).where(

@@ -29,7 +29,7 @@ from qbo_pipeline.qbo import (
     batch_item_id,
     refused_for_good,
 )
-from qbo_pipeline.source import read, read_lines
+from qbo_pipeline.source import read, read_keys, read_lines
 from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.state import (
     LinkUpdate,
@@ -43,6 +43,7 @@ from qbo_pipeline.state import (
     get_snapshots,
     held_rows,
     last_synced,
+    links_by_qbo_id,
     open_conflicts,
     quarantine_rows,
     record_write_intent,
@@ -70,6 +71,7 @@ from qbo_pipeline.sync import (
 from qbo_pipeline.sync.batches import as_new_attempts, in_batches, split
 from qbo_pipeline.sync.cursor import RowProgress, next_cursor
 from qbo_pipeline.sync.mapping import DELETED, PAYLOAD, SOURCE_KEY
+from qbo_pipeline.sync.pull import pull_query
 from qbo_pipeline.sync.results import (
     Answer,
     Fate,
@@ -80,6 +82,7 @@ from qbo_pipeline.sync.results import (
     link_for,
     qbo_operation,
 )
+from qbo_pipeline.sync.reverse import ResolveSourceKey
 from qbo_pipeline.sync.scope import (
     HeldRow,
     ReadMode,
@@ -122,6 +125,7 @@ class Stage:
     # for the cursor rule; and key -> the records it refers to, for held rows.
     stamps: dict[str, datetime] = field(default_factory=dict)
     references: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # raw rows, for pulls
 
     def counted(self, **counts: int) -> dict[str, int]:
         merged = {name: self.counts.get(name, 0) for name in COUNT_NAMES}
@@ -130,17 +134,25 @@ class Stage:
 
 
 @dataclass(frozen=True)
-class PlanStage:
-    """The plan of one spec's writes, and the source payloads it was made from."""
+class Fetched:
+    """The QBO records one run fetched for a spec, and when it fetched them: a spec that
+    pulls moves its QBO-side cursor there only once they are applied to the source."""
 
-    stage: Stage
+    scope: SyncScope
+    records: list[dict[str, Any]]
+    fetched_at: datetime
+
+
+@dataclass(frozen=True)
+class PlanStage:
+    """The plan of one spec's writes (to QBO, to the source or both), and its inputs."""
+
+    scope: SyncScope
     plan: Plan
     sources: dict[str, dict[str, Any]]
     counts: dict[str, int]
-
-    @property
-    def scope(self) -> SyncScope:
-        return self.stage.scope
+    stage: Stage | None = None  # the source rows read (None for a spec that only pulls)
+    fetched: Fetched | None = None
 
 
 def record_key_for(spec_name: str, tags: Mapping[str, str]) -> str | None:
@@ -179,10 +191,17 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
               if (moment := _as_datetime(value)) is not None}
     references = {key: references_of(spec, row) for key, row in zip(keys, rows, strict=True)}
     in_scope = _in_scope(spec, frame, start, overrides)
-    mapped = map_frame(spec, in_scope, _lines(spec, engine, in_scope),
-                       _ref_resolver(spec, sessions, realm_id), _lookup_resolver(client))
+    mapped = map_rows(spec, engine, sessions, client, realm_id, in_scope)
+    raw = dict(zip(keys, rows, strict=True)) if spec.pulls else {}
     return Stage(scope, mapped, {"read": len(frame), "skipped": len(frame) - len(in_scope)},
-                 window, stamps, references)
+                 window, stamps, references, raw)
+
+
+def map_rows(spec: EntitySpec, engine: Engine, sessions: sessionmaker[Session],
+             client: QBOClient, realm_id: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Source rows mapped to QBO payloads, references resolved through the links."""
+    return map_frame(spec, frame, _lines(spec, engine, frame),
+                     _ref_resolver(spec, sessions, realm_id), _lookup_resolver(client))
 
 
 def _in_scope(spec: EntitySpec, frame: pd.DataFrame, start: date,
@@ -263,45 +282,133 @@ def _as_datetime(value: Any) -> datetime | None:
 
 
 def refresh_snapshots(spec: EntitySpec, client: QBOClient, sessions: sessionmaker[Session],
-                      realm_id: str, now: datetime) -> list[dict[str, Any]]:
-    """Fetch the QBO records changed since the last fetch into the state DB; returns them."""
+                      scope: SyncScope, now: datetime) -> Fetched:
+    """Fetch the QBO records changed since the last fetch into the state DB. A spec that
+    pulls reads what its pull section says (`sync.pull.pull_query`) and moves the cursor only
+    once the records are applied; a push-only spec moves it now (the snapshots are stored)."""
+    realm_id = scope.realm_id
     with sessions.begin() as session:
         cursor = get_cursor(session, realm_id, spec.name)
         last = cursor.snapshot_cursor if cursor is not None else None
-    records = client.changed_since(spec.qbo_entity, last, now)
+    if spec.pulls:
+        query = pull_query(spec, now, last)
+        records = client.changed_since(query.qbo_entity, query.since, now, query.filter)
+    else:
+        records = client.changed_since(spec.qbo_entity, last, now)
     with sessions.begin() as session:
         save_snapshots(session, realm_id, spec.qbo_entity, records)
-        set_cursor(session, realm_id, spec.name, snapshot_cursor=now)
-    return records
+        if not spec.pulls:
+            set_cursor(session, realm_id, spec.name, snapshot_cursor=now)
+    return Fetched(scope, records, now)
 
 
 # --- diff/<spec> -----------------------------------------------------------------------------
 
 
 def plan_spec(spec: EntitySpec, specs: SpecSet, stage: Stage, client: QBOClient,
-              sessions: sessionmaker[Session]) -> PlanStage:
-    """Gather source, base and QBO state of every row in play; the core plans the writes."""
+              sessions: sessionmaker[Session], engine: Engine, fetched: Fetched,
+              now: datetime) -> PlanStage:
+    """Gather source, base and QBO state of every row in play; the core plans the writes.
+
+    For a spec that also pulls, the rows in play include those whose QBO record changed
+    (read by key, although they did not change in the source), and QBO records no row is
+    linked to yet (imported under `target: upsert`)."""
     realm_id = stage.scope.realm_id
+    frame, rows, stamps = stage.frame, dict(stage.rows), dict(stage.stamps)
+    if spec.pulls:
+        changed = _rows_changed_in_qbo(spec, engine, sessions, client, realm_id, fetched,
+                                       set(frame[SOURCE_KEY]))
+        frame = pd.concat([frame, changed.frame], ignore_index=True)
+        rows.update(changed.rows)
+        stamps.update(changed.stamps)
     sources = {row[SOURCE_KEY]: (None if row[DELETED] else dict(row[PAYLOAD]))
-               for row in stage.frame.to_dict("records")}
+               for row in frame.to_dict("records")}
     with sessions.begin() as session:
         links = get_links(session, realm_id, spec.name, list(sources))
         snapshots = get_snapshots(session, realm_id, spec.qbo_entity,
                                   [link.qbo_id for link in links.values()])
-        qbo = {qbo_id: s.payload for qbo_id, s in snapshots.items() if not s.deleted}
+        # A spec that pulls sees a QBO delete as CDC reports it; a push-only one as gone.
+        qbo = {qbo_id: s.payload for qbo_id, s in snapshots.items()
+               if spec.pulls or not s.deleted}
         missing = [link.qbo_id for link in links.values() if link.qbo_id not in snapshots]
         qbo.update(_read_missing(spec.qbo_entity, client, sessions, realm_id, missing))
         candidates = _unlinked(spec, specs, session, realm_id) \
-            if len(links) < len(sources) else []
+            if len(links) < len(sources) or spec.pulls else []
     states = [RecordState(key, source,
                           links[key].base_payload if key in links else None,
                           qbo.get(links[key].qbo_id) if key in links else None,
-                          links[key].delete_applied if key in links else False)
+                          links[key].delete_applied if key in links else False,
+                          source_updated_at=stamps.get(key), source_row=rows.get(key))
               for key, source in sources.items()]
-    plan = plan_changes(spec, realm_id, states, candidates)
+    if spec.pulls:
+        states.extend(_new_in_qbo(spec, sessions, realm_id, fetched))
+        plan = plan_changes(spec, realm_id, states, candidates, now=now,
+                            resolve_source_key=source_key_resolver(spec, specs, sessions,
+                                                                   realm_id),
+                            ref_entities=ref_entities(specs))
+    else:
+        plan = plan_changes(spec, realm_id, states, candidates)
     kept = {key: source for key, source in sources.items() if source is not None}
-    return PlanStage(stage, plan, kept, stage.counted(
-        unchanged=len(plan.unchanged), conflicts=len(plan.conflicts)))
+    # The push side counts the rows its window read; those brought in by a change in QBO are
+    # the pull side's (applied/<spec>), so that read = skipped + valid + quarantined holds.
+    window = set(stage.frame[SOURCE_KEY])
+    return PlanStage(stage.scope, plan, kept, stage.counted(
+        unchanged=sum(1 for key in plan.unchanged if key in window),
+        conflicts=sum(1 for conflict in plan.conflicts if conflict.source_key in window)),
+        stage, fetched)
+
+
+@dataclass(frozen=True)
+class _ChangedRows:
+    frame: pd.DataFrame
+    rows: dict[str, dict[str, Any]]
+    stamps: dict[str, datetime]
+
+
+def _rows_changed_in_qbo(spec: EntitySpec, engine: Engine, sessions: sessionmaker[Session],
+                         client: QBOClient, realm_id: str, fetched: Fetched,
+                         read_already: set[str]) -> _ChangedRows:
+    """The linked rows whose QBO record changed, read by key and mapped. A row that fails
+    its rules is left out: it is quarantined on its own, and pulled once it is fixed."""
+    with sessions.begin() as session:
+        linked = links_by_qbo_id(session, realm_id, spec.name,
+                                 [str(record["Id"]) for record in fetched.records])
+    keys = sorted({link.source_key for link in linked.values()} - read_already)
+    found = read_keys(engine, spec, keys) if keys else []
+    frame = pd.DataFrame(found, columns=None if found else spec.source.columns)
+    valid = validate_frame(spec, map_rows(spec, engine, sessions, client, realm_id, frame)).valid
+    by_key = {source_key_of(row[spec.source.primary_key]): row for row in found}
+    stamps = {key: moment for key, row in by_key.items()
+              if (moment := _as_datetime(row[spec.source.updated_at])) is not None}
+    return _ChangedRows(valid, by_key, stamps)
+
+
+def _new_in_qbo(spec: EntitySpec, sessions: sessionmaker[Session], realm_id: str,
+                fetched: Fetched) -> list[RecordState]:
+    """The fetched QBO records no row of this spec is linked to: records to import."""
+    with sessions.begin() as session:
+        linked = links_by_qbo_id(session, realm_id, spec.name,
+                                 [str(record["Id"]) for record in fetched.records])
+    return [RecordState(None, None, qbo=record) for record in fetched.records
+            if str(record["Id"]) not in linked]
+
+
+def source_key_resolver(spec: EntitySpec, specs: SpecSet, sessions: sessionmaker[Session],
+                        realm_id: str) -> ResolveSourceKey:
+    """(spec name, QBO Id) -> the source key linked to it, for pulled references."""
+    targets = set(spec.references().values())
+    with sessions.begin() as session:
+        linked = {(name, link.qbo_id): key for name in targets
+                  for key, link in get_links(session, realm_id, name).items()}
+
+    def resolve(spec_name: str, qbo_id: str) -> str | None:
+        return linked.get((spec_name, qbo_id))
+
+    return resolve
+
+
+def ref_entities(specs: SpecSet) -> dict[str, str]:
+    return {spec.name: spec.qbo_entity for spec in specs.in_dependency_order()}
 
 
 def _read_missing(entity: str, client: QBOClient, sessions: sessionmaker[Session],
@@ -352,6 +459,7 @@ def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
         stale.extend(_write_batch(spec, stage, client, sessions, batch, tally))
     _heal_stale(spec, stage, client, sessions, stale, tally)
     _hold_back(spec, stage, sessions, tally.refusals)
+    assert stage.stage is not None, f"spec {spec.name}: a push reads source rows"
     _move_cursor(spec, stage.stage, sessions, tally)
     counts = {**stage.counts, **tally.counts(),
               "conflicts": stage.counts.get("conflicts", 0) + tally.conflicts}
@@ -380,8 +488,7 @@ def _write_batch(spec: EntitySpec, stage: PlanStage, client: QBOClient,
             written.append(result.record)
             link = previous.get(write.source_key)
             links.append(_link_update(spec, link_after(
-                write, result.record, stage.sources.get(write.source_key),
-                link.base_payload if link else None)))
+                write, result.record, link.base_payload if link else None)))
     with sessions.begin() as session:
         complete_write(session, realm_id, answered)
         upsert_links(session, realm_id, spec.name, links)
@@ -455,7 +562,7 @@ def _hold_back(spec: EntitySpec, stage: PlanStage, sessions: sessionmaker[Sessio
                refusals: Sequence[Refusal]) -> None:
     """Records QBO refused for good, held back with QBO's reason until they or a record they
     refer to change."""
-    if not refusals:
+    if not refusals or stage.stage is None:
         return
     frame = stage.stage.frame
     payloads = dict(zip(frame[SOURCE_KEY], frame[PAYLOAD], strict=True))

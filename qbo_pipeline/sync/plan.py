@@ -28,6 +28,7 @@ from typing import Any
 from qbo_pipeline.specs import DeleteAction, EntitySpec, QboDeleteAction
 from qbo_pipeline.sync.diff import (
     FieldDiff,
+    FieldOutcome,
     RecordAction,
     RecordDiff,
     diff_new_in_qbo,
@@ -336,8 +337,12 @@ class _QboWriter:
             # Fields that are not in conflict still go ahead.
             if diff.updates and qbo is not None and state.source is not None:
                 payload = sparse_update(state.source, qbo, diff.updates)
+                # Both sides hold the fields written and the fields already the same: the base
+                # learns both (a field the base lacks would look changed on both sides).
+                agreed = [f for f in diff.fields
+                          if f.outcome in (FieldOutcome.UPDATE, FieldOutcome.SAME)]
                 settles = {f.path: copy.deepcopy(get_path(state.source, f.path))
-                           for f in diff.updates}
+                           for f in agreed}
                 self.plan.updates.append(
                     self.write(WriteKind.UPDATE, key, qbo_id, payload, settles))
 

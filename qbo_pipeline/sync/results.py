@@ -1,7 +1,8 @@
 """What each QBO answer to a write means for the state: the new link and base, the tally.
 
-After a create or update, the payload just written becomes the base of the next three-way
-diff, and the link records QBO's Id and new SyncToken. After a void, inactivation or delete
+After a create or update, the fields the write settled (what it sent, and what both sides
+already held) go into the base of the next three-way diff, and the link records QBO's Id and
+new SyncToken. After a void, inactivation or delete
 the base stays what it was and the link records that the delete action ran, so it is not
 sent again. A write QBO refused for good is held back with QBO's reason (`Refusal`): it is
 counted as failed once, the cursor moves on, and it is retried when the row or a record it
@@ -21,6 +22,7 @@ from typing import Any, Literal
 from qbo_pipeline.specs import EntitySpec
 from qbo_pipeline.sync.ids import payload_hash
 from qbo_pipeline.sync.plan import Write, WriteKind
+from qbo_pipeline.sync.pull import settle_base
 
 QboOperation = Literal["create", "update", "void", "delete"]
 
@@ -75,13 +77,14 @@ class LinkChange:
     delete_applied: bool
 
 
-def link_after(write: Write, record: Mapping[str, Any], source: Mapping[str, Any] | None,
+def link_after(write: Write, record: Mapping[str, Any],
                previous_base: Mapping[str, Any] | None) -> LinkChange:
-    """The link once QBO wrote `record` for `write`; `source` is the payload it was planned
-    from, `previous_base` the link's base before the write."""
-    writes_payload = write.kind in _WRITES_PAYLOAD
-    base = source if writes_payload else previous_base
-    return link_for(write.source_key, record, base, delete_applied=not writes_payload)
+    """The link once QBO wrote `record` for `write`: the base learns what the write settled
+    (the fields both sides now hold); `previous_base` is the link's base before the write."""
+    base = previous_base if write.settles is None else settle_base(previous_base,
+                                                                   write.settles)
+    return link_for(write.source_key, record, base,
+                    delete_applied=write.kind not in _WRITES_PAYLOAD)
 
 
 def link_for(source_key: str, record: Mapping[str, Any], base: Mapping[str, Any] | None,
@@ -91,6 +94,14 @@ def link_for(source_key: str, record: Mapping[str, Any], base: Mapping[str, Any]
     kept = None if base is None else dict(base)
     return LinkChange(source_key, str(record["Id"]), None if token is None else str(token),
                       kept, None if kept is None else payload_hash(kept), delete_applied)
+
+
+def newer_sync_token(first: str | None, second: str | None) -> str | None:
+    """The later of two SyncTokens of one record: QBO counts them up from 0 with each save."""
+    known = [token for token in (first, second) if token is not None]
+    if not known:
+        return None
+    return max(known, key=lambda token: int(token) if token.isdigit() else -1)
 
 
 @dataclass(frozen=True)

@@ -58,12 +58,12 @@ class PipelineUnderTest:
         return self.state.sessions()
 
     def run(self, *, incremental: bool = True, day: date | None = None,
-            selection: list[str] | None = None,
-            run_config: dict[str, Any] | None = None) -> ExecuteInProcessResult:
+            selection: list[str] | None = None, run_config: dict[str, Any] | None = None,
+            specs: SpecSet = SPECS) -> ExecuteInProcessResult:
         mode = INCREMENTAL_MODE if incremental else WINDOW_MODE
         key = sync_partition_key(self.realm.realm_id, day or datetime.now(UTC).date())
         return materialize(
-            pipeline_assets(), partition_key=key, instance=self.instance,
+            pipeline_assets(specs), partition_key=key, instance=self.instance,
             tags={MODE_TAG: mode}, selection=selection, run_config=run_config,
             resources={"source_db": SourceDatabase(url=self.source_url), "state_db": self.state,
                        "qbo": self.qbo})

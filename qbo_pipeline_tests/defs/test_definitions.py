@@ -25,7 +25,8 @@ from dagster import (
 )
 
 from qbo_pipeline.defs.assets import (
-    STAGES,
+    PULL_STAGES,
+    PUSH_STAGES,
     VALIDATION_CHECK,
     AssetContext,
     build_entity_assets,
@@ -89,13 +90,15 @@ def _graph() -> dict[AssetKey, set[AssetKey]]:
             for key in asset_graph.get_all_asset_keys()}
 
 
-def test_five_assets_per_spec_grouped_by_spec() -> None:
+def test_each_spec_has_the_assets_of_its_direction_grouped_by_spec() -> None:
     graph = _graph()
-    expected = {AssetKey([stage, name]) for stage in STAGES for name in SPEC_NAMES}
+    expected = {AssetKey([stage, name]) for stage in PUSH_STAGES for name in SPEC_NAMES}
+    expected |= {AssetKey(["applied", "invoice"])}  # invoices pull their balance back
+    expected |= {AssetKey([stage, "service"]) for stage in PULL_STAGES}
     assert set(graph) == expected
     groups = {spec.key: spec.group_name for spec in defs.resolve_all_asset_specs()}
     assert groups[AssetKey(["diff", "invoice"])] == "invoice"
-    assert {groups[AssetKey([stage, "client"])] for stage in STAGES} == {"client"}
+    assert {groups[AssetKey([stage, "client"])] for stage in PUSH_STAGES} == {"client"}
 
 
 def test_each_spec_flows_source_to_synced() -> None:
@@ -205,14 +208,18 @@ def test_realm_sensor_follows_connections(instance: DagsterInstance, tmp_path: P
         instance=instance, resources={"state_db": state})), SkipReason)
 
 
-def test_a_spec_that_pulls_is_refused_until_its_assets_exist(tmp_path: Path) -> None:
-    """The core plans pulls, but no asset runs them yet: a spec that pulls must not load as a
-    push-only sync that silently ignores its pull fields."""
+def test_a_spec_that_also_pulls_gets_its_applied_asset_after_synced(tmp_path: Path) -> None:
+    """A two-way spec: source -> validated -> qbo_snapshot -> diff -> synced -> applied, and
+    the specs that refer to it wait for its last asset."""
     for spec_file in (REPO_ROOT / "mapping_specs").glob("*.yaml"):
         shutil.copy(spec_file, tmp_path / spec_file.name)
     client = (tmp_path / "client.yaml").read_text()
     (tmp_path / "client.yaml").write_text(
         client.replace("direction: push", "direction: two_way") + "pull: {target: linked}\n")
-    pulling = load_specs(tmp_path)
-    with pytest.raises(ValueError, match="client pull from QuickBooks"):
-        build_defs(pulling)
+    graph = build_defs(load_specs(tmp_path)).resolve_asset_graph()
+    parents = {key: set(graph.get(key).parent_keys) for key in graph.get_all_asset_keys()}
+    applied = AssetKey(["applied", "client"])
+    assert parents[applied] == {AssetKey(["diff", "client"]), AssetKey(["synced", "client"])}
+    assert parents[AssetKey(["diff", "client"])] == {AssetKey(["validated", "client"]),
+                                                     AssetKey(["qbo_snapshot", "client"])}
+    assert applied in parents[AssetKey(["source", "project"])]

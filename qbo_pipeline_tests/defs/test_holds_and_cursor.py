@@ -66,8 +66,9 @@ def test_the_cursor_stays_before_a_write_that_failed_for_a_passing_reason(
     scope = SyncScope(realm_id, True, date.today(), datetime.now(UTC))
     stage = read_source(spec, SPECS, engine, pipeline.sessions, client, scope, date(2000, 1, 1))
     stage, _ = validate_and_quarantine(spec, stage, pipeline.sessions)
-    refresh_snapshots(spec, client, pipeline.sessions, realm_id, datetime.now(UTC))
-    planned = plan_spec(spec, SPECS, stage, client, pipeline.sessions)
+    fetched = refresh_snapshots(spec, client, pipeline.sessions, scope, datetime.now(UTC))
+    planned = plan_spec(spec, SPECS, stage, client, pipeline.sessions, engine, fetched,
+                        fetched.fetched_at)
     assert [w.source_key for w in planned.plan.updates] == ["5"]
     # Every attempt of the batch answers 503 (the client retries max_retries times).
     schedule_faults(pipeline, "service_unavailable", pipeline.qbo.max_retries + 1)

@@ -9,7 +9,7 @@ import requests
 
 from qbo_pipeline.specs import load_specs
 from qbo_pipeline.state import create_state_engine, get_snapshots, init_state_db, state_sessions
-from qbo_pipeline.steps.push import refresh_snapshots
+from qbo_pipeline.steps.push import SyncScope, refresh_snapshots
 from qbo_pipeline_tests.conftest import ConnectedRealm
 from qbo_pipeline_tests.qbo.conftest import client_for
 
@@ -26,7 +26,8 @@ def test_more_changes_than_one_cdc_answer_holds_are_all_fetched(realm: Connected
     qbo = client_for(realm)
     try:
         now = datetime.now(UTC)
-        assert refresh_snapshots(spec, qbo.client, sessions, realm.realm_id, now) == []
+        scope = SyncScope(realm.realm_id, True, now.date(), now)
+        assert refresh_snapshots(spec, qbo.client, sessions, scope, now).records == []
         seeded = [{"DisplayName": f"Bulk Customer {n:04d}"} for n in range(1005)]
         answer = requests.post(f"{realm.base_url}/admin/realms/{realm.realm_id}/seed",
                                json={"Customer": seeded}, timeout=60)
@@ -34,7 +35,7 @@ def test_more_changes_than_one_cdc_answer_holds_are_all_fetched(realm: Connected
         an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
         cdc = qbo.client.cdc(["Customer"], an_hour_ago)
         assert len(cdc["Customer"]) == 1000  # the emulator caps CDC as QBO does
-        fetched = refresh_snapshots(spec, qbo.client, sessions, realm.realm_id, datetime.now(UTC))
+        fetched = refresh_snapshots(spec, qbo.client, sessions, scope, datetime.now(UTC)).records
     finally:
         qbo.client.close()
     assert len(fetched) == 1005

@@ -147,11 +147,18 @@ def test_the_readme_examples_are_valid() -> None:
     assert any(spec.direction is Direction.TWO_WAY and spec.conflict.fields for spec in pulled)
 
 
-def test_the_shipped_specs_still_load_as_push_specs() -> None:
+def test_the_shipped_specs_pull_only_where_the_seeds_say() -> None:
+    """Services come from QBO (seed 003/004); invoices push and pull back their balance
+    (seed 001's "fully paid becomes PAID"); the rest only push."""
     specs = load_specs(README.parent)
+    pulling = {spec.name for spec in specs if spec.pulls}
+    assert pulling == {"invoice", "service"}
+    assert not specs["service"].pushes
+    assert list(specs["invoice"].pull_only_fields) == ["Balance"]
     for spec in specs:
-        assert spec.pull is None and not spec.pulls and spec.pushes
-        assert list(spec.pushed_fields) == list(spec.fields)
+        if spec.name not in pulling:
+            assert spec.pull is None and spec.pushes
+            assert list(spec.pushed_fields) == list(spec.fields)
 
 
 # -- mistakes, each named by its path --------------------------------------------------------

@@ -11,8 +11,9 @@ from qbo_pipeline_tests.sync.test_scope_and_cursor import SPECS
 
 
 def write(key: str, kind: WriteKind = WriteKind.CREATE) -> Write:
+    settles = {"n": key} if kind in (WriteKind.CREATE, WriteKind.UPDATE) else None
     return Write(kind, key, None if kind is WriteKind.CREATE else f"q{key}", {"n": key},
-                 f"rid-{key}")
+                 f"rid-{key}", settles)
 
 
 def test_an_unanswered_batch_goes_out_again_first_in_its_order() -> None:
@@ -34,15 +35,18 @@ def test_batches_hold_at_most_the_batch_size() -> None:
         split([1], 0)
 
 
-def test_a_create_or_update_makes_the_payload_the_new_base() -> None:
-    link = link_after(write("7"), {"Id": "58", "SyncToken": "0"}, {"n": "7"}, None)
+def test_a_create_or_update_settles_what_it_wrote_into_the_base() -> None:
+    link = link_after(write("7"), {"Id": "58", "SyncToken": "0"}, None)
     assert (link.qbo_id, link.sync_token, link.base, link.delete_applied) == (
         "58", "0", {"n": "7"}, False)
     assert link.base_hash is not None
+    kept = link_after(write("7", WriteKind.UPDATE), {"Id": "58", "SyncToken": "1"},
+                      {"n": "old", "Notes": "kept"})
+    assert kept.base == {"n": "7", "Notes": "kept"}
 
 
 def test_a_void_keeps_the_base_and_records_that_the_delete_ran() -> None:
-    link = link_after(write("7", WriteKind.VOID), {"Id": "q7", "SyncToken": "3"}, None,
+    link = link_after(write("7", WriteKind.VOID), {"Id": "q7", "SyncToken": "3"},
                       {"n": "old"})
     assert (link.base, link.delete_applied, link.sync_token) == ({"n": "old"}, True, "3")
 
