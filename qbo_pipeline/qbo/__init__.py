@@ -16,6 +16,7 @@ from qbo_pipeline.qbo.entities import (
     DeleteAction,
     EntityKind,
     QboEntity,
+    newer_sync_token,
     qbo_entity,
 )
 from qbo_pipeline.qbo.errors import (
@@ -69,6 +70,7 @@ __all__ = [
     "batch_item_id",
     "batch_request_id",
     "escape_query_value",
+    "newer_sync_token",
     "parse_consent_redirect",
     "qbo_entity",
     "refused_for_good",

@@ -102,3 +102,11 @@ def qbo_entity(name: str) -> QboEntity:
         known = ", ".join(sorted(QBO_ENTITIES))
         raise ValueError(f"unknown QBO entity {name!r} (known: {known})")
     return entity
+
+
+def newer_sync_token(first: str | None, second: str | None) -> str | None:
+    """The later of two SyncTokens of one record: QBO counts them up from 0 with each save."""
+    known = [token for token in (first, second) if token is not None]
+    if not known:
+        return None
+    return max(known, key=lambda token: int(token) if token.isdigit() else -1)

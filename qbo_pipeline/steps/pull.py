@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from qbo_pipeline.qbo import newer_sync_token
 from qbo_pipeline.source import (
     RowUpdate,
     RowUpsert,
@@ -52,7 +53,6 @@ from qbo_pipeline.sync.ids import payload_hash
 from qbo_pipeline.sync.mapping import SOURCE_KEY
 from qbo_pipeline.sync.plan import plan_pull
 from qbo_pipeline.sync.pull import SourceWrite, SourceWriteKind, pull_section, settle_base
-from qbo_pipeline.sync.results import newer_sync_token
 from qbo_pipeline.sync.reverse import record_key
 from qbo_pipeline.sync.values import source_key_of
 

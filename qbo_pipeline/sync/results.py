@@ -96,14 +96,6 @@ def link_for(source_key: str, record: Mapping[str, Any], base: Mapping[str, Any]
                       kept, None if kept is None else payload_hash(kept), delete_applied)
 
 
-def newer_sync_token(first: str | None, second: str | None) -> str | None:
-    """The later of two SyncTokens of one record: QBO counts them up from 0 with each save."""
-    known = [token for token in (first, second) if token is not None]
-    if not known:
-        return None
-    return max(known, key=lambda token: int(token) if token.isdigit() else -1)
-
-
 @dataclass(frozen=True)
 class Refusal:
     """A record QBO refused for good: held back with QBO's reason until it or a record it

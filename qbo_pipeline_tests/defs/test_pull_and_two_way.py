@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from dagster import ExecuteInProcessResult
 
 from qbo_pipeline.specs import SpecSet, load_specs
-from qbo_pipeline.state import get_links, list_conflicts
+from qbo_pipeline.state import get_links, list_conflicts, list_quarantine
 from qbo_pipeline_tests.defs.conftest import PipelineUnderTest
 from qbo_pipeline_tests.defs.test_holds_and_cursor import scalar, touch
 from qbo_pipeline_tests.defs.test_sync import synced_counts
@@ -238,3 +238,62 @@ def test_an_invoice_paid_in_full_in_qbo_becomes_paid_in_the_source(
     with pipeline.sessions.begin() as session:
         assert list_conflicts(session, pipeline.realm.realm_id, "invoice") == []
     assert writes_of(pipeline.run()) == (0, 0)
+
+
+# --- bad pulled records, and deletes in QBO --------------------------------------------------
+
+
+def shipped_with(folder: Path, name: str, old: str, new: str) -> SpecSet:
+    """The shipped specs, one of them changed."""
+    for spec_file in SHIPPED_SPECS.glob("*.yaml"):
+        shutil.copy(spec_file, folder / spec_file.name)
+    text = (folder / f"{name}.yaml").read_text()
+    assert old in text
+    (folder / f"{name}.yaml").write_text(text.replace(old, new))
+    return load_specs(folder)
+
+
+def test_a_pulled_record_the_source_would_reject_is_held_back_whole(
+        pipeline: PipelineUnderTest, tmp_path: Path) -> None:
+    """A service name longer than the spec allows is quarantined with its reason; the other
+    Items are imported, and the bad one is written once QBO's name fits."""
+    specs = shipped_with(tmp_path, "service", "max_length: 100", "max_length: 12")
+    result = pipeline.run(specs=specs)
+    assert result.success
+    services = [i for i in pipeline.qbo_records()["Item"] if i["Type"] == "Service"]
+    long_names = [i for i in services if len(i["Name"]) > 12]
+    assert long_names and len(long_names) < len(services)
+    counts = applied_counts(result)["service"]
+    assert (counts["created"], counts["quarantined"]) == (
+        len(services) - len(long_names), len(long_names))
+    imported = {row["qbo_id"] for row in rows(pipeline, "SELECT qbo_id FROM services")}
+    assert imported.isdisjoint({i["Id"] for i in long_names})
+    with pipeline.sessions.begin() as session:
+        held = list_quarantine(session, pipeline.realm.realm_id, "service.pull")
+    assert len(held) == len(long_names)
+    assert all("Name" in " ".join(row.reasons) for row in held)
+    fixed = long_names[0]
+    edit_in_qbo(pipeline, "Item", fixed["Id"], {"Name": "Short"})
+    assert applied_counts(pipeline.run(specs=specs))["service"]["created"] == 1
+    assert fixed["Id"] in {row["qbo_id"] for row in rows(pipeline, "SELECT qbo_id FROM services")}
+
+
+def test_an_invoice_deleted_in_qbo_is_marked_deleted_in_the_source(
+        pipeline: PipelineUnderTest, tmp_path: Path) -> None:
+    """CDC's Deleted status is honoured: with `on_qbo_delete: set_deleted`, the source row
+    gets its deleted_at, and the push side does not try to void what QBO no longer has."""
+    specs = shipped_with(tmp_path, "invoice", "  target: linked\n",
+                         "  target: linked\n  on_qbo_delete: set_deleted\n")
+    synced_twice(pipeline, specs)
+    key = str(rows(pipeline, "SELECT id FROM invoices WHERE deleted_at IS NULL AND "
+                             "balance IS NOT NULL ORDER BY id LIMIT 1")[0]["id"])
+    invoice = qbo_record(pipeline, "Invoice", linked_id(pipeline, "invoice", key))
+    response = pipeline.realm.post("invoice?operation=delete",
+                                   {"Id": invoice["Id"], "SyncToken": invoice["SyncToken"]})
+    assert response.status_code == 200, response.text
+    result = pipeline.run(specs=specs)
+    assert result.success
+    assert scalar(pipeline, "SELECT deleted_at FROM invoices WHERE id = :k", k=key) is not None
+    later = pipeline.run(specs=specs)
+    assert synced_counts(later)["invoice"]["failed"] == 0
+    assert writes_of(later) == (0, 0)

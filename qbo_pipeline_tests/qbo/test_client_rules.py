@@ -122,3 +122,12 @@ def test_batch_size_is_qbos_limit_and_importable_from_the_package() -> None:
     from qbo_pipeline.qbo import BATCH_ITEM_LIMIT
 
     assert BATCH_ITEM_LIMIT == 30
+
+
+def test_the_newer_of_two_sync_tokens_is_the_higher_count() -> None:
+    """QBO counts a record's SyncToken up from 0 with each save ("9" < "10" as numbers)."""
+    from qbo_pipeline.qbo import newer_sync_token
+
+    assert newer_sync_token("9", "10") == "10"
+    assert newer_sync_token("3", None) == "3"
+    assert newer_sync_token(None, None) is None
