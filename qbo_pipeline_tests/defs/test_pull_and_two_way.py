@@ -25,15 +25,7 @@ SHIPPED_SPECS = Path(__file__).resolve().parents[2] / "mapping_specs"
 
 
 def applied_counts(result: ExecuteInProcessResult) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        if materialization.asset_key.path[0] == "applied":
-            counts[materialization.asset_key.path[1]] = {
-                name: int(value.value)  # type: ignore[arg-type]
-                for name, value in materialization.metadata.items()
-                if isinstance(value.value, int)}
-    return counts
+    return synced_counts(result, "applied")
 
 
 def writes_of(result: ExecuteInProcessResult) -> tuple[int, int]:

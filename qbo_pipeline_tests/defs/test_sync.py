@@ -22,12 +22,13 @@ EXPECTED_QUARANTINE = {("client", "2"), ("client", "3"), ("project", "2"), ("tim
                        ("invoice", "1")}
 
 
-def synced_counts(result: ExecuteInProcessResult) -> dict[str, dict[str, int]]:
-    """The counts each `synced/<spec>` materialization recorded, by spec."""
+def synced_counts(result: ExecuteInProcessResult,
+                  stage: str = "synced") -> dict[str, dict[str, int]]:
+    """The counts each `synced/<spec>` (or `applied/<spec>`) materialization recorded."""
     counts: dict[str, dict[str, int]] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
-        if materialization.asset_key.path[0] == "synced":
+        if materialization.asset_key.path[0] == stage:
             counts[materialization.asset_key.path[1]] = {
                 name: int(value.value)  # type: ignore[arg-type]
                 for name, value in materialization.metadata.items() if name != "preview"}
