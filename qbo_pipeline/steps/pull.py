@@ -160,7 +160,6 @@ def _pull_counts(stage: PlanStage, tally: ApplyTally) -> dict[str, int]:
                   updated=tally.updated, failed=tally.failed, conflicts=conflicts,
                   unchanged=max(valid - done, 0))
     return counts
-    return counts, tally
 
 
 def _apply_batch(spec: EntitySpec, realm_id: str, engine: Engine,
@@ -175,12 +174,13 @@ def _apply_batch(spec: EntitySpec, realm_id: str, engine: Engine,
             try:
                 written.update(_write_rows(spec, engine, [write]))
             except SourceWriteError as error:
-                key = record_key(write.source_key, write.qbo_id)
-                reason = (f"{spec.record_label} {key}: QuickBooks {spec.qbo_entity} "
-                          f"{write.qbo_id} cannot be written into the source: {error}")
-                tally.failed += 1
-                tally.errors.append(reason)
-                tally.held.append(QuarantineEntry(key, [reason]))
+                _hold(spec, write, f"cannot be written into the source: {error}", tally)
+    held = {entry.source_key for entry in tally.held}
+    for write in batch:
+        # A row deleted from the table since the plan was made: say so, do not drop it.
+        if id(write) not in written and record_key(write.source_key, write.qbo_id) not in held:
+            _hold(spec, write, "has no source row any more (deleted from the table since "
+                  "the plan); restore the row or clear the link", tally)
     with sessions.begin() as session:
         current = get_links(session, realm_id, spec.name, list(written.values()))
         upsert_links(session, realm_id, spec.name, [
@@ -190,6 +190,15 @@ def _apply_batch(spec: EntitySpec, realm_id: str, engine: Engine,
                            [record_key(w.source_key, w.qbo_id) for w in batch
                             if id(w) in written])
     _count(batch, written, tally)
+
+
+def _hold(spec: EntitySpec, write: SourceWrite, problem: str, tally: ApplyTally) -> None:
+    """A write that could not be done: held back with its reason, never dropped."""
+    key = record_key(write.source_key, write.qbo_id)
+    reason = f"{spec.record_label} {key}: QuickBooks {spec.qbo_entity} {write.qbo_id} {problem}"
+    tally.failed += 1
+    tally.errors.append(reason)
+    tally.held.append(QuarantineEntry(key, [reason]))
 
 
 def _write_rows(spec: EntitySpec, engine: Engine,
