@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ DEMO_TAX_ITEM = "Sales Tax"
 # Every new emulator company has this income account in its starter chart of accounts.
 EMULATOR_STARTER_INCOME_ACCOUNT = "1"
 Progress = Callable[[str], None]
+# The repository's instance settings (run queue: one sync per company; run monitoring), given
+# to the demo's Dagster instance too, so its runs follow the same rules as any other.
+INSTANCE_SETTINGS = Path(__file__).resolve().parents[1] / "dagster.yaml"
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,9 @@ def dagster_instance(home: Path | None,
         instance = DagsterInstance.get()
     elif home is not None:
         home.mkdir(parents=True, exist_ok=True)
+        settings = home / "dagster.yaml"
+        if not settings.exists() and INSTANCE_SETTINGS.is_file():
+            shutil.copy(INSTANCE_SETTINGS, settings)
         instance = DagsterInstance.local_temp(tempdir=str(home))
     else:
         if progress is not None:

@@ -105,7 +105,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
 
 def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: DemoRun) -> None:
     output = demo_run.output
-    assert "synced/time_entry" in output  # progress, one line per materialized stage
+    assert "time_entry/synced" in output  # progress, one line per materialized stage
     # created, updated, unchanged, quarantined, conflicts, failed: 6 clients, 2 held back
     assert re.search(r"\n  client +4 +0 +0 +2 +0 +0\n", output), output
     assert "Quarantined rows (5)" in output

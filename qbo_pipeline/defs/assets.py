@@ -6,10 +6,10 @@
 - both (two_way, or a pushed spec with pulled fields): source -> validated -> qbo_snapshot ->
   diff -> synced -> applied, one diff deciding both sides.
 
-The last asset of a referenced spec (`synced/client`, or `applied/<spec>` for a spec that
+The last asset of a referenced spec (`client/synced`, or `<spec>/applied` for a spec that
 only pulls) comes before the first asset of a spec that refers to it (a project's ParentRef
 to a client), so references resolve through links already written.
-The validation check rides on `validated/<spec>` (a check spec the asset itself reports), so it
+The validation check rides on `<spec>/validated` (a check spec the asset itself reports), so it
 sees exactly the rows that asset held back, and a bad row never fails the step.
 """
 
@@ -17,7 +17,7 @@ sees exactly the rows that asset held back, and a bad row never fails the step.
 # (context and resource types) when the assets are defined.
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -71,6 +71,10 @@ from qbo_pipeline.steps.push import (
 from qbo_pipeline.sync.scope import CHANGE_WINDOW_LAG, change_window_end
 
 PUSH_STAGES = ("source", "validated", "qbo_snapshot", "diff", "synced")
+# What the UI shows on each node beside its stage: the technology at work there.
+STAGE_KINDS = {"source": {"sql", "pandas"}, "validated": {"pandera"},
+               "qbo_snapshot": {"quickbooks"}, "diff": {"python"}, "synced": {"quickbooks"},
+               "applied": {"sql"}}
 PULL_STAGES = ("qbo_snapshot", "diff", "applied")
 # Of the `failed` records, those held back with QBO's reason (tried again when they change).
 REFUSED_METADATA = "held_back"
@@ -79,7 +83,9 @@ VALIDATION_CHECK = "no_quarantined_rows"
 
 
 def asset_key(stage: str, spec_name: str) -> AssetKey:
-    return AssetKey([stage, spec_name])
+    """`client/validated`: the graph labels a node by the key's last part, so the stage is
+    what each node shows, inside the group of its spec."""
+    return AssetKey([spec_name, stage])
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ class AssetContext:
 
     def common(self, spec: EntitySpec, stage: str) -> dict[str, Any]:
         return {"key": asset_key(stage, spec.name), "group_name": spec.name,
-                "partitions_def": self.partitions}
+                "partitions_def": self.partitions, "kinds": STAGE_KINDS[stage]}
 
 
 def stages_of(spec: EntitySpec) -> tuple[str, ...]:
@@ -128,7 +134,7 @@ def build_all_assets(specs: SpecSet, partitions: PartitionsDefinition,
 
 
 class SourceClock(Config):
-    """When a `source/<spec>` asset reads changes up to (its run config)."""
+    """When a `<spec>/source` asset reads changes up to (its run config)."""
 
     as_of: str | None = Field(default=None, description=(
         "read source changes as of this moment, ISO 8601 (UTC unless it names an offset), "
@@ -304,10 +310,13 @@ def _synced_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
         _record(context, sessions, diff, spec.name, counts, started)
         for error in tally.errors:
             context.log.warning(error)
-        failures = pd.DataFrame({"problem": tally.errors})
+        # What was written: source key, QBO Id, operation and result, failures first.
+        written = pd.DataFrame([asdict(row) for row in sorted(
+            tally.rows, key=lambda row: row.result in ("created", "written"))],
+            columns=["source_key", "qbo_id", "operation", "result"])
         return MaterializeResult(metadata={
             **_counts(counts), REFUSED_METADATA: len(tally.refusals),
-            "preview": MetadataValue.md(markdown_table(failures))})
+            "preview": MetadataValue.md(markdown_table(written, limit=20, width=80))})
 
     return synced
 

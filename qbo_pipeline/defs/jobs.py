@@ -13,6 +13,7 @@ from dagster import (
     ScheduleEvaluationContext,
     SkipReason,
     define_asset_job,
+    in_process_executor,
 )
 
 from qbo_pipeline.defs.partitions import (
@@ -25,8 +26,14 @@ from qbo_pipeline.defs.partitions import (
 
 SYNC_EVERY_15_MINUTES = "*/15 * * * *"
 
+# One process runs a sync, its steps one after the other: they share the company's rate
+# limiter (QBO's limits are per company) and the run starts in seconds, not one process per
+# step. A run still going after MAX_RUNTIME is ended by run monitoring (dagster.yaml).
+MAX_RUNTIME_SECONDS = 6 * 3600
+
 sync_job = define_asset_job(
-    "sync_job", selection=AssetSelection.all(),
+    "sync_job", selection=AssetSelection.all(), executor_def=in_process_executor,
+    tags={"dagster/max_runtime": str(MAX_RUNTIME_SECONDS)},
     description="Sync every mapping spec of one QBO company (a (realm, day) partition).",
 )
 

@@ -63,7 +63,7 @@ class SyncReport:
 
     realm_id: str
     run_id: str
-    counts: dict[str, dict[str, int]]  # written to QBO (`synced/<spec>`)
+    counts: dict[str, dict[str, int]]  # written to QBO (`<spec>/synced`)
     applied: dict[str, dict[str, int]] = field(default_factory=dict)  # into the source
 
 
@@ -147,15 +147,15 @@ def _step_failures(events: Sequence[DagsterEvent]) -> list[str]:
 
 def synced_counts(events: Sequence[DagsterEvent],
                   stage: str = "synced") -> dict[str, dict[str, int]]:
-    """The counts each `synced/<spec>` (or other stage's) materialization recorded, by spec."""
+    """The counts each `<spec>/synced` (or other stage's) materialization recorded, by spec."""
     counts: dict[str, dict[str, int]] = {}
     for event in events:
         if not event.is_step_materialization:
             continue
         materialization = event.step_materialization_data.materialization
-        if materialization.asset_key.path[0] == stage:
+        if materialization.asset_key.path[-1] == stage:
             metadata = materialization.metadata
-            counts[materialization.asset_key.path[1]] = {
+            counts[materialization.asset_key.path[0]] = {
                 name: int(metadata[name].value)  # type: ignore[arg-type]
                 for name in (*COUNT_NAMES, REFUSED_METADATA) if name in metadata}
     return counts

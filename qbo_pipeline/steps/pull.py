@@ -1,7 +1,7 @@
 """The pull steps: plan what QBO's records change in the source, and write it there.
 
-`plan_pulled` is the `diff/<spec>` of a spec that only pulls (a two-way spec plans both sides in
-`push.plan_spec`); `apply_source_writes` is every pulling spec's `applied/<spec>`. As on the push
+`plan_pulled` is the `<spec>/diff` of a spec that only pulls (a two-way spec plans both sides in
+`push.plan_spec`); `apply_source_writes` is every pulling spec's `<spec>/applied`. As on the push
 side, the core decides and these functions only fetch its inputs and store its outcome:
 source rows are written through `source.writer` in batches, each batch's links (and bases, so
 that nothing echoes back) right after it; records the core or the writer cannot write are
@@ -66,7 +66,7 @@ def pull_quarantine_name(spec: EntitySpec) -> str:
     return f"{spec.name}{PULL_QUARANTINE_SUFFIX}"
 
 
-# --- diff/<spec> of a spec that only pulls ---------------------------------------------------
+# --- <spec>/diff of a spec that only pulls ---------------------------------------------------
 
 
 def plan_pulled(spec: EntitySpec, specs: SpecSet, fetched: Fetched, engine: Engine,
@@ -112,7 +112,7 @@ def _rows_of(spec: EntitySpec, engine: Engine, links: dict[str, LinkRecord],
     return found
 
 
-# --- applied/<spec> --------------------------------------------------------------------------
+# --- <spec>/applied --------------------------------------------------------------------------
 
 
 @dataclass

@@ -161,7 +161,7 @@ def record_key_for(spec_name: str, tags: Mapping[str, str]) -> str | None:
     return key if name == spec_name and key else None
 
 
-# --- source/<spec> ---------------------------------------------------------------------------
+# --- <spec>/source ---------------------------------------------------------------------------
 
 
 def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
@@ -247,7 +247,7 @@ def _lookup_resolver(client: QBOClient) -> ResolveLookup:
     return resolve
 
 
-# --- validated/<spec> ------------------------------------------------------------------------
+# --- <spec>/validated ------------------------------------------------------------------------
 
 
 def validate_and_quarantine(spec: EntitySpec, stage: Stage,
@@ -265,8 +265,8 @@ def validate_and_quarantine(spec: EntitySpec, stage: Stage,
         quarantine_rows(session, stage.scope.realm_id, spec.name, entries)
         release_quarantine(session, stage.scope.realm_id, spec.name,
                            result.valid[SOURCE_KEY].tolist())
-    active = int((~result.valid[DELETED].astype(bool)).sum())
-    counts = stage.counted(valid=active, quarantined=len(result.quarantined))
+    # Deleted rows are valid too: their delete (void, inactivation) is synced like a change.
+    counts = stage.counted(valid=len(result.valid), quarantined=len(result.quarantined))
     return replace(stage, frame=result.valid, counts=counts), result
 
 
@@ -278,7 +278,7 @@ def _as_datetime(value: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-# --- qbo_snapshot/<spec> ---------------------------------------------------------------------
+# --- <spec>/qbo_snapshot ---------------------------------------------------------------------
 
 
 def refresh_snapshots(spec: EntitySpec, client: QBOClient, sessions: sessionmaker[Session],
@@ -302,7 +302,7 @@ def refresh_snapshots(spec: EntitySpec, client: QBOClient, sessions: sessionmake
     return Fetched(scope, records, now)
 
 
-# --- diff/<spec> -----------------------------------------------------------------------------
+# --- <spec>/diff -----------------------------------------------------------------------------
 
 
 def plan_spec(spec: EntitySpec, specs: SpecSet, stage: Stage, client: QBOClient,
@@ -350,7 +350,7 @@ def plan_spec(spec: EntitySpec, specs: SpecSet, stage: Stage, client: QBOClient,
         plan = plan_changes(spec, realm_id, states, candidates)
     kept = {key: source for key, source in sources.items() if source is not None}
     # The push side counts the rows its window read; those brought in by a change in QBO are
-    # the pull side's (applied/<spec>), so that read = skipped + valid + quarantined holds.
+    # the pull side's (<spec>/applied), so that read = skipped + valid + quarantined holds.
     window = set(stage.frame[SOURCE_KEY])
     return PlanStage(stage.scope, plan, kept, stage.counted(
         unchanged=sum(1 for key in plan.unchanged if key in window),
@@ -431,7 +431,7 @@ def _unlinked(spec: EntitySpec, specs: SpecSet, session: Session,
             if qbo_id not in linked and not s.deleted]
 
 
-# --- synced/<spec> ---------------------------------------------------------------------------
+# --- <spec>/synced ---------------------------------------------------------------------------
 
 
 def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
@@ -450,7 +450,7 @@ def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
         unanswered = unanswered_batches(session, realm_id, spec.name)
         refused = refused_request_ids(session, realm_id, spec.name,
                                       [w.source_key for w in plan.writes()])
-    tally = Tally()
+    tally = Tally(conflicted={conflict.source_key for conflict in plan.conflicts})
     for blocked in plan.blocked:
         tally.blocked(blocked.source_key, blocked.reason)
     stale: list[Write] = []
@@ -462,7 +462,8 @@ def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
     assert stage.stage is not None, f"spec {spec.name}: a push reads source rows"
     _move_cursor(spec, stage.stage, sessions, tally)
     counts = {**stage.counts, **tally.counts(),
-              "conflicts": stage.counts.get("conflicts", 0) + tally.conflicts}
+              "conflicts": stage.counts.get("conflicts", 0) + tally.conflicts,
+              "unchanged": stage.counts.get("unchanged", 0) + tally.unchanged}
     return counts, tally
 
 
@@ -530,8 +531,9 @@ def _heal_stale(spec: EntitySpec, stage: PlanStage, client: QBOClient,
     conflicts = [r.conflict for r in resolutions if r.conflict is not None]
     with sessions.begin() as session:
         open_conflicts(session, realm_id, spec.name, conflicts)
-    already = {conflict.source_key for conflict in stage.plan.conflicts}
-    tally.conflicts += sum(1 for c in conflicts if c.source_key not in already)
+    for conflict in conflicts:
+        tally.conflict(conflict.source_key)
+    tally.unchanged += sum(1 for r in resolutions if r.conflict is None and r.retry is None)
     retries = [r.retry for r in resolutions if r.retry is not None]
     for batch in split(retries, BATCH_ITEM_LIMIT):
         for write in _write_batch(spec, stage, client, sessions, batch, tally):

@@ -105,17 +105,35 @@ class Refusal:
     reason: str
 
 
+@dataclass(frozen=True)
+class WriteRow:
+    """One write as the run's preview lists it."""
+
+    source_key: str
+    qbo_id: str | None
+    operation: str
+    result: str
+
+
 @dataclass
 class Tally:
-    """The writes of one spec's run, counted, with the reason of every failure."""
+    """The writes of one spec's run, counted, with the reason of every failure.
+
+    Each record is counted once, so that valid = created + updated + unchanged + conflicts +
+    failed: a record in conflict counts as a conflict whatever its other fields' write does
+    (that write still goes, and its failure is still listed and held back).
+    """
 
     created: int = 0
     updated: int = 0
     failed: int = 0
     conflicts: int = 0  # found by re-diffing writes refused as stale
+    unchanged: int = 0  # refused as stale, and QBO already holds what they would write
+    conflicted: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     retry: list[str] = field(default_factory=list)  # failed for a passing reason
+    rows: list[WriteRow] = field(default_factory=list)
 
     def blocked(self, source_key: str, reason: str) -> None:
         """A record the plan cannot write (two QBO records match it...): held back like a
@@ -123,24 +141,40 @@ class Tally:
         self.failed += 1
         self.errors.append(reason)
         self.refusals.append(Refusal(source_key, reason))
+        self.rows.append(WriteRow(source_key, None, "none", f"held back: {reason}"))
+
+    def conflict(self, source_key: str) -> None:
+        """A record found in conflict after the plan (a stale write's re-diff)."""
+        if source_key not in self.conflicted:
+            self.conflicted.add(source_key)
+            self.conflicts += 1
 
     def count(self, spec: EntitySpec, write: Write, answer: Answer) -> Fate:
         """Count one answer (a stale one is left to the re-diff) and return its fate."""
         fate = answer.fate
+        counted = write.source_key not in self.conflicted
+        qbo_id = str(answer.record["Id"]) if answer.record and "Id" in answer.record \
+            else write.qbo_id
         if fate is Fate.WRITTEN:
-            if write.kind is WriteKind.CREATE:
+            if counted and write.kind is WriteKind.CREATE:
                 self.created += 1
-            else:
+            elif counted:
                 self.updated += 1
-        elif fate is not Fate.STALE:
-            self.failed += 1
+            result = "created" if write.kind is WriteKind.CREATE else "written"
+        elif fate is Fate.STALE:
+            result = "stale SyncToken: re-read and re-diffed"
+        else:
+            self.failed += counted
             reason = (f"{spec.record_label} {write.source_key}: QuickBooks refused the "
                       f"{write.kind.value}: {answer.error}")
             self.errors.append(reason)
             if fate is Fate.REFUSED:
                 self.refusals.append(Refusal(write.source_key, reason))
+                result = f"held back: {answer.error}"
             else:
                 self.retry.append(write.source_key)
+                result = f"next run retries: {answer.error}"
+        self.rows.append(WriteRow(write.source_key, qbo_id, write.kind.value, result))
         return fate
 
     def counts(self) -> dict[str, int]:

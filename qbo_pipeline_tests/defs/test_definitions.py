@@ -92,32 +92,32 @@ def _graph() -> dict[AssetKey, set[AssetKey]]:
 
 def test_each_spec_has_the_assets_of_its_direction_grouped_by_spec() -> None:
     graph = _graph()
-    expected = {AssetKey([stage, name]) for stage in PUSH_STAGES for name in SPEC_NAMES}
-    expected |= {AssetKey(["applied", "invoice"])}  # invoices pull their balance back
-    expected |= {AssetKey([stage, "service"]) for stage in PULL_STAGES}
+    expected = {AssetKey([name, stage]) for stage in PUSH_STAGES for name in SPEC_NAMES}
+    expected |= {AssetKey(["invoice", "applied"])}  # invoices pull their balance back
+    expected |= {AssetKey(["service", stage]) for stage in PULL_STAGES}
     assert set(graph) == expected
     groups = {spec.key: spec.group_name for spec in defs.resolve_all_asset_specs()}
-    assert groups[AssetKey(["diff", "invoice"])] == "invoice"
-    assert {groups[AssetKey([stage, "client"])] for stage in PUSH_STAGES} == {"client"}
+    assert groups[AssetKey(["invoice", "diff"])] == "invoice"
+    assert {groups[AssetKey(["client", stage])] for stage in PUSH_STAGES} == {"client"}
 
 
 def test_each_spec_flows_source_to_synced() -> None:
     graph = _graph()
     for name in SPEC_NAMES:
-        assert AssetKey(["source", name]) in graph[AssetKey(["validated", name])]
-        assert AssetKey(["validated", name]) in graph[AssetKey(["qbo_snapshot", name])]
-        assert graph[AssetKey(["diff", name])] == {AssetKey(["validated", name]),
-                                                   AssetKey(["qbo_snapshot", name])}
-        assert graph[AssetKey(["synced", name])] == {AssetKey(["diff", name])}
+        assert AssetKey([name, "source"]) in graph[AssetKey([name, "validated"])]
+        assert AssetKey([name, "validated"]) in graph[AssetKey([name, "qbo_snapshot"])]
+        assert graph[AssetKey([name, "diff"])] == {AssetKey([name, "validated"]),
+                                                   AssetKey([name, "qbo_snapshot"])}
+        assert graph[AssetKey([name, "synced"])] == {AssetKey([name, "diff"])}
 
 
 def test_references_put_the_upstream_sync_first() -> None:
     graph = _graph()
-    assert graph[AssetKey(["source", "client"])] == set()
-    assert graph[AssetKey(["source", "project"])] == {AssetKey(["synced", "client"])}
-    assert graph[AssetKey(["source", "invoice"])] == {AssetKey(["synced", "project"])}
-    assert graph[AssetKey(["source", "time_entry"])] == {AssetKey(["synced", "employee"]),
-                                                         AssetKey(["synced", "project"])}
+    assert graph[AssetKey(["client", "source"])] == set()
+    assert graph[AssetKey(["project", "source"])] == {AssetKey(["client", "synced"])}
+    assert graph[AssetKey(["invoice", "source"])] == {AssetKey(["project", "synced"])}
+    assert graph[AssetKey(["time_entry", "source"])] == {AssetKey(["employee", "synced"]),
+                                                         AssetKey(["project", "synced"])}
 
 
 def test_validated_asset_carries_the_quarantine_check() -> None:
@@ -125,7 +125,7 @@ def test_validated_asset_carries_the_quarantine_check() -> None:
         specs, build_sync_partitions(sync_start_date()), sync_start_date()))[1]
     check_keys = list(validated.check_keys)
     assert [(k.asset_key, k.name) for k in check_keys] == [
-        (AssetKey(["validated", "client"]), VALIDATION_CHECK)]
+        (AssetKey(["client", "validated"]), VALIDATION_CHECK)]
 
 
 def test_local_defaults_without_environment() -> None:
@@ -218,8 +218,8 @@ def test_a_spec_that_also_pulls_gets_its_applied_asset_after_synced(tmp_path: Pa
         client.replace("direction: push", "direction: two_way") + "pull: {target: linked}\n")
     graph = build_defs(load_specs(tmp_path)).resolve_asset_graph()
     parents = {key: set(graph.get(key).parent_keys) for key in graph.get_all_asset_keys()}
-    applied = AssetKey(["applied", "client"])
-    assert parents[applied] == {AssetKey(["diff", "client"]), AssetKey(["synced", "client"])}
-    assert parents[AssetKey(["diff", "client"])] == {AssetKey(["validated", "client"]),
-                                                     AssetKey(["qbo_snapshot", "client"])}
-    assert applied in parents[AssetKey(["source", "project"])]
+    applied = AssetKey(["client", "applied"])
+    assert parents[applied] == {AssetKey(["client", "diff"]), AssetKey(["client", "synced"])}
+    assert parents[AssetKey(["client", "diff"])] == {AssetKey(["client", "validated"]),
+                                                     AssetKey(["client", "qbo_snapshot"])}
+    assert applied in parents[AssetKey(["project", "source"])]

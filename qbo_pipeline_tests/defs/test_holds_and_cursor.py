@@ -77,8 +77,8 @@ def test_the_cursor_stays_before_a_write_that_failed_for_a_passing_reason(
     assert (counts["failed"], tally.retry, tally.refusals) == (1, ["5"], []), tally.errors
     with pipeline.sessions.begin() as session:
         assert get_cursor(session, realm_id, "client").change_window_end == before
-    result = pipeline.run(selection=["source/client", "validated/client", "qbo_snapshot/client",
-                                     "diff/client", "synced/client"])
+    result = pipeline.run(selection=["client/source", "client/validated", "client/qbo_snapshot",
+                                     "client/diff", "client/synced"])
     assert synced_counts(result)["client"]["updated"] == 1
     phones = [c.get("PrimaryPhone", {}).get("FreeFormNumber")
               for c in pipeline.qbo_records()["Customer"]]

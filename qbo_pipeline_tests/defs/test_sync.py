@@ -24,15 +24,25 @@ EXPECTED_QUARANTINE = {("client", "2"), ("client", "3"), ("project", "2"), ("tim
 
 def synced_counts(result: ExecuteInProcessResult,
                   stage: str = "synced") -> dict[str, dict[str, int]]:
-    """The counts each `synced/<spec>` (or `applied/<spec>`) materialization recorded."""
+    """The counts each `<spec>/synced` (or `<spec>/applied`) materialization recorded."""
     counts: dict[str, dict[str, int]] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
-        if materialization.asset_key.path[0] == stage:
-            counts[materialization.asset_key.path[1]] = {
+        if materialization.asset_key.path[-1] == stage:
+            counts[materialization.asset_key.path[0]] = {
                 name: int(value.value)  # type: ignore[arg-type]
                 for name, value in materialization.metadata.items() if name != "preview"}
     return counts
+
+
+def assert_counts_add_up(result: ExecuteInProcessResult) -> None:
+    """read = skipped + valid + quarantined, valid = created + updated + unchanged +
+    conflicts + failed, for every spec written to QBO or into the source."""
+    for stage in ("synced", "applied"):
+        for name, c in synced_counts(result, stage).items():
+            assert c["read"] == c["skipped"] + c["valid"] + c["quarantined"], (stage, name, c)
+            assert c["valid"] == (c["created"] + c["updated"] + c["unchanged"]
+                                  + c["conflicts"] + c["failed"]), (stage, name, c)
 
 
 def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
@@ -65,6 +75,7 @@ def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
 def test_full_sync_creates_one_record_per_valid_row(pipeline: PipelineUnderTest) -> None:
     result = pipeline.run()
     assert result.success
+    assert_counts_add_up(result)
     expected = expected_rows(pipeline.source_url)
     counts = synced_counts(result)
     assert {name: c["created"] for name, c in counts.items()} == expected
@@ -86,7 +97,7 @@ def test_every_materialization_records_counts_and_a_preview(
     for materialization in materialized:
         assert set(COUNT_NAMES) | {"preview"} <= set(materialization.metadata), \
             materialization.asset_key
-    source_client = next(m for m in materialized if m.asset_key == AssetKey(["source", "client"]))
+    source_client = next(m for m in materialized if m.asset_key == AssetKey(["client", "source"]))
     assert source_client.metadata["read"].value == 6
     assert "DisplayName" in str(source_client.metadata["preview"].value)
 
@@ -137,11 +148,11 @@ def test_bad_rows_are_quarantined_and_reported(pipeline: PipelineUnderTest) -> N
         "the line's quantity zero or more (a credit belongs on a credit memo)"]
     checks = {e.asset_key: e for e in result.get_asset_check_evaluations()
               if e.check_name == VALIDATION_CHECK}
-    client_check = checks[AssetKey(["validated", "client"])]
+    client_check = checks[AssetKey(["client", "validated"])]
     assert not client_check.passed
     assert client_check.metadata["quarantined"].value == 2
     assert "Alvarez: Engineering" in str(client_check.metadata["rows"].value)
-    assert checks[AssetKey(["validated", "employee"])].passed
+    assert checks[AssetKey(["employee", "validated"])].passed
 
 
 def test_second_runs_create_and_update_nothing(pipeline: PipelineUnderTest) -> None:
@@ -149,11 +160,13 @@ def test_second_runs_create_and_update_nothing(pipeline: PipelineUnderTest) -> N
     before = pipeline.qbo_records()
     incremental = pipeline.run()
     assert incremental.success
+    assert_counts_add_up(incremental)
     assert all(c["read"] == 0 for c in synced_counts(incremental).values())
     # A backfill re-reads a whole day: every row of it is found unchanged in QBO.
     busiest = _busiest_invoice_day(pipeline.source_url)
     window = pipeline.run(incremental=False, day=busiest)
     assert window.success
+    assert_counts_add_up(window)
     counts = synced_counts(window)
     assert counts["invoice"]["read"] >= 1
     assert counts["invoice"]["unchanged"] == counts["invoice"]["read"]
@@ -226,6 +239,7 @@ def test_a_field_changed_on_both_sides_is_a_conflict_not_an_overwrite(
     change_client_phone(pipeline, "1", "555-0199")
     result = pipeline.run()
     assert result.success
+    assert_counts_add_up(result)
     counts = synced_counts(result)["client"]
     assert (counts["conflicts"], counts["updated"]) == (1, 0)
     with pipeline.sessions.begin() as session:
@@ -234,6 +248,36 @@ def test_a_field_changed_on_both_sides_is_a_conflict_not_an_overwrite(
     phone = next(f for f in conflicts[0].fields if f["path"] == "PrimaryPhone.FreeFormNumber")
     assert (phone["source"], phone["qbo"]) == ("555-0199", "555-0000")
     customer = next(c for c in pipeline.qbo_records()["Customer"] if c["Id"] == qbo_id)
+    assert customer["PrimaryPhone"]["FreeFormNumber"] == "555-0000"
+
+
+def test_a_conflict_with_another_field_written_counts_once(
+        pipeline: PipelineUnderTest) -> None:
+    """The phone is in conflict, the email only changed in the source: the email is written,
+    and the client counts once, as a conflict (issue: valid = created + updated + ...)."""
+    assert pipeline.run().success
+    bookkeeper_edits_client(pipeline, "1", {"PrimaryPhone": {"FreeFormNumber": "555-0000"}})
+    with pipeline.sessions.begin() as session:
+        cursor = get_cursor(session, pipeline.realm.realm_id, "client")
+        assert cursor is not None and cursor.change_window_end is not None
+        changed_at = cursor.change_window_end.replace(tzinfo=None) + timedelta(milliseconds=1)
+    engine = sa.create_engine(pipeline.source_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE clients SET phone = '555-0199', "
+                                   "email = 'new@example.com', updated_at = :at WHERE id = 1"),
+                           {"at": changed_at})
+    engine.dispose()
+    result = pipeline.run()
+    assert_counts_add_up(result)
+    counts = synced_counts(result)["client"]
+    assert (counts["valid"], counts["conflicts"], counts["updated"]) == (1, 1, 0)
+    rows = next(e.step_materialization_data.materialization.metadata["preview"].value
+                for e in result.get_asset_materialization_events()
+                if e.step_materialization_data.materialization.asset_key.path == [
+                    "client", "synced"])
+    assert "| 1 |" in str(rows) and "written" in str(rows)  # the preview lists the write
+    customer = next(c for c in pipeline.qbo_records()["Customer"]
+                    if c.get("PrimaryEmailAddr", {}).get("Address") == "new@example.com")
     assert customer["PrimaryPhone"]["FreeFormNumber"] == "555-0000"
 
 
@@ -253,10 +297,10 @@ def run_with_an_edit_after_the_snapshot(pipeline: PipelineUnderTest,
                                         changes: dict[str, Any]) -> ExecuteInProcessResult:
     """Sync the clients in two steps with a bookkeeper's edit of client 1 in between: the
     plan is made from a snapshot older than the edit, so its write carries a stale SyncToken."""
-    before = ["source/client", "validated/client", "qbo_snapshot/client"]
+    before = ["client/source", "client/validated", "client/qbo_snapshot"]
     assert pipeline.run(selection=before).success
     bookkeeper_edits_client(pipeline, "1", changes)
-    return pipeline.run(selection=["diff/client", "synced/client"])
+    return pipeline.run(selection=["client/diff", "client/synced"])
 
 
 def test_a_stale_sync_token_heals_when_qbo_changed_another_field(
@@ -265,6 +309,7 @@ def test_a_stale_sync_token_heals_when_qbo_changed_another_field(
     change_client_phone(pipeline, "1", "555-0199")
     result = run_with_an_edit_after_the_snapshot(pipeline, {"Notes": "Call before visiting"})
     assert result.success
+    assert_counts_add_up(result)
     counts = synced_counts(result)["client"]
     assert (counts["updated"], counts["failed"], counts["conflicts"]) == (1, 0, 0)
     with pipeline.sessions.begin() as session:
@@ -286,6 +331,7 @@ def test_a_stale_sync_token_on_a_field_qbo_changed_too_is_a_conflict(
     result = run_with_an_edit_after_the_snapshot(
         pipeline, {"PrimaryPhone": {"FreeFormNumber": "555-0000"}})
     assert result.success
+    assert_counts_add_up(result)
     counts = synced_counts(result)["client"]
     assert (counts["updated"], counts["failed"], counts["conflicts"]) == (0, 0, 1)
     with pipeline.sessions.begin() as session:
@@ -298,8 +344,8 @@ def test_a_stale_sync_token_on_a_field_qbo_changed_too_is_a_conflict(
 
 
 def clock_at(moment: datetime) -> dict[str, Any]:
-    """Run config that pins the clock of every `source/<spec>` asset to `moment`."""
-    return {"ops": {f"source__{spec.name}": {"config": {"as_of": moment.isoformat()}}
+    """Run config that pins the clock of every `<spec>/source` asset to `moment`."""
+    return {"ops": {f"{spec.name}__source": {"config": {"as_of": moment.isoformat()}}
                     for spec in specs.in_dependency_order() if spec.pushes}}
 
 
