@@ -13,6 +13,9 @@
   killed between the write and its link can be recovered without a duplicate;
 - `realms` and `tokens`: connected QBO companies and their OAuth tokens, encrypted.
 
+Every table's name starts with `qbo_`, so that the state can live in a database that holds
+other tables too: Dagster's own storage, for one, has a `snapshots` table.
+
 Timestamps are stored in UTC and come back timezone-aware on every backend. JSON columns
 accept Decimal, date and datetime values (stored as strings).
 """
@@ -121,7 +124,7 @@ class StateBase(DeclarativeBase):
 class LinkRecord(StateBase):
     """A source record and the QBO record it is synced with."""
 
-    __tablename__ = "links"
+    __tablename__ = "qbo_links"
     __table_args__ = (
         UniqueConstraint("realm_id", "spec_name", "source_key", name="uq_links_source"),
         UniqueConstraint("realm_id", "qbo_entity", "qbo_id", name="uq_links_qbo"),
@@ -143,7 +146,7 @@ class LinkRecord(StateBase):
 class SnapshotRecord(StateBase):
     """A QBO record as last fetched."""
 
-    __tablename__ = "snapshots"
+    __tablename__ = "qbo_snapshots"
     __table_args__ = (
         UniqueConstraint("realm_id", "qbo_entity", "qbo_id", name="uq_snapshots_record"),
     )
@@ -162,7 +165,7 @@ class SnapshotRecord(StateBase):
 class ConflictRecord(StateBase):
     """Fields changed both in the source and in QBO since the last sync, for review."""
 
-    __tablename__ = "conflicts"
+    __tablename__ = "qbo_conflicts"
     __table_args__ = (
         # At most one open conflict per record: a re-run refreshes it instead of adding one.
         Index("uq_conflicts_open_record", "realm_id", "spec_name", "source_key", unique=True,
@@ -188,7 +191,7 @@ class ConflictRecord(StateBase):
 class QuarantineRecord(StateBase):
     """A source row held back by validation; released once it passes."""
 
-    __tablename__ = "quarantine"
+    __tablename__ = "qbo_quarantine"
     __table_args__ = (
         UniqueConstraint("realm_id", "spec_name", "source_key", name="uq_quarantine_source"),
     )
@@ -209,7 +212,7 @@ class HeldReferenceRecord(StateBase):
     """A record that a held-back row refers to: when that record syncs, the row is tried
     again (a project held back because its client was not in QBO yet)."""
 
-    __tablename__ = "held_references"
+    __tablename__ = "qbo_held_references"
     __table_args__ = (
         Index("ix_held_references_row", "realm_id", "spec_name", "source_key"),
     )
@@ -225,7 +228,7 @@ class HeldReferenceRecord(StateBase):
 class CursorRecord(StateBase):
     """Where the incremental sync of one spec in one realm stopped."""
 
-    __tablename__ = "cursors"
+    __tablename__ = "qbo_cursors"
 
     realm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     spec_name: Mapped[str] = mapped_column(primary_key=True)
@@ -239,7 +242,7 @@ class CursorRecord(StateBase):
 class RunResultRecord(StateBase):
     """The counts of one run of one spec (read, valid, quarantined, created, ...)."""
 
-    __tablename__ = "run_results"
+    __tablename__ = "qbo_run_results"
     __table_args__ = (Index("ix_run_results_realm_spec", "realm_id", "spec_name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -255,7 +258,7 @@ class RunResultRecord(StateBase):
 class WriteLogRecord(StateBase):
     """A QBO write, recorded as pending before its batch is sent and completed after."""
 
-    __tablename__ = "write_log"
+    __tablename__ = "qbo_write_log"
     __table_args__ = (
         UniqueConstraint("realm_id", "request_id", name="uq_write_log_request"),
         Index("ix_write_log_status", "realm_id", "status"),
@@ -278,7 +281,7 @@ class WriteLogRecord(StateBase):
 class RealmRecord(StateBase):
     """A connected QBO company and its per-company settings."""
 
-    __tablename__ = "realms"
+    __tablename__ = "qbo_realms"
 
     realm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     sync_start_date: Mapped[date | None]
@@ -290,7 +293,7 @@ class RealmRecord(StateBase):
 class TokenRecord(StateBase):
     """A realm's OAuth tokens, each encrypted (Fernet) before it reaches the database."""
 
-    __tablename__ = "tokens"
+    __tablename__ = "qbo_tokens"
 
     realm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     refresh_token_encrypted: Mapped[str] = mapped_column(Text)

@@ -415,9 +415,9 @@ def test_a_run_killed_before_its_link_writes_leaves_no_duplicate(
     # their answers and the window's cursor were written: the state DB just has the intents.
     state = sa.create_engine(pipeline.state.url)
     with state.begin() as connection:
-        for statement in ("DELETE FROM links WHERE spec_name = 'time_entry'",
-                          "DELETE FROM cursors WHERE spec_name = 'time_entry'",
-                          "UPDATE write_log SET status = 'pending', completed_at = NULL "
+        for statement in ("DELETE FROM qbo_links WHERE spec_name = 'time_entry'",
+                          "DELETE FROM qbo_cursors WHERE spec_name = 'time_entry'",
+                          "UPDATE qbo_write_log SET status = 'pending', completed_at = NULL "
                           "WHERE spec_name = 'time_entry'"):
             connection.execute(sa.text(statement))
     state.dispose()

@@ -8,8 +8,9 @@ from sqlalchemy import Engine, inspect
 
 from qbo_pipeline.state import create_state_engine, init_state_db, state_sessions, upsert_realm
 
-TABLES = {"links", "snapshots", "conflicts", "quarantine", "cursors", "run_results", "write_log",
-          "realms", "tokens"}
+TABLES = {f"qbo_{name}" for name in (
+    "links", "snapshots", "conflicts", "quarantine", "held_references", "cursors",
+    "run_results", "write_log", "realms", "tokens")}
 
 
 def test_every_table_is_created_in_its_own_schema(state_engine: Engine) -> None:
