@@ -49,6 +49,14 @@ from qbo_pipeline.defs.partitions import (
 from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
 from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.state import record_run_result
+from qbo_pipeline.steps.common import (
+    COUNT_NAMES,
+    Fetched,
+    PlanStage,
+    Stage,
+    SyncScope,
+    record_key_for,
+)
 from qbo_pipeline.steps.pull import (
     applied_rows,
     apply_source_writes,
@@ -56,15 +64,9 @@ from qbo_pipeline.steps.pull import (
     pull_quarantine_name,
 )
 from qbo_pipeline.steps.push import (
-    COUNT_NAMES,
-    Fetched,
-    PlanStage,
-    Stage,
-    SyncScope,
     execute_plan,
     plan_spec,
     read_source,
-    record_key_for,
     refresh_snapshots,
     validate_and_quarantine,
 )

@@ -33,7 +33,7 @@ from qbo_pipeline.defs.partitions import (
 from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
 from qbo_pipeline.specs import SpecSet
 from qbo_pipeline.state import QuarantineRecord, list_quarantine, list_realms
-from qbo_pipeline.steps.push import COUNT_NAMES, RECORD_TAG
+from qbo_pipeline.steps.common import COUNT_NAMES, RECORD_TAG
 
 ProgressCallback = Callable[[str], None]
 

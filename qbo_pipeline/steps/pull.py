@@ -40,7 +40,7 @@ from qbo_pipeline.state import (
     set_cursor,
     upsert_links,
 )
-from qbo_pipeline.steps.push import (
+from qbo_pipeline.steps.common import (
     COUNT_NAMES,
     Fetched,
     PlanStage,

@@ -9,7 +9,7 @@ and "changes since": in `qbo/`). Each returns the value its asset passes on, wit
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -54,8 +54,15 @@ from qbo_pipeline.state import (
     unanswered_batches,
     upsert_links,
 )
+from qbo_pipeline.steps.common import (
+    Fetched,
+    PlanStage,
+    Stage,
+    SyncScope,
+    ref_entities,
+    source_key_resolver,
+)
 from qbo_pipeline.sync import (
-    Plan,
     RecordState,
     ResolveLookup,
     ResolveRef,
@@ -82,11 +89,9 @@ from qbo_pipeline.sync.results import (
     link_for,
     qbo_operation,
 )
-from qbo_pipeline.sync.reverse import ResolveSourceKey
 from qbo_pipeline.sync.scope import (
     HeldRow,
     ReadMode,
-    ReadScope,
     due_again,
     on_or_after_start,
     read_scope,
@@ -94,72 +99,6 @@ from qbo_pipeline.sync.scope import (
     sync_start,
 )
 from qbo_pipeline.sync.values import source_key_of
-
-# `skipped`: read but out of scope (dated before the sync start date, or left out by a spec
-# setting such as approved-only time), so that read = skipped + valid + quarantined.
-COUNT_NAMES = ("read", "skipped", "valid", "quarantined", "created", "updated", "unchanged",
-               "conflicts", "failed")
-RECORD_TAG = "qbo/record"
-
-
-@dataclass(frozen=True)
-class SyncScope:
-    """The run's parameters: which company, changes or one day, the clock, one record."""
-
-    realm_id: str
-    incremental: bool
-    day: date
-    until: datetime  # the change window's end: the run's clock less the lag
-    record_key: str | None = None  # one source record only: a per-record sync
-
-
-@dataclass(frozen=True)
-class Stage:
-    """What one asset hands the next: the rows in play, how they were read, the counts."""
-
-    scope: SyncScope
-    frame: pd.DataFrame
-    counts: dict[str, int] = field(default_factory=dict)
-    read: ReadScope | None = None
-    # Every row the change window read (quarantined and skipped ones too): key -> stamp,
-    # for the cursor rule; and key -> the records it refers to, for held rows.
-    stamps: dict[str, datetime] = field(default_factory=dict)
-    references: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # raw rows, for pulls
-
-    def counted(self, **counts: int) -> dict[str, int]:
-        merged = {name: self.counts.get(name, 0) for name in COUNT_NAMES}
-        merged.update(counts)
-        return merged
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """The QBO records one run fetched for a spec, and when it fetched them: a spec that
-    pulls moves its QBO-side cursor there only once they are applied to the source."""
-
-    scope: SyncScope
-    records: list[dict[str, Any]]
-    fetched_at: datetime
-
-
-@dataclass(frozen=True)
-class PlanStage:
-    """The plan of one spec's writes (to QBO, to the source or both), and its inputs."""
-
-    scope: SyncScope
-    plan: Plan
-    sources: dict[str, dict[str, Any]]
-    counts: dict[str, int]
-    stage: Stage | None = None  # the source rows read (None for a spec that only pulls)
-    fetched: Fetched | None = None
-
-
-def record_key_for(spec_name: str, tags: Mapping[str, str]) -> str | None:
-    """The one source key a run syncs of this spec (tag `qbo/record` = `<spec>/<key>`)."""
-    name, _, key = tags.get(RECORD_TAG, "").partition("/")
-    return key if name == spec_name and key else None
-
 
 # --- <spec>/source ---------------------------------------------------------------------------
 
@@ -391,24 +330,6 @@ def _new_in_qbo(spec: EntitySpec, sessions: sessionmaker[Session], realm_id: str
                                  [str(record["Id"]) for record in fetched.records])
     return [RecordState(None, None, qbo=record) for record in fetched.records
             if str(record["Id"]) not in linked]
-
-
-def source_key_resolver(spec: EntitySpec, specs: SpecSet, sessions: sessionmaker[Session],
-                        realm_id: str) -> ResolveSourceKey:
-    """(spec name, QBO Id) -> the source key linked to it, for pulled references."""
-    targets = set(spec.references().values())
-    with sessions.begin() as session:
-        linked = {(name, link.qbo_id): key for name in targets
-                  for key, link in get_links(session, realm_id, name).items()}
-
-    def resolve(spec_name: str, qbo_id: str) -> str | None:
-        return linked.get((spec_name, qbo_id))
-
-    return resolve
-
-
-def ref_entities(specs: SpecSet) -> dict[str, str]:
-    return {spec.name: spec.qbo_entity for spec in specs.in_dependency_order()}
 
 
 def _read_missing(entity: str, client: QBOClient, sessions: sessionmaker[Session],

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from qbo_pipeline.defs.assets import REFUSED_METADATA
 from qbo_pipeline.source import create_source_engine
 from qbo_pipeline.state import get_cursor, list_quarantine, upsert_realm
+from qbo_pipeline.steps.common import SyncScope
 from qbo_pipeline.steps.push import (
-    SyncScope,
     execute_plan,
     plan_spec,
     read_source,

@@ -9,7 +9,8 @@ import requests
 
 from qbo_pipeline.specs import load_specs
 from qbo_pipeline.state import create_state_engine, get_snapshots, init_state_db, state_sessions
-from qbo_pipeline.steps.push import SyncScope, refresh_snapshots
+from qbo_pipeline.steps.common import SyncScope
+from qbo_pipeline.steps.push import refresh_snapshots
 from qbo_pipeline_tests.conftest import ConnectedRealm
 from qbo_pipeline_tests.qbo.conftest import client_for
 

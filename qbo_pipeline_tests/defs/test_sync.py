@@ -13,7 +13,7 @@ from dagster import AssetKey, ExecuteInProcessResult
 
 from qbo_pipeline.defs.assets import VALIDATION_CHECK, SourceClock, stages_of
 from qbo_pipeline.state import get_cursor, get_links, list_conflicts, list_quarantine, set_cursor
-from qbo_pipeline.steps.push import COUNT_NAMES
+from qbo_pipeline.steps.common import COUNT_NAMES
 from qbo_pipeline_tests.defs.conftest import SPECS as specs
 from qbo_pipeline_tests.defs.conftest import PipelineUnderTest
 

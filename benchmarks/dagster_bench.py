@@ -1,0 +1,143 @@
+"""What a sync costs as Dagster runs it: one partition run in a process of its own, and the
+15-minute schedule's tick for many companies.
+
+- A partition run the way a launched run executes (`dagster job execute` of `sync_job` in a
+  subprocess, as the run launcher's worker does): wall time and the CPU seconds of that
+  process, for a first sync and for a run with nothing to do. Goal (issue figures): under 6 s
+  and 6 CPU-s, with one rate limiter per company (the job runs in one process).
+- The schedule's evaluation with N connected companies (run requests built), goal under 10 s
+  for 1,000, and the CPU a tick's runs would cost in all for N companies with nothing to do,
+  extrapolated from the measured no-op run (goal under 2 hours of CPU for 1,000).
+
+    python benchmarks/dagster_bench.py --clients 25 --companies 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from dagster import DagsterInstance, build_schedule_context, instance_for_test
+
+from qbo_pipeline.connections import connect_company
+from qbo_pipeline.defs.jobs import incremental_run_requests
+from qbo_pipeline.defs.partitions import (
+    DAY_DIMENSION,
+    INCREMENTAL_MODE,
+    MODE_TAG,
+    REALM_DIMENSION,
+    REALM_TAG,
+)
+from qbo_pipeline.demo import INSTANCE_SETTINGS, demo_resources, seed_demo_items
+from qbo_pipeline.emulator.server import EmulatorServer
+from qbo_pipeline.emulator.service import EmulatorConfig
+from qbo_pipeline.source.demo_data import generate_demo_data
+
+GOAL_RUN_SECONDS = 6.0
+GOAL_RUN_CPU_SECONDS = 6.0
+GOAL_TICK_SECONDS = 10.0
+GOAL_TICK_CPU_HOURS_PER_1000 = 2.0
+
+
+@dataclass(frozen=True)
+class RunCost:
+    label: str
+    wall_seconds: float
+    cpu_seconds: float
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_partition(label: str, realm_id: str, environment: dict[str, str]) -> RunCost:
+    """One incremental run of today's partition, in a process of its own."""
+    day = datetime.now(UTC).date().isoformat()
+    # A job run names its partition by tags, as the schedule's run requests do.
+    tags = json.dumps({MODE_TAG: INCREMENTAL_MODE, REALM_TAG: realm_id,
+                       "dagster/partition": f"{day}|{realm_id}",
+                       f"dagster/partition/{DAY_DIMENSION}": day,
+                       f"dagster/partition/{REALM_DIMENSION}": realm_id})
+    command = [shutil.which("dagster") or "dagster", "job", "execute", "-m",
+               "qbo_pipeline.defs.definitions", "-j", "sync_job", "--tags", tags]
+    cpu, started = children_cpu_seconds(), time.perf_counter()
+    finished = subprocess.run(command, env=environment, capture_output=True, text=True,
+                              timeout=900, check=False)
+    wall = time.perf_counter() - started
+    if finished.returncode != 0:
+        sys.exit(f"{label}: the run failed:\n{finished.stdout[-3000:]}\n{finished.stderr[-3000:]}")
+    return RunCost(label, wall, children_cpu_seconds() - cpu)
+
+
+def partition_runs(clients: int, workdir: Path) -> list[RunCost]:
+    os.environ["QBO_PIPELINE_SECRET_KEY"] = Fernet.generate_key().decode()
+    with EmulatorServer(EmulatorConfig(state_file=workdir / "emulator.sqlite")) as server:
+        resources = demo_resources(workdir, server.base_url)
+        generate_demo_data(resources.source_db.url, clients=clients, reset=True)
+        realm_id = connect_company(resources)
+        seed_demo_items(server.base_url, realm_id)
+        home = workdir / "dagster_home"
+        home.mkdir()
+        shutil.copy(INSTANCE_SETTINGS, home / "dagster.yaml")
+        environment = {**os.environ, "DAGSTER_HOME": str(home),
+                       "QBO_SOURCE_URL": resources.source_db.url,
+                       "QBO_STATE_URL": resources.state_db.url,
+                       "QBO_BASE_URL": server.base_url, "QBO_SYNC_START_DATE": "2000-01-01"}
+        with DagsterInstance.from_config(str(home)) as instance:
+            instance.add_dynamic_partitions(REALM_DIMENSION, [realm_id])
+        return [run_partition(label, realm_id, environment)
+                for label in ("first sync", "no changes", "no changes")]
+
+
+def schedule_tick_seconds(companies: int) -> float:
+    # A schedule context needs an instance with a reference, as in the daemon.
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions(REALM_DIMENSION,
+                                        [f"9130{n:011d}" for n in range(companies)])
+        context = build_schedule_context(instance=instance,
+                                         scheduled_execution_time=datetime.now(UTC))
+        started = time.perf_counter()
+        requests = list(incremental_run_requests(context))
+        elapsed = time.perf_counter() - started
+    assert len(requests) == companies
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=25, help="demo clients per company")
+    parser.add_argument("--companies", type=int, default=1000,
+                        help="connected companies for the schedule tick")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        runs = partition_runs(args.clients, Path(workdir))
+    print(f"\none partition run in its own process ({args.clients} demo clients)")
+    print(f"{'run':<12}{'wall s':>9}{'CPU s':>9}   goal: under {GOAL_RUN_SECONDS:.0f} s and "
+          f"{GOAL_RUN_CPU_SECONDS:.0f} CPU-s")
+    for run in runs:
+        print(f"{run.label:<12}{run.wall_seconds:>9.2f}{run.cpu_seconds:>9.2f}")
+    tick = schedule_tick_seconds(args.companies)
+    print(f"\nschedule tick for {args.companies} companies: {tick:.2f} s to build the run "
+          f"requests (goal: under {GOAL_TICK_SECONDS:.0f} s for 1000)")
+    no_op_cpu = min(run.cpu_seconds for run in runs if run.label == "no changes")
+    hours = no_op_cpu * args.companies / 3600
+    goal = GOAL_TICK_CPU_HOURS_PER_1000 * args.companies / 1000
+    print(f"a tick's runs for {args.companies} companies with nothing to do: about "
+          f"{hours:.2f} CPU-hours (measured {no_op_cpu:.2f} CPU-s per no-op run; goal under "
+          f"{goal:.1f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""What the assets of a sync hand each other, and the lookups both directions share.
+
+`Stage` (the source rows read), `Fetched` (the QBO records fetched) and `PlanStage` (the plan
+and its inputs) are plain data: each asset's function in `push.py` or `pull.py` takes one and
+returns the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
+
+from qbo_pipeline.specs import EntitySpec, SpecSet
+from qbo_pipeline.state import get_links
+from qbo_pipeline.sync import Plan
+from qbo_pipeline.sync.reverse import ResolveSourceKey
+from qbo_pipeline.sync.scope import ReadScope
+
+# `skipped`: read but out of scope (dated before the sync start date, or left out by a spec
+# setting such as approved-only time), so that read = skipped + valid + quarantined.
+COUNT_NAMES = ("read", "skipped", "valid", "quarantined", "created", "updated", "unchanged",
+               "conflicts", "failed")
+RECORD_TAG = "qbo/record"
+
+
+@dataclass(frozen=True)
+class SyncScope:
+    """The run's parameters: which company, changes or one day, the clock, one record."""
+
+    realm_id: str
+    incremental: bool
+    day: date
+    until: datetime  # the change window's end: the run's clock less the lag
+    record_key: str | None = None  # one source record only: a per-record sync
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What one asset hands the next: the rows in play, how they were read, the counts."""
+
+    scope: SyncScope
+    frame: pd.DataFrame
+    counts: dict[str, int] = field(default_factory=dict)
+    read: ReadScope | None = None
+    # Every row the change window read (quarantined and skipped ones too): key -> stamp,
+    # for the cursor rule; and key -> the records it refers to, for held rows.
+    stamps: dict[str, datetime] = field(default_factory=dict)
+    references: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # raw rows, for pulls
+
+    def counted(self, **counts: int) -> dict[str, int]:
+        merged = {name: self.counts.get(name, 0) for name in COUNT_NAMES}
+        merged.update(counts)
+        return merged
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The QBO records one run fetched for a spec, and when it fetched them: a spec that
+    pulls moves its QBO-side cursor there only once they are applied to the source."""
+
+    scope: SyncScope
+    records: list[dict[str, Any]]
+    fetched_at: datetime
+
+
+@dataclass(frozen=True)
+class PlanStage:
+    """The plan of one spec's writes (to QBO, to the source or both), and its inputs."""
+
+    scope: SyncScope
+    plan: Plan
+    sources: dict[str, dict[str, Any]]
+    counts: dict[str, int]
+    stage: Stage | None = None  # the source rows read (None for a spec that only pulls)
+    fetched: Fetched | None = None
+
+
+def record_key_for(spec_name: str, tags: Mapping[str, str]) -> str | None:
+    """The one source key a run syncs of this spec (tag `qbo/record` = `<spec>/<key>`)."""
+    name, _, key = tags.get(RECORD_TAG, "").partition("/")
+    return key if name == spec_name and key else None
+
+
+def source_key_resolver(spec: EntitySpec, specs: SpecSet, sessions: sessionmaker[Session],
+                        realm_id: str) -> ResolveSourceKey:
+    """(spec name, QBO Id) -> the source key linked to it, for pulled references."""
+    targets = set(spec.references().values())
+    with sessions.begin() as session:
+        linked = {(name, link.qbo_id): key for name in targets
+                  for key, link in get_links(session, realm_id, name).items()}
+
+    def resolve(spec_name: str, qbo_id: str) -> str | None:
+        return linked.get((spec_name, qbo_id))
+
+    return resolve
+
+
+def ref_entities(specs: SpecSet) -> dict[str, str]:
+    return {spec.name: spec.qbo_entity for spec in specs.in_dependency_order()}
