@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from dagster import (
     AssetKey,
@@ -136,13 +136,31 @@ def run_sync(specs: SpecSet, resources: SyncResources, instance: DagsterInstance
 
 
 def _step_failures(events: Sequence[DagsterEvent]) -> list[str]:
+    """Each failed step with its real cause: Dagster wraps the exception our code raised
+    (a missing source table, an expired connection) in its own execution error."""
     failures = []
     for event in events:
         if event.is_step_failure:
             error = event.step_failure_data.error
             failures.append(f"{event.step_key}: "
-                            + (error.message.strip() if error else "failed, see its logs"))
+                            + (_root_cause(error) if error else "failed, see its logs"))
     return failures
+
+
+class _ErrorInfo(Protocol):
+    """The shape of Dagster's serialized error (its message and the error it wraps)."""
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def cause(self) -> _ErrorInfo | None: ...
+
+
+def _root_cause(error: _ErrorInfo) -> str:
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def synced_counts(events: Sequence[DagsterEvent],
