@@ -233,8 +233,10 @@ def _snapshot_asset(spec: EntitySpec, build: AssetContext,
         rows = pd.DataFrame([{"Id": r.get("Id"), "SyncToken": r.get("SyncToken"),
                               "LastUpdatedTime": r.get("MetaData", {}).get("LastUpdatedTime"),
                               "status": r.get("status", "")} for r in fetched.records])
+        # A spec that only pulls has no source counts to carry: it read what QBO sent.
+        shown = counts or {"read": len(fetched.records), "valid": len(fetched.records)}
         return Output(fetched, metadata={
-            **_counts(counts), "fetched": len(fetched.records),
+            **_counts(shown), "fetched": len(fetched.records),
             "preview": MetadataValue.md(markdown_table(rows))})
 
     if not spec.pushes:
