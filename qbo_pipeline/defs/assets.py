@@ -39,6 +39,7 @@ from dagster import (
     asset,
 )
 from pydantic import Field
+from sqlalchemy.orm import Session, sessionmaker
 
 from qbo_pipeline.defs.partitions import (
     DAY_DIMENSION,
@@ -349,8 +350,8 @@ def _applied_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
     return applied
 
 
-def _record(context: AssetExecutionContext, sessions: Any, stage: PlanStage, name: str,
-            counts: Mapping[str, int], started: datetime) -> None:
+def _record(context: AssetExecutionContext, sessions: sessionmaker[Session], stage: PlanStage,
+            name: str, counts: Mapping[str, int], started: datetime) -> None:
     with sessions.begin() as session:
         record_run_result(session, stage.scope.realm_id, name, context.run.run_id, counts,
                           started_at=started, partition_key=context.partition_key)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from qbo_pipeline.specs import (
     parse_spec,
 )
 from qbo_pipeline.specs.checks import inactive_column
+from qbo_pipeline_tests.sync.sample_specs import make_spec
 
 README = Path(__file__).resolve().parents[2] / "mapping_specs" / "README.md"
 
@@ -74,11 +74,7 @@ pull: {target: linked}
 
 
 def spec_of(text: str, **replacements: str) -> EntitySpec:
-    text = textwrap.dedent(text)
-    for old, new in replacements.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    return parse_spec(yaml.safe_load(text), "spec.yaml")
+    return make_spec(text, "spec.yaml", **replacements)
 
 
 def problems(text: str, **replacements: str) -> list[str]:

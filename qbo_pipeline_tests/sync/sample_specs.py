@@ -172,10 +172,10 @@ pull:
 """
 
 
-def make_spec(text: str, **replacements: str) -> EntitySpec:
-    """Parse a spec from YAML text after swapping pieces of it."""
+def make_spec(text: str, origin: str = "<spec>", **replacements: str) -> EntitySpec:
+    """Parse a spec from YAML text after swapping pieces of it; `origin` names it in errors."""
     text = textwrap.dedent(text)
     for old, new in replacements.items():
         assert old in text, old
         text = text.replace(old, new)
-    return parse_spec(yaml.safe_load(text))
+    return parse_spec(yaml.safe_load(text), origin)
