@@ -2,7 +2,8 @@
 
 The one place that says which entities are names lists, which transactions can be voided or
 carry lines, which ones the ChangeDataCapture endpoint serves and which have an ``Active``
-flag. Plain data that imports nothing of ours, so that ``specs/`` (checking a spec's
+flag; ``fields.py`` beside it says which fields each one has. Plain data that imports nothing
+of ours but ``fields.py``, so that ``specs/`` (checking a spec's
 ``qbo_entity`` and ``on_source_delete``) and the client (choosing CDC or a query) read the same
 facts. The emulator models QBO on its own (it must not import the pipeline) and a test checks
 that it agrees with this catalog entity by entity.
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from qbo_pipeline.qbo.fields import ENTITY_FIELDS, EntityFields
 
 
 class EntityKind(StrEnum):
@@ -46,6 +49,11 @@ class QboEntity:
     has_lines: bool = False
     in_cdc: bool = True
     creatable: bool = True
+
+    @property
+    def fields(self) -> EntityFields:
+        """The entity's fields and their parts (``qbo_pipeline.qbo.fields``)."""
+        return ENTITY_FIELDS[self.name]
 
     @property
     def has_active(self) -> bool:

@@ -1,7 +1,14 @@
 """Mapping specs: typed models of `mapping_specs/*.yaml` and their loader."""
 
 from qbo_pipeline.specs.entities import QBO_ENTITIES, DeleteAction, EntityKind, QboEntity
-from qbo_pipeline.specs.loader import SpecError, SpecSet, load_spec, load_specs, parse_spec
+from qbo_pipeline.specs.loader import (
+    SpecError,
+    SpecSet,
+    load_spec,
+    load_specs,
+    parse_spec,
+    parse_spec_text,
+)
 from qbo_pipeline.specs.models import (
     AutoApplyRule,
     Condition,
@@ -55,4 +62,5 @@ __all__ = [
     "load_spec",
     "load_specs",
     "parse_spec",
+    "parse_spec_text",
 ]

@@ -6,10 +6,17 @@ of every spec at once.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 
+from qbo_pipeline.qbo.entities import QBO_ENTITIES as QBO_CATALOG
+from qbo_pipeline.qbo.fields import Aggregate, field_at, nearest
 from qbo_pipeline.specs.entities import QBO_ENTITIES, EntityKind
+from qbo_pipeline.specs.filters import (
+    ConditionError,
+    qbo_condition_fields,
+    sql_filter_problem,
+    sql_query_problem,
+)
 from qbo_pipeline.specs.models import (
     COLUMN_NAME,
     SPEC_NAME,
@@ -22,13 +29,18 @@ from qbo_pipeline.specs.models import (
     PullTarget,
     QboDeleteAction,
 )
+from qbo_pipeline.specs.paths import (
+    LINES_FIELD,
+    detail_type_problem,
+    kind_problem,
+    line_shape,
+    mapped_problem,
+    path_problem,
+    record_shape,
+    refers_to,
+)
 
 Problem = tuple[str, str]
-
-FIELD_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$")
-# Written by the sync itself: a spec that mapped them would corrupt updates.
-RESERVED_FIELDS = frozenset({"Id", "SyncToken", "sparse", "domain", "MetaData", "Line"})
-LINES_FIELD = "Line"
 
 
 def spec_problems(spec: EntitySpec, file_stem: str | None = None) -> list[Problem]:
@@ -36,7 +48,9 @@ def spec_problems(spec: EntitySpec, file_stem: str | None = None) -> list[Proble
     return [
         *_name_problems(spec, file_stem),
         *_entity_problems(spec),
-        *_field_map_problems("fields", spec.fields),
+        *_source_problems(spec),
+        *_field_map_problems("fields", spec.fields, record_shape(spec.qbo_entity)),
+        *_computed_problems(spec),
         *_lines_problems(spec),
         *_match_key_problems(spec),
         *_conflict_problems(spec),
@@ -70,21 +84,71 @@ def _entity_problems(spec: EntitySpec) -> Iterator[Problem]:
 
 
 def _unknown_entity(name: str) -> str:
-    return f"unknown QBO entity '{name}' (known: {', '.join(sorted(QBO_ENTITIES))})"
+    text = f"unknown QBO entity '{name}'"
+    if name in QBO_CATALOG:
+        return (f"{text}: {name} is company data that QuickBooks fills in itself - it is read, "
+                f"never synced (syncable: {', '.join(sorted(QBO_ENTITIES))})")
+    if near := nearest(name, list(QBO_ENTITIES)):
+        text += f" - did you mean '{near}'?"
+    return f"{text} (known: {', '.join(sorted(QBO_ENTITIES))})"
 
 
-def _field_map_problems(prefix: str, fields: Mapping[str, FieldMapping]) -> Iterator[Problem]:
+def _source_problems(spec: EntitySpec) -> Iterator[Problem]:
+    if spec.source.filter is not None and (problem := sql_filter_problem(spec.source.filter)):
+        yield "source.filter", problem
+    if spec.source.query is not None and (problem := sql_query_problem(spec.source.query)):
+        yield "source.query", problem
+
+
+def _field_map_problems(prefix: str, fields: Mapping[str, FieldMapping],
+                        shape: Aggregate | None) -> Iterator[Problem]:
+    """Each mapped path is a field of `shape` (the record, or one line) that can take the
+    mapping's value; `shape` is None when the entity is unknown (reported on its own)."""
     for path, mapping in fields.items():
         where = f"{prefix}.{path}"
-        if not FIELD_PATH.match(path):
-            yield where, "a field path is QBO field names joined by dots, e.g. BillAddr.Line1"
-        elif path.split(".")[0] in RESERVED_FIELDS:
-            yield where, f"'{path.split('.')[0]}' is written by the sync and cannot be mapped"
-        if mapping.lookup is not None and mapping.lookup.qbo_entity not in QBO_ENTITIES:
-            yield f"{where}.lookup.qbo_entity", _unknown_entity(mapping.lookup.qbo_entity)
-        if mapping.lookup is not None and not FIELD_PATH.match(mapping.lookup.by):
-            yield f"{where}.lookup.by", f"'{mapping.lookup.by}' is not a QBO field path"
+        if problem := _mapped_path_problem(path, mapping, shape):
+            yield where, problem
+        if mapping.lookup is not None:
+            yield from _lookup_problems(where, path, mapping, shape)
     yield from _overlap_problems(prefix, fields)
+
+
+def _mapped_path_problem(path: str, mapping: FieldMapping, shape: Aggregate | None) -> str | None:
+    if problem := path_problem(shape, path, written=True):
+        return problem
+    return kind_problem(path, field_at(shape, path), mapping) if shape is not None else None
+
+
+def _lookup_problems(where: str, path: str, mapping: FieldMapping,
+                     shape: Aggregate | None) -> Iterator[Problem]:
+    """The looked-up entity is known, has the `by` field, and is what the field refers to."""
+    assert mapping.lookup is not None
+    entity = mapping.lookup.qbo_entity
+    if entity not in QBO_ENTITIES:
+        yield f"{where}.lookup.qbo_entity", _unknown_entity(entity)
+        if problem := path_problem(None, mapping.lookup.by):
+            yield f"{where}.lookup.by", problem
+        return
+    if problem := path_problem(record_shape(entity), mapping.lookup.by):
+        yield f"{where}.lookup.by", problem
+    expected = refers_to(shape, path)
+    if expected is not None and expected != entity:
+        yield f"{where}.lookup.qbo_entity", (
+            f"{path} refers to a QuickBooks {expected}: look up {expected} records, not "
+            f"{entity} records")
+
+
+def _computed_problems(spec: EntitySpec) -> Iterator[Problem]:
+    """QBO fills some fields itself and ignores what is sent: they can only be read back."""
+    entity = QBO_ENTITIES.get(spec.qbo_entity)
+    if entity is None:
+        return
+    for path, mapping in spec.fields.items():
+        top = path.split(".")[0]
+        if top in entity.fields.computed and spec.flow_of(mapping).pushes:
+            yield f"fields.{path}", (
+                f"QuickBooks computes {top} itself and ignores a value sent for it - give it "
+                "direction: pull to read it back, or remove it")
 
 
 def _overlap_problems(prefix: str, fields: Mapping[str, FieldMapping]) -> Iterator[Problem]:
@@ -97,17 +161,30 @@ def _overlap_problems(prefix: str, fields: Mapping[str, FieldMapping]) -> Iterat
 
 def _lines_problems(spec: EntitySpec) -> Iterator[Problem]:
     lines: LinesSpec | None = spec.lines
-    if lines is None:
-        return
-    yield from _field_map_problems("lines.fields", lines.fields)
-    if lines.tax_line is not None:
-        yield from _field_map_problems("lines.tax_line.fields", lines.tax_line.fields)
-        if "Amount" in lines.tax_line.fields:
-            yield "lines.tax_line.fields.Amount", "the tax line's Amount comes from amount_column"
+    entity = QBO_ENTITIES.get(spec.qbo_entity)
+    if lines is None or (entity is not None and not entity.has_lines):
+        return  # no lines, or lines the entity cannot have (reported by _entity_problems)
+    shape = line_shape(spec.qbo_entity)
+    for prefix, fields in (("lines.fields", lines.fields),
+                           ("lines.tax_line.fields", _tax_fields(lines))):
+        yield from _field_map_problems(prefix, fields, shape)
+        detail = fields.get("DetailType")
+        if shape is not None and detail is not None and (
+                problem := detail_type_problem(shape, detail)):
+            yield f"{prefix}.DetailType", problem
+    if lines.tax_line is not None and "Amount" in lines.tax_line.fields:
+        yield "lines.tax_line.fields.Amount", "the tax line's Amount comes from amount_column"
 
 
 def _mapped_paths(spec: EntitySpec) -> set[str]:
     return set(spec.fields) | ({LINES_FIELD} if spec.lines is not None else set())
+
+
+def _named_field_problem(spec: EntitySpec, path: str, mapped: set[str]) -> str | None:
+    """A match key or conflict override: a QBO field of the entity, and one the spec maps."""
+    if path in mapped:
+        return None
+    return path_problem(record_shape(spec.qbo_entity), path) or mapped_problem(path, mapped)
 
 
 def _match_key_problems(spec: EntitySpec) -> Iterator[Problem]:
@@ -115,15 +192,15 @@ def _match_key_problems(spec: EntitySpec) -> Iterator[Problem]:
         if not group:
             yield f"match_keys[{index}]", "an empty list matches nothing"
         for path in group:
-            if path not in spec.fields:
-                yield f"match_keys[{index}]", f"'{path}' is not a mapped field"
+            if problem := _named_field_problem(spec, path, set(spec.fields)):
+                yield f"match_keys[{index}]", problem
 
 
 def _conflict_problems(spec: EntitySpec) -> Iterator[Problem]:
     mapped = _mapped_paths(spec)
     for path in spec.conflict.fields:
-        if path not in mapped:
-            yield f"conflict.fields.{path}", f"'{path}' is not a mapped field"
+        if problem := _named_field_problem(spec, path, mapped):
+            yield f"conflict.fields.{path}", problem
 
 
 def _setting_problems(spec: EntitySpec) -> Iterator[Problem]:
@@ -200,15 +277,31 @@ def _pull_problems(spec: EntitySpec) -> Iterator[Problem]:
         yield "source.query", ("a spec that pulls writes QuickBooks values into a table: name "
                                "it in source.table instead of a query")
     yield from _pull_target_problems(spec.pull)
+    yield from _pull_filter_problems(spec, spec.pull)
     yield from _qbo_id_column_problems(spec, spec.pull)
     yield from _qbo_delete_problems(spec, spec.pull)
-    yield from _auto_apply_problems(spec.pull)
+    yield from _auto_apply_problems(spec, spec.pull)
 
 
 def _pull_target_problems(pull: PullSpec) -> Iterator[Problem]:
     if pull.target is PullTarget.UPSERT and pull.qbo_id_column is None:
         yield "pull.qbo_id_column", ("is required for target: upsert (the source column that "
                                      "holds each row's QuickBooks Id)")
+
+
+def _pull_filter_problems(spec: EntitySpec, pull: PullSpec) -> Iterator[Problem]:
+    """`pull.filter` joins QBO's query as is: it must parse, on fields the entity has."""
+    if pull.filter is None:
+        return
+    try:
+        fields = qbo_condition_fields(pull.filter)
+    except ConditionError as error:
+        yield "pull.filter", f"not a QBO query condition: {error}"
+        return
+    shape = record_shape(spec.qbo_entity)
+    for path in fields:
+        if problem := path_problem(shape, path):
+            yield "pull.filter", problem
 
 
 def _qbo_id_column_problems(spec: EntitySpec, pull: PullSpec) -> Iterator[Problem]:
@@ -244,12 +337,12 @@ def inactive_column(spec: EntitySpec) -> str | None:
     return active.column if active is not None else None
 
 
-def _auto_apply_problems(pull: PullSpec) -> Iterator[Problem]:
+def _auto_apply_problems(spec: EntitySpec, pull: PullSpec) -> Iterator[Problem]:
+    shape = record_shape(spec.qbo_entity)
     for index, rule in enumerate(pull.auto_apply):
         where = f"pull.auto_apply[{index}]"
-        if not FIELD_PATH.match(rule.when.field):
-            yield f"{where}.when.field", (f"'{rule.when.field}' is not a QBO field path "
-                                          "(QBO field names joined by dots, e.g. Balance)")
+        if problem := path_problem(shape, rule.when.field):
+            yield f"{where}.when.field", problem
         if not rule.set_columns:
             yield f"{where}.set", "sets no column"
         for column in rule.set_columns:

@@ -2,7 +2,9 @@
 
 Every problem of every spec is collected before anything is raised, and each one names the
 file and the path inside the spec, e.g.
-`mapping_specs/invoice.yaml: fields.CustomerRef: unknown spec 'client'`.
+`mapping_specs/invoice.yaml: fields.CustomerRef: unknown spec 'client'`. Whatever a file
+holds (bytes that are not UTF-8, YAML that does not parse, a list, keys given twice, values
+of the wrong type), the loader answers with a SpecError, never another exception.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from qbo_pipeline.qbo.fields import nearest
 from qbo_pipeline.specs.checks import spec_problems
 from qbo_pipeline.specs.models import EntitySpec
+from qbo_pipeline.specs.paths import referenced_entity
+from qbo_pipeline.specs.problems import key_problems, pydantic_problems
+from qbo_pipeline.specs.reading import decode_spec_file, read_yaml
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -30,38 +35,67 @@ class SpecError(ValueError):
         super().__init__("\n  ".join([heading, *self.problems]))
 
 
+TOP_LEVEL = "(top level)"
+SPEC_KEYS = "name, qbo_entity, source, fields"
+
+
 def parse_spec(data: Any, origin: str = "<spec>", file_stem: str | None = None) -> EntitySpec:
     """Build and check one spec from already-parsed YAML data; `origin` names it in errors."""
     if not isinstance(data, Mapping):
-        raise SpecError([f"{origin}: a spec must be a mapping of keys such as name, source"])
+        raise SpecError([f"{origin}: {TOP_LEVEL}: {_not_a_mapping(data)}"])
+    if problems := list(key_problems(data)):
+        raise SpecError([f"{origin}: {path}: {text}" for path, text in problems])
     try:
         spec = EntitySpec.model_validate(data)
     except ValidationError as error:
-        raise SpecError([f"{origin}: {path}: {text}"
-                         for path, text in _pydantic_problems(error)]) from None
+        raise SpecError([f"{origin}: {path or TOP_LEVEL}: {text}"
+                         for path, text in pydantic_problems(error)]) from None
     problems = spec_problems(spec, file_stem)
     if problems:
         raise SpecError([f"{origin}: {path}: {text}" for path, text in problems])
     return spec
 
 
+def parse_spec_text(text: str, origin: str = "<spec>",
+                    file_stem: str | None = None) -> EntitySpec:
+    """Build and check one spec from YAML text, as a spec file is read (keys given twice are
+    refused, not silently overwritten)."""
+    data, problems = read_yaml(text)
+    if problems:
+        raise SpecError([f"{origin}: {problem}" for problem in problems])
+    return parse_spec(data, origin, file_stem)
+
+
 def load_spec(path: Path) -> EntitySpec:
     """Load and check one spec file (references to other specs are checked by `load_specs`)."""
     origin = str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        content = path.read_bytes()
     except OSError as error:
-        raise SpecError([f"{origin}: cannot read the file: {error.strerror}"]) from None
-    except yaml.YAMLError as error:
-        raise SpecError([f"{origin}: not valid YAML: {_yaml_problem(error)}"]) from None
-    return parse_spec(data, origin, file_stem=path.stem)
+        reason = error.strerror or str(error)
+        raise SpecError([f"{origin}: {TOP_LEVEL}: cannot read the file: {reason}"]) from None
+    text, problem = decode_spec_file(content)
+    if problem is not None:
+        raise SpecError([f"{origin}: {problem}"])
+    return parse_spec_text(text, origin, file_stem=path.stem)
+
+
+def _not_a_mapping(data: Any) -> str:
+    if data is None:
+        return f"the spec is empty - write a mapping of keys such as {SPEC_KEYS}"
+    found = "a list" if isinstance(data, list) else f"a single value ({data!r:.40})"
+    return (f"a spec must be a mapping of keys such as {SPEC_KEYS}, and this is {found} - "
+            "write `key: value` lines, not `- item` lines")
 
 
 def load_specs(directory: Path) -> SpecSet:
     """Load every `*.yaml` spec in `directory` and check them together."""
     if not directory.is_dir():
         raise SpecError([f"{directory}: no such directory of mapping specs"])
-    files = sorted(p for p in directory.iterdir() if p.suffix in SPEC_SUFFIXES)
+    try:
+        files = sorted(p for p in directory.iterdir() if p.suffix in SPEC_SUFFIXES)
+    except OSError as error:
+        raise SpecError([f"{directory}: cannot list the directory: {error.strerror}"]) from None
     if not files:
         raise SpecError([f"{directory}: no mapping specs (*.yaml) found"])
     problems: list[str] = []
@@ -138,13 +172,32 @@ def _set_problems(located: Sequence[tuple[str, EntitySpec]], unloadable: set[str
             problems.append(f"{origin}: name: '{spec.name}' is already the name of "
                             f"{origins[spec.name]}")
         origins.setdefault(spec.name, origin)
+    specs = {spec.name: spec for _, spec in located}
     for origin, spec in located:
         for path, target in spec.references().items():
-            if target not in origins and target not in unloadable:
-                known = ", ".join(sorted(origins))
-                problems.append(f"{origin}: {path}: unknown spec '{target}' (known: {known})")
+            if target in specs:
+                problems.extend(f"{origin}: {path}: {problem}"
+                                for problem in _target_problems(spec, path, specs[target]))
+            elif target not in unloadable:
+                problems.append(f"{origin}: {path}: {_unknown_spec(target, sorted(origins))}")
     problems.extend(_cycle_problems(located, origins))
     return problems
+
+
+def _unknown_spec(target: str, known: list[str]) -> str:
+    text = f"unknown spec '{target}'"
+    if near := nearest(target, known):
+        text += f" - did you mean '{near}'?"
+    return f"{text} (known: {', '.join(known)})"
+
+
+def _target_problems(spec: EntitySpec, path: str, target: EntitySpec) -> Iterator[str]:
+    """A reference field holds records of one entity: the spec it refers to must sync those."""
+    expected = referenced_entity(spec, path)
+    if expected is not None and expected != target.qbo_entity:
+        field = path.rsplit(".", 1)[-1]
+        yield (f"{field} refers to a QuickBooks {expected}, but spec '{target.name}' syncs "
+               f"{target.qbo_entity} records - refer to a spec of {expected} records")
 
 
 def _cycle_problems(located: Sequence[tuple[str, EntitySpec]],
@@ -176,34 +229,3 @@ def _cycles(graph: Mapping[str, list[str]]) -> Iterator[list[str]]:
                     yield [*trail, start]
                 elif target not in trail and target > start:
                     stack.append((target, [*trail, target]))
-
-
-def _pydantic_problems(error: ValidationError) -> Iterator[tuple[str, str]]:
-    for item in error.errors():
-        path = _location(item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "missing":
-            message = "is required"
-        elif item["type"] == "extra_forbidden":
-            message = "unknown key: check its spelling against mapping_specs/README.md"
-        yield path or "(top level)", message
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part in ("str", "list[str]"):
-            continue  # pydantic names the union member it tried; the reader needs the key
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error)
-    if mark is None:
-        return problem
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"

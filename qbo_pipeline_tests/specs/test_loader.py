@@ -170,19 +170,20 @@ def test_field_mapping_problems(tmp_path: Path, field: str, expected: str) -> No
     assert expected in problems[0]
 
 
-@pytest.mark.parametrize(("entity", "action", "expected"), [
-    ("Customer", "delete",
+@pytest.mark.parametrize(("entity", "field", "action", "expected"), [
+    ("Customer", "DisplayName", "delete",
      "'delete' is not possible for a names-list entity (Customer): use inactivate or ignore"),
-    ("Customer", "void", "use inactivate or ignore"),
-    ("Invoice", "delete",
+    ("Customer", "DisplayName", "void", "use inactivate or ignore"),
+    ("Invoice", "DocNumber", "delete",
      "'delete' is not possible for a transaction entity (Invoice): use void or ignore"),
-    ("Invoice", "inactivate", "use void or ignore"),
-    ("TimeActivity", "void",
+    ("Invoice", "DocNumber", "inactivate", "use void or ignore"),
+    ("TimeActivity", "Description", "void",
      "'void' is not possible for a transaction entity (TimeActivity): use delete or ignore"),
 ])
-def test_delete_actions_follow_the_qbo_entity_kind(entity: str, action: str,
+def test_delete_actions_follow_the_qbo_entity_kind(entity: str, field: str, action: str,
                                                    expected: str) -> None:
     text = spec_text(CLIENT, **{"qbo_entity: Customer": f"qbo_entity: {entity}",
+                                "DisplayName": field,
                                 "on_source_delete: inactivate": f"on_source_delete: {action}"})
     with pytest.raises(SpecError) as raised:
         parse_spec(yaml.safe_load(text), "client.yaml")
@@ -201,12 +202,16 @@ def test_delete_actions_follow_the_qbo_entity_kind(entity: str, action: str,
      "source: give exactly one of 'table' or 'query'"),
     ({"primary_key: id": "primary_key: 'client id'"},
      "source: primary_key: 'client id' is not a plain column name"),
+    ({"match_keys: [DisplayName]": "match_keys: [CompanyName]"},
+     "match_keys[0]: 'CompanyName' is not a mapped field"),
     ({"match_keys: [DisplayName]": "match_keys: [DocNumber]"},
-     "match_keys[0]: 'DocNumber' is not a mapped field"),
+     "match_keys[0]: 'DocNumber' is not a field of a QuickBooks Customer"),
     ({"match_keys: [DisplayName]": "match_keys: [[]]"},
      "match_keys[0]: an empty list matches nothing"),
+    ({"match_keys: [DisplayName]": "conflict: {fields: {Notes: qbo_wins}}"},
+     "conflict.fields.Notes: 'Notes' is not a mapped field"),
     ({"match_keys: [DisplayName]": "conflict: {fields: {Email: qbo_wins}}"},
-     "conflict.fields.Email: 'Email' is not a mapped field"),
+     "conflict.fields.Email: 'Email' is not a field of a QuickBooks Customer"),
     ({"match_keys: [DisplayName]": "conflict: {default: keep}"},
      "conflict.default: Input should be 'review', 'source_wins', 'qbo_wins' or "
      "'last_modified_wins'"),
@@ -274,8 +279,9 @@ def test_yaml_syntax_errors_give_the_line(tmp_path: Path) -> None:
 
 def test_a_spec_must_be_a_mapping(tmp_path: Path) -> None:
     problems = problems_of(write_specs(tmp_path, client="- just\n- a list\n"))
-    assert problems == [f"{tmp_path}/client.yaml: a spec must be a mapping of keys such as "
-                        "name, source"]
+    assert problems == [f"{tmp_path}/client.yaml: (top level): a spec must be a mapping of "
+                        "keys such as name, qbo_entity, source, fields, and this is a list - "
+                        "write `key: value` lines, not `- item` lines"]
 
 
 def test_an_empty_or_missing_directory_is_an_error(tmp_path: Path) -> None:

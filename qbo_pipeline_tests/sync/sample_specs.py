@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-import yaml
-
-from qbo_pipeline.specs import EntitySpec, parse_spec
+from qbo_pipeline.specs import EntitySpec, parse_spec_text
 
 CUSTOMER = """
 name: client
@@ -173,9 +171,15 @@ pull:
 
 
 def make_spec(text: str, origin: str = "<spec>", **replacements: str) -> EntitySpec:
-    """Parse a spec from YAML text after swapping pieces of it; `origin` names it in errors."""
+    """Parse a spec from YAML text after swapping pieces of it, as the loader reads a file;
+    `origin` names it in errors."""
+    return parse_spec_text(spec_text(text, **replacements), origin)
+
+
+def spec_text(text: str, **replacements: str) -> str:
+    """YAML text dedented, with each `old` piece (which must be there) swapped for `new`."""
     text = textwrap.dedent(text)
     for old, new in replacements.items():
         assert old in text, old
         text = text.replace(old, new)
-    return parse_spec(yaml.safe_load(text), origin)
+    return text

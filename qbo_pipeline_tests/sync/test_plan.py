@@ -7,7 +7,7 @@ import pytest
 from qbo_pipeline.sync.diff import FieldOutcome
 from qbo_pipeline.sync.ids import payload_hash, request_id
 from qbo_pipeline.sync.plan import RecordState, WriteKind, plan_changes
-from qbo_pipeline_tests.sync.sample_specs import CUSTOMER, INVOICE, make_spec
+from qbo_pipeline_tests.sync.sample_specs import CUSTOMER, INVOICE, TIME, make_spec
 
 SPEC = make_spec(CUSTOMER)
 ACME: dict[str, Any] = {
@@ -91,9 +91,9 @@ def test_an_invoice_delete_is_a_void_and_a_line_change_resends_all_lines() -> No
 
 
 def test_a_time_activity_delete_is_a_delete() -> None:
-    spec = make_spec(CUSTOMER, **{"qbo_entity: Customer": "qbo_entity: TimeActivity",
-                                  "on_source_delete: inactivate": "on_source_delete: delete"})
-    plan = plan_changes(spec, "realm-1", [RecordState("1", None, ACME, in_qbo(ACME))])
+    spec = make_spec(TIME)  # on_source_delete: delete
+    hours = {"Hours": 2, "Description": "Site visit"}
+    plan = plan_changes(spec, "realm-1", [RecordState("1", None, hours, in_qbo(hours))])
     assert plan.deletes[0].kind is WriteKind.DELETE
     assert plan.deletes[0].payload == {"Id": "58", "SyncToken": "3"}
 
