@@ -43,6 +43,7 @@ from qbo_pipeline.qbo.errors import (
     QBOError,
     QBOServiceError,
     RequestContext,
+    ValidationError,
     error_from_fault_body,
     error_from_response,
 )
@@ -377,6 +378,11 @@ class QBOClient:
         url = f"{self.settings.company_url(self.realm_id)}/{path}"
         try:
             response = self._attempt_with_retries(method, url, params, body, path == "batch")
+        except requests.exceptions.InvalidJSONError:
+            # Nothing was sent: the body holds a value JSON cannot carry (NaN, infinity).
+            reason = FaultDetail("", "the request holds a value JSON cannot carry (NaN or "
+                                     "infinity); the record's source value must be corrected")
+            raise ValidationError(context, (reason,)) from None
         except requests.RequestException as error:
             reason = FaultDetail("", f"could not reach QBO at {self.settings.base_url} after "
                                      f"{self.settings.max_retries} retries "

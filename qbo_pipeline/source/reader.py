@@ -16,19 +16,35 @@ transaction stays open while the caller works on a page.
 Timestamps are UTC. Naive datetimes passed in are taken as UTC; aware ones are converted.
 A query's window columns are typed for the comparison; its other columns come back as the
 driver returns them (SQLite gives dates as strings): read a table when types matter.
+
+One bad value never fails a page. SQLite stores anything in any column (text in a REAL
+column, `2026-02-30` in a DATE one, invalid UTF-8 in TEXT), and where the driver or the column
+type cannot convert a stored value, the reader hands it on as stored (undecodable text as
+bytes): the sync core quarantines that row with the reason, and the page's other rows go on.
+A boolean column gives True or False only for 0 and 1, never for 2 or 'maybe'; a NaN the
+database holds comes back as `Decimal("NaN")`, which no one takes for pandas' "no value".
+Rows sharing a page boundary's (window, key) values are read whole, so a source that repeats
+a key shows every repeat; rows without a key are read after the others.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
+    Connection,
     Date,
     DateTime,
+    Dialect,
     Engine,
     FromClause,
     MetaData,
@@ -37,15 +53,19 @@ from sqlalchemy import (
     and_,
     column,
     create_engine,
+    func,
+    literal,
     literal_column,
     make_url,
+    not_,
     or_,
     select,
     text,
+    type_coerce,
 )
 from sqlalchemy.exc import NoSuchTableError
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import NullType, TypeEngine
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 Source = str | FromClause
 Row = dict[str, Any]
@@ -53,6 +73,10 @@ Row = dict[str, Any]
 DELETED_FLAG = "_deleted"
 _QUERY_START = re.compile(r"^[\s(]*(select|with)\b", re.IGNORECASE)
 _CHILD_IDS_PER_QUERY = 500
+_KEYSET_LABEL = "__qbo_keyset_"  # hidden columns: a page's last (window, key) as stored
+# The stamps a change window can hold: a stored stamp outside them (or none) is "unstamped".
+_EARLIEST_STAMP = datetime(1, 1, 1, tzinfo=UTC)
+_LATEST_STAMP = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
 
 class SourceError(Exception):
@@ -82,8 +106,9 @@ def read_changed(
     params: Mapping[str, Any] | None = None,
     soft_delete: str | None = None,
 ) -> Iterator[list[Row]]:
-    """Pages of the rows with `since < updated_at <= until` (no lower bound when `since` is
-    None), in (updated_at, primary key) order. Rows whose updated_at is NULL are never read.
+    """Pages of the rows with `since < updated_at <= until` (from the earliest time when
+    `since` is None), in (updated_at, primary key) order. Rows whose updated_at is NULL or
+    no time are not in any window: `read_unstamped` reads them.
 
     Consecutive windows (`since` = the previous `until`) read every change exactly once,
     provided `until` lies far enough in the past that no transaction still in flight will
@@ -92,19 +117,74 @@ def read_changed(
     keys = _key_names(primary_key)
     source = _resolve(engine, table_or_query, {updated_at: DateTime()})
     changed = source.column(updated_at)
-    conditions = [changed <= _as_column_time(until, changed)]
+    # Not what `read_unstamped` reads: no row is returned by both (it would look like a
+    # repeated key).
+    conditions = [changed <= _as_column_time(until, changed), not_(_unstamped(engine, changed))]
     if since is not None:
         conditions.append(changed > _as_column_time(since, changed))
     yield from _keyset_pages(
         engine,
         source,
         conditions=conditions,
-        order=[updated_at, *keys],
+        window=updated_at,
+        keys=keys,
         page_size=page_size,
         where=where,
         params=params,
         soft_delete=soft_delete,
     )
+
+
+def read_unstamped(
+    engine: Engine,
+    table_or_query: Source,
+    *,
+    primary_key: str | Sequence[str],
+    updated_at: str,
+    page_size: int,
+    where: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    soft_delete: str | None = None,
+) -> Iterator[list[Row]]:
+    """Pages of the rows no change window reads: `updated_at` NULL, or a stored value that
+    compares outside every possible time (SQLite keeps `0000-00-00`, numbers and words in a
+    DATETIME column), in primary-key order. Read every run, they are quarantined until fixed
+    instead of never being read."""
+    keys = _key_names(primary_key)
+    source = _resolve(engine, table_or_query, {updated_at: DateTime()})
+    unstamped = _unstamped(engine, source.column(updated_at))
+    yield from _keyset_pages(engine, source, conditions=[unstamped], window=None, keys=keys,
+                             page_size=page_size, where=where, params=params,
+                             soft_delete=soft_delete)
+
+
+def _unstamped(engine: Engine, stamp: ColumnElement[Any]) -> ColumnElement[bool]:
+    """The stamps no change window holds: none, or one that compares outside every time."""
+    outside = or_(stamp.is_(None), stamp < _as_column_time(_EARLIEST_STAMP, stamp),
+                  stamp > _as_column_time(_LATEST_STAMP, stamp))
+    if engine.dialect.name != "sqlite":
+        return outside
+    # SQLite keeps any text in a DATETIME column, and text it cannot read as a time ('2:',
+    # '2026-99-01') can sort among the times, after every window yet. Other databases type it.
+    return or_(outside, func.datetime(stamp).is_(None))
+
+
+def read_matching(
+    engine: Engine,
+    table_or_query: Source,
+    *,
+    primary_key: str | Sequence[str],
+    page_size: int,
+    where: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    soft_delete: str | None = None,
+) -> Iterator[list[Row]]:
+    """Pages of the rows `where` selects, whatever their stamps (rows by key), in primary-key
+    order."""
+    source = _resolve(engine, table_or_query, {})
+    yield from _keyset_pages(engine, source, conditions=[], window=None,
+                             keys=_key_names(primary_key), page_size=page_size, where=where,
+                             params=params, soft_delete=soft_delete)
 
 
 def read_business_window(
@@ -130,7 +210,8 @@ def read_business_window(
         engine,
         source,
         conditions=conditions,
-        order=[business_date, *keys],
+        window=business_date,
+        keys=keys,
         page_size=page_size,
         where=where,
         params=params,
@@ -161,13 +242,85 @@ def read_children(
     wanted = list(children)
     for offset in range(0, len(wanted), _CHILD_IDS_PER_QUERY):
         chunk = wanted[offset : offset + _CHILD_IDS_PER_QUERY]
-        statement = _filtered(select(source.selectable), where).where(parent.in_(chunk))
-        with engine.connect() as connection:
-            result = connection.execute(statement.order_by(parent, *ordering), dict(params or {}))
-            for row in result.mappings():
-                child = _flagged(dict(row), soft_delete)
-                children[child[parent_key]].append(child)
+        statement = _filtered(select(*_output_columns(source.selectable, [])), where)
+        statement = statement.where(parent.in_(chunk)).order_by(parent, *ordering)
+        for row in _fetch(engine, statement, params):
+            child = _flagged(row, soft_delete)
+            children.setdefault(child[parent_key], []).append(child)
     return children
+
+
+class _Raw(TypeDecorator[Any]):
+    """The driver's own value, both ways: a page's last (window, key) is compared with the
+    stored values exactly as stored, whatever they hold."""
+
+    impl = NullType
+    cache_ok = True
+
+
+class _Tolerant(TypeDecorator[Any]):
+    """A column read as its own type, except that a stored value the type cannot convert is
+    handed on as stored, for the sync core to quarantine its row with the reason."""
+
+    impl = NullType
+    cache_ok = True
+
+    def __init__(self, stored: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.stored = stored
+
+    def result_processor(self, dialect: Dialect, coltype: object
+                         ) -> Callable[[Any], Any] | None:
+        convert = self.stored.dialect_impl(dialect).result_processor(dialect, coltype)
+        flag = isinstance(self.stored, Boolean)
+
+        def process(value: Any) -> Any:
+            if isinstance(value, float) and math.isnan(value):
+                return Decimal("NaN")  # a value, not pandas' "no value"
+            if convert is None or value is None:
+                return value
+            if flag and (isinstance(value, bool) or value not in (0, 1)):
+                return value  # only 0 and 1 are clear; SQLite's bool(2) would say True
+            try:
+                return convert(value)
+            except Exception:  # any conversion failure: the core says what is wrong
+                return value
+
+        return process
+
+
+def _undecodable_as_bytes(data: bytes) -> str | bytes:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
+@contextmanager
+def _connected(engine: Engine) -> Iterator[Connection]:
+    """A connection on which SQLite hands back text it cannot decode as bytes, instead of
+    failing the whole statement."""
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        if isinstance(raw, sqlite3.Connection):
+            raw.text_factory = _undecodable_as_bytes
+        yield connection
+
+
+def _output_columns(selectable: FromClause,
+                    keyset: Sequence[ColumnElement[Any]]) -> list[ColumnElement[Any]]:
+    """Every column of the source read tolerantly, then the keyset columns as stored."""
+    columns: list[ColumnElement[Any]] = [
+        type_coerce(c, _Tolerant(c.type)).label(c.key) for c in selectable.c]
+    columns.extend(type_coerce(c, _Raw()).label(f"{_KEYSET_LABEL}{position}")
+                   for position, c in enumerate(keyset))
+    return columns
+
+
+def _fetch(engine: Engine, statement: Select[Any],
+           params: Mapping[str, Any] | None) -> list[Row]:
+    with _connected(engine) as connection:
+        return [dict(row) for row in connection.execute(statement, dict(params or {})).mappings()]
 
 
 @dataclass(frozen=True)
@@ -218,7 +371,7 @@ def _query_subquery(engine: Engine, sql: str, types: Mapping[str, TypeEngine[Any
         text(query).columns().subquery("probe")
     )
     try:
-        with engine.connect() as connection:
+        with _connected(engine) as connection:
             names = list(connection.execute(probe.where(literal_column("1") == 0)).keys())
     except Exception as error:
         raise SourceError(
@@ -240,32 +393,62 @@ def _keyset_pages(
     source: _ResolvedSource,
     *,
     conditions: list[ColumnElement[bool]],
-    order: list[str],
+    window: str | None,
+    keys: list[str],
     page_size: int,
     where: str | None,
     params: Mapping[str, Any] | None,
     soft_delete: str | None,
 ) -> Iterator[list[Row]]:
+    """Pages in (window, keys) order, then the rows without a key (which no keyset can page)."""
     if page_size < 1:
         raise ValueError(f"page_size must be at least 1, got {page_size}")
-    order_columns = [source.column(name) for name in order]
+    order = [source.column(name) for name in ([window] if window else []) + keys]
+    key_columns = [source.column(name) for name in keys]
     if soft_delete is not None:
         source.column(soft_delete)  # fail before reading when the column does not exist
-    base = _filtered(select(source.selectable), where).where(*conditions)
+    chosen = _filtered(select(*_output_columns(source.selectable, order)), where).where(
+        *conditions)
+    keyed = chosen.where(*(c.is_not(None) for c in key_columns))
     last_seen: list[Any] | None = None
     while True:
-        statement = base if last_seen is None else base.where(_after(order_columns, last_seen))
-        statement = statement.order_by(*order_columns).limit(page_size)
-        with engine.connect() as connection:
-            rows = [
-                dict(row) for row in connection.execute(statement, dict(params or {})).mappings()
-            ]
-        if not rows:
-            return
-        yield [_flagged(row, soft_delete) for row in rows]
-        if len(rows) < page_size:
-            return
-        last_seen = [rows[-1][name] for name in order]
+        statement = keyed if last_seen is None else keyed.where(_after(order, last_seen))
+        rows = _fetch(engine, statement.order_by(*order).limit(page_size), params)
+        full = len(rows) == page_size
+        if full:
+            rows = _with_ties(engine, keyed, order, rows, params)
+        if rows:
+            last_seen = _keyset_of(rows[-1], len(order))
+            yield [_flagged(_visible(row), soft_delete) for row in rows]
+        if not full:
+            break
+    unkeyed = _fetch(engine, chosen.where(or_(*(c.is_(None) for c in key_columns))), params)
+    if unkeyed:
+        yield [_flagged(_visible(row), soft_delete) for row in unkeyed]
+
+
+def _with_ties(engine: Engine, keyed: Select[Any], order: Sequence[ColumnElement[Any]],
+               rows: list[Row], params: Mapping[str, Any] | None) -> list[Row]:
+    """The page with every row sharing its last row's (window, keys): a source that repeats a
+    key must show each repeat, not lose those past the page's end."""
+    last = _keyset_of(rows[-1], len(order))
+    ties = _fetch(engine, keyed.where(*(c == _stored(value) for c, value in
+                                        zip(order, last, strict=True))), params)
+    before = [row for row in rows if _keyset_of(row, len(order)) != last]
+    return before + ties
+
+
+def _keyset_of(row: Row, size: int) -> list[Any]:
+    return [row[f"{_KEYSET_LABEL}{position}"] for position in range(size)]
+
+
+def _visible(row: Row) -> Row:
+    return {name: value for name, value in row.items() if not name.startswith(_KEYSET_LABEL)}
+
+
+def _stored(value: Any) -> ColumnElement[Any]:
+    """A bound value compared as stored (no conversion by the column's type)."""
+    return literal(value, _Raw())
 
 
 def _after(columns: Sequence[ColumnElement[Any]], values: Sequence[Any]) -> ColumnElement[bool]:
@@ -277,10 +460,10 @@ def _after(columns: Sequence[ColumnElement[Any]], values: Sequence[Any]) -> Colu
     alternatives = []
     for position, (current, value) in enumerate(zip(columns, values, strict=True)):
         equal_before = [
-            earlier == earlier_value
+            earlier == _stored(earlier_value)
             for earlier, earlier_value in zip(columns[:position], values[:position], strict=True)
         ]
-        alternatives.append(and_(*equal_before, current > value))
+        alternatives.append(and_(*equal_before, current > _stored(value)))
     return or_(*alternatives)
 
 

@@ -8,8 +8,10 @@ The format is documented, with an example of every construct, in `mapping_specs/
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import string
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -25,8 +27,13 @@ from pydantic import (
 
 from qbo_pipeline.specs.entities import DeleteAction
 
-COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SPEC_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# \Z, not $: `$` also matches before a final newline, and "id\n" is not a column name.
+COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+SPEC_NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
+# What `str.format` accepts after `!`; anything else fails only when a row is rendered.
+CONVERSIONS = ("r", "s", "a")
+# A format spec must fit at least one kind of value a column can hold.
+SAMPLE_VALUES: tuple[Any, ...] = ("text", 1, Decimal("1.5"), dt.date(2024, 1, 31))
 
 
 class SpecModel(BaseModel):
@@ -124,15 +131,41 @@ def template_columns(template: str) -> list[str]:
     except ValueError as error:
         raise ValueError(f"template {template!r} is malformed: {error}") from None
     columns = []
-    for _, name, _, _ in parts:
+    for _, name, format_spec, conversion in parts:
         if name is None:
             continue
         if not COLUMN_NAME.match(name):
             raise ValueError(
                 f"template {template!r} uses {{{name}}}: put a plain column name in braces"
             )
+        if problem := _format_problem(name, format_spec or "", conversion):
+            raise ValueError(f"template {template!r} uses {problem}")
         columns.append(name)
     return columns
+
+
+def _format_problem(name: str, format_spec: str, conversion: str | None) -> str | None:
+    """Why `{name!conversion:format_spec}` cannot be rendered, whatever the column holds."""
+    if conversion is not None and conversion not in CONVERSIONS:
+        return f"{{{name}!{conversion}}}: after '!' only r, s or a can follow - remove it"
+    if "{" in format_spec:
+        return f"{{{name}:{format_spec}}}: a format spec cannot hold another placeholder"
+    if re.search(r"\d{5,}", format_spec):  # format() would build a string that long
+        return f"{{{name}:{format_spec}}}: a width or precision of 10000 or more"
+    if format_spec and not any(_formats(value, format_spec) for value in SAMPLE_VALUES):
+        return (f"{{{name}:{format_spec}}}: ':{format_spec}' formats no text, number or date "
+                "- see Python's format specification")
+    return None
+
+
+def _formats(value: Any, format_spec: str) -> bool:
+    if isinstance(value, dt.date) and "%" not in format_spec:
+        return False  # a date passes any text through strftime: only %-codes format it
+    try:
+        format(value, format_spec)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 class RefTarget(SpecModel):
@@ -181,18 +214,23 @@ class FieldMapping(SpecModel):
     ref: RefTarget | None = None
     lookup: LookupTarget | None = None
     type: ValueType | None = None
-    hint: str | None = Field(
+    # One fix for every rule of the field, or a fix per rule ({pattern: "remove any ':'"}):
+    # a fix written for one rule must not be shown for another (see `hint_for`).
+    hint: str | dict[str, str] | None = Field(
         default=None, description="what a bookkeeper should do when a rule fails"
     )
     # Validation rules, dbt style: they sit beside the field they guard.
+    # On by default: no control characters (but tab and line breaks) and no bidirectional
+    # overrides or isolates, which QBO stores but no person wants in a name or memo.
+    plain_text: bool = True
     required: bool = False
     email: bool = False
     min_length: NonNegativeInt | None = None
     max_length: NonNegativeInt | None = None
     pattern: str | None = None
     allowed_characters: str | None = None
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, allow_inf_nan=False)
+    max: float | None = Field(default=None, allow_inf_nan=False)
     allowed_values: list[JsonValue] | None = None
     direction: Direction | None = None
 
@@ -278,13 +316,41 @@ class FieldMapping(SpecModel):
                 text = allowed_characters_pattern(text)
             try:
                 re.compile(text)
-            except re.error as error:
+            except (re.error, OverflowError, RecursionError) as error:
+                # re raises OverflowError for a{99999999999}, RecursionError for deep nesting
                 problems.append(f"{name} is not a valid regular expression: {error}")
         if _inverted(self.min_length, self.max_length):
             problems.append(f"min_length {self.min_length} is above max_length {self.max_length}")
         if _inverted(self.min, self.max):
             problems.append(f"min {self.min} is above max {self.max}")
+        problems.extend(self._hint_problems())
         return problems
+
+    @property
+    def rules(self) -> list[str]:
+        """The rules this field applies (`type`: its value must convert; always there)."""
+        # `is not`, not `in`: `min: 0` is a rule, and 0 == False.
+        return ["type", *(rule for rule in HINTED_RULES[1:]
+                          if getattr(self, rule) is not None and getattr(self, rule) is not False)]
+
+    def hint_for(self, rule: str) -> str | None:
+        """The fix a spec gives for a broken `rule` (see HINTED_RULES), or None."""
+        if isinstance(self.hint, dict):
+            return self.hint.get(rule)
+        return self.hint
+
+    def _hint_problems(self) -> list[str]:
+        if not isinstance(self.hint, dict):
+            return []
+        rules = self.rules
+        return [f"hint.{rule}: the field has no rule {rule!r} (its rules: {', '.join(rules)})"
+                for rule in self.hint if rule not in rules]
+
+
+# The rules a hint can be given for, by name: `type` is a value that cannot be read or converted
+# to the field's type; the others are the rule keys of a field.
+HINTED_RULES = ("type", "required", "email", "min_length", "max_length", "pattern",
+                "allowed_characters", "plain_text", "min", "max", "allowed_values")
 
 
 def allowed_characters_pattern(characters: str) -> str:
@@ -310,6 +376,9 @@ class SourceSpec(SpecModel):
         default=None, description="soft-delete column: the row is deleted when it is set"
     )
     filter: str | None = Field(default=None, description="SQL where-clause over the source")
+    # Columns no field converts but the sync or the source's SQL relies on (`hours` that a
+    # query turns into whole hours, a flag a setting tests): each is checked to hold its type.
+    column_types: dict[str, ValueType] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> SourceSpec:
@@ -320,6 +389,8 @@ class SourceSpec(SpecModel):
             value = getattr(self, name)
             if value is not None and (problem := _column_problem(value)):
                 problems.append(f"{name}: {problem}")
+        problems.extend(f"column_types.{column}: {problem}" for column in self.column_types
+                        if (problem := _column_problem(column)))
         if problems:
             raise ValueError("; ".join(problems))
         return self

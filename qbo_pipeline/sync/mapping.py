@@ -5,7 +5,9 @@ sent, so it is not in the payload, the mapped frame or the push validation. The 
 QBO record -> source columns, is `reverse.py`.
 
 A value that cannot be produced (an unresolved reference, a missing lookup, a value of the
-wrong type) is a `RowIssue` of that row, never an exception: the other rows go on.
+wrong type, bytes that are not UTF-8, NaN) is a `RowIssue` of that row, never an exception: the
+other rows go on. `map_frame` also checks what the sync relies on besides the fields (the key,
+the change stamp, the soft-delete flag, one row per key: `source_rows.py`).
 """
 
 from __future__ import annotations
@@ -19,16 +21,30 @@ from typing import Any, cast
 
 import pandas as pd
 
-from qbo_pipeline.specs import EntitySpec, FieldMapping, LookupTarget, MappingKind, RefTarget
+from qbo_pipeline.specs import (
+    EntitySpec,
+    FieldMapping,
+    LookupTarget,
+    MappingKind,
+    RefTarget,
+    ValueType,
+)
 from qbo_pipeline.specs.checks import LINES_FIELD
+from qbo_pipeline.sync.issues import RowIssue, row_issue
+from qbo_pipeline.sync.source_rows import duplicate_key_issues, source_row_issues
 from qbo_pipeline.sync.values import (
     coerce,
+    deleted_mark,
+    describe_character,
     get_path,
     is_missing,
+    quoted,
+    read_source_value,
     set_path,
     source_key_of,
     to_decimal,
     to_json_value,
+    unsafe_characters,
 )
 
 ResolveRef = Callable[[str, str], str | None]
@@ -55,25 +71,11 @@ def resolve_nothing(*_: str) -> None:
     return None
 
 
-@dataclass(frozen=True)
-class RowIssue:
-    """Why one source record cannot be synced, in words a bookkeeper can act on."""
-
-    source_key: str
-    field_path: str
-    reason: str
-
-
-def row_issue(spec: EntitySpec, source_key: str, path: str, problem: str, fix: str) -> RowIssue:
-    """`client 17: PrimaryEmailAddr.Address is required - add an email to the client`."""
-    reason = f"{spec.record_label} {source_key}: {path} {problem} - {fix}"
-    return RowIssue(source_key, path, reason)
-
-
-def default_fix(spec: EntitySpec, mapping: FieldMapping) -> str:
-    """What to change when a field's value is wrong: its hint, or the columns it reads."""
-    if mapping.hint:
-        return mapping.hint
+def default_fix(spec: EntitySpec, mapping: FieldMapping, rule: str = "type") -> str:
+    """What to change when a field breaks `rule`: the spec's hint for that rule, or the
+    columns it reads (`type`: its value could not be read or converted)."""
+    if hint := mapping.hint_for(rule):
+        return hint
     columns = mapping.source_columns
     if not columns:
         return "correct the mapping spec"
@@ -133,10 +135,10 @@ class _RowMapper:
             return self._resolve_ref(mapping.ref, row)
         if kind is MappingKind.LOOKUP:
             assert mapping.lookup is not None
-            return self._resolve_lookup(mapping.lookup, row)
+            return self._resolve_lookup(mapping, mapping.lookup, row)
         if kind is MappingKind.TEMPLATE:
             assert mapping.template is not None
-            raw = _render(mapping.template, row, self.spec)
+            raw = _render(mapping, row, self.spec)
         else:
             assert mapping.column is not None
             raw = _column(row, mapping.column)
@@ -146,7 +148,7 @@ class _RowMapper:
             raise _FieldProblem(f"is wrong: {error}", default_fix(self.spec, mapping)) from None
 
     def _resolve_ref(self, target: RefTarget, row: Mapping[str, Any]) -> dict[str, str] | None:
-        raw = _column(row, target.column)
+        raw = self._read(row, target.column)
         if is_missing(raw):
             return None
         key = source_key_of(raw)
@@ -157,21 +159,35 @@ class _RowMapper:
                                 f"sync {other} {key} first (check its quarantined problems)")
         return {"value": qbo_id}
 
-    def _resolve_lookup(self, target: LookupTarget,
+    def _resolve_lookup(self, mapping: FieldMapping, target: LookupTarget,
                         row: Mapping[str, Any]) -> dict[str, str] | None:
-        raw = target.value if target.column is None else _column(row, target.column)
+        raw = target.value if target.column is None else self._read(row, target.column)
         value = to_json_value(raw)
         if value is None:
             return None
+        if mapping.plain_text and (found_unsafe := unsafe_characters(str(value))):
+            # No QuickBooks name a person typed holds these: do not even ask QBO for it.
+            position, character = found_unsafe[0]
+            raise _FieldProblem(f"looks up {quoted(value)}, which holds "
+                                f"{describe_character(character)} at position {position}",
+                                default_fix(self.spec, mapping, "plain_text"))
         found = self.resolve_lookup(target.qbo_entity, target.by, str(value)) \
             if self.resolve_lookup is not None else None
         if found is None:
             change = (f"or change {target.column} on the {self.spec.record_label}"
                       if target.column else "or change the lookup in the mapping spec")
             raise _FieldProblem(
-                f"needs a QuickBooks {target.qbo_entity} with {target.by} '{value}', "
+                f"needs a QuickBooks {target.qbo_entity} with {target.by} {quoted(value)}, "
                 "and there is none", f"create it in QuickBooks {change}")
         return {"value": found}
+
+    def _read(self, row: Mapping[str, Any], column: str) -> Any:
+        """A column's value as the sync uses it (bytes decoded, NaN refused)."""
+        try:
+            return read_source_value(_column(row, column))
+        except ValueError as error:
+            raise _FieldProblem(f"is wrong: {error}",
+                                f"correct {column} on the {self.spec.record_label}") from None
 
 
 def _column(row: Mapping[str, Any], column: str) -> Any:
@@ -190,16 +206,27 @@ class _TemplateFormatter(string.Formatter):
         return super().format_field(value, format_spec)
 
 
-def _render(template: str, row: Mapping[str, Any], spec: EntitySpec) -> str | None:
+def _render(mapping: FieldMapping, row: Mapping[str, Any], spec: EntitySpec) -> str | None:
+    assert mapping.template is not None
+    template = mapping.template
     names = [name for _, name, _, _ in string.Formatter().parse(template) if name]
-    values = {name: _column(row, name) for name in names}
+    values = {name: _template_value(mapping, row, spec, name) for name in names}
     if any(is_missing(value) for value in values.values()):
         return None
     try:
         return _TemplateFormatter().vformat(template, (), values)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as error:
         raise _FieldProblem(f"cannot be built from template {template!r}: {error}",
-                            f"correct {' / '.join(names)} on the {spec.record_label}") from None
+                            default_fix(spec, mapping)) from None
+
+
+def _template_value(mapping: FieldMapping, row: Mapping[str, Any], spec: EntitySpec,
+                    column: str) -> Any:
+    try:
+        return read_source_value(_column(row, column))
+    except ValueError as error:
+        # Several columns make the text: the reason says which one is wrong.
+        raise _FieldProblem(f"is wrong: {column}: {error}", default_fix(spec, mapping)) from None
 
 
 def map_row(spec: EntitySpec, row: Mapping[str, Any], children: Sequence[Mapping[str, Any]] = (),
@@ -241,10 +268,17 @@ def _tax_line(spec: EntitySpec, row: Mapping[str, Any],
     tax = spec.lines.tax_line
     if tax is None:
         return None
-    amount = to_decimal(row.get(tax.amount_column))
+    try:
+        amount = coerce(row.get(tax.amount_column), ValueType.NUMBER)
+    except ValueError as error:
+        # Not "no tax": an amount that cannot be read must not leave the tax off the invoice.
+        mapper.issues.append(row_issue(spec, mapper.source_key, f"{LINES_FIELD}[tax].Amount",
+                                       f"is wrong: {error}", f"correct {tax.amount_column} on "
+                                       f"the {spec.record_label}"))
+        return None
     if amount is None or amount == 0:
         return None
-    line = {"Amount": to_json_value(amount)}
+    line = {"Amount": amount}
     line.update(mapper.map_fields(tax.fields, row, "Line[tax]."))
     return line
 
@@ -256,12 +290,15 @@ def mapped_columns(spec: EntitySpec) -> list[str]:
 
 
 def is_deleted(spec: EntitySpec, row: Mapping[str, Any]) -> bool:
-    """True when the spec's soft-delete column is set (a timestamp, or a true flag)."""
+    """True when the spec's soft-delete column is set (a timestamp, or a true flag). A value
+    that is neither is no delete: `source_rows` quarantines the row with the reason."""
     column = spec.source.deleted
     if column is None:
         return False
-    value = to_json_value(row.get(column))
-    return value is not None and value is not False and value != 0
+    try:
+        return deleted_mark(row.get(column))
+    except ValueError:
+        return False
 
 
 def map_frame(spec: EntitySpec, frame: pd.DataFrame, children: pd.DataFrame | None = None,
@@ -278,10 +315,16 @@ def map_frame(spec: EntitySpec, frame: pd.DataFrame, children: pd.DataFrame | No
     lines_by_parent = _group_children(spec, children)
     pushed = list(spec.pushed_fields)
     business_date = spec.source.business_date
+    rows = frame_records(frame)
+    keys = [source_key_of(row[spec.source.primary_key]) for row in rows]
+    duplicates = duplicate_key_issues(spec, keys)
     records = []
-    for row in frame_records(frame):
-        source_key = source_key_of(row[spec.source.primary_key])
-        deleted = is_deleted(spec, row)
+    for position, (row, source_key) in enumerate(zip(rows, keys, strict=True)):
+        problems = source_row_issues(spec, row, source_key)
+        if position in duplicates:
+            problems.append(duplicates[position])
+        # A row the sync cannot rely on is never taken for a delete: it is quarantined.
+        deleted = not problems and is_deleted(spec, row)
         mapped = MappedRow(source_key, {}) if deleted else map_row(
             spec, row, lines_by_parent.get(source_key, []), resolve_ref, resolve_lookup)
         record = {
@@ -292,7 +335,7 @@ def map_frame(spec: EntitySpec, frame: pd.DataFrame, children: pd.DataFrame | No
             PAYLOAD: mapped.payload,
             CHILD_LINES: list(mapped.child_lines),
             TAX_LINE: mapped.tax_line,
-            ISSUES: list(mapped.issues),
+            ISSUES: problems + list(mapped.issues),
         }
         record.update({path: get_path(mapped.payload, path) for path in pushed})
         records.append(record)

@@ -1,7 +1,10 @@
 """Which source rows a company syncs, from the spec's named settings (`approved_only`...).
 
 A setting is a per-company switch with a default; when it is on, only the rows meeting its
-`when` condition are synced. The runner applies this to the rows it reads.
+`when` condition are synced. The runner applies this to the rows it reads. A row whose
+condition column does not hold its declared type (`source.column_types`: an `approved` of
+'maybe') is let through, so that validation quarantines it with the reason instead of it
+being skipped without one.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from qbo_pipeline.specs import Condition, EntitySpec
-from qbo_pipeline.sync.values import values_equal
+from qbo_pipeline.specs import Condition, EntitySpec, ValueType
+from qbo_pipeline.sync.values import coerce, values_equal
 
 
 def active_conditions(spec: EntitySpec,
@@ -49,7 +52,20 @@ def select_frame(spec: EntitySpec, frame: pd.DataFrame,
         raise ValueError(f"spec {spec.name}: its settings read the column(s) "
                          f"{', '.join(missing)}, which the source rows do not have")
     keep = pd.Series(True, index=frame.index)
+    unreadable = pd.Series(False, index=frame.index)
+    types = spec.source.column_types
     for condition in conditions:
         keep &= frame[condition.column].map(
             lambda value, c=condition: any(values_equal(value, a) for a in c.accepted))
-    return frame[keep]
+        if condition.column in types:
+            unreadable |= frame[condition.column].map(
+                lambda value, c=condition: not _reads_as(value, types[c.column]))
+    return frame[keep | unreadable]
+
+
+def _reads_as(value: Any, value_type: ValueType) -> bool:
+    try:
+        coerce(value, value_type)
+    except ValueError:
+        return False
+    return True

@@ -1,8 +1,13 @@
 """Validate mapped rows with pandera schemas built from the spec's field rules.
 
 Every row either passes or is quarantined with one reason per problem; no row is dropped
-silently. Rows deleted in the source are not validated: they only need to be inactivated or
-voided, whatever their fields hold.
+silently, and rows are counted one by one (two rows sharing a key are two quarantined rows).
+Rows deleted in the source are not validated: they only need to be inactivated or voided,
+whatever their fields hold.
+
+A field's `hint` is the fix of the rule it is given for (`hint: {pattern: ...}`), or of every
+rule of the field (`hint: ...`): a rule the hint is not for keeps the default fix, which names
+the columns to correct.
 
 The same rules guard the way back: `validate_pulled` checks QBO records, projected on the
 paths of the fields that pull, before anything is written into the source, so that a value
@@ -34,10 +39,20 @@ from qbo_pipeline.sync.mapping import (
     row_issue,
 )
 from qbo_pipeline.sync.reverse import pulled_issue, qbo_field_value, qbo_id_of
-from qbo_pipeline.sync.values import get_path, to_decimal, values_equal
+from qbo_pipeline.sync.values import (
+    describe_character,
+    get_path,
+    quoted,
+    to_decimal,
+    unsafe_characters,
+    values_equal,
+)
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 LINE_NUMBER = "line_number"
+ROW_POSITION = "row_position"  # a line's parent row, by position in the frame validated
+# pandera's name of a check -> the spec's name of the rule (the key a hint is given for)
+RULE_OF_CHECK = {"not_nullable": "required"}
 QBO_ID = "qbo_id"  # the QBO Id column of a frame of pulled records
 
 IssueOf = Callable[[str, str, str, str, FieldMapping], RowIssue]
@@ -67,6 +82,15 @@ class ValidationResult:
     def quarantined_keys(self) -> list[str]:
         return [row.source_key for row in self.quarantined]
 
+    def held_by_key(self) -> list[QuarantinedRow]:
+        """One entry per quarantined key, with the reasons of all its rows (rows that share a
+        key are quarantined together, under that key)."""
+        merged: dict[str, list[RowIssue]] = {}
+        for row in self.quarantined:
+            known = merged.setdefault(row.source_key, [])
+            known.extend(i for i in row.issues if i.reason not in {k.reason for k in known})
+        return [QuarantinedRow(key, tuple(issues)) for key, issues in merged.items()]
+
     def quarantine_frame(self) -> pd.DataFrame:
         """One row per problem: source key, field path, reason (for previews and checks)."""
         rows = [(i.source_key, i.field_path, i.reason)
@@ -86,8 +110,14 @@ def _number_check(rule: str, test: Callable[[Any], bool]) -> pa.Check:
     return pa.Check(check, element_wise=True, name=rule)
 
 
+def _plain_text(value: Any) -> bool:
+    return not isinstance(value, str) or not unsafe_characters(value)
+
+
 def _checks(mapping: FieldMapping) -> list[pa.Check]:
     checks = []
+    if mapping.plain_text:
+        checks.append(pa.Check(_plain_text, element_wise=True, name="plain_text"))
     if mapping.email:
         checks.append(_text_check("email", lambda text: EMAIL.fullmatch(text) is not None))
     if (low := mapping.min_length) is not None:
@@ -135,40 +165,55 @@ def build_line_schema(spec: EntitySpec) -> pa.DataFrameSchema | None:
 
 
 def _problem(rule: str, mapping: FieldMapping, value: Any) -> str:
-    text = str(value)
+    text, shown = str(value), quoted(value)
     problems = {
         "not_nullable": lambda: "is required",
-        "email": lambda: f"'{text}' is not a valid email address",
-        "min_length": lambda: f"'{text}' is {len(text)} characters, "
+        "email": lambda: f"{shown} is not a valid email address",
+        "min_length": lambda: f"{shown} is {len(text)} characters, "
                               f"fewer than the {mapping.min_length} required",
         "max_length": lambda: f"is {len(text)} characters, "
                               f"more than the {mapping.max_length} allowed",
-        "pattern": lambda: f"'{text}' does not match the pattern {mapping.pattern}",
-        "allowed_characters": lambda: f"'{text}' contains characters that are not allowed: "
+        "pattern": lambda: f"{shown} does not match the pattern {mapping.pattern}",
+        "allowed_characters": lambda: f"{shown} contains characters that are not allowed: "
                                       f"{_disallowed(text, mapping)}",
+        "plain_text": lambda: f"{shown} holds {_unsafe(text)}, which QuickBooks would store "
+                              "but no one can see or type",
         "min": lambda: f"{text} is below the minimum of {mapping.min:g}",
         "max": lambda: f"{text} is above the maximum of {mapping.max:g}",
-        "allowed_values": lambda: f"'{text}' is not one of "
+        "allowed_values": lambda: f"{shown} is not one of "
                                   f"{', '.join(map(str, mapping.allowed_values or []))}",
     }
     return problems[rule]()
 
 
+def _unsafe(text: str) -> str:
+    found = unsafe_characters(text)
+    listed = ", ".join(f"{describe_character(c)} at position {position}"
+                       for position, c in found[:3])
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    return f"control or text-direction characters: {listed}{more}"
+
+
 def _disallowed(text: str, mapping: FieldMapping) -> str:
     allowed = re.compile(allowed_characters_pattern(mapping.allowed_characters or ""))
-    return " ".join(repr(c) for c in dict.fromkeys(text) if not allowed.fullmatch(c))
+    return " ".join(quoted(c) for c in dict.fromkeys(text) if not allowed.fullmatch(c))
 
 
-def _fix(spec: EntitySpec, rule: str, mapping: FieldMapping) -> str:
-    if rule == "not_nullable" and not mapping.hint and mapping.source_columns:
+def _fix(spec: EntitySpec, check: str, mapping: FieldMapping) -> str:
+    """The fix of a broken check: the hint given for its rule, else the default. A hint given
+    for another rule is not this one's fix (client.yaml's "remove any ':'" is the fix of its
+    pattern, not of a missing or too long name)."""
+    rule = RULE_OF_CHECK.get(check, check)
+    if rule == "required" and not mapping.hint_for(rule) and mapping.source_columns:
         return f"fill in {' / '.join(mapping.source_columns)} on the {spec.record_label}"
-    return default_fix(spec, mapping)
+    return default_fix(spec, mapping, rule)
 
 
 def _schema_issues(spec: EntitySpec, schema: pa.DataFrameSchema, frame: pd.DataFrame,
                    fields: Mapping[str, FieldMapping], path_of: Callable[[int, str], str],
-                   issue_of: IssueOf | None = None) -> Iterator[RowIssue]:
-    """Run `schema` over `frame` (positional index) and turn each failure into an issue."""
+                   issue_of: IssueOf | None = None) -> Iterator[tuple[int, RowIssue]]:
+    """Run `schema` over `frame` (positional index) and turn each failure into an issue, with
+    the position of the failing row in `frame`."""
     issue_of = issue_of or _source_issue_maker(spec)
     try:
         schema.validate(frame, lazy=True)
@@ -181,8 +226,8 @@ def _schema_issues(spec: EntitySpec, schema: pa.DataFrameSchema, frame: pd.DataF
             mapping = fields[str(column)]
             key = str(frame.at[int(position), SOURCE_KEY])
             problem = _problem(str(rule), mapping, failure["failure_case"])
-            yield issue_of(key, str(rule), path_of(int(position), str(column)), problem,
-                           mapping)
+            yield int(position), issue_of(key, str(rule), path_of(int(position), str(column)),
+                                          problem, mapping)
 
 
 def _source_issue_maker(spec: EntitySpec) -> IssueOf:
@@ -196,15 +241,17 @@ def _source_issue_maker(spec: EntitySpec) -> IssueOf:
 def _line_frame(spec: EntitySpec, rows: pd.DataFrame, column: str,
                 fields: Mapping[str, FieldMapping]) -> pd.DataFrame:
     records = []
-    for key, lines in zip(rows[SOURCE_KEY], rows[column], strict=True):
+    for row, (key, lines) in enumerate(zip(rows[SOURCE_KEY], rows[column], strict=True)):
         line_list = lines if isinstance(lines, list) else [lines] if lines else []
         for number, line in enumerate(line_list, start=1):
             values = {path: get_path(line, path) for path in fields}
-            records.append({SOURCE_KEY: key, LINE_NUMBER: number, **values})
-    return pd.DataFrame(records, columns=[SOURCE_KEY, LINE_NUMBER, *fields])
+            records.append({SOURCE_KEY: key, ROW_POSITION: row, LINE_NUMBER: number, **values})
+    return pd.DataFrame(records, columns=[SOURCE_KEY, ROW_POSITION, LINE_NUMBER, *fields],
+                        dtype=object)
 
 
-def _rule_issues(spec: EntitySpec, rows: pd.DataFrame) -> Iterator[RowIssue]:
+def _rule_issues(spec: EntitySpec, rows: pd.DataFrame) -> Iterator[tuple[int, RowIssue]]:
+    """Every broken rule of `rows` (positional index), with the position of its row."""
     yield from _schema_issues(spec, build_schema(spec), rows, spec.pushed_fields,
                               lambda _, path: path)
     if spec.lines is None:
@@ -213,31 +260,47 @@ def _rule_issues(spec: EntitySpec, rows: pd.DataFrame) -> Iterator[RowIssue]:
     numbers: list[int] = lines[LINE_NUMBER].tolist()
     line_schema = build_line_schema(spec)
     assert line_schema is not None
-    yield from _schema_issues(spec, line_schema, lines, spec.lines.fields,
-                              lambda position, path: f"Line[{numbers[position]}].{path}")
+    yield from _of_parent(lines, _schema_issues(
+        spec, line_schema, lines, spec.lines.fields,
+        lambda position, path: f"Line[{numbers[position]}].{path}"))
     tax = spec.lines.tax_line
     if tax is not None:
         taxes = _line_frame(spec, rows, TAX_LINE, tax.fields)
-        yield from _schema_issues(spec, _schema(f"{spec.name} tax line", tax.fields), taxes,
-                                  tax.fields, lambda _, path: f"Line[tax].{path}")
+        yield from _of_parent(taxes, _schema_issues(
+            spec, _schema(f"{spec.name} tax line", tax.fields), taxes, tax.fields,
+            lambda _, path: f"Line[tax].{path}"))
+
+
+def _of_parent(lines: pd.DataFrame, issues: Iterator[tuple[int, RowIssue]]
+               ) -> Iterator[tuple[int, RowIssue]]:
+    """Line issues placed on their parent row."""
+    parents: list[int] = lines[ROW_POSITION].tolist()
+    for position, issue in issues:
+        yield parents[position], issue
 
 
 def validate_frame(spec: EntitySpec, frame: pd.DataFrame) -> ValidationResult:
-    """Split a frame made by `map_frame` into valid rows and quarantined rows with reasons."""
-    deleted = frame[DELETED].astype(bool)
+    """Split a frame made by `map_frame` into valid rows and quarantined rows with reasons:
+    one quarantined row per source row, so that read = valid + quarantined row for row."""
+    deleted = frame[DELETED].astype(bool).to_numpy()
     active = frame[~deleted].reset_index(drop=True)
-    by_key: dict[str, list[RowIssue]] = {}
-    for issues in active[ISSUES]:
-        for issue in issues:
-            by_key.setdefault(issue.source_key, []).append(issue)
-    unmapped = {(i.source_key, i.field_path) for issues in by_key.values() for i in issues}
-    for issue in _rule_issues(spec, active):
+    by_row: dict[int, list[RowIssue]] = {}
+    for position, issues in enumerate(active[ISSUES]):
+        if issues:
+            by_row[position] = list(issues)
+    unmapped = {(position, i.field_path) for position, issues in by_row.items() for i in issues}
+    for position, issue in _rule_issues(spec, active):
         # A field that could not be mapped is empty too: its mapping issue says it all.
-        if (issue.source_key, issue.field_path) not in unmapped:
-            by_key.setdefault(issue.source_key, []).append(issue)
-    quarantined = tuple(QuarantinedRow(key, tuple(issues)) for key, issues in by_key.items())
-    valid = frame[~frame[SOURCE_KEY].isin(list(by_key))]
-    return ValidationResult(valid, quarantined)
+        if (position, issue.field_path) not in unmapped:
+            by_row.setdefault(position, []).append(issue)
+    quarantined = tuple(QuarantinedRow(str(active.at[position, SOURCE_KEY]), tuple(issues))
+                        for position, issues in sorted(by_row.items()))
+    held = [False] * len(frame)
+    active_positions = [position for position, gone in enumerate(deleted) if not gone]
+    for position in by_row:
+        held[active_positions[position]] = True
+    return ValidationResult(frame[~pd.Series(held, index=frame.index, dtype=bool)],
+                            quarantined)
 
 
 def pulled_frame(spec: EntitySpec, records: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
@@ -258,16 +321,17 @@ def validate_pulled(spec: EntitySpec,
     frame = pulled_frame(spec, records).reset_index(drop=True)
     qbo_ids = dict(zip(frame[SOURCE_KEY], frame[QBO_ID], strict=True))
 
-    def issue_of(key: str, rule: str, path: str, problem: str,
+    def issue_of(key: str, check: str, path: str, problem: str,
                  mapping: FieldMapping) -> RowIssue:
         # A hint is written for whoever fixes the value: for a field that only pulls, that is
         # the bookkeeper in QuickBooks; otherwise the default names the QuickBooks record.
-        fix = mapping.hint if spec.flow_of(mapping) is Direction.PULL else None
+        rule = RULE_OF_CHECK.get(check, check)
+        fix = mapping.hint_for(rule) if spec.flow_of(mapping) is Direction.PULL else None
         return pulled_issue(spec, key, qbo_ids[key], path, problem, fix)
 
     by_key: dict[str, list[RowIssue]] = {}
-    for issue in _schema_issues(spec, build_pull_schema(spec), frame, spec.pulled_fields,
-                                lambda _, path: path, issue_of):
+    for _, issue in _schema_issues(spec, build_pull_schema(spec), frame, spec.pulled_fields,
+                                   lambda _, path: path, issue_of):
         by_key.setdefault(issue.source_key, []).append(issue)
     quarantined = tuple(QuarantinedRow(key, tuple(issues)) for key, issues in by_key.items())
     return ValidationResult(frame[~frame[SOURCE_KEY].isin(list(by_key))], quarantined)

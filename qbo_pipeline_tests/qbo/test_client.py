@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from qbo_pipeline.qbo.client import BatchOperation
-from qbo_pipeline.qbo.errors import DuplicateNameError, ObjectNotFoundError, StaleObjectError
+from qbo_pipeline.qbo.errors import (
+    DuplicateNameError,
+    ObjectNotFoundError,
+    StaleObjectError,
+    ValidationError,
+)
 from qbo_pipeline_tests.qbo.conftest import ClientUnderTest
 
 
@@ -32,6 +37,16 @@ def test_create_read_and_sparse_update(qbo: ClientUnderTest) -> None:
     assert updated["SyncToken"] == "1"
     assert updated["CompanyName"] == "Acme Limited"
     assert updated["DisplayName"] == "Acme Ltd"  # sparse: untouched fields stay
+
+
+def test_a_value_json_cannot_carry_is_refused_naming_it_not_reported_as_qbo_down(
+        qbo: ClientUnderTest) -> None:
+    body = {**customer("Not A Number Ltd"), "Balance": float("nan")}
+    with pytest.raises(ValidationError, match="NaN or infinity") as refused:
+        qbo.client.create("Customer", body, "create-nan")
+    assert "could not reach" not in str(refused.value)
+    query = "select * from Customer where DisplayName = 'Not A Number Ltd'"
+    assert list(qbo.client.query(query)) == []  # nothing was sent
 
 
 def test_stale_sync_token_raises_stale_object_error(qbo: ClientUnderTest) -> None:
