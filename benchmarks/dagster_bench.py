@@ -31,13 +31,15 @@ from cryptography.fernet import Fernet
 from dagster import DagsterInstance, build_schedule_context, instance_for_test
 
 from qbo_pipeline.connections import connect_company
-from qbo_pipeline.defs.jobs import incremental_run_requests
+from qbo_pipeline.defs.jobs import RealmHistory, incremental_run_requests
 from qbo_pipeline.defs.partitions import (
-    DAY_DIMENSION,
     INCREMENTAL_MODE,
     MODE_TAG,
+    MONTH_DIMENSION,
     REALM_DIMENSION,
     REALM_TAG,
+    month_of,
+    sync_start_date,
 )
 from qbo_pipeline.demo import INSTANCE_SETTINGS, demo_resources, seed_demo_items
 from qbo_pipeline.emulator.server import EmulatorServer
@@ -63,12 +65,12 @@ def children_cpu_seconds() -> float:
 
 
 def run_partition(label: str, realm_id: str, environment: dict[str, str]) -> RunCost:
-    """One incremental run of today's partition, in a process of its own."""
-    day = datetime.now(UTC).date().isoformat()
+    """One incremental run of this month's partition, in a process of its own."""
+    month = month_of(datetime.now(UTC).date())
     # A job run names its partition by tags, as the schedule's run requests do.
     tags = json.dumps({MODE_TAG: INCREMENTAL_MODE, REALM_TAG: realm_id,
-                       "dagster/partition": f"{day}|{realm_id}",
-                       f"dagster/partition/{DAY_DIMENSION}": day,
+                       "dagster/partition": f"{month}|{realm_id}",
+                       f"dagster/partition/{MONTH_DIMENSION}": month,
                        f"dagster/partition/{REALM_DIMENSION}": realm_id})
     command = [shutil.which("dagster") or "dagster", "job", "execute", "-m",
                "qbo_pipeline.defs.definitions", "-j", "sync_job", "--tags", tags]
@@ -109,7 +111,10 @@ def schedule_tick_seconds(companies: int) -> float:
         context = build_schedule_context(instance=instance,
                                          scheduled_execution_time=datetime.now(UTC))
         started = time.perf_counter()
-        requests = list(incremental_run_requests(context))
+        # Every company synced before: one run each on the current month.
+        realms = instance.get_dynamic_partitions(REALM_DIMENSION)
+        history = RealmHistory(dict.fromkeys(realms), set(realms))
+        requests = list(incremental_run_requests(context, history, sync_start_date()))
         elapsed = time.perf_counter() - started
     assert len(requests) == companies
     return elapsed

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from qbo_pipeline.defs.runner import SyncReport, SyncResources
     from qbo_pipeline.specs import SpecSet
+    from qbo_pipeline.sync.scope import BusinessDates
 
 T = TypeVar("T")
 
@@ -166,20 +168,69 @@ def sync(realms: tuple[str, ...], entity: str | None, record_key: str | None) ->
         raise click.ClickException(f"realm {', '.join(unknown)} is not connected (connected: "
                                    f"{', '.join(connected)}); {CONNECT_HINT}")
     with dagster_instance(None, click.echo) as instance:
+        _fail_dead_runs(instance, realms or connected)
         reports = [_sync_realm(specs, resources, instance, realm_id, entity, record_key)
                    for realm_id in realms or connected]
     for report in reports:
         _fail_on_failed_records(report)
 
 
+@main.command()
+@click.option("--realm", "realm_id", required=True, help="QBO company (realm id) to backfill.")
+@click.option("--from", "first_day", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="First business date to re-sync (YYYY-MM-DD).")
+@click.option("--to", "last_day", type=click.DateTime(["%Y-%m-%d"]),
+              help="Last business date to re-sync (YYYY-MM-DD; default: today).")
+@click.option("--entity", help="Backfill only this mapping spec (and the specs it refers to).")
+def backfill(realm_id: str, first_day: datetime, last_day: datetime | None,
+             entity: str | None) -> None:
+    """Re-sync the transactions dated in a range of days, in one run over their months.
+
+    The same run a backfill of those months launched from the Dagster UI gives, narrowed to
+    the days asked for (run tag qbo/days); the UI then shows the months as materialized and
+    each month's per-day status.
+    """
+    specs = _load_specs()
+    from qbo_pipeline.defs.runner import SyncResources, chain_keys, connected_realms
+    from qbo_pipeline.demo import dagster_instance
+    from qbo_pipeline.sync.scope import BusinessDates
+
+    last = (last_day or datetime.now(UTC)).date()
+    if last < first_day.date():
+        raise click.BadParameter(f"--to {last} is before --from {first_day.date()}",
+                                 param_hint="--to")
+    resources = SyncResources.from_env()
+    if entity is not None:
+        _guarded(lambda: chain_keys(specs, entity))
+    if realm_id not in connected_realms(resources.state_db):
+        raise click.ClickException(f"realm {realm_id} is not connected; {CONNECT_HINT}")
+    dates = BusinessDates(first_day.date(), last)
+    with dagster_instance(None, click.echo) as instance:
+        _fail_dead_runs(instance, [realm_id])
+        report = _sync_realm(specs, resources, instance, realm_id, entity, None, dates)
+    _fail_on_failed_records(report)
+
+
+def _fail_dead_runs(instance: DagsterInstance, realm_ids: Iterable[str]) -> None:
+    """A sync killed earlier left its run STARTED: fail it, so the UI and the run queue
+    see it ended, even where no daemon monitors runs."""
+    from qbo_pipeline.defs.instance import fail_dead_runs
+
+    for run_id in fail_dead_runs(instance, realm_ids):
+        click.echo(f"run {run_id} had been killed: marked failed")
+
+
 def _sync_realm(specs: SpecSet, resources: SyncResources, instance: DagsterInstance,
-                realm_id: str, entity: str | None, record_key: str | None) -> SyncReport:
+                realm_id: str, entity: str | None, record_key: str | None,
+                dates: BusinessDates | None = None) -> SyncReport:
     from qbo_pipeline.defs.runner import run_sync
 
     click.echo(f"syncing realm {realm_id}"
-               + (f", {entity}" if entity else "") + (f" {record_key}" if record_key else ""))
+               + (f", {entity}" if entity else "") + (f" {record_key}" if record_key else "")
+               + (f", transactions dated {dates}" if dates else ""))
     report = _guarded(lambda: run_sync(specs, resources, instance, realm_id, spec_name=entity,
-                                       record_key=record_key, progress=click.echo))
+                                       record_key=record_key, dates=dates,
+                                       progress=click.echo))
     click.echo(_counts_table(report.counts))
     if report.applied:
         click.echo("  from QuickBooks into the source:")

@@ -16,6 +16,7 @@ sees exactly the rows that asset held back, and a bad row never fails the step.
 # No `from __future__ import annotations` here: Dagster reads the asset functions' annotations
 # (context and resource types) when the assets are defined.
 
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -29,7 +30,10 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetKey,
+    AssetObservation,
     AssetsDefinition,
+    BackfillPolicy,
+    BetaWarning,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -42,10 +46,14 @@ from pydantic import Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbo_pipeline.defs.partitions import (
-    DAY_DIMENSION,
+    DAYS_TAG,
     INCREMENTAL_MODE,
     MODE_TAG,
+    MONTH_DIMENSION,
     REALM_DIMENSION,
+    month_of,
+    month_partition_key,
+    run_dates,
 )
 from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
 from qbo_pipeline.specs import EntitySpec, SpecSet
@@ -71,7 +79,12 @@ from qbo_pipeline.steps.push import (
     refresh_snapshots,
     validate_and_quarantine,
 )
+from qbo_pipeline.sync.results import outcomes_by_day
 from qbo_pipeline.sync.scope import CHANGE_WINDOW_LAG, change_window_end
+
+# Backfill policies are Dagster's way to run a backfill in one run; they are marked beta, and
+# the warning would repeat for every asset of every build.
+warnings.filterwarnings("ignore", category=BetaWarning, message=".*backfill_policy")
 
 PUSH_STAGES = ("source", "validated", "qbo_snapshot", "diff", "synced")
 # What the UI shows on each node beside its stage: the technology at work there.
@@ -83,6 +96,8 @@ PULL_STAGES = ("qbo_snapshot", "diff", "applied")
 REFUSED_METADATA = "held_back"
 PREVIEW_ROWS = 5
 VALIDATION_CHECK = "no_quarantined_rows"
+# The per-day status a run records on each month partition it covered.
+DAYS_METADATA = "days"
 
 
 def asset_key(stage: str, spec_name: str) -> AssetKey:
@@ -100,8 +115,10 @@ class AssetContext:
     default_start: date
 
     def common(self, spec: EntitySpec, stage: str) -> dict[str, Any]:
+        # One run for a backfill of many months of a company, not one run per month.
         return {"key": asset_key(stage, spec.name), "group_name": spec.name,
-                "partitions_def": self.partitions, "kinds": STAGE_KINDS[stage]}
+                "partitions_def": self.partitions, "kinds": STAGE_KINDS[stage],
+                "backfill_policy": BackfillPolicy.single_run()}
 
 
 def stages_of(spec: EntitySpec) -> tuple[str, ...]:
@@ -159,17 +176,36 @@ class SourceClock(Config):
 
 
 def scope_of(context: AssetExecutionContext, clock: SourceClock | None = None) -> SyncScope:
-    """The realm and day of the run's partition, whether it syncs changes or a day, and
-    where its change window ends."""
-    key = context.partition_key
-    assert isinstance(key, MultiPartitionKey), f"expected a (realm, day) key, got {key!r}"
-    dimensions = key.keys_by_dimension
+    """The realm and months of the run's partitions (one, or a backfill's range), whether it
+    syncs changes or those dates, and where its change window ends."""
+    realm_id, months = realm_and_months(context)
     incremental = context.run.tags.get(MODE_TAG) == INCREMENTAL_MODE
     clock = clock or SourceClock()
     until = change_window_end(clock.now() or datetime.now(UTC),
                               timedelta(seconds=clock.change_window_lag_seconds))
-    return SyncScope(dimensions[REALM_DIMENSION], incremental,
-                     date.fromisoformat(dimensions[DAY_DIMENSION]), until)
+    return SyncScope(realm_id, incremental, run_dates(months, context.run.tags.get(DAYS_TAG)),
+                     until)
+
+
+def realm_and_months(context: AssetExecutionContext) -> tuple[str, list[str]]:
+    """(realm, first and last month) of the run's partitions; a run syncs one company.
+
+    Read from the range's ends: listing a range's keys needs the instance's dynamic partitions,
+    which a launched run's step may not reach."""
+    keys = context.partition_key_range
+    first, last = _dimensions(keys.start), _dimensions(keys.end)
+    if first[REALM_DIMENSION] != last[REALM_DIMENSION]:
+        raise ValueError(f"a sync run covers one company, this one {first[REALM_DIMENSION]} to "
+                         f"{last[REALM_DIMENSION]}: launch one run (or backfill) per company")
+    return first[REALM_DIMENSION], sorted({first[MONTH_DIMENSION], last[MONTH_DIMENSION]})
+
+
+def _dimensions(key: str) -> Mapping[str, str]:
+    if isinstance(key, MultiPartitionKey):
+        return key.keys_by_dimension
+    # A multi-partition key in text: the dimensions' values in the order of their names.
+    month, _, realm = key.partition("|")
+    return {MONTH_DIMENSION: month, REALM_DIMENSION: realm}
 
 
 def _source_asset(spec: EntitySpec, build: AssetContext,
@@ -315,6 +351,8 @@ def _synced_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
         _record(context, sessions, diff, spec.name, counts, started)
         for error in tally.errors:
             context.log.warning(error)
+        if diff.stage is not None and diff.stage.days:
+            _report_days(context, spec, outcomes_by_day(diff.stage.days, tally.rows))
         # What was written: source key, QBO Id, operation and result, failures first.
         written = pd.DataFrame([asdict(row) for row in sorted(
             tally.rows, key=lambda row: row.result in ("created", "written"))],
@@ -354,7 +392,33 @@ def _record(context: AssetExecutionContext, sessions: sessionmaker[Session], sta
             name: str, counts: Mapping[str, int], started: datetime) -> None:
     with sessions.begin() as session:
         record_run_result(session, stage.scope.realm_id, name, context.run.run_id, counts,
-                          started_at=started, partition_key=context.partition_key)
+                          started_at=started, partition_key=_partitions_label(context))
+
+
+def _report_days(context: AssetExecutionContext, spec: EntitySpec,
+                 by_day: Mapping[date, Mapping[str, int]]) -> None:
+    """A backfill's progress and status per business day: a log line per month, and on each
+    month partition of the run an observation whose `days` table has a row per day."""
+    realm_id, months = realm_and_months(context)
+    first, last = months[0], months[-1]
+    for month in sorted({month_of(day) for day in by_day}):
+        days = {day: row for day, row in by_day.items() if month_of(day) == month}
+        context.log.info(f"{spec.name} {month}: " + "; ".join(
+            f"{day.isoformat()} " + ", ".join(f"{name} {n}" for name, n in row.items() if n)
+            for day, row in days.items()))
+        if not first <= month <= last:
+            continue  # an incremental run's change of an older record: in the log only
+        table = pd.DataFrame([{"day": day.isoformat(), **row} for day, row in days.items()])
+        context.log_event(AssetObservation(
+            asset_key=context.asset_key, partition=str(month_partition_key(realm_id, month)),
+            metadata={DAYS_METADATA: MetadataValue.md(markdown_table(table, limit=31)),
+                      "days_with_failures": int((table["failed"] > 0).sum())}))
+
+
+def _partitions_label(context: AssetExecutionContext) -> str:
+    """`2025-03|R`, or `2024-01|R..2025-12|R` for a run over a range of months."""
+    keys = context.partition_key_range
+    return keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
 
 
 def _counts(counts: Mapping[str, int]) -> dict[str, int]:

@@ -10,15 +10,16 @@ The CLI builds the same definitions with its own resources, so its runs belong t
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import Definitions, definitions
+from dagster import Definitions, definitions, in_process_executor, mem_io_manager
 
 from qbo_pipeline.defs.assets import build_all_assets
-from qbo_pipeline.defs.jobs import incremental_sync_schedule, sync_job
+from qbo_pipeline.defs.jobs import build_incremental_schedule, sync_job
 from qbo_pipeline.defs.partitions import build_sync_partitions, sync_start_date
 from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
 from qbo_pipeline.defs.sensors import realm_partitions_sensor
@@ -55,15 +56,28 @@ def build_defs(specs: SpecSet | None = None, resources: Mapping[str, Any] | None
     """Every asset, check, job, schedule and sensor of the pipeline, from the specs."""
     specs = specs if specs is not None else load_pipeline_specs(environ)
     start = sync_start_date(environ)
+    resources = dict(resources) if resources is not None else resources_from_env(environ)
     return Definitions(
         assets=build_all_assets(specs, build_sync_partitions(start), start),
         jobs=[sync_job],
-        schedules=[incremental_sync_schedule],
+        schedules=[build_incremental_schedule(start)],
         sensors=[realm_partitions_sensor],
-        resources=dict(resources) if resources is not None else resources_from_env(environ),
+        # Every run in one process, a backfill's included (its job is Dagster's implicit asset
+        # job), and what the assets hand each other in memory: a backfill's one run covers
+        # many months, which Dagster's file IO manager cannot store, and a run is re-run whole
+        # (its writes are idempotent), never resumed from a failed step's stored inputs.
+        executor=in_process_executor,
+        resources={"io_manager": mem_io_manager, **resources},
     )
 
 
 @definitions
 def defs() -> Definitions:
+    # Dagster loads a code location several times in one process (a `dagster job execute`
+    # five times): build it once per process, from the settings of that process.
+    return _defs_of_this_process()
+
+
+@functools.cache
+def _defs_of_this_process() -> Definitions:
     return build_defs()

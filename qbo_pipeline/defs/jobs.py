@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 from dagster import (
     AssetSelection,
@@ -14,6 +15,7 @@ from dagster import (
     SkipReason,
     define_asset_job,
     in_process_executor,
+    schedule,
 )
 
 from qbo_pipeline.defs.partitions import (
@@ -21,10 +23,14 @@ from qbo_pipeline.defs.partitions import (
     MODE_TAG,
     REALM_DIMENSION,
     REALM_TAG,
-    sync_partition_key,
+    sync_run_partitions,
 )
+from qbo_pipeline.defs.resources import StateDatabase
+from qbo_pipeline.state import list_realms, synced_realms
+from qbo_pipeline.sync.scope import sync_start
 
 SYNC_EVERY_15_MINUTES = "*/15 * * * *"
+SCHEDULE_NAME = "incremental_sync_every_15_minutes"
 
 # One process runs a sync, its steps one after the other: they share the company's rate
 # limiter (QBO's limits are per company) and the run starts in seconds, not one process per
@@ -34,33 +40,54 @@ MAX_RUNTIME_SECONDS = 6 * 3600
 sync_job = define_asset_job(
     "sync_job", selection=AssetSelection.all(), executor_def=in_process_executor,
     tags={"dagster/max_runtime": str(MAX_RUNTIME_SECONDS)},
-    description="Sync every mapping spec of one QBO company (a (realm, day) partition).",
+    description="Sync every mapping spec of one QBO company, over one month partition or a "
+                "range of them.",
 )
 
 
-def incremental_run_requests(context: ScheduleEvaluationContext
-                             ) -> Iterator[RunRequest | SkipReason]:
-    """One incremental run per connected realm, on today's day partition. The run key makes a
-    tick's request unique, and the `qbo/realm` tag lets the run queue allow one run per realm."""
+@dataclass(frozen=True)
+class RealmHistory:
+    """What the schedule needs of each realm: its own start date, and whether it synced."""
+
+    starts: Mapping[str, date | None]
+    synced: set[str]
+
+
+def realm_history(state_db: StateDatabase) -> RealmHistory:
+    with state_db.sessions().begin() as session:
+        return RealmHistory({realm.realm_id: realm.sync_start_date
+                             for realm in list_realms(session)}, synced_realms(session))
+
+
+def incremental_run_requests(context: ScheduleEvaluationContext, history: RealmHistory,
+                             default_start: date) -> Iterator[RunRequest | SkipReason]:
+    """One incremental run per connected realm: on today's month, or, for a realm that has
+    never synced, over every month since its start date (its first sync reads them all). The
+    run key makes a tick's request unique, and the `qbo/realm` tag lets the run queue allow
+    one run per realm."""
     moment = context.scheduled_execution_time or datetime.now(UTC)
     realms = context.instance.get_dynamic_partitions(REALM_DIMENSION)
     if not realms:
         yield SkipReason("no QBO company is connected yet: connect one to start syncing")
         return
+    today = moment.astimezone(UTC).date()
     for realm_id in realms:
+        start = max(sync_start(history.starts.get(realm_id), default_start), default_start)
+        partitions = sync_run_partitions(realm_id, first_sync=realm_id not in history.synced,
+                                         start=start, today=today)
         yield RunRequest(
-            run_key=f"{realm_id}:{moment.isoformat()}",
-            partition_key=sync_partition_key(realm_id, moment.astimezone(UTC).date()),
-            tags={REALM_TAG: realm_id, MODE_TAG: INCREMENTAL_MODE},
+            run_key=f"{realm_id}:{moment.isoformat()}", partition_key=partitions.key,
+            tags={REALM_TAG: realm_id, MODE_TAG: INCREMENTAL_MODE, **partitions.tags},
         )
 
 
-incremental_sync_schedule = ScheduleDefinition(
-    name="incremental_sync_every_15_minutes",
-    cron_schedule=SYNC_EVERY_15_MINUTES,
-    job=sync_job,
-    execution_fn=incremental_run_requests,
-    execution_timezone="UTC",
-    default_status=DefaultScheduleStatus.STOPPED,
-    description="Every 15 minutes, sync what changed since the last sync, for each realm.",
-)
+def build_incremental_schedule(default_start: date) -> ScheduleDefinition:
+    @schedule(name=SCHEDULE_NAME, cron_schedule=SYNC_EVERY_15_MINUTES, job=sync_job,
+              execution_timezone="UTC", default_status=DefaultScheduleStatus.STOPPED,
+              description="Every 15 minutes, sync what changed since the last sync, for each "
+                          "realm (a realm's first sync covers every month since its start).")
+    def incremental_sync(context: ScheduleEvaluationContext,
+                         state_db: StateDatabase) -> Iterator[RunRequest | SkipReason]:
+        yield from incremental_run_requests(context, realm_history(state_db), default_start)
+
+    return incremental_sync

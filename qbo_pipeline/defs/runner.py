@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from dagster import (
@@ -17,23 +17,38 @@ from dagster import (
     DagsterInstance,
     InitLoggerContext,
     LoggerDefinition,
+    MultiPartitionsDefinition,
+    PartitionsDefinition,
+    TimeWindowPartitionsDefinition,
 )
 
 from qbo_pipeline.defs.assets import REFUSED_METADATA, asset_key, stages_of
 from qbo_pipeline.defs.definitions import build_defs
+from qbo_pipeline.defs.instance import WORKER_TAG, this_worker
 from qbo_pipeline.defs.jobs import sync_job
 from qbo_pipeline.defs.partitions import (
+    DAYS_TAG,
     INCREMENTAL_MODE,
     MODE_TAG,
+    MONTH_DIMENSION,
     REALM_DIMENSION,
     REALM_TAG,
     WINDOW_MODE,
-    sync_partition_key,
+    RunPartitions,
+    month_range_tags,
+    sync_run_partitions,
 )
 from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
 from qbo_pipeline.specs import SpecSet
-from qbo_pipeline.state import QuarantineRecord, list_quarantine, list_realms
+from qbo_pipeline.state import (
+    QuarantineRecord,
+    get_realm,
+    list_quarantine,
+    list_realms,
+    synced_realms,
+)
 from qbo_pipeline.steps.common import COUNT_NAMES, RECORD_TAG
+from qbo_pipeline.sync.scope import BusinessDates, sync_start
 
 ProgressCallback = Callable[[str], None]
 
@@ -111,28 +126,52 @@ def chain_keys(specs: SpecSet, spec_name: str | None = None) -> list[AssetKey]:
 
 def run_sync(specs: SpecSet, resources: SyncResources, instance: DagsterInstance,
              realm_id: str, *, spec_name: str | None = None, record_key: str | None = None,
-             incremental: bool = True, day: date | None = None,
+             dates: BusinessDates | None = None,
              progress: ProgressCallback | None = None) -> SyncReport:
-    """Materialize the chain of one spec (or every spec) for one realm's partition."""
+    """Materialize the chain of one spec (or every spec) for one realm: every change since
+    its cursor (recorded on today's month, or on every month for its first sync), or, given
+    `dates`, a backfill of the transactions dated then (recorded on their months)."""
     if record_key is not None and spec_name is None:
         raise SyncRunError("a single record needs its entity: give --entity with --id")
     register_realm(instance, realm_id)
-    tags = {REALM_TAG: realm_id, MODE_TAG: INCREMENTAL_MODE if incremental else WINDOW_MODE}
+    tags = {REALM_TAG: realm_id, MODE_TAG: INCREMENTAL_MODE if dates is None else WINDOW_MODE,
+            WORKER_TAG: this_worker()}
     if record_key is not None:
         tags[RECORD_TAG] = f"{spec_name}/{record_key}"
+    defs = build_defs(specs, resources.as_dict())
+    partitions = _run_partitions(resources.state_db, realm_id, dates,
+                                 defs.resolve_job_def(sync_job.name).partitions_def)
     # The job the UI shows, so that the run can be found and re-executed there; our logger
     # instead of Dagster's console one: one line per materialization, no debug.
-    run_job = build_defs(specs, resources.as_dict()).resolve_job_def(
-        sync_job.name).with_logger_defs({"progress": _progress_logger(progress)})
-    key = sync_partition_key(realm_id, day or datetime.now(UTC).date())
+    run_job = defs.resolve_job_def(sync_job.name).with_logger_defs(
+        {"progress": _progress_logger(progress)})
     result = run_job.execute_in_process(
-        run_config={"loggers": {"progress": {}}}, partition_key=key, instance=instance,
-        tags=tags, raise_on_error=False, asset_selection=chain_keys(specs, spec_name))
+        run_config={"loggers": {"progress": {}}}, partition_key=partitions.key,
+        instance=instance, tags={**tags, **partitions.tags}, raise_on_error=False,
+        asset_selection=chain_keys(specs, spec_name))
     if not result.success:
         raise SyncRunError(f"the sync run {result.run_id} of realm {realm_id} failed: "
                            + "; ".join(_step_failures(result.all_events)))
     return SyncReport(realm_id, result.run_id, synced_counts(result.all_events),
                       synced_counts(result.all_events, "applied"))
+
+
+def _run_partitions(state_db: StateDatabase, realm_id: str, dates: BusinessDates | None,
+                    partitions_def: PartitionsDefinition | None) -> RunPartitions:
+    """The months a run is recorded on: a backfill's, or those its sync covers."""
+    if dates is not None:
+        return RunPartitions(None, {**month_range_tags(realm_id, dates.first, dates.last),
+                                    DAYS_TAG: str(dates)})
+    assert isinstance(partitions_def, MultiPartitionsDefinition)
+    first_month = partitions_def.get_partitions_def_for_dimension(MONTH_DIMENSION)
+    assert isinstance(first_month, TimeWindowPartitionsDefinition)
+    earliest = first_month.start.date()
+    with state_db.sessions().begin() as session:
+        realm = get_realm(session, realm_id)
+        first_sync = realm_id not in synced_realms(session)
+        start = sync_start(realm.sync_start_date if realm is not None else None, earliest)
+    return sync_run_partitions(realm_id, first_sync=first_sync, start=max(start, earliest),
+                               today=datetime.now(UTC).date())
 
 
 def _step_failures(events: Sequence[DagsterEvent]) -> list[str]:

@@ -1,16 +1,16 @@
 """Reading a spec's source rows: `read(engine, spec, window)` and `read_lines`.
 
 The window says which rows (the sync core's `ReadScope` fits it): `changed` reads the rows
-stamped in `(since, until]`, `day` the rows whose business date is `day`, `record` the one row
-whose key is `record_key`. Any read can add `also_keys`, rows read by key whatever their stamp
-(held rows that are due again). The spec's `filter` applies to every read. Keys are compared as
-text, since source keys are strings whatever the column's type.
+stamped in `(since, until]`, `dates` the rows whose business date is in `dates`, `record` the
+one row whose key is `record_key`. Any read can add `also_keys`, rows read by key whatever
+their stamp (held rows that are due again). The spec's `filter` applies to every read. Keys are
+compared as text, since source keys are strings whatever the column's type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
@@ -20,16 +20,27 @@ from qbo_pipeline.source.reader import (
     read_business_window,
     read_changed,
     read_children,
+    read_matching,
+    read_unstamped,
 )
 from qbo_pipeline.specs import EntitySpec
 
 PAGE_SIZE = 1000
 KEYS_PER_QUERY = 500
-FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+class DateRange(Protocol):
+    """Business dates from `first` to the day before `end`."""
+
+    @property
+    def first(self) -> date: ...
+
+    @property
+    def end(self) -> date: ...
 
 
 class ReadWindow(Protocol):
-    """Which rows to read; `mode` is "changed", "day" or "record"."""
+    """Which rows to read; `mode` is "changed", "dates" or "record"."""
 
     @property
     def mode(self) -> str: ...
@@ -41,7 +52,7 @@ class ReadWindow(Protocol):
     def since(self) -> datetime | None: ...
 
     @property
-    def day(self) -> date | None: ...
+    def dates(self) -> DateRange | None: ...
 
     @property
     def record_key(self) -> str | None: ...
@@ -49,8 +60,15 @@ class ReadWindow(Protocol):
 
 def read(engine: Engine, spec: EntitySpec, window: ReadWindow,
          also_keys: Sequence[str] = ()) -> list[Row]:
-    """The spec's rows in the window, then the rows of `also_keys` the window did not read."""
+    """The spec's rows in the window, then the rows of `also_keys` the window did not read.
+
+    A change window also reads the rows no window can hold (`updated_at` empty or no time):
+    every run, so that the sync core quarantines them with the reason until they are fixed,
+    instead of them never being read at all.
+    """
     rows = [row for page in _window_pages(engine, spec, window) for row in page]
+    if window.mode == "changed":
+        rows.extend(row for page in _unstamped_pages(engine, spec) for row in page)
     seen = {str(row[spec.source.primary_key]) for row in rows}
     wanted = [key for key in dict.fromkeys(also_keys) if key not in seen]
     return rows + read_keys(engine, spec, wanted)
@@ -94,22 +112,26 @@ def _window_pages(engine: Engine, spec: EntitySpec,
     if window.mode == "changed":
         return read_changed(engine, _table(spec), updated_at=source.updated_at,
                             since=window.since, until=window.until, **_common(spec))
-    if window.mode == "day":
-        assert window.day is not None and source.business_date is not None, \
-            f"spec {spec.name}: a day read needs a day and a business date column"
+    if window.mode == "dates":
+        assert window.dates is not None and source.business_date is not None, \
+            f"spec {spec.name}: a dates read needs dates and a business date column"
         return read_business_window(engine, _table(spec), business_date=source.business_date,
-                                    start=window.day, end=window.day + timedelta(days=1),
+                                    start=window.dates.first, end=window.dates.end,
                                     **_common(spec))
     raise ValueError(f"unknown read mode {window.mode!r}")
 
 
+def _unstamped_pages(engine: Engine, spec: EntitySpec) -> Iterator[list[Row]]:
+    return read_unstamped(engine, _table(spec), updated_at=spec.source.updated_at,
+                          **_common(spec))
+
+
 def _pages_where(engine: Engine, spec: EntitySpec, where: str,
                  params: dict[str, Any]) -> Iterator[list[Row]]:
-    # Every stamp up to the far future: a row is read by key whatever its updated_at.
+    # No window: a row is read by key whatever its updated_at holds, even nothing.
     combined = where if spec.source.filter is None else f"({spec.source.filter}) AND {where}"
     common = {**_common(spec), "where": combined, "params": params}
-    return read_changed(engine, _table(spec), updated_at=spec.source.updated_at, since=None,
-                        until=FAR_FUTURE, **common)
+    return read_matching(engine, _table(spec), **common)
 
 
 def _common(spec: EntitySpec) -> dict[str, Any]:

@@ -401,11 +401,13 @@ def _replace_references(session: Session, realm_id: str, spec_name: str,
 
 @dataclass(frozen=True)
 class HeldRow:
-    """A row still held back: since when (last seen), and the records it refers to."""
+    """A row still held back: since when (last seen), the records it refers to, and the
+    source stamp it was held with (None: it had no usable updated_at)."""
 
     source_key: str
     held_at: datetime
     refers_to: tuple[tuple[str, str], ...]
+    source_updated_at: datetime | None = None
 
 
 def held_rows(session: Session, realm_id: str, spec_name: str) -> list[HeldRow]:
@@ -417,10 +419,13 @@ def held_rows(session: Session, realm_id: str, spec_name: str) -> list[HeldRow]:
             HeldReferenceRecord.realm_id == realm_id,
             HeldReferenceRecord.spec_name == spec_name)):
         references.setdefault(key, []).append((target_spec, target_key))
-    held = session.execute(select(QuarantineRecord.source_key, QuarantineRecord.last_seen).where(
+    held = session.execute(select(
+        QuarantineRecord.source_key, QuarantineRecord.last_seen,
+        QuarantineRecord.source_updated_at).where(
         QuarantineRecord.realm_id == realm_id, QuarantineRecord.spec_name == spec_name,
         QuarantineRecord.released_at.is_(None)))
-    return [HeldRow(key, seen, tuple(sorted(references.get(key, ())))) for key, seen in held]
+    return [HeldRow(key, seen, tuple(sorted(references.get(key, ()))), stamp)
+            for key, seen, stamp in held]
 
 
 def last_synced(session: Session, realm_id: str,
@@ -487,6 +492,12 @@ def changed_quarantined_keys(session: Session, realm_id: str, spec_name: str,
 
 def get_cursor(session: Session, realm_id: str, spec_name: str) -> CursorRecord | None:
     return session.get(CursorRecord, (realm_id, spec_name))
+
+
+def synced_realms(session: Session) -> set[str]:
+    """The realms whose sync has moved a change-window cursor: they synced once in full."""
+    return set(session.scalars(select(CursorRecord.realm_id).where(
+        CursorRecord.change_window_end.is_not(None)).distinct()))
 
 
 def set_cursor(session: Session, realm_id: str, spec_name: str, *,

@@ -19,7 +19,7 @@ from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.state import get_links
 from qbo_pipeline.sync import Plan
 from qbo_pipeline.sync.reverse import ResolveSourceKey
-from qbo_pipeline.sync.scope import ReadScope
+from qbo_pipeline.sync.scope import BusinessDates, ReadScope
 
 # `skipped`: read but out of scope (dated before the sync start date, or left out by a spec
 # setting such as approved-only time), so that read = skipped + valid + quarantined.
@@ -30,11 +30,12 @@ RECORD_TAG = "qbo/record"
 
 @dataclass(frozen=True)
 class SyncScope:
-    """The run's parameters: which company, changes or one day, the clock, one record."""
+    """The run's parameters: which company, changes or a range of dates, the clock, one
+    record."""
 
     realm_id: str
     incremental: bool
-    day: date
+    dates: BusinessDates  # the business dates a backfill re-syncs (its partitions' months)
     until: datetime  # the change window's end: the run's clock less the lag
     record_key: str | None = None  # one source record only: a per-record sync
 
@@ -52,6 +53,7 @@ class Stage:
     stamps: dict[str, datetime] = field(default_factory=dict)
     references: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # raw rows, for pulls
+    days: dict[str, date] = field(default_factory=dict)  # key -> business date, for progress
 
     def counted(self, **counts: int) -> dict[str, int]:
         merged = {name: self.counts.get(name, 0) for name in COUNT_NAMES}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -92,13 +92,15 @@ from qbo_pipeline.sync.results import (
 from qbo_pipeline.sync.scope import (
     HeldRow,
     ReadMode,
+    business_days,
     due_again,
+    is_transaction,
     on_or_after_start,
     read_scope,
     references_of,
     sync_start,
 )
-from qbo_pipeline.sync.values import source_key_of
+from qbo_pipeline.sync.values import source_key_of, to_moment
 
 # --- <spec>/source ---------------------------------------------------------------------------
 
@@ -116,24 +118,34 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
         synced = last_synced(session, realm_id, {t for row in held for t in row.refers_to})
     start = sync_start(realm.sync_start_date if realm is not None else None, default_start)
     overrides = (realm.settings or {}).get(spec.name, {}) if realm is not None else {}
-    window = read_scope(spec, incremental=scope.incremental, day=scope.day, until=scope.until,
+    window = read_scope(spec, incremental=scope.incremental, dates=scope.dates,
+                        until=scope.until,
                         cursor=cursor.change_window_end if cursor is not None else None,
                         record_key=scope.record_key)
     due = [] if window.mode is ReadMode.RECORD else due_again(
-        [HeldRow(row.source_key, row.held_at, row.refers_to) for row in held], synced)
+        [HeldRow(row.source_key, row.held_at, row.refers_to,
+                 unstamped=row.source_updated_at is None) for row in held], synced)
     rows = read(engine, spec, window, also_keys=due)
-    frame = pd.DataFrame(rows, columns=None if rows else spec.source.columns)
+    frame = _source_frame(rows, spec.source.columns)
     key_column, stamp_column = spec.source.primary_key, spec.source.updated_at
     keys = [source_key_of(value) for value in frame[key_column]] if rows else []
     stamps = {key: moment for key, value in zip(keys, frame[stamp_column] if rows else [],
                                                 strict=True)
-              if (moment := _as_datetime(value)) is not None}
+              if (moment := to_moment(value)) is not None}
     references = {key: references_of(spec, row) for key, row in zip(keys, rows, strict=True)}
     in_scope = _in_scope(spec, frame, start, overrides)
     mapped = map_rows(spec, engine, sessions, client, realm_id, in_scope)
     raw = dict(zip(keys, rows, strict=True)) if spec.pulls else {}
+    days = business_days(keys, frame[spec.source.business_date]) \
+        if rows and is_transaction(spec) and spec.source.business_date else {}
     return Stage(scope, mapped, {"read": len(frame), "skipped": len(frame) - len(in_scope)},
-                 window, stamps, references, raw)
+                 window, stamps, references, raw, days)
+
+
+def _source_frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """Rows as read, in a frame of Python objects: pandas would turn a None among numbers or
+    text into NaN, and a value into something else than the source holds."""
+    return pd.DataFrame(rows, columns=None if rows else list(columns), dtype=object)
 
 
 def map_rows(spec: EntitySpec, engine: Engine, sessions: sessionmaker[Session],
@@ -156,8 +168,7 @@ def _lines(spec: EntitySpec, engine: Engine, frame: pd.DataFrame) -> pd.DataFram
     if spec.lines is None:
         return None
     rows = read_lines(engine, spec, frame[spec.source.primary_key].tolist())
-    return pd.DataFrame(rows, columns=None if rows else [spec.lines.parent_key,
-                                                         spec.lines.order_by])
+    return _source_frame(rows, [spec.lines.parent_key, spec.lines.order_by])
 
 
 def _ref_resolver(spec: EntitySpec, sessions: sessionmaker[Session],
@@ -199,7 +210,7 @@ def validate_and_quarantine(spec: EntitySpec, stage: Stage,
     entries = [QuarantineEntry(row.source_key, row.reasons, payloads.get(row.source_key),
                                stage.stamps.get(row.source_key),
                                stage.references.get(row.source_key, ()))
-               for row in result.quarantined]
+               for row in result.held_by_key()]
     with sessions.begin() as session:
         quarantine_rows(session, stage.scope.realm_id, spec.name, entries)
         release_quarantine(session, stage.scope.realm_id, spec.name,
@@ -207,14 +218,6 @@ def validate_and_quarantine(spec: EntitySpec, stage: Stage,
     # Deleted rows are valid too: their delete (void, inactivation) is synced like a change.
     counts = stage.counted(valid=len(result.valid), quarantined=len(result.quarantined))
     return replace(stage, frame=result.valid, counts=counts), result
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    """A source stamp as an aware UTC moment (naive source timestamps hold UTC)."""
-    if value is None or pd.isna(value):
-        return None
-    moment: datetime = pd.Timestamp(value).to_pydatetime()
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # --- <spec>/qbo_snapshot ---------------------------------------------------------------------
@@ -314,11 +317,11 @@ def _rows_changed_in_qbo(spec: EntitySpec, engine: Engine, sessions: sessionmake
                                  [str(record["Id"]) for record in fetched.records])
     keys = sorted({link.source_key for link in linked.values()} - read_already)
     found = read_keys(engine, spec, keys) if keys else []
-    frame = pd.DataFrame(found, columns=None if found else spec.source.columns)
+    frame = _source_frame(found, spec.source.columns)
     valid = validate_frame(spec, map_rows(spec, engine, sessions, client, realm_id, frame)).valid
     by_key = {source_key_of(row[spec.source.primary_key]): row for row in found}
     stamps = {key: moment for key, row in by_key.items()
-              if (moment := _as_datetime(row[spec.source.updated_at])) is not None}
+              if (moment := to_moment(row[spec.source.updated_at])) is not None}
     return _ChangedRows(valid, by_key, stamps)
 
 

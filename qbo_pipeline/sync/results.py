@@ -14,8 +14,9 @@ for a passing reason is retried by the next run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -179,3 +180,30 @@ class Tally:
 
     def counts(self) -> dict[str, int]:
         return {"created": self.created, "updated": self.updated, "failed": self.failed}
+
+
+DAY_COLUMNS = ("read", "created", "updated", "failed")
+
+
+def outcomes_by_day(days: Mapping[str, date], rows: Iterable[WriteRow]
+                    ) -> dict[date, dict[str, int]]:
+    """Per business date, the records of that date a run read and how their writes ended:
+    the per-day progress and status of a backfill. Rows with no known date are left out."""
+    table: dict[date, dict[str, int]] = {}
+    for day in days.values():
+        table.setdefault(day, dict.fromkeys(DAY_COLUMNS, 0))["read"] += 1
+    for row in rows:
+        dated = days.get(row.source_key)
+        outcome = _day_outcome(row.result)
+        if dated is not None and outcome is not None:
+            table[dated][outcome] += 1
+    return dict(sorted(table.items()))
+
+
+def _day_outcome(result: str) -> str | None:
+    if result == "created":
+        return "created"
+    if result == "written":
+        return "updated"
+    # A stale write is re-diffed and counted by what that gives.
+    return None if result.startswith("stale") else "failed"

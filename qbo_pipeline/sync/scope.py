@@ -7,7 +7,8 @@ A run reads in one of three ways:
   next run instead of missed). The 15-minute schedule reads so, and so does every run for a
   names list (customers, employees): the transactions of any day refer to them, so they must
   be in QuickBooks whatever day they were created. Only this kind of read moves the cursor.
-- `day`: a backfill of one business day: the transactions dated that day, whatever the cursor.
+- `dates`: a backfill of a range of business dates: the transactions dated from its first to
+  its last day, whatever the cursor.
 - `record`: one source record by its key (the per-record "Sync" button), whatever its date
   or the cursor; the window's other changes are still due, so the cursor stays where it is.
 
@@ -25,7 +26,7 @@ from enum import StrEnum
 import pandas as pd
 
 from qbo_pipeline.specs import QBO_ENTITIES, EntityKind, EntitySpec
-from qbo_pipeline.sync.values import is_missing, source_key_of
+from qbo_pipeline.sync.values import is_missing, source_key_of, to_date, to_moment
 
 # Rows stamped in the last moments may belong to transactions still committing: read up to a
 # little before now, and the next run starts exactly there.
@@ -34,8 +35,31 @@ CHANGE_WINDOW_LAG = timedelta(seconds=5)
 
 class ReadMode(StrEnum):
     CHANGED = "changed"
-    DAY = "day"
+    DATES = "dates"
     RECORD = "record"
+
+
+@dataclass(frozen=True)
+class BusinessDates:
+    """A range of business dates, from `first` to `last`, both included."""
+
+    first: date
+    last: date
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            raise ValueError(f"the date range {self} ends before it starts")
+
+    @property
+    def end(self) -> date:
+        """The day after the last: the exclusive end of a date window."""
+        return self.last + timedelta(days=1)
+
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range((self.end - self.first).days)]
+
+    def __str__(self) -> str:
+        return f"{self.first.isoformat()}..{self.last.isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -43,9 +67,9 @@ class ReadScope:
     """What one run of one spec reads from the source (see the module doc)."""
 
     mode: ReadMode
-    until: datetime  # the change window's end (also the clock of a day or record read)
+    until: datetime  # the change window's end (also the clock of a dates or record read)
     since: datetime | None = None  # changed: rows stamped after this; None reads from the start
-    day: date | None = None  # day: the business date read
+    dates: BusinessDates | None = None  # dates: the business dates read
     record_key: str | None = None  # record: the one source key read
 
     @property
@@ -62,9 +86,9 @@ def change_window_end(now: datetime, lag: timedelta = CHANGE_WINDOW_LAG) -> date
     return now - lag
 
 
-def read_scope(spec: EntitySpec, *, incremental: bool, day: date, until: datetime,
+def read_scope(spec: EntitySpec, *, incremental: bool, dates: BusinessDates, until: datetime,
                cursor: datetime | None, record_key: str | None = None) -> ReadScope:
-    """How one run of `spec` reads: one record, its change window, or one business day.
+    """How one run of `spec` reads: one record, its change window, or a range of dates.
 
     `cursor` is where the spec's last change window ended (None before the first sync).
     """
@@ -72,7 +96,7 @@ def read_scope(spec: EntitySpec, *, incremental: bool, day: date, until: datetim
         return ReadScope(ReadMode.RECORD, until, record_key=record_key)
     if incremental or not is_transaction(spec):
         return ReadScope(ReadMode.CHANGED, until, since=cursor)
-    return ReadScope(ReadMode.DAY, until, day=day)
+    return ReadScope(ReadMode.DATES, until, dates=dates)
 
 
 def sync_start(realm_start: date | None, default_start: date) -> date:
@@ -86,15 +110,30 @@ def on_or_after_start(spec: EntitySpec, business_dates: pd.Series, start: date) 
     Transactions dated before the sync start date are never pushed (seed 002's "Select Sync
     Start Date", seed 004's "Synchronize Contracts after this Date"); names-list records are
     all synced, since the transactions in range refer to them. A transaction with no date or
-    an unreadable one is let through, so that validation quarantines it with its reason
-    instead of it vanishing without a word.
+    an unreadable one (`2026-02-30`, a number) is let through, so that validation quarantines
+    it with its reason instead of it vanishing without a word.
     """
     if not is_transaction(spec) or business_dates.empty:
         return pd.Series(True, index=business_dates.index)
+    days = [business_day(value) for value in business_dates]
+    return pd.Series([day is None or day >= start for day in days], index=business_dates.index,
+                     dtype=bool)
+
+
+def business_day(value: object) -> date | None:
+    """The UTC calendar day of a business date (a date, a time stamp or ISO text), or None
+    when it holds none. A naive time stamp holds UTC."""
+    if isinstance(value, datetime | str) and (moment := to_moment(value)) is not None:
+        return moment.date()
+    return to_date(value)
+
+
+def business_days(keys: Sequence[str], business_dates: pd.Series) -> dict[str, date]:
+    """Each row's business date (rows with none, or an unreadable one, left out): what a
+    run reports its progress by."""
     dated = pd.to_datetime(business_dates, errors="coerce", utc=True, format="mixed")
-    undated = dated.isna()
-    days = dated.dt.date
-    return undated | (days >= start)
+    return {key: moment.date() for key, moment in zip(keys, dated, strict=True)
+            if not pd.isna(moment)}
 
 
 @dataclass(frozen=True)
@@ -104,20 +143,26 @@ class HeldRow:
     source_key: str
     held_at: datetime
     waits_for: tuple[tuple[str, str], ...] = ()  # (spec name, source key) it refers to
+    # Held without a usable updated_at: no change window will ever hold it, so it is read by
+    # key every run until it syncs, and a fix that sets any stamp, however old, is seen.
+    unstamped: bool = False
 
 
 def due_again(held: Iterable[HeldRow], synced_at: Mapping[tuple[str, str], datetime],
               read_keys: Sequence[str] = ()) -> list[str]:
     """The held rows to read again although they did not change: a record each waits for
-    was synced (linked or written) after the row was held. Rows the window reads anyway are
-    left out. A held row whose own source changes is read by the change window as usual."""
+    was synced (linked or written) after the row was held, or the row has no usable stamp.
+    Rows the window reads anyway are left out. A held row whose own source changes is read by
+    the change window as usual."""
     already = set(read_keys)
     due = []
     for row in held:
         if row.source_key in already:
             continue
-        if any((synced := synced_at.get(target)) is not None and synced > row.held_at
-               for target in row.waits_for):
+        waited_for_synced = any(
+            (synced := synced_at.get(target)) is not None and synced > row.held_at
+            for target in row.waits_for)
+        if row.unstamped or waited_for_synced:
             due.append(row.source_key)
     return sorted(due)
 

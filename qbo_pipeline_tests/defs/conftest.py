@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from qbo_pipeline.defs.assets import build_all_assets
 from qbo_pipeline.defs.definitions import load_pipeline_specs
 from qbo_pipeline.defs.partitions import (
+    DAYS_TAG,
     INCREMENTAL_MODE,
     MODE_TAG,
     REALM_DIMENSION,
@@ -60,11 +61,15 @@ class PipelineUnderTest:
     def run(self, *, incremental: bool = True, day: date | None = None,
             selection: list[str] | None = None, run_config: dict[str, Any] | None = None,
             specs: SpecSet = SPECS) -> ExecuteInProcessResult:
-        mode = INCREMENTAL_MODE if incremental else WINDOW_MODE
-        key = sync_partition_key(self.realm.realm_id, day or datetime.now(UTC).date())
+        """An incremental run (on the month of `day`, default today), or with
+        `incremental=False` a backfill of the one day `day` (on its month, tag `qbo/days`)."""
+        day = day or datetime.now(UTC).date()
+        key = sync_partition_key(self.realm.realm_id, day)
+        tags = {MODE_TAG: INCREMENTAL_MODE} if incremental else {
+            MODE_TAG: WINDOW_MODE, DAYS_TAG: day.isoformat()}
         return materialize(
             pipeline_assets(specs), partition_key=key, instance=self.instance,
-            tags={MODE_TAG: mode}, selection=selection, run_config=run_config,
+            tags=tags, selection=selection, run_config=run_config,
             resources={"source_db": SourceDatabase(url=self.source_url), "state_db": self.state,
                        "qbo": self.qbo})
 

@@ -16,6 +16,7 @@ from dagster import (
     AssetKey,
     DagsterInstance,
     EnvVar,
+    PartitionKeyRange,
     RunRequest,
     SensorResult,
     SkipReason,
@@ -33,7 +34,7 @@ from qbo_pipeline.defs.assets import (
     markdown_table,
 )
 from qbo_pipeline.defs.definitions import build_defs, load_pipeline_specs
-from qbo_pipeline.defs.jobs import incremental_sync_schedule
+from qbo_pipeline.defs.jobs import SCHEDULE_NAME, build_incremental_schedule
 from qbo_pipeline.defs.partitions import (
     DEFAULT_SYNC_START_DATE,
     INCREMENTAL_MODE,
@@ -56,7 +57,7 @@ from qbo_pipeline.defs.resources import (
 )
 from qbo_pipeline.defs.sensors import realm_partitions_sensor
 from qbo_pipeline.specs import load_specs
-from qbo_pipeline.state import disconnect_realm, upsert_realm
+from qbo_pipeline.state import disconnect_realm, set_cursor, upsert_realm
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 specs = load_pipeline_specs()
@@ -158,26 +159,41 @@ def test_sync_start_date_setting() -> None:
         sync_start_date({SYNC_START_DATE_VARIABLE: "March"})
 
 
-def test_schedule_requests_one_tagged_run_per_realm(instance: DagsterInstance) -> None:
+def test_schedule_requests_one_tagged_run_per_realm_and_a_first_sync_over_every_month(
+        instance: DagsterInstance, tmp_path: Path) -> None:
+    """A company that synced before gets an incremental run on the month of the tick; one
+    that never did gets one run over every month since its start (its first sync reads all
+    of them, so all of them show as synced afterwards)."""
+    state = StateDatabase(url=f"sqlite:///{tmp_path / 'state.sqlite'}")
+    with state.sessions().begin() as session:
+        upsert_realm(session, "realm-a")
+        upsert_realm(session, "realm-b", sync_start_date=date(2025, 6, 15))
+        set_cursor(session, "realm-a", "client",
+                   change_window_end=datetime(2026, 3, 4, tzinfo=UTC))
     instance.add_dynamic_partitions(REALM_DIMENSION, ["realm-a", "realm-b"])
     tick = datetime(2026, 3, 4, 0, 15, tzinfo=UTC)
-    context = build_schedule_context(instance=instance, scheduled_execution_time=tick,
-                                     repository_def=defs.get_repository_def())
-    requests = list(incremental_sync_schedule.evaluate_tick(context).run_requests or [])
+    schedule = build_incremental_schedule(sync_start_date())
+    with build_schedule_context(instance=instance, scheduled_execution_time=tick,
+                                resources={"state_db": state}) as context:
+        requests = list(schedule(context))
     assert all(isinstance(request, RunRequest) for request in requests)
-    assert [(r.partition_key, r.tags[REALM_TAG], r.tags[MODE_TAG]) for r in requests] == [
-        (sync_partition_key("realm-a", tick.date()), "realm-a", INCREMENTAL_MODE),
-        (sync_partition_key("realm-b", tick.date()), "realm-b", INCREMENTAL_MODE),
-    ]
-    assert incremental_sync_schedule.cron_schedule == "*/15 * * * *"
+    first, second = requests
+    assert (first.partition_key, first.tags[REALM_TAG], first.tags[MODE_TAG]) == (
+        sync_partition_key("realm-a", tick.date()), "realm-a", INCREMENTAL_MODE)
+    assert second.partition_key is None and second.tags[REALM_TAG] == "realm-b"
+    assert second.partition_key_range == PartitionKeyRange("2025-06|realm-b", "2026-03|realm-b")
+    assert schedule.cron_schedule == "*/15 * * * *"
+    assert defs.get_schedule_def(SCHEDULE_NAME).cron_schedule == schedule.cron_schedule
 
 
-def test_schedule_skips_without_realms(instance: DagsterInstance) -> None:
-    context = build_schedule_context(instance=instance,
-                                     scheduled_execution_time=datetime(2026, 3, 4, tzinfo=UTC))
-    result = incremental_sync_schedule.evaluate_tick(context)
-    assert not result.run_requests
-    assert "no QBO company is connected" in (result.skip_message or "")
+def test_schedule_skips_without_realms(instance: DagsterInstance, tmp_path: Path) -> None:
+    state = StateDatabase(url=f"sqlite:///{tmp_path / 'state.sqlite'}")
+    with build_schedule_context(instance=instance, resources={"state_db": state},
+                                scheduled_execution_time=datetime(2026, 3, 4, tzinfo=UTC)
+                                ) as context:
+        [skipped] = list(build_incremental_schedule(sync_start_date())(context))
+    assert isinstance(skipped, SkipReason)
+    assert "no QBO company is connected" in (skipped.skip_message or "")
 
 
 def test_markdown_preview_escapes_and_cuts() -> None:

@@ -21,10 +21,9 @@ def test_run_queue_limits_one_run_per_realm(tmp_path: Path,
         queue = instance.get_concurrency_config().run_queue_config
     assert queue is not None
     assert queue.max_concurrent_runs > 1  # many realms side by side
-    limits = {limit["key"]: limit for limit in queue.tag_concurrency_limits}
-    for key in ("qbo/realm", "dagster/partition/realm"):
-        assert limits[key]["limit"] == 1
-        assert limits[key]["value"] == {"applyLimitPerUniqueValue": True}
+    [limit] = queue.tag_concurrency_limits  # every run is tagged with its company
+    assert limit == {"key": "qbo/realm", "value": {"applyLimitPerUniqueValue": True},
+                     "limit": 1}
 
 
 def test_run_monitoring_is_on_so_a_killed_sync_does_not_hold_its_slot(
@@ -45,5 +44,4 @@ def test_the_demos_instance_has_the_same_limits(tmp_path: Path,
         queue = instance.get_concurrency_config().run_queue_config
         assert instance.run_monitoring_enabled
     assert queue is not None
-    assert {limit["key"] for limit in queue.tag_concurrency_limits} == {
-        "qbo/realm", "dagster/partition/realm"}
+    assert {limit["key"] for limit in queue.tag_concurrency_limits} == {"qbo/realm"}

@@ -67,7 +67,9 @@ def test_a_sync_runs_with_dagster_and_the_state_db_on_postgres(
     assert instance.run_monitoring_enabled
     limits = instance.get_concurrency_config().run_queue_config
     assert limits is not None and {limit["key"] for limit in limits.tag_concurrency_limits} == {
-        "qbo/realm", "dagster/partition/realm"}
+        "qbo/realm"}
+    assert type(instance.run_coordinator).__name__ == "CompanyRunCoordinator"
+    assert instance.run_launcher.supports_check_run_worker_health
 
     source_url = f"sqlite:///{tmp_path / 'source.sqlite'}"
     generate_demo_data(source_url, clients=4)

@@ -1,6 +1,8 @@
 """The run queue in force: two syncs of one company, launched through Dagster's queue and
 dequeued by a real `dagster-daemon`, run one after the other (QBO allows 10 concurrent
-requests per company), while a sync of another company does not wait for them."""
+requests per company), while a sync of another company does not wait for them. Neither run
+carries the `qbo/realm` tag: the pipeline's run coordinator finds the company in a run's
+partition, or in its partition range as a backfill's run has it."""
 
 from __future__ import annotations
 
@@ -11,17 +13,19 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, RunRecord, RunsFilter
 
 from qbo_pipeline.defs.partitions import (
-    DAY_DIMENSION,
     INCREMENTAL_MODE,
     MODE_TAG,
+    MONTH_DIMENSION,
     REALM_DIMENSION,
     REALM_TAG,
+    month_of,
+    month_range_tags,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,13 +38,16 @@ def command(name: str, *arguments: str) -> list[str]:
     return [shutil.which(name) or str(Path(sys.executable).with_name(name)), *arguments]
 
 
-def launch(realm_id: str, environment: dict[str, str]) -> None:
-    """`dagster job launch` as an operator would: with run-queue limits, the run is queued."""
-    day = datetime.now(UTC).date().isoformat()
-    tags = {MODE_TAG: INCREMENTAL_MODE, REALM_TAG: realm_id,
-            "dagster/partition": f"{day}|{realm_id}",
-            f"dagster/partition/{DAY_DIMENSION}": day,
-            f"dagster/partition/{REALM_DIMENSION}": realm_id}
+def launch(realm_id: str, environment: dict[str, str], *, ranged: bool = False) -> None:
+    """`dagster job launch` as an operator would: with run-queue limits, the run is queued.
+    `ranged`: tagged as the one run of a backfill over this month and the last."""
+    today = datetime.now(UTC).date()
+    month = month_of(today)
+    tags = {MODE_TAG: INCREMENTAL_MODE, **(
+        month_range_tags(realm_id, today - timedelta(days=31), today) if ranged else {
+            "dagster/partition": f"{month}|{realm_id}",
+            f"dagster/partition/{MONTH_DIMENSION}": month,
+            f"dagster/partition/{REALM_DIMENSION}": realm_id})}
     subprocess.run(command("dagster", "job", "launch", "-w", str(ROOT / "workspace.yaml"),
                            "-j", "sync_job", "--tags", json.dumps(tags)),
                    env=environment, cwd=ROOT, check=True, capture_output=True, timeout=120)
@@ -59,11 +66,13 @@ def test_two_syncs_of_one_company_run_one_after_the_other(tmp_path: Path) -> Non
                    "QBO_BASE_URL": "http://127.0.0.1:9", "QBO_SYNC_START_DATE": "2024-01-01"}
     with DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions(REALM_DIMENSION, ["111", "222"])
-    for realm_id in ("111", "111", "222"):
-        launch(realm_id, environment)
+    for realm_id, ranged in (("111", False), ("111", True), ("222", False)):
+        launch(realm_id, environment, ranged=ranged)
     with DagsterInstance.from_config(str(home)) as instance:
         queued = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
         assert len(queued) == 3  # nothing runs before the daemon dequeues it
+        # The coordinator tagged each with its company, from its partition or its range.
+        assert sorted(run.tags[REALM_TAG] for run in queued) == ["111", "111", "222"]
     source = sqlite3.connect(tmp_path / "source.sqlite")
     source.execute("CREATE TABLE clients (id INTEGER PRIMARY KEY)")
     source.commit()

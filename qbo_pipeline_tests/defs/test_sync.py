@@ -163,7 +163,7 @@ def test_second_runs_create_and_update_nothing(pipeline: PipelineUnderTest) -> N
     assert_counts_add_up(incremental)
     assert all(c["read"] == 0 for c in synced_counts(incremental).values())
     # A backfill re-reads a whole day: every row of it is found unchanged in QBO.
-    busiest = _busiest_invoice_day(pipeline.source_url)
+    busiest = busiest_invoice_day(pipeline.source_url)
     window = pipeline.run(incremental=False, day=busiest)
     assert window.success
     assert_counts_add_up(window)
@@ -191,7 +191,7 @@ def test_changing_one_source_row_updates_exactly_that_record(
 
 def test_backfill_of_a_day_pushes_only_that_days_transactions(
         pipeline: PipelineUnderTest) -> None:
-    day = _busiest_invoice_day(pipeline.source_url)
+    day = busiest_invoice_day(pipeline.source_url)
     result = pipeline.run(incremental=False, day=day)
     assert result.success
     expected = expected_rows(pipeline.source_url, day)
@@ -393,7 +393,7 @@ def test_the_pinned_clock_reads_utc_unless_told_and_names_a_bad_value() -> None:
         SourceClock(as_of="5 past midnight").now()
 
 
-def _busiest_invoice_day(source_url: str) -> date:
+def busiest_invoice_day(source_url: str) -> date:
     engine = sa.create_engine(source_url)
     with engine.connect() as connection:
         day = connection.execute(sa.text(

@@ -12,6 +12,7 @@ import pytest
 from qbo_pipeline.specs import load_specs
 from qbo_pipeline.sync.cursor import RowProgress, next_cursor
 from qbo_pipeline.sync.scope import (
+    BusinessDates,
     HeldRow,
     ReadMode,
     due_again,
@@ -25,6 +26,7 @@ SPECS = load_specs(Path(__file__).resolve().parents[2] / "mapping_specs")
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 CURSOR = datetime(2026, 3, 2, 11, 45, tzinfo=UTC)
 DAY = date(2026, 3, 2)
+DAYS = BusinessDates(DAY, DAY)
 
 
 def at(minutes: int) -> datetime:
@@ -35,25 +37,25 @@ def at(minutes: int) -> datetime:
 
 
 def test_an_incremental_run_reads_the_change_window_from_the_cursor() -> None:
-    scope = read_scope(SPECS["invoice"], incremental=True, day=DAY, until=NOON, cursor=CURSOR)
+    scope = read_scope(SPECS["invoice"], incremental=True, dates=DAYS, until=NOON, cursor=CURSOR)
     assert (scope.mode, scope.since, scope.until) == (ReadMode.CHANGED, CURSOR, NOON)
     assert scope.advances_cursor
 
 
 def test_a_backfill_reads_the_day_of_transactions_and_keeps_the_cursor() -> None:
-    scope = read_scope(SPECS["invoice"], incremental=False, day=DAY, until=NOON, cursor=CURSOR)
-    assert (scope.mode, scope.day) == (ReadMode.DAY, DAY)
+    scope = read_scope(SPECS["invoice"], incremental=False, dates=DAYS, until=NOON, cursor=CURSOR)
+    assert (scope.mode, scope.dates) == (ReadMode.DATES, DAYS)
     assert not scope.advances_cursor
 
 
 def test_names_lists_are_read_by_change_window_even_in_a_backfill() -> None:
     # The day's transactions refer to them, whatever day they were created.
-    scope = read_scope(SPECS["client"], incremental=False, day=DAY, until=NOON, cursor=CURSOR)
+    scope = read_scope(SPECS["client"], incremental=False, dates=DAYS, until=NOON, cursor=CURSOR)
     assert (scope.mode, scope.since) == (ReadMode.CHANGED, CURSOR)
 
 
 def test_a_one_record_sync_reads_that_record_and_leaves_the_cursor() -> None:
-    scope = read_scope(SPECS["client"], incremental=True, day=DAY, until=NOON, cursor=CURSOR,
+    scope = read_scope(SPECS["client"], incremental=True, dates=DAYS, until=NOON, cursor=CURSOR,
                        record_key="17")
     assert (scope.mode, scope.record_key) == (ReadMode.RECORD, "17")
     assert not scope.advances_cursor
