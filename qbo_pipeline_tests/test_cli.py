@@ -149,6 +149,25 @@ def test_sync_of_one_record_updates_exactly_that_record(demo_run: DemoRun,
     assert _qbo_client_phones(demo_run, restarted_demo)["4"] == "555-0104"
 
 
+def test_backfill_resyncs_the_days_asked_for_and_refuses_a_range_backwards(
+        demo_run: DemoRun, restarted_demo: str) -> None:
+    connected = CliRunner().invoke(main, ["connect", "--realm", demo_run.realm_id])
+    assert connected.exit_code == 0, connected.output
+    engine = sa.create_engine(demo_run.source_url)
+    with engine.connect() as connection:
+        day = str(connection.execute(sa.text(
+            "SELECT MIN(issue_date) FROM invoices WHERE deleted_at IS NULL")).scalar_one())[:10]
+    engine.dispose()
+    result = CliRunner().invoke(main, ["backfill", "--realm", demo_run.realm_id, "--from", day,
+                                       "--to", day, "--entity", "invoice"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert f"transactions dated {day}..{day}" in result.output
+    assert f"invoice {day[:7]}: {day} read " in result.output  # the day's progress line
+    backwards = CliRunner().invoke(main, ["backfill", "--realm", demo_run.realm_id,
+                                          "--from", "2026-03-09", "--to", "2026-03-04"])
+    assert backwards.exit_code != 0 and "--to 2026-03-04 is before --from" in backwards.output
+
+
 def _change_client_phones(demo_run: DemoRun, phones: dict[str, str]) -> None:
     """Change clients in the source, stamped just after the window the demo's run covered."""
     with demo_run.state.sessions().begin() as session:

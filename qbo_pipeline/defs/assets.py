@@ -108,17 +108,21 @@ def asset_key(stage: str, spec_name: str) -> AssetKey:
 
 @dataclass(frozen=True)
 class AssetContext:
-    """What every asset of a build shares: the specs, the partitions, the default start."""
+    """What every asset of a build shares: the specs, the partitions, the default start, and
+    who owns the pipeline's assets (shown on every asset in the UI)."""
 
     specs: SpecSet
     partitions: PartitionsDefinition
     default_start: date
+    owners: tuple[str, ...] = ()
 
     def common(self, spec: EntitySpec, stage: str) -> dict[str, Any]:
-        # One run for a backfill of many months of a company, not one run per month.
+        # One run for a backfill of many months of a company, not one run per month. The tags
+        # let the UI's asset lists filter by stage or QBO entity (`tag:qbo/stage=synced`).
         return {"key": asset_key(stage, spec.name), "group_name": spec.name,
                 "partitions_def": self.partitions, "kinds": STAGE_KINDS[stage],
-                "backfill_policy": BackfillPolicy.single_run()}
+                "backfill_policy": BackfillPolicy.single_run(), "owners": list(self.owners),
+                "tags": {"qbo/stage": stage, "qbo/entity": spec.qbo_entity}}
 
 
 def stages_of(spec: EntitySpec) -> tuple[str, ...]:
@@ -147,9 +151,9 @@ def build_entity_assets(spec: EntitySpec, build: AssetContext) -> list[AssetsDef
     return [factories[stage]() for stage in stages_of(spec)]
 
 
-def build_all_assets(specs: SpecSet, partitions: PartitionsDefinition,
-                     default_start: date) -> list[AssetsDefinition]:
-    build = AssetContext(specs, partitions, default_start)
+def build_all_assets(specs: SpecSet, partitions: PartitionsDefinition, default_start: date,
+                     owners: Sequence[str] = ()) -> list[AssetsDefinition]:
+    build = AssetContext(specs, partitions, default_start, tuple(owners))
     return [a for spec in specs.in_dependency_order() for a in build_entity_assets(spec, build)]
 
 

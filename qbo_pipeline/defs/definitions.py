@@ -26,6 +26,8 @@ from qbo_pipeline.defs.sensors import realm_partitions_sensor
 from qbo_pipeline.specs import SpecSet, load_specs
 
 MAPPING_SPECS_VARIABLE = "QBO_MAPPING_SPECS"
+# Who owns the assets, as Dagster shows owners: e-mail addresses or `team:<name>`, by commas.
+ASSET_OWNERS_VARIABLE = "QBO_ASSET_OWNERS"
 DEFAULT_MAPPING_SPECS = Path("mapping_specs")
 CHECKOUT_MAPPING_SPECS = Path(__file__).resolve().parents[2] / "mapping_specs"
 
@@ -45,6 +47,12 @@ def load_pipeline_specs(environ: Mapping[str, str] | None = None) -> SpecSet:
     return load_specs(mapping_specs_directory(environ))
 
 
+def asset_owners(environ: Mapping[str, str] | None = None) -> list[str]:
+    environ = os.environ if environ is None else environ
+    return [owner.strip() for owner in environ.get(ASSET_OWNERS_VARIABLE, "").split(",")
+            if owner.strip()]
+
+
 def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {"source_db": SourceDatabase.from_env(environ),
             "state_db": StateDatabase.from_env(environ),
@@ -58,7 +66,8 @@ def build_defs(specs: SpecSet | None = None, resources: Mapping[str, Any] | None
     start = sync_start_date(environ)
     resources = dict(resources) if resources is not None else resources_from_env(environ)
     return Definitions(
-        assets=build_all_assets(specs, build_sync_partitions(start), start),
+        assets=build_all_assets(specs, build_sync_partitions(start), start,
+                                asset_owners(environ)),
         jobs=[sync_job],
         schedules=[build_incremental_schedule(start)],
         sensors=[realm_partitions_sensor],

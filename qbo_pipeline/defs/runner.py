@@ -240,8 +240,9 @@ class _MaterializationHandler(logging.Handler):
         event = meta.get("dagster_event")
         if isinstance(event, DagsterEvent) and event.is_step_materialization:
             self._progress(describe_materialization(event))
-        elif event is None and record.levelno >= logging.WARNING:
-            # A record QBO refused, or a step's error: the assets log them as warnings.
+        elif event is None and record.levelno >= logging.INFO:
+            # What the assets log themselves: a backfill's progress per day (info), a record
+            # QBO refused or a step's error (warnings).
             self._progress(f"    {meta.get('step_key') or ''}: {meta.get('orig_message', '')}")
 
 

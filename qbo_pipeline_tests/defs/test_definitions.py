@@ -102,6 +102,18 @@ def test_each_spec_has_the_assets_of_its_direction_grouped_by_spec() -> None:
     assert {groups[AssetKey(["client", stage])] for stage in PUSH_STAGES} == {"client"}
 
 
+def test_assets_read_in_the_ui_stage_kind_description_tags_and_owners() -> None:
+    owned = build_defs(specs, environ={"QBO_ASSET_OWNERS": "team:finance-data, ana@example.com"})
+    by_key = {spec.key: spec for spec in owned.resolve_all_asset_specs()}
+    synced = by_key[AssetKey(["client", "synced"])]
+    assert synced.kinds == {"quickbooks"}
+    assert synced.tags["qbo/stage"] == "synced" and synced.tags["qbo/entity"] == "Customer"
+    assert synced.owners == ["team:finance-data", "ana@example.com"]
+    assert "written to QBO Customer" in (synced.description or "")
+    assert by_key[AssetKey(["client", "validated"])].kinds == {"pandera"}
+    assert all(spec.owners == [] for spec in defs.resolve_all_asset_specs())  # none by default
+
+
 def test_each_spec_flows_source_to_synced() -> None:
     graph = _graph()
     for name in SPEC_NAMES:
