@@ -62,6 +62,9 @@ def test_a_sync_runs_with_dagster_and_the_state_db_on_postgres(
         realm: ConnectedRealm, postgres_database: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QBO_PIPELINE_SECRET_KEY", Fernet.generate_key().decode())
+    # The demo's transactions lie in its last 120 days: a first sync over five months of
+    # partitions, not every month since the default start (Dagster's bookkeeping per month).
+    monkeypatch.setenv("QBO_SYNC_START_DATE", (date.today() - timedelta(days=150)).isoformat())
     instance = deploy_instance(tmp_path, postgres_database, monkeypatch)
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     assert instance.run_monitoring_enabled
