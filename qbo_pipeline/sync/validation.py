@@ -282,6 +282,8 @@ def _of_parent(lines: pd.DataFrame, issues: Iterator[tuple[int, RowIssue]]
 def validate_frame(spec: EntitySpec, frame: pd.DataFrame) -> ValidationResult:
     """Split a frame made by `map_frame` into valid rows and quarantined rows with reasons:
     one quarantined row per source row, so that read = valid + quarantined row for row."""
+    if frame.empty:  # a run with nothing to do need not build the spec's schemas
+        return ValidationResult(frame, ())
     deleted = frame[DELETED].astype(bool).to_numpy()
     active = frame[~deleted].reset_index(drop=True)
     by_row: dict[int, list[RowIssue]] = {}
