@@ -153,12 +153,17 @@ class SyncRunLauncher(DefaultRunLauncher):
 def fail_dead_runs(instance: DagsterInstance, realm_ids: Iterable[str] | None = None,
                    check: Callable[[DagsterRun], CheckRunHealthResult] = check_worker
                    ) -> list[str]:
-    """Fail the STARTED runs (of these realms) whose worker is gone; their ids."""
+    """Fail the runs (of these realms) whose worker is gone; their ids. A run the CLI was
+    killed in before it started (NOT_STARTED, STARTING) is one too: its worker tag names the
+    process that would have run it. A queued or launched run without one is the daemon's."""
     wanted = None if realm_ids is None else set(realm_ids)
     failed = []
-    for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED])):
+    for record in instance.get_run_records(RunsFilter(statuses=[
+            DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.NOT_STARTED])):
         run = record.dagster_run
         if wanted is not None and realm_of_run(run.tags) not in wanted:
+            continue
+        if run.status is not DagsterRunStatus.STARTED and WORKER_TAG not in run.tags:
             continue
         health = check(run)
         if health.status is WorkerStatus.FAILED:

@@ -62,6 +62,7 @@ from qbo_pipeline.state.repository import (
     save_snapshots,
     save_tokens,
     set_cursor,
+    supersede_writes,
     synced_realms,
     unanswered_batches,
     upsert_links,
@@ -80,5 +81,6 @@ __all__ = [
     "load_cipher", "load_tokens", "open_conflict", "open_conflicts", "pending_writes",
     "quarantine_rows", "record_run_result", "record_write_intent", "refused_request_ids",
     "release_quarantine", "resolve_conflict", "save_snapshots", "save_tokens", "set_cursor",
-    "state_sessions", "synced_realms", "unanswered_batches", "upsert_links", "upsert_realm",
+    "state_sessions", "supersede_writes", "synced_realms", "unanswered_batches", "upsert_links",
+    "upsert_realm",
 ]

@@ -104,6 +104,9 @@ class WriteStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # Sent by a run that died before the answer; a later run found the record linked and
+    # planned it from QBO's current state, so the answer no longer matters.
+    SUPERSEDED = "superseded"
 
 
 def _enum_column(enum: type[StrEnum]) -> Enum:

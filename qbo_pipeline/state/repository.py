@@ -617,6 +617,22 @@ def pending_writes(session: Session, realm_id: str,
     return list(session.scalars(query.order_by(WriteLogRecord.id)))
 
 
+def supersede_writes(session: Session, realm_id: str, request_ids: Iterable[str], *,
+                     completed_at: datetime | None = None) -> int:
+    """Close pending writes whose answer no longer matters (`sync.batches.superseded_writes`
+    decides which); returns how many were pending."""
+    completed_at = completed_at or utc_now()
+    logged = _table(WriteLogRecord).c
+    closed = 0
+    for chunk in _chunks(list(dict.fromkeys(request_ids))):
+        result = session.execute(update(_table(WriteLogRecord)).where(
+            logged.realm_id == realm_id, logged.request_id.in_(chunk),
+            logged.status == WriteStatus.PENDING.value,
+        ).values(status=WriteStatus.SUPERSEDED, completed_at=completed_at))
+        closed += cast(Any, result).rowcount
+    return closed
+
+
 def refused_request_ids(session: Session, realm_id: str, spec_name: str,
                         keys: Iterable[str]) -> set[str]:
     """The request ids QBO answered with a refusal, for these source records."""

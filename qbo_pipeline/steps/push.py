@@ -45,12 +45,14 @@ from qbo_pipeline.state import (
     last_synced,
     links_by_qbo_id,
     open_conflicts,
+    pending_writes,
     quarantine_rows,
     record_write_intent,
     refused_request_ids,
     release_quarantine,
     save_snapshots,
     set_cursor,
+    supersede_writes,
     unanswered_batches,
     upsert_links,
 )
@@ -75,8 +77,14 @@ from qbo_pipeline.sync import (
     select_frame,
     validate_frame,
 )
-from qbo_pipeline.sync.batches import as_new_attempts, in_batches, split
-from qbo_pipeline.sync.cursor import RowProgress, next_cursor
+from qbo_pipeline.sync.batches import (
+    PendingWrite,
+    as_new_attempts,
+    in_batches,
+    split,
+    superseded_writes,
+)
+from qbo_pipeline.sync.cursor import RowProgress, next_cursor, window_rows
 from qbo_pipeline.sync.mapping import DELETED, PAYLOAD, SOURCE_KEY
 from qbo_pipeline.sync.pull import pull_query
 from qbo_pipeline.sync.results import (
@@ -204,7 +212,9 @@ def validate_and_quarantine(spec: EntitySpec, stage: Stage,
                             sessions: sessionmaker[Session]
                             ) -> tuple[Stage, ValidationResult]:
     """Valid rows go on; the others are held in the state DB with their reasons and the
-    records they refer to (so that they are tried again when one of those syncs)."""
+    records they refer to (so that they are tried again when one of those syncs). A held row
+    that passes now is released here only if the change window holds it; one read again by
+    key is released by `execute_plan` once its outcome is recorded."""
     result = validate_frame(spec, stage.frame)
     payloads = dict(zip(stage.frame[SOURCE_KEY], stage.frame[PAYLOAD], strict=True))
     entries = [QuarantineEntry(row.source_key, row.reasons, payloads.get(row.source_key),
@@ -213,8 +223,9 @@ def validate_and_quarantine(spec: EntitySpec, stage: Stage,
                for row in result.held_by_key()]
     with sessions.begin() as session:
         quarantine_rows(session, stage.scope.realm_id, spec.name, entries)
+        window = window_rows(stage.read, stage.stamps)
         release_quarantine(session, stage.scope.realm_id, spec.name,
-                           result.valid[SOURCE_KEY].tolist())
+                           [key for key in result.valid[SOURCE_KEY] if key in window])
     # Deleted rows are valid too: their delete (void, inactivation) is synced like a change.
     counts = stage.counted(valid=len(result.valid), quarantined=len(result.quarantined))
     return replace(stage, frame=result.valid, counts=counts), result
@@ -360,9 +371,11 @@ def _unlinked(spec: EntitySpec, specs: SpecSet, session: Session,
 
 def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
                  sessions: sessionmaker[Session]) -> tuple[dict[str, int], Tally]:
-    """Record conflicts and matches, write in batches (each batch's intents committed before
-    it is sent, its answers and links in one transaction after), hold back what QBO refused
-    for good, and move the cursor past what is recorded."""
+    """Record conflicts, matches and bases that lag, close the writes a killed run left
+    pending that are superseded, write in batches (each batch's intents committed before it
+    is sent, its answers and links in one transaction after), release the held rows whose
+    outcome is recorded, hold back what QBO refused for good, and move the cursor past what
+    is recorded."""
     plan, realm_id = stage.plan, stage.scope.realm_id
     with sessions.begin() as session:
         open_conflicts(session, realm_id, spec.name, plan.conflicts)
@@ -371,24 +384,44 @@ def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
                 link.source_key, {"Id": link.qbo_id, "SyncToken": link.sync_token},
                 stage.sources.get(link.source_key) if link.source_key in plan.unchanged
                 else None)) for link in plan.links])
-        unanswered = unanswered_batches(session, realm_id, spec.name)
+        upsert_links(session, realm_id, spec.name, [
+            _link_update(spec, link_for(rebase.source_key, {"Id": rebase.qbo_id,
+                                                            "SyncToken": rebase.sync_token},
+                                        rebase.base, rebase.delete_applied))
+            for rebase in plan.rebases])
         refused = refused_request_ids(session, realm_id, spec.name,
                                       [w.source_key for w in plan.writes()])
+        writes = as_new_attempts(plan.writes(), refused)
+        _supersede_pending(session, realm_id, spec.name, writes)
+        unanswered = unanswered_batches(session, realm_id, spec.name)
     tally = Tally(conflicted={conflict.source_key for conflict in plan.conflicts})
     for blocked in plan.blocked:
         tally.blocked(blocked.source_key, blocked.reason)
     stale: list[Write] = []
-    writes = as_new_attempts(plan.writes(), refused)
     for batch in in_batches(writes, unanswered, BATCH_ITEM_LIMIT):
         stale.extend(_write_batch(spec, stage, client, sessions, batch, tally))
     _heal_stale(spec, stage, client, sessions, stale, tally)
-    _hold_back(spec, stage, sessions, tally.refusals)
     assert stage.stage is not None, f"spec {spec.name}: a push reads source rows"
+    with sessions.begin() as session:
+        release_quarantine(session, realm_id, spec.name,
+                           tally.settled(stage.stage.frame[SOURCE_KEY]))
+    _hold_back(spec, stage, sessions, tally.refusals)
     _move_cursor(spec, stage.stage, sessions, tally)
     counts = {**stage.counts, **tally.counts(),
               "conflicts": stage.counts.get("conflicts", 0) + tally.conflicts,
               "unchanged": stage.counts.get("unchanged", 0) + tally.unchanged}
     return counts, tally
+
+
+def _supersede_pending(session: Session, realm_id: str, spec_name: str,
+                       writes: Sequence[Write]) -> None:
+    """Close the writes a killed run left pending that the core finds superseded (their
+    records are linked, and this run does not send them again)."""
+    pending = pending_writes(session, realm_id, spec_name)
+    linked = get_links(session, realm_id, spec_name, [w.source_key for w in pending])
+    supersede_writes(session, realm_id, superseded_writes(
+        [PendingWrite(w.request_id, w.source_key) for w in pending], linked.keys(),
+        {w.request_id for w in writes}))
 
 
 def _write_batch(spec: EntitySpec, stage: PlanStage, client: QBOClient,

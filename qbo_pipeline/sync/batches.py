@@ -5,12 +5,17 @@ goes out again first, with the same items in the same order, so that its request
 same: QBO then answers with what it did the first time instead of doing it again. A logged
 batch some of whose writes the new plan no longer holds (the record changed meanwhile) cannot
 be sent as it was; its writes are planned anew like any other.
+
+A logged write the new plan does not send again, of a record that is linked, is superseded
+(`superseded_writes`): the plan was made from the link and QBO's current record, so whatever
+that write did or did not do is already accounted for. Without this it would stay pending
+for ever, its batch listed as unanswered in every later run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import replace
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from qbo_pipeline.sync.ids import attempt_request_id
@@ -33,6 +38,24 @@ def in_batches(writes: Sequence[Write], unanswered: Sequence[Sequence[str]],
             batches.extend(split([planned.pop(request_id) for request_id in request_ids],
                                  batch_size))
     return batches + split(list(planned.values()), batch_size)
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """A write logged as sent whose answer was never recorded (its run died)."""
+
+    request_id: str
+    source_key: str
+
+
+def superseded_writes(pending: Iterable[PendingWrite], linked: Collection[str],
+                      planned: Collection[str]) -> list[str]:
+    """The request ids of the pending writes whose answer no longer matters: their record is
+    `linked` (source keys) and this run does not send them again (`planned`: the request ids
+    it sends). A write sent again is answered by QBO with its first answer; one of a record
+    not linked stays pending (a create whose record was never linked may have happened)."""
+    return [write.request_id for write in pending
+            if write.source_key in linked and write.request_id not in planned]
 
 
 def as_new_attempts(writes: Sequence[Write], refused: Collection[str]) -> list[Write]:

@@ -15,9 +15,11 @@ or before that moment is recorded, and every row after it is read again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+
+from qbo_pipeline.sync.scope import ReadScope
 
 
 @dataclass(frozen=True)
@@ -46,3 +48,17 @@ def next_cursor(since: datetime | None, until: datetime,
         return None
     latest = max(before)
     return latest if since is None or latest > since else None
+
+
+def window_rows(read: ReadScope | None, stamps: Mapping[str, datetime]) -> set[str]:
+    """The rows of a read that its change window holds (stamped after its start).
+
+    A run that dies before recording one of them leaves the cursor before it, so the next run
+    reads it again: a held one may be released as soon as it passes. The others (held rows
+    read again by key, stamped before the window or not at all; the rows of a backfill or of
+    a one-record sync) are read again only while they are held: release them once their
+    outcome is recorded (`Tally.settled`), or a kill in between loses them.
+    """
+    if read is None or not read.advances_cursor:
+        return set()
+    return {key for key, stamp in stamps.items() if read.since is None or stamp > read.since}

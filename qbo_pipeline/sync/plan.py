@@ -33,9 +33,16 @@ from qbo_pipeline.sync.diff import (
     RecordDiff,
     diff_new_in_qbo,
     diff_record,
+    flow_of_path,
 )
 from qbo_pipeline.sync.ids import payload_hash, request_id
-from qbo_pipeline.sync.pull import PullPlanner, SourceWrite, SourceWriteKind, is_deleted_in_qbo
+from qbo_pipeline.sync.pull import (
+    PullPlanner,
+    SourceWrite,
+    SourceWriteKind,
+    is_deleted_in_qbo,
+    settle_base,
+)
 from qbo_pipeline.sync.reverse import (
     ResolveSourceKey,
     UnmappedRecord,
@@ -45,7 +52,7 @@ from qbo_pipeline.sync.reverse import (
     resolve_no_source_key,
 )
 from qbo_pipeline.sync.validation import QuarantinedRow
-from qbo_pipeline.sync.values import comparable, get_path, set_path
+from qbo_pipeline.sync.values import comparable, get_path, set_path, values_equal
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,20 @@ class Conflict:
 
 
 @dataclass(frozen=True)
+class Rebase:
+    """A linked record both sides hold alike, whose base lags behind on some fields (a run
+    wrote them and died before recording its link): the link's new base and QBO's SyncToken.
+    Left as it was, the next change of those fields in the source would look like a change
+    of both sides (a conflict, or QBO kept under qbo_wins): the pipeline's own write echoed."""
+
+    source_key: str
+    qbo_id: str
+    sync_token: str | None
+    base: dict[str, Any]
+    delete_applied: bool = False
+
+
+@dataclass(frozen=True)
 class Blocked:
     """A record the plan cannot write safely, with what to do about it."""
 
@@ -136,7 +157,8 @@ class Plan:
     `source_writes`; `quarantined`, the pulled records held back whole with their reasons
     (keyed by source key, or `qbo:<Id>` without a source row); `skipped`, the QBO records
     the pull leaves alone (not linked under target linked, out of the modified_within_days
-    window, deleted with no row). `unchanged` lists the records needing nothing either way.
+    window, deleted with no row). `unchanged` lists the records needing nothing either way,
+    `rebases` those of them whose link's base must learn what both sides hold.
     """
 
     spec_name: str
@@ -150,6 +172,7 @@ class Plan:
     conflicts: list[Conflict] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
+    rebases: list[Rebase] = field(default_factory=list)
     diffs: list[RecordDiff] = field(default_factory=list)
     source_writes: list[SourceWrite] = field(default_factory=list)
     quarantined: list[QuarantinedRow] = field(default_factory=list)
@@ -322,6 +345,7 @@ class _QboWriter:
         qbo_id = str(qbo["Id"]) if qbo is not None else None
         if diff.action is RecordAction.UNCHANGED:
             self.plan.unchanged.append(key)
+            self._rebase(state, qbo, diff)
         elif diff.action is RecordAction.CREATE:
             assert state.source is not None
             payload = _without_pull_only(self.spec, state.source)
@@ -345,6 +369,20 @@ class _QboWriter:
                            for f in agreed}
                 self.plan.updates.append(
                     self.write(WriteKind.UPDATE, key, qbo_id, payload, settles))
+
+    def _rebase(self, state: RecordState, qbo: Mapping[str, Any] | None,
+                diff: RecordDiff) -> None:
+        """The pushed fields both sides hold alike that the base holds otherwise: the base
+        learns them, as after a write of them."""
+        if qbo is None or state.base is None or state.source is None:
+            return
+        lagging = {f.path: copy.deepcopy(get_path(state.source, f.path)) for f in diff.fields
+                   if f.outcome is FieldOutcome.SAME and not values_equal(f.base, f.source)
+                   and flow_of_path(self.spec, f.path).pushes}
+        if lagging:
+            self.plan.rebases.append(Rebase(diff.source_key, str(qbo["Id"]), _token(qbo),
+                                            settle_base(state.base, lagging),
+                                            state.delete_applied))
 
     def _add_delete(self, key: str, qbo: Mapping[str, Any], action: DeleteAction) -> None:
         kind, bucket = _DELETE_WRITES[action]

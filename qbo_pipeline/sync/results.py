@@ -181,6 +181,13 @@ class Tally:
     def counts(self) -> dict[str, int]:
         return {"created": self.created, "updated": self.updated, "failed": self.failed}
 
+    def settled(self, keys: Iterable[str]) -> list[str]:
+        """The records among `keys` whose outcome this run recorded (written, linked, found
+        unchanged or in conflict): all but those refused or blocked (held back again with
+        the reason) and those that failed for a passing reason (the next run tries again)."""
+        unsettled = set(self.retry) | {refusal.source_key for refusal in self.refusals}
+        return [key for key in keys if key not in unsettled]
+
 
 DAY_COLUMNS = ("read", "created", "updated", "failed")
 

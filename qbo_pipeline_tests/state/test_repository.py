@@ -43,6 +43,7 @@ from qbo_pipeline.state import (
     resolve_conflict,
     save_snapshots,
     set_cursor,
+    supersede_writes,
     upsert_links,
     upsert_realm,
 )
@@ -287,6 +288,24 @@ def test_a_run_killed_between_write_and_link_is_recoverable(
         done = session.scalars(select(WriteLogRecord).where(
             WriteLogRecord.request_id == "req-0")).one()
         assert (done.status, done.qbo_id) == (WriteStatus.SUCCEEDED, "58")
+
+
+def test_a_superseded_write_is_closed_and_reopened_only_when_sent_again(
+        sessions: sessionmaker[Session]) -> None:
+    intents = [WriteIntent(str(n), f"req-{n}", "update", f"5{n}") for n in range(2)]
+    with sessions.begin() as session:
+        record_write_intent(session, REALM, SPEC, intents)
+    with sessions.begin() as session:
+        assert supersede_writes(session, REALM, ["req-0", "req-0", "req-unknown"]) == 1
+        assert supersede_writes(session, OTHER_REALM, ["req-1"]) == 0
+    with sessions.begin() as session:
+        assert [w.request_id for w in pending_writes(session, REALM)] == ["req-1"]
+        closed = session.scalars(select(WriteLogRecord).where(
+            WriteLogRecord.request_id == "req-0")).one()
+        assert closed.status is WriteStatus.SUPERSEDED and closed.completed_at is not None
+        # Sent again under the same id (the same change planned again): pending once more.
+        record_write_intent(session, REALM, SPEC, intents[:1])
+        assert [w.request_id for w in pending_writes(session, REALM)] == ["req-0", "req-1"]
 
 
 # --- run results and realms ------------------------------------------------------------------
