@@ -1,5 +1,5 @@
 """The asset factory: the assets of each mapping spec, grouped by spec, partitioned by
-(realm, day), by the way its data flows:
+(month, realm), made by one step per spec, by the way its data flows:
 
 - push: source -> validated -> qbo_snapshot -> diff -> synced (written to QBO);
 - pull: qbo_snapshot -> diff -> applied (written into the source);
@@ -9,15 +9,17 @@
 The last asset of a referenced spec (`client/synced`, or `<spec>/applied` for a spec that
 only pulls) comes before the first asset of a spec that refers to it (a project's ParentRef
 to a client), so references resolve through links already written.
-The validation check rides on `<spec>/validated` (a check spec the asset itself reports), so it
-sees exactly the rows that asset held back, and a bad row never fails the step.
+The validation check rides on `<spec>/validated` (a check spec the step itself reports), so it
+sees exactly the rows that stage held back, and a bad row never fails the step.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the asset functions' annotations
 # (context and resource types) when the assets are defined.
 
+import functools
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -28,21 +30,21 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetIn,
     AssetKey,
     AssetObservation,
     AssetsDefinition,
+    AssetSpec,
     BackfillPolicy,
     BetaWarning,
     Config,
     MaterializeResult,
     MetadataValue,
     MultiPartitionKey,
-    Output,
     PartitionsDefinition,
-    asset,
+    multi_asset,
 )
 from pydantic import Field
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbo_pipeline.defs.partitions import (
@@ -56,6 +58,7 @@ from qbo_pipeline.defs.partitions import (
     run_dates,
 )
 from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
+from qbo_pipeline.qbo import QBOClient
 from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.state import record_run_result
 from qbo_pipeline.steps.common import (
@@ -81,6 +84,7 @@ from qbo_pipeline.steps.push import (
 )
 from qbo_pipeline.sync.results import outcomes_by_day
 from qbo_pipeline.sync.scope import CHANGE_WINDOW_LAG, change_window_end
+from qbo_pipeline.sync.validation import ValidationResult
 
 # Backfill policies are Dagster's way to run a backfill in one run; they are marked beta, and
 # the warning would repeat for every asset of every build.
@@ -117,11 +121,10 @@ class AssetContext:
     owners: tuple[str, ...] = ()
 
     def common(self, spec: EntitySpec, stage: str) -> dict[str, Any]:
-        # One run for a backfill of many months of a company, not one run per month. The tags
-        # let the UI's asset lists filter by stage or QBO entity (`tag:qbo/stage=synced`).
+        # The tags let the UI's asset lists filter by stage or QBO entity
+        # (`tag:qbo/stage=synced`).
         return {"key": asset_key(stage, spec.name), "group_name": spec.name,
-                "partitions_def": self.partitions, "kinds": STAGE_KINDS[stage],
-                "backfill_policy": BackfillPolicy.single_run(), "owners": list(self.owners),
+                "kinds": STAGE_KINDS[stage], "owners": list(self.owners),
                 "tags": {"qbo/stage": stage, "qbo/entity": spec.qbo_entity}}
 
 
@@ -136,25 +139,73 @@ def last_stage(spec: EntitySpec) -> AssetKey:
     return asset_key(stages_of(spec)[-1], spec.name)
 
 
-def build_entity_assets(spec: EntitySpec, build: AssetContext) -> list[AssetsDefinition]:
-    """The assets of one spec, after the last asset of each spec it refers to."""
+def stage_parents(spec: EntitySpec, stage: str,
+                  upstream: Sequence[AssetKey]) -> list[AssetKey]:
+    """What a stage's asset is made from, as the graph shows it: the stage before it, and for
+    a spec's first stage the last asset of each spec it refers to."""
+    key = functools.partial(asset_key, spec_name=spec.name)
+    parents: dict[str, list[AssetKey]] = {
+        "source": list(upstream),
+        "validated": [key("source")],
+        "qbo_snapshot": [key("validated")] if spec.pushes else list(upstream),
+        "diff": [key("validated"), key("qbo_snapshot")] if spec.pushes else [key("qbo_snapshot")],
+        "synced": [key("diff")],
+        "applied": [key("diff"), key("synced")] if spec.pushes else [key("diff")],
+    }
+    return parents[stage]
+
+
+def stage_description(spec: EntitySpec, stage: str) -> str:
+    table = spec.source.table
+    return {
+        "source": f"{table or 'query'} rows in scope, mapped to QBO {spec.qbo_entity} fields",
+        "validated": "rows that pass the spec's rules; the others quarantined with reasons",
+        "qbo_snapshot": f"QBO {spec.qbo_entity} records changed since the last fetch",
+        "diff": "three-way diff of source, last synced and QBO: the plan of writes",
+        "synced": f"the plan written to QBO {spec.qbo_entity} in batches, links recorded",
+        "applied": f"QBO {spec.qbo_entity} changes written into {table or 'the source'} in "
+                   "batches, links and bases recorded",
+    }[stage]
+
+
+def build_entity_assets(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
+    """The assets of one spec, after the last asset of each spec it refers to.
+
+    One step makes them all, in order, each stage handing the next its rows in memory: a
+    run's cost is mostly Dagster's per step (its events, its reads of the instance), and a
+    stage alone has nothing to start from. The graph still shows a node per stage, and each
+    stage's materialization is reported the moment it is done."""
     upstream = [last_stage(build.specs[name])
                 for name in sorted(set(spec.references().values()))]
-    factories: dict[str, Any] = {
-        "source": lambda: _source_asset(spec, build, upstream),
-        "validated": lambda: _validated_asset(spec, build),
-        "qbo_snapshot": lambda: _snapshot_asset(spec, build, upstream),
-        "diff": lambda: _diff_asset(spec, build),
-        "synced": lambda: _synced_asset(spec, build),
-        "applied": lambda: _applied_asset(spec, build),
-    }
-    return [factories[stage]() for stage in stages_of(spec)]
+    stages = stages_of(spec)
+    checks = [AssetCheckSpec(VALIDATION_CHECK, asset=asset_key("validated", spec.name),
+                             description="rows held back in quarantine, with their reasons")]
+
+    # One run for a backfill of many months of a company, not one run per month.
+    @multi_asset(
+        name=spec.name, partitions_def=build.partitions, can_subset=False,
+        backfill_policy=BackfillPolicy.single_run(),
+        check_specs=checks if spec.pushes else [],
+        specs=[AssetSpec(deps=stage_parents(spec, stage, upstream),
+                         description=stage_description(spec, stage), **build.common(spec, stage))
+               for stage in stages])
+    def sync_spec(context: AssetExecutionContext, config: SourceClock,
+                  source_db: SourceDatabase, state_db: StateDatabase,
+                  qbo: QBOConnection) -> Iterator[MaterializeResult | AssetCheckResult]:
+        run = SpecRun(spec, build.specs, context, config, state_db.sessions(), source_db.engine())
+        client = qbo.client(run.scope.realm_id, run.sessions)
+        try:
+            yield from run.stages(client, build.default_start)
+        finally:
+            client.close()
+
+    return sync_spec
 
 
 def build_all_assets(specs: SpecSet, partitions: PartitionsDefinition, default_start: date,
                      owners: Sequence[str] = ()) -> list[AssetsDefinition]:
     build = AssetContext(specs, partitions, default_start, tuple(owners))
-    return [a for spec in specs.in_dependency_order() for a in build_entity_assets(spec, build)]
+    return [build_entity_assets(spec, build) for spec in specs.in_dependency_order()]
 
 
 class SourceClock(Config):
@@ -212,122 +263,118 @@ def _dimensions(key: str) -> Mapping[str, str]:
     return {MONTH_DIMENSION: month, REALM_DIMENSION: realm}
 
 
-def _source_asset(spec: EntitySpec, build: AssetContext,
-                  upstream: Sequence[AssetKey]) -> AssetsDefinition:
-    @asset(**build.common(spec, "source"), deps=list(upstream),
-           description=f"{spec.source.table or 'query'} rows in scope, mapped to QBO "
-                       f"{spec.qbo_entity} fields")
-    def source(context: AssetExecutionContext, config: SourceClock, source_db: SourceDatabase,
-               state_db: StateDatabase, qbo: QBOConnection) -> Output[Stage]:
-        scope = replace(scope_of(context, config),
-                        record_key=record_key_for(spec.name, context.run.tags))
-        sessions = state_db.sessions()
-        client = qbo.client(scope.realm_id, sessions)
+class StageFailed(Exception):
+    """A stage's error, named by its asset (`client/source: ...`): the step runs every stage
+    of its spec, so its own name does not say which one failed."""
+
+
+class SpecRun:
+    """One spec's stages in one step, in order: each hands the next what it made, and each is
+    materialized (its counts and a preview) as soon as it is done."""
+
+    def __init__(self, spec: EntitySpec, specs: SpecSet, context: AssetExecutionContext,
+                 config: SourceClock, sessions: sessionmaker[Session], engine: Engine) -> None:
+        self.spec, self.specs, self.context, self.config = spec, specs, context, config
+        self.sessions, self.engine = sessions, engine
+        scope = scope_of(context, config)
+        # `sync --id`: the record named by the run's tags, when it is one of this spec's.
+        self.scope = (replace(scope, record_key=record_key_for(spec.name, context.run.tags))
+                      if spec.pushes else scope)
+
+    def stages(self, client: QBOClient,
+               default_start: date) -> Iterator[MaterializeResult | AssetCheckResult]:
+        spec, counts = self.spec, {}
+        validated: Stage | None = None
+        if spec.pushes:
+            with self.failing_as("source"):
+                source = read_source(spec, self.specs, self.engine, self.sessions, client,
+                                     self.scope, default_start)
+            yield self.materialized("source", _metadata(source.counted(), source.frame, spec))
+            with self.failing_as("validated"):
+                validated, result = validate_and_quarantine(spec, source, self.sessions)
+            counts = validated.counted()
+            yield self.materialized("validated", _metadata(counts, validated.frame, spec))
+            yield _validation_check(spec, result)
+        with self.failing_as("qbo_snapshot"):
+            fetched = refresh_snapshots(spec, client, self.sessions,
+                                        validated.scope if validated else self.scope,
+                                        self.config.now() or datetime.now(UTC))
+        yield self.materialized("qbo_snapshot", _snapshot_metadata(fetched, counts))
+        with self.failing_as("diff"):
+            planned = (plan_spec(spec, self.specs, validated, client, self.sessions,
+                                 self.engine, fetched, fetched.fetched_at)
+                       if validated is not None else
+                       plan_pulled(spec, self.specs, fetched, self.engine, self.sessions))
+        yield self.materialized("diff", _plan_metadata(spec, planned))
+        if spec.pushes:
+            with self.failing_as("synced"):
+                metadata = self.write_to_qbo(planned, client)
+            yield self.materialized("synced", metadata)
+        if spec.pulls:
+            with self.failing_as("applied"):
+                metadata = self.write_to_source(planned)
+            yield self.materialized("applied", metadata)
+
+    def materialized(self, stage: str, metadata: Mapping[str, Any]) -> MaterializeResult:
+        return MaterializeResult(asset_key=asset_key(stage, self.spec.name), metadata=metadata)
+
+    @contextmanager
+    def failing_as(self, stage: str) -> Iterator[None]:
         try:
-            stage = read_source(spec, build.specs, source_db.engine(), sessions, client, scope,
-                                build.default_start)
-        finally:
-            client.close()
-        return Output(stage, metadata=_metadata(stage.counted(), stage.frame, spec))
+            yield
+        except Exception as error:
+            key = asset_key(stage, self.spec.name).to_user_string()
+            raise StageFailed(f"{key}: {error}") from error
 
-    return source
+    def write_to_qbo(self, diff: PlanStage, client: QBOClient) -> dict[str, Any]:
+        spec, context = self.spec, self.context
+        started = pd.Timestamp.now(tz="UTC").to_pydatetime()
+        counts, tally = execute_plan(spec, diff, client, self.sessions)
+        _record(context, self.sessions, diff, spec.name, counts, started)
+        for error in tally.errors:
+            context.log.warning(error)
+        if diff.stage is not None and diff.stage.days:
+            _report_days(context, asset_key("synced", spec.name),
+                         outcomes_by_day(diff.stage.days, tally.rows))
+        # What was written: source key, QBO Id, operation and result, failures first.
+        written = pd.DataFrame([asdict(row) for row in sorted(
+            tally.rows, key=lambda row: row.result in ("created", "written"))],
+            columns=["source_key", "qbo_id", "operation", "result"])
+        return {**_counts(counts), REFUSED_METADATA: len(tally.refusals),
+                "preview": MetadataValue.md(markdown_table(written, limit=20, width=80))}
 
-
-def _validated_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
-    source_key = asset_key("source", spec.name)
-    check = AssetCheckSpec(VALIDATION_CHECK, asset=asset_key("validated", spec.name),
-                           description="rows held back in quarantine, with their reasons")
-
-    @asset(**build.common(spec, "validated"), ins={"source": AssetIn(source_key)},
-           check_specs=[check],
-           description="rows that pass the spec's rules; the others quarantined with reasons")
-    def validated(source: Stage, state_db: StateDatabase) -> Iterator[Output[Stage] |
-                                                                       AssetCheckResult]:
-        stage, result = validate_and_quarantine(spec, source, state_db.sessions())
-        yield Output(stage, metadata=_metadata(stage.counted(), stage.frame, spec))
-        problems = result.quarantine_frame()
-        yield AssetCheckResult(
-            check_name=VALIDATION_CHECK, passed=problems.empty,
-            severity=AssetCheckSeverity.WARN,
-            metadata={"quarantined": len(result.quarantined),
-                      "rows": MetadataValue.md(markdown_table(problems, limit=50, width=300))})
-
-    return validated
-
-
-def _snapshot_asset(spec: EntitySpec, build: AssetContext,
-                    upstream: Sequence[AssetKey]) -> AssetsDefinition:
-    """After the rows are validated when the spec pushes; a spec that only pulls starts here,
-    after the specs it refers to."""
-    common = {**build.common(spec, "qbo_snapshot"),
-              "description": f"QBO {spec.qbo_entity} records changed since the last fetch"}
-
-    def fetch(scope: SyncScope, config: SourceClock, state_db: StateDatabase,
-              qbo: QBOConnection, counts: Mapping[str, int]) -> Output[Fetched]:
-        sessions = state_db.sessions()
-        client = qbo.client(scope.realm_id, sessions)
-        try:
-            fetched = refresh_snapshots(spec, client, sessions, scope,
-                                        config.now() or datetime.now(UTC))
-        finally:
-            client.close()
-        rows = pd.DataFrame([{"Id": r.get("Id"), "SyncToken": r.get("SyncToken"),
-                              "LastUpdatedTime": r.get("MetaData", {}).get("LastUpdatedTime"),
-                              "status": r.get("status", "")} for r in fetched.records])
-        # A spec that only pulls has no source counts to carry: it read what QBO sent.
-        shown = counts or {"read": len(fetched.records), "valid": len(fetched.records)}
-        return Output(fetched, metadata={
-            **_counts(shown), "fetched": len(fetched.records),
-            "preview": MetadataValue.md(markdown_table(rows))})
-
-    if not spec.pushes:
-        @asset(**common, deps=list(upstream))
-        def qbo_snapshot_of_pull(context: AssetExecutionContext, config: SourceClock,
-                                 state_db: StateDatabase,
-                                 qbo: QBOConnection) -> Output[Fetched]:
-            return fetch(scope_of(context, config), config, state_db, qbo, {})
-
-        return qbo_snapshot_of_pull
-
-    @asset(**common, ins={"validated": AssetIn(asset_key("validated", spec.name))})
-    def qbo_snapshot(validated: Stage, config: SourceClock, state_db: StateDatabase,
-                     qbo: QBOConnection) -> Output[Fetched]:
-        return fetch(validated.scope, config, state_db, qbo, validated.counted())
-
-    return qbo_snapshot
+    def write_to_source(self, diff: PlanStage) -> dict[str, Any]:
+        started = pd.Timestamp.now(tz="UTC").to_pydatetime()
+        counts, tally = apply_source_writes(self.spec, diff, self.engine, self.sessions)
+        _record(self.context, self.sessions, diff, pull_quarantine_name(self.spec), counts,
+                started)
+        for error in tally.errors:
+            self.context.log.warning(error)
+        return {**_counts(counts), **diff.plan.pull_counts(),
+                "preview": MetadataValue.md(markdown_table(pd.DataFrame(applied_rows(diff, tally)),
+                                                           width=60))}
 
 
-def _diff_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
-    common = {**build.common(spec, "diff"),
-              "description": "three-way diff of source, last synced and QBO: the plan of writes"}
-    snapshot = AssetIn(asset_key("qbo_snapshot", spec.name))
-
-    if not spec.pushes:
-        @asset(**common, ins={"qbo_snapshot": snapshot})
-        def diff_of_pull(qbo_snapshot: Fetched, source_db: SourceDatabase,
-                         state_db: StateDatabase) -> Output[PlanStage]:
-            return _plan_output(spec, plan_pulled(spec, build.specs, qbo_snapshot,
-                                                  source_db.engine(), state_db.sessions()))
-
-        return diff_of_pull
-
-    @asset(**common, ins={"validated": AssetIn(asset_key("validated", spec.name)),
-                          "qbo_snapshot": snapshot})
-    def diff(validated: Stage, qbo_snapshot: Fetched, source_db: SourceDatabase,
-             state_db: StateDatabase, qbo: QBOConnection) -> Output[PlanStage]:
-        sessions = state_db.sessions()
-        client = qbo.client(validated.scope.realm_id, sessions)
-        try:
-            planned = plan_spec(spec, build.specs, validated, client, sessions,
-                                source_db.engine(), qbo_snapshot, qbo_snapshot.fetched_at)
-        finally:
-            client.close()
-        return _plan_output(spec, planned)
-
-    return diff
+def _validation_check(spec: EntitySpec, result: ValidationResult) -> AssetCheckResult:
+    problems = result.quarantine_frame()
+    return AssetCheckResult(
+        asset_key=asset_key("validated", spec.name), check_name=VALIDATION_CHECK,
+        passed=problems.empty, severity=AssetCheckSeverity.WARN,
+        metadata={"quarantined": len(result.quarantined),
+                  "rows": MetadataValue.md(markdown_table(problems, limit=50, width=300))})
 
 
-def _plan_output(spec: EntitySpec, planned: PlanStage) -> Output[PlanStage]:
+def _snapshot_metadata(fetched: Fetched, counts: Mapping[str, int]) -> dict[str, Any]:
+    rows = pd.DataFrame([{"Id": r.get("Id"), "SyncToken": r.get("SyncToken"),
+                          "LastUpdatedTime": r.get("MetaData", {}).get("LastUpdatedTime"),
+                          "status": r.get("status", "")} for r in fetched.records])
+    # A spec that only pulls has no source counts to carry: it read what QBO sent.
+    shown = counts or {"read": len(fetched.records), "valid": len(fetched.records)}
+    return {**_counts(shown), "fetched": len(fetched.records),
+            "preview": MetadataValue.md(markdown_table(rows))}
+
+
+def _plan_metadata(spec: EntitySpec, planned: PlanStage) -> dict[str, Any]:
     plan_rows = pd.DataFrame(
         [{"source_key": w.source_key, "write": w.kind.value, "qbo_id": w.qbo_id}
          for w in planned.plan.writes()]
@@ -337,59 +384,7 @@ def _plan_output(spec: EntitySpec, planned: PlanStage) -> Output[PlanStage]:
                                 "preview": MetadataValue.md(markdown_table(plan_rows))}
     if spec.pulls:
         metadata.update(planned.plan.pull_counts())
-    return Output(planned, metadata=metadata)
-
-
-def _synced_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
-    @asset(**build.common(spec, "synced"), ins={"diff": AssetIn(asset_key("diff", spec.name))},
-           description=f"the plan written to QBO {spec.qbo_entity} in batches, links recorded")
-    def synced(context: AssetExecutionContext, diff: PlanStage, state_db: StateDatabase,
-               qbo: QBOConnection) -> MaterializeResult:
-        sessions = state_db.sessions()
-        client = qbo.client(diff.scope.realm_id, sessions)
-        started = pd.Timestamp.now(tz="UTC").to_pydatetime()
-        try:
-            counts, tally = execute_plan(spec, diff, client, sessions)
-        finally:
-            client.close()
-        _record(context, sessions, diff, spec.name, counts, started)
-        for error in tally.errors:
-            context.log.warning(error)
-        if diff.stage is not None and diff.stage.days:
-            _report_days(context, spec, outcomes_by_day(diff.stage.days, tally.rows))
-        # What was written: source key, QBO Id, operation and result, failures first.
-        written = pd.DataFrame([asdict(row) for row in sorted(
-            tally.rows, key=lambda row: row.result in ("created", "written"))],
-            columns=["source_key", "qbo_id", "operation", "result"])
-        return MaterializeResult(metadata={
-            **_counts(counts), REFUSED_METADATA: len(tally.refusals),
-            "preview": MetadataValue.md(markdown_table(written, limit=20, width=80))})
-
-    return synced
-
-
-def _applied_asset(spec: EntitySpec, build: AssetContext) -> AssetsDefinition:
-    # After the QBO writes of a spec that also pushes: both update the same links.
-    deps = [asset_key("synced", spec.name)] if spec.pushes else []
-
-    @asset(**build.common(spec, "applied"), ins={"diff": AssetIn(asset_key("diff", spec.name))},
-           deps=deps, description=(
-               f"QBO {spec.qbo_entity} changes written into {spec.source.table or 'the source'}"
-               " in batches, links and bases recorded"))
-    def applied(context: AssetExecutionContext, diff: PlanStage, source_db: SourceDatabase,
-                state_db: StateDatabase) -> MaterializeResult:
-        sessions = state_db.sessions()
-        started = pd.Timestamp.now(tz="UTC").to_pydatetime()
-        counts, tally = apply_source_writes(spec, diff, source_db.engine(), sessions)
-        _record(context, sessions, diff, pull_quarantine_name(spec), counts, started)
-        for error in tally.errors:
-            context.log.warning(error)
-        return MaterializeResult(metadata={
-            **_counts(counts), **diff.plan.pull_counts(),
-            "preview": MetadataValue.md(markdown_table(pd.DataFrame(applied_rows(diff, tally)),
-                                                       width=60))})
-
-    return applied
+    return metadata
 
 
 def _record(context: AssetExecutionContext, sessions: sessionmaker[Session], stage: PlanStage,
@@ -399,7 +394,7 @@ def _record(context: AssetExecutionContext, sessions: sessionmaker[Session], sta
                           started_at=started, partition_key=_partitions_label(context))
 
 
-def _report_days(context: AssetExecutionContext, spec: EntitySpec,
+def _report_days(context: AssetExecutionContext, key: AssetKey,
                  by_day: Mapping[date, Mapping[str, int]]) -> None:
     """A backfill's progress and status per business day: a log line per month, and on each
     month partition of the run an observation whose `days` table has a row per day."""
@@ -407,14 +402,14 @@ def _report_days(context: AssetExecutionContext, spec: EntitySpec,
     first, last = months[0], months[-1]
     for month in sorted({month_of(day) for day in by_day}):
         days = {day: row for day, row in by_day.items() if month_of(day) == month}
-        context.log.info(f"{spec.name} {month}: " + "; ".join(
+        context.log.info(f"{key.path[0]} {month}: " + "; ".join(
             f"{day.isoformat()} " + ", ".join(f"{name} {n}" for name, n in row.items() if n)
             for day, row in days.items()))
         if not first <= month <= last:
             continue  # an incremental run's change of an older record: in the log only
         table = pd.DataFrame([{"day": day.isoformat(), **row} for day, row in days.items()])
         context.log_event(AssetObservation(
-            asset_key=context.asset_key, partition=str(month_partition_key(realm_id, month)),
+            asset_key=key, partition=str(month_partition_key(realm_id, month)),
             metadata={DAYS_METADATA: MetadataValue.md(markdown_table(table, limit=31)),
                       "days_with_failures": int((table["failed"] > 0).sum())}))
 

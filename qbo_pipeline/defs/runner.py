@@ -22,7 +22,7 @@ from dagster import (
     TimeWindowPartitionsDefinition,
 )
 
-from qbo_pipeline.defs.assets import REFUSED_METADATA, asset_key, stages_of
+from qbo_pipeline.defs.assets import REFUSED_METADATA, StageFailed, asset_key, stages_of
 from qbo_pipeline.defs.definitions import build_defs
 from qbo_pipeline.defs.instance import WORKER_TAG, this_worker
 from qbo_pipeline.defs.jobs import sync_job
@@ -187,17 +187,21 @@ def _step_failures(events: Sequence[DagsterEvent]) -> list[str]:
 
 
 class _ErrorInfo(Protocol):
-    """The shape of Dagster's serialized error (its message and the error it wraps)."""
+    """The shape of Dagster's serialized error (its message, class and the error it wraps)."""
 
     @property
     def message(self) -> str: ...
+
+    @property
+    def cls_name(self) -> str | None: ...
 
     @property
     def cause(self) -> _ErrorInfo | None: ...
 
 
 def _root_cause(error: _ErrorInfo) -> str:
-    while error.cause is not None:
+    """The message of the stage that failed, which names its asset and the real cause."""
+    while error.cause is not None and error.cls_name != StageFailed.__name__:
         error = error.cause
     return error.message.strip()
 

@@ -133,10 +133,10 @@ def test_references_put_the_upstream_sync_first() -> None:
                                                          AssetKey(["project", "synced"])}
 
 
-def test_validated_asset_carries_the_quarantine_check() -> None:
-    validated = build_entity_assets(specs["client"], AssetContext(
-        specs, build_sync_partitions(sync_start_date()), sync_start_date()))[1]
-    check_keys = list(validated.check_keys)
+def test_the_validated_stage_carries_the_quarantine_check() -> None:
+    client = build_entity_assets(specs["client"], AssetContext(
+        specs, build_sync_partitions(sync_start_date()), sync_start_date()))
+    check_keys = list(client.check_keys)
     assert [(k.asset_key, k.name) for k in check_keys] == [
         (AssetKey(["client", "validated"]), VALIDATION_CHECK)]
 

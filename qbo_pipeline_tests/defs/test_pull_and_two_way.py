@@ -176,7 +176,7 @@ def test_both_sides_changed_the_field_policy_decides(
                                        "WHERE id = 5"), {"at": stamp})
         engine.dispose()
         moment = (qbo_at + timedelta(seconds=10)).isoformat()
-        run_config = {"ops": {"client__source": {"config": {"as_of": moment}}}}
+        run_config = {"ops": {"client": {"config": {"as_of": moment}}}}
     else:
         touch(pipeline, "UPDATE clients SET phone = '555-0199', updated_at = :now WHERE id = 5")
     result = pipeline.run(specs=specs, run_config=run_config)

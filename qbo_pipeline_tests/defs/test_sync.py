@@ -12,10 +12,19 @@ import sqlalchemy as sa
 from dagster import AssetKey, ExecuteInProcessResult
 
 from qbo_pipeline.defs.assets import VALIDATION_CHECK, SourceClock, stages_of
+from qbo_pipeline.defs.partitions import run_dates
 from qbo_pipeline.state import get_cursor, get_links, list_conflicts, list_quarantine, set_cursor
-from qbo_pipeline.steps.common import COUNT_NAMES
+from qbo_pipeline.steps.common import COUNT_NAMES, SyncScope
+from qbo_pipeline.steps.push import (
+    execute_plan,
+    plan_spec,
+    read_source,
+    refresh_snapshots,
+    validate_and_quarantine,
+)
+from qbo_pipeline.sync.scope import CHANGE_WINDOW_LAG, change_window_end
+from qbo_pipeline_tests.defs.conftest import EARLY_START, PipelineUnderTest
 from qbo_pipeline_tests.defs.conftest import SPECS as specs
-from qbo_pipeline_tests.defs.conftest import PipelineUnderTest
 
 # The demo's deliberately invalid rows that the shipped specs must hold back, by spec.
 EXPECTED_QUARANTINE = {("client", "2"), ("client", "3"), ("project", "2"), ("time_entry", "1"),
@@ -39,10 +48,14 @@ def assert_counts_add_up(result: ExecuteInProcessResult) -> None:
     """read = skipped + valid + quarantined, valid = created + updated + unchanged +
     conflicts + failed, for every spec written to QBO or into the source."""
     for stage in ("synced", "applied"):
-        for name, c in synced_counts(result, stage).items():
-            assert c["read"] == c["skipped"] + c["valid"] + c["quarantined"], (stage, name, c)
-            assert c["valid"] == (c["created"] + c["updated"] + c["unchanged"]
-                                  + c["conflicts"] + c["failed"]), (stage, name, c)
+        for name, counts in synced_counts(result, stage).items():
+            assert_add_up(counts, (stage, name))
+
+
+def assert_add_up(c: dict[str, int], where: object = None) -> None:
+    assert c["read"] == c["skipped"] + c["valid"] + c["quarantined"], (where, c)
+    assert c["valid"] == (c["created"] + c["updated"] + c["unchanged"]
+                          + c["conflicts"] + c["failed"]), (where, c)
 
 
 def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
@@ -293,24 +306,38 @@ def bookkeeper_edits_client(pipeline: PipelineUnderTest, client_id: str,
     return qbo_id
 
 
-def run_with_an_edit_after_the_snapshot(pipeline: PipelineUnderTest,
-                                        changes: dict[str, Any]) -> ExecuteInProcessResult:
-    """Sync the clients in two steps with a bookkeeper's edit of client 1 in between: the
-    plan is made from a snapshot older than the edit, so its write carries a stale SyncToken."""
-    before = ["client/source", "client/validated", "client/qbo_snapshot"]
-    assert pipeline.run(selection=before).success
-    bookkeeper_edits_client(pipeline, "1", changes)
-    return pipeline.run(selection=["client/diff", "client/synced"])
+def sync_clients_with_an_edit_after_the_snapshot(pipeline: PipelineUnderTest,
+                                                 changes: dict[str, Any]) -> dict[str, int]:
+    """Sync the clients stage by stage, as their step does, with a bookkeeper's edit of client
+    1 between the QBO snapshot and the diff: the plan is made from a snapshot older than the
+    edit, so its write carries a stale SyncToken. Returns the `client/synced` counts."""
+    spec, now = specs["client"], datetime.now(UTC)
+    month = now.strftime("%Y-%m")
+    scope = SyncScope(pipeline.realm.realm_id, True, run_dates([month], None),
+                      change_window_end(now, CHANGE_WINDOW_LAG))
+    engine, sessions = sa.create_engine(pipeline.source_url), pipeline.sessions
+    client = pipeline.qbo.client(scope.realm_id, sessions)
+    try:
+        source = read_source(spec, specs, engine, sessions, client, scope, EARLY_START)
+        validated, _ = validate_and_quarantine(spec, source, sessions)
+        fetched = refresh_snapshots(spec, client, sessions, validated.scope, now)
+        bookkeeper_edits_client(pipeline, "1", changes)
+        planned = plan_spec(spec, specs, validated, client, sessions, engine, fetched,
+                            fetched.fetched_at)
+        counts, _ = execute_plan(spec, planned, client, sessions)
+    finally:
+        client.close()
+        engine.dispose()
+    assert_add_up(counts)
+    return counts
 
 
 def test_a_stale_sync_token_heals_when_qbo_changed_another_field(
         pipeline: PipelineUnderTest) -> None:
     assert pipeline.run().success
     change_client_phone(pipeline, "1", "555-0199")
-    result = run_with_an_edit_after_the_snapshot(pipeline, {"Notes": "Call before visiting"})
-    assert result.success
-    assert_counts_add_up(result)
-    counts = synced_counts(result)["client"]
+    counts = sync_clients_with_an_edit_after_the_snapshot(
+        pipeline, {"Notes": "Call before visiting"})
     assert (counts["updated"], counts["failed"], counts["conflicts"]) == (1, 0, 0)
     with pipeline.sessions.begin() as session:
         link = get_links(session, pipeline.realm.realm_id, "client")["1"]
@@ -328,11 +355,8 @@ def test_a_stale_sync_token_on_a_field_qbo_changed_too_is_a_conflict(
         pipeline: PipelineUnderTest) -> None:
     assert pipeline.run().success
     change_client_phone(pipeline, "1", "555-0199")
-    result = run_with_an_edit_after_the_snapshot(
+    counts = sync_clients_with_an_edit_after_the_snapshot(
         pipeline, {"PrimaryPhone": {"FreeFormNumber": "555-0000"}})
-    assert result.success
-    assert_counts_add_up(result)
-    counts = synced_counts(result)["client"]
     assert (counts["updated"], counts["failed"], counts["conflicts"]) == (0, 0, 1)
     with pipeline.sessions.begin() as session:
         [conflict] = list_conflicts(session, pipeline.realm.realm_id, "client")
@@ -344,9 +368,9 @@ def test_a_stale_sync_token_on_a_field_qbo_changed_too_is_a_conflict(
 
 
 def clock_at(moment: datetime) -> dict[str, Any]:
-    """Run config that pins the clock of every `<spec>/source` asset to `moment`."""
-    return {"ops": {f"{spec.name}__source": {"config": {"as_of": moment.isoformat()}}
-                    for spec in specs.in_dependency_order() if spec.pushes}}
+    """Run config that pins the clock of every spec's step to `moment`."""
+    return {"ops": {spec.name: {"config": {"as_of": moment.isoformat()}}
+                    for spec in specs.in_dependency_order()}}
 
 
 def test_a_run_at_five_past_midnight_picks_up_a_change_at_two_to(
