@@ -644,12 +644,14 @@ def refused_request_ids(session: Session, realm_id: str, spec_name: str,
     return found
 
 
-def unanswered_batches(session: Session, realm_id: str, spec_name: str) -> list[list[str]]:
-    """The request ids of each batch sent without a recorded answer, in the order sent (the
-    writes of one batch are logged together, in one statement, with one timestamp)."""
-    batches: dict[datetime, list[str]] = {}
+def unanswered_batches(session: Session, realm_id: str,
+                       spec_name: str) -> list[list[WriteLogRecord]]:
+    """The pending writes of each batch sent without a recorded answer, batches and their
+    items in the order sent (the writes of one batch are logged together, in one statement,
+    with one timestamp)."""
+    batches: dict[datetime, list[WriteLogRecord]] = {}
     for logged in pending_writes(session, realm_id, spec_name):
-        batches.setdefault(logged.created_at, []).append(logged.request_id)
+        batches.setdefault(logged.created_at, []).append(logged)
     return list(batches.values())
 
 

@@ -71,6 +71,7 @@ from qbo_pipeline.sync import (
     StaleResolution,
     ValidationResult,
     Write,
+    WriteKind,
     map_frame,
     plan_changes,
     resolve_stale,
@@ -80,6 +81,7 @@ from qbo_pipeline.sync import (
 from qbo_pipeline.sync.batches import (
     PendingWrite,
     as_new_attempts,
+    batches_to_recover,
     in_batches,
     split,
     superseded_writes,
@@ -96,6 +98,7 @@ from qbo_pipeline.sync.results import (
     link_after,
     link_for,
     qbo_operation,
+    recovered_base,
 )
 from qbo_pipeline.sync.scope import (
     HeldRow,
@@ -393,10 +396,15 @@ def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
                                       [w.source_key for w in plan.writes()])
         writes = as_new_attempts(plan.writes(), refused)
         _supersede_pending(session, realm_id, spec.name, writes)
-        unanswered = unanswered_batches(session, realm_id, spec.name)
+        pending = _pending_batches(session, realm_id, spec.name)
     tally = Tally(conflicted={conflict.source_key for conflict in plan.conflicts})
     for blocked in plan.blocked:
         tally.blocked(blocked.source_key, blocked.reason)
+    recover = batches_to_recover(pending.batches, writes, pending.linked)
+    writes = _recover_batches(spec, stage, client, sessions, writes, recover, tally)
+    recovered = [{write.request_id for write in batch} for batch in recover]
+    unanswered = [[p.request_id for p in batch] for batch in pending.batches
+                  if {p.request_id for p in batch} not in recovered]
     stale: list[Write] = []
     for batch in in_batches(writes, unanswered, BATCH_ITEM_LIMIT):
         stale.extend(_write_batch(spec, stage, client, sessions, batch, tally))
@@ -422,6 +430,74 @@ def _supersede_pending(session: Session, realm_id: str, spec_name: str,
     supersede_writes(session, realm_id, superseded_writes(
         [PendingWrite(w.request_id, w.source_key) for w in pending], linked.keys(),
         {w.request_id for w in writes}))
+
+
+@dataclass(frozen=True)
+class _PendingBatches:
+    batches: list[list[PendingWrite]]  # as they were sent, in order
+    linked: set[str]  # the source keys among them that are linked
+
+
+def _pending_batches(session: Session, realm_id: str, spec_name: str) -> _PendingBatches:
+    batches = [[PendingWrite(w.request_id, w.source_key, WriteKind(w.operation), w.qbo_id)
+                for w in batch] for batch in unanswered_batches(session, realm_id, spec_name)]
+    keys = [write.source_key for batch in batches for write in batch]
+    return _PendingBatches(batches, set(get_links(session, realm_id, spec_name, keys)))
+
+
+def _recover_batches(spec: EntitySpec, stage: PlanStage, client: QBOClient,
+                     sessions: sessionmaker[Session], writes: Sequence[Write],
+                     batches: Sequence[Sequence[Write]], tally: Tally) -> list[Write]:
+    """Send again, as they were, the batches a killed run sent that may have created records
+    (`sync.batches.batches_to_recover`), and link the records QBO answers it created. Returns
+    the writes still to send: a record those batches linked is re-diffed against QBO's answer
+    instead of created again, and one whose batch is still unanswered waits for the next run."""
+    created: dict[str, Mapping[str, Any]] = {}
+    waiting: set[str] = set()
+    planned = {write.source_key for write in writes}
+    for batch in batches:
+        try:
+            results = client.batch(_operations(spec, batch))
+        except (QBOServiceError, ThrottledError) as error:
+            waiting.update(write.source_key for write in batch)
+            tally.errors.append(f"QBO did not answer a {spec.qbo_entity} batch that a run which "
+                                f"died had sent ({error}); the next run asks again")
+            continue
+        answered = _answered_creates(batch, results)
+        for write, record in answered:
+            created[write.source_key] = record
+            tally.recovered_create(write, record, counted=write.source_key in planned)
+        with sessions.begin() as session:
+            complete_write(session, stage.scope.realm_id,
+                           [_outcome(w, r) for w, r in zip(batch, results, strict=True)])
+            upsert_links(session, stage.scope.realm_id, spec.name, [_link_update(
+                spec, link_for(w.source_key, r, recovered_base(spec, w, r))) for w, r in answered])
+            save_snapshots(session, stage.scope.realm_id, spec.qbo_entity,
+                           [record for _, record in answered])
+    remaining = []
+    for write in writes:
+        if write.source_key in waiting:
+            tally.count(spec, write, Answer(error="a batch a run which died had sent holds it, "
+                                            "and QBO did not answer it again"))
+        elif write.source_key not in created:
+            remaining.append(write)
+    follow_ups = [_re_diff_created(spec, stage, w, created[w.source_key]) for batch in batches
+                  for w in batch if w.source_key in created and w.source_key in planned]
+    return remaining + _settle(spec, stage, sessions, follow_ups, tally)
+
+
+def _answered_creates(batch: Sequence[Write], results: Sequence[BatchResult]
+                      ) -> list[tuple[Write, Mapping[str, Any]]]:
+    return [(write, result.record) for write, result in zip(batch, results, strict=True)
+            if write.kind is WriteKind.CREATE and result.error is None
+            and result.record is not None]
+
+
+def _re_diff_created(spec: EntitySpec, stage: PlanStage, write: Write,
+                     record: Mapping[str, Any]) -> StaleResolution:
+    key = write.source_key
+    return resolve_stale(spec, stage.scope.realm_id, RecordState(
+        key, stage.sources.get(key), recovered_base(spec, write, record), record))
 
 
 def _write_batch(spec: EntitySpec, stage: PlanStage, client: QBOClient,
@@ -458,12 +534,16 @@ def _send_batch(spec: EntitySpec, client: QBOClient, writes: Sequence[Write]
                 ) -> list[BatchResult]:
     """QBO's answer per write; a batch that failed as a whole (QBO unavailable or throttled
     past the retries) is an error of each of its writes, so the other batches still go."""
-    operations = [BatchOperation(batch_item_id(w.request_id), qbo_operation(w.kind),
-                                 spec.qbo_entity, w.payload) for w in writes]
+    operations = _operations(spec, writes)
     try:
         return client.batch(operations)
     except (QBOServiceError, ThrottledError) as error:
         return [BatchResult(op.bid, op.entity, error=error) for op in operations]
+
+
+def _operations(spec: EntitySpec, writes: Sequence[Write]) -> list[BatchOperation]:
+    return [BatchOperation(batch_item_id(w.request_id), qbo_operation(w.kind), spec.qbo_entity,
+                           w.payload) for w in writes]
 
 
 def _answer(result: BatchResult) -> Answer:
@@ -482,20 +562,28 @@ def _heal_stale(spec: EntitySpec, stage: PlanStage, client: QBOClient,
     the retries once. A retry refused as stale again is left for the next run."""
     if not refused:
         return
-    realm_id = stage.scope.realm_id
     resolutions = [r for r in (_re_diff(spec, stage, client, sessions, w, tally)
                                for w in refused) if r is not None]
-    conflicts = [r.conflict for r in resolutions if r.conflict is not None]
-    with sessions.begin() as session:
-        open_conflicts(session, realm_id, spec.name, conflicts)
-    for conflict in conflicts:
-        tally.conflict(conflict.source_key)
-    tally.unchanged += sum(1 for r in resolutions if r.conflict is None and r.retry is None)
-    retries = [r.retry for r in resolutions if r.retry is not None]
+    retries = _settle(spec, stage, sessions, resolutions, tally)
     for batch in split(retries, BATCH_ITEM_LIMIT):
         for write in _write_batch(spec, stage, client, sessions, batch, tally):
             tally.count(spec, write, Answer(error="refused as stale twice in one run; the "
                                             "next run re-reads it"))
+
+
+def _settle(spec: EntitySpec, stage: PlanStage, sessions: sessionmaker[Session],
+            resolutions: Sequence[StaleResolution], tally: Tally) -> list[Write]:
+    """Record the conflicts of re-diffed records and count those QBO already holds; returns
+    the writes to send. A recovered create is counted already, whatever its re-diff says."""
+    conflicts = [r.conflict for r in resolutions if r.conflict is not None]
+    with sessions.begin() as session:
+        open_conflicts(session, stage.scope.realm_id, spec.name, conflicts)
+    for conflict in conflicts:
+        if conflict.source_key not in tally.recovered:
+            tally.conflict(conflict.source_key)
+    tally.unchanged += sum(1 for r in resolutions if r.conflict is None and r.retry is None
+                           and r.source_key not in tally.recovered)
+    return [r.retry for r in resolutions if r.retry is not None]
 
 
 def _re_diff(spec: EntitySpec, stage: PlanStage, client: QBOClient,

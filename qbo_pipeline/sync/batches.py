@@ -6,6 +6,15 @@ same: QBO then answers with what it did the first time instead of doing it again
 batch some of whose writes the new plan no longer holds (the record changed meanwhile) cannot
 be sent as it was; its writes are planned anew like any other.
 
+Such a batch that holds a create of a record still not linked is the dangerous one: QBO may
+have done that create, and only the batch's own requestid gets its answer; the create sent in
+another batch would make a second record. So it goes out again as it was logged
+(`batches_to_recover`): its items' bIds, operations and entity in their order give the same
+requestid, and QBO answers with what it did the first time, whatever the bodies now carry. Each
+item carries the record's write of the new plan when there is one, so that a batch that never
+reached QBO does the current changes; the records it links are then re-diffed against what QBO
+answered (`recovered_base`), which updates a record that changed meanwhile.
+
 A logged write the new plan does not send again, of a record that is linked, is superseded
 (`superseded_writes`): the plan was made from the link and QBO's current record, so whatever
 that write did or did not do is already accounted for. Without this it would stay pending
@@ -19,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from qbo_pipeline.sync.ids import attempt_request_id
-from qbo_pipeline.sync.plan import Write
+from qbo_pipeline.sync.plan import Write, WriteKind
 
 T = TypeVar("T")
 
@@ -46,6 +55,34 @@ class PendingWrite:
 
     request_id: str
     source_key: str
+    kind: WriteKind = WriteKind.UPDATE
+    qbo_id: str | None = None
+
+
+def batches_to_recover(unanswered: Sequence[Sequence[PendingWrite]], writes: Sequence[Write],
+                       linked: Collection[str]) -> list[list[Write]]:
+    """The unanswered batches to send again as they were logged, before any new batch: those
+    the plan cannot send as they were (`in_batches` sends the others) that hold a create of a
+    record not `linked` (source keys). Each item is its logged request id and operation, with
+    the body of the record's planned write of that kind, else an empty one (QBO answers a
+    repeated requestid with its first answer; it never reads the body)."""
+    planned = {write.request_id for write in writes}
+    current = {(write.source_key, write.kind): write for write in writes}
+    recovered = []
+    for batch in unanswered:
+        if all(pending.request_id in planned for pending in batch):
+            continue
+        if any(p.kind is WriteKind.CREATE and p.source_key not in linked for p in batch):
+            recovered.append([_as_logged(pending, current.get((pending.source_key,
+                                                                pending.kind)))
+                              for pending in batch])
+    return recovered
+
+
+def _as_logged(pending: PendingWrite, planned: Write | None) -> Write:
+    if planned is not None:
+        return replace(planned, request_id=pending.request_id)
+    return Write(pending.kind, pending.source_key, pending.qbo_id, {}, pending.request_id)
 
 
 def superseded_writes(pending: Iterable[PendingWrite], linked: Collection[str],

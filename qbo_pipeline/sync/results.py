@@ -21,9 +21,11 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from qbo_pipeline.specs import EntitySpec
+from qbo_pipeline.sync.diff import RecordAction, compared_fields, diff_record
 from qbo_pipeline.sync.ids import payload_hash
 from qbo_pipeline.sync.plan import Write, WriteKind
 from qbo_pipeline.sync.pull import settle_base
+from qbo_pipeline.sync.values import get_path
 
 QboOperation = Literal["create", "update", "void", "delete"]
 
@@ -88,6 +90,19 @@ def link_after(write: Write, record: Mapping[str, Any],
                     delete_applied=write.kind not in _WRITES_PAYLOAD)
 
 
+def recovered_base(spec: EntitySpec, write: Write, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The base of a record linked from the answer to a batch a killed run sent. When QBO
+    holds what `write` sends now (the row did not change since), the fields it settles, as
+    after any create; else the values QBO holds of the compared fields: what the pipeline
+    wrote then, which the re-diff updates to the source's values now."""
+    if write.settles is not None:
+        settled = settle_base(None, write.settles)
+        same = diff_record(spec, write.source_key, settled, settled, record)
+        if same.action is RecordAction.UNCHANGED:
+            return settled
+    return settle_base(None, {path: get_path(record, path) for path in compared_fields(spec)})
+
+
 def link_for(source_key: str, record: Mapping[str, Any], base: Mapping[str, Any] | None,
              delete_applied: bool = False) -> LinkChange:
     """A link to the QBO `record` with `base` as the last agreed payload."""
@@ -131,6 +146,9 @@ class Tally:
     conflicts: int = 0  # found by re-diffing writes refused as stale
     unchanged: int = 0  # refused as stale, and QBO already holds what they would write
     conflicted: set[str] = field(default_factory=set)
+    # Creates a killed run did, found by sending its batch again: counted as created, and not
+    # again when the record is then updated to the source's current values.
+    recovered: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     retry: list[str] = field(default_factory=list)  # failed for a passing reason
@@ -153,7 +171,7 @@ class Tally:
     def count(self, spec: EntitySpec, write: Write, answer: Answer) -> Fate:
         """Count one answer (a stale one is left to the re-diff) and return its fate."""
         fate = answer.fate
-        counted = write.source_key not in self.conflicted
+        counted = write.source_key not in self.conflicted | self.recovered
         qbo_id = str(answer.record["Id"]) if answer.record and "Id" in answer.record \
             else write.qbo_id
         if fate is Fate.WRITTEN:
@@ -177,6 +195,16 @@ class Tally:
                 result = f"next run retries: {answer.error}"
         self.rows.append(WriteRow(write.source_key, qbo_id, write.kind.value, result))
         return fate
+
+    def recovered_create(self, write: Write, record: Mapping[str, Any], *,
+                         counted: bool) -> None:
+        """A create a killed run did, answered again: `counted` when the record is one this
+        run writes (a valid row), else only listed."""
+        if counted and write.source_key not in self.recovered:
+            self.created += 1
+        self.recovered.add(write.source_key)
+        self.rows.append(WriteRow(write.source_key, str(record.get("Id")), write.kind.value,
+                                  "created by a run that died; linked now"))
 
     def counts(self) -> dict[str, int]:
         return {"created": self.created, "updated": self.updated, "failed": self.failed}

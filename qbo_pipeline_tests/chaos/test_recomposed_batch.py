@@ -1,17 +1,16 @@
 """Found by the chaos harness (issue 8, seed 33: "time_entry 166 has two QBO TimeActivity
-records: 196 (linked) and 192 (unlinked)"): a create re-sent in another batch is done twice.
+records: 196 (linked) and 192 (unlinked)"): a create re-sent in another batch was done twice.
 
 A sync is SIGKILLed after QBO did a batch of two creates and before the answer arrived. One
 of the two time entries then changes in the source, so the logged batch can no longer be sent
-as it was (its request id is the batch's, derived from all its items): the other create goes
-out again in a new batch, under a new batch request id, and QBO creates it a second time. A
-TimeActivity has no match key (DisplayName, DocNumber), so "match before create" cannot find
-the first one. Records with match keys are safe: the next plan links the first record.
+as it was planned (its requestid is derived from its items, and the changed entry's write has
+a new request id). The other create used to go out again in a new batch, under a new
+requestid, and QBO created it a second time: a TimeActivity has no match key (DisplayName,
+DocNumber), so "match before create" cannot find the first one.
 
-Not fixed here: a safe fix needs the write log to keep each logged batch's items (to re-send
-it as it was, and learn the Ids QBO gave), a schema change, or a match of unanswered creates
-on every field they sent. The test is marked as an expected failure until then (strict, so
-that it fails once the bug is fixed and the mark must go).
+Now the logged batch goes out again as it was (`sync.batches.batches_to_recover`): QBO answers
+with the two records it created, both are linked, and the changed entry is updated to its
+new description in the same run.
 """
 
 from __future__ import annotations
@@ -44,9 +43,6 @@ def pipeline(tmp_path: Path) -> Iterator[ChaosPipeline]:
         pipeline.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: after a kill, a create whose logged batch cannot be re-sent as it was goes out "
-    "again in a new batch and QBO does it twice (TimeActivity has no match key)"))
 def test_a_create_done_by_a_killed_sync_is_not_done_again_in_another_batch(
         pipeline: ChaosPipeline) -> None:
     code, output = pipeline.run_sync("--entity", "time_entry")
@@ -58,10 +54,14 @@ def test_a_create_done_by_a_killed_sync_is_not_done_again_in_another_batch(
     _describe_again(pipeline, ENTRIES[1])  # the logged batch cannot go out as it was
     code, output = pipeline.run_sync("--entity", "time_entry")
     assert code == 0, output[-5:]
-    linked = {qbo_id for _, qbo_id in pipeline.live_links("time_entry")}
+    links = dict(pipeline.live_links("time_entry"))
     activities = pipeline.emulator.dump(pipeline.realm_id)["TimeActivity"]
-    unlinked = [a["Id"] for a in activities if a["Id"] not in linked]
+    unlinked = [a["Id"] for a in activities if a["Id"] not in set(links.values())]
     assert unlinked == [], f"TimeActivity {unlinked} was created twice for one time entry"
+    by_id = {a["Id"]: a for a in activities}
+    assert [by_id[links[str(n)]]["Description"] for n in ENTRIES] == [
+        "Entry 901", "Changed meanwhile"]
+    assert pipeline.pending_writes() == []
 
 
 def _add_time_entries(pipeline: ChaosPipeline) -> None:
