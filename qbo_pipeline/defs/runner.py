@@ -181,8 +181,8 @@ def _step_failures(events: Sequence[DagsterEvent]) -> list[str]:
     for event in events:
         if event.is_step_failure:
             error = event.step_failure_data.error
-            failures.append(f"{event.step_key}: "
-                            + (_root_cause(error) if error else "failed, see its logs"))
+            failures.append(_root_cause(error) if error is not None
+                            else f"{event.step_key}: failed, see its logs")
     return failures
 
 
@@ -200,10 +200,14 @@ class _ErrorInfo(Protocol):
 
 
 def _root_cause(error: _ErrorInfo) -> str:
-    """The message of the stage that failed, which names its asset and the real cause."""
+    """The message of the stage that failed (`client/source: the source table ...`), which
+    names its asset and the real cause; else the innermost error's."""
     while error.cause is not None and error.cls_name != StageFailed.__name__:
         error = error.cause
-    return error.message.strip()
+    message = error.message.strip()
+    # Dagster's message starts with the error's class (`qbo_pipeline....StageFailed: `).
+    prefix, _, rest = message.partition(": ")
+    return rest if rest and prefix.endswith(str(error.cls_name)) else message
 
 
 def synced_counts(events: Sequence[DagsterEvent],
