@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from qbo_pipeline.specs import SpecError, SpecSet
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
+    from sqlalchemy.orm import Session, sessionmaker
 
     from qbo_pipeline.defs.runner import SyncReport, SyncResources
     from qbo_pipeline.specs import SpecSet
@@ -263,6 +265,99 @@ def demo(workdir: Path, clients: int) -> None:
         click.echo(f"  {'; '.join(map(str, row.reasons))}")
     click.echo(outcome.ui_instructions())
     _fail_on_failed_records(outcome.report)
+
+
+@main.group()
+def conflicts() -> None:
+    """Review the conflicts (fields changed both in the source and in QBO) and decide them.
+
+    A decision is applied by the next sync of the record's company: --keep-source pushes the
+    source's values to QBO, --apply-qbo writes QBO's values into the source (fields that
+    pull), --dismiss writes nothing and leaves the difference alone until a side changes.
+    """
+
+
+@conflicts.command("list")
+@click.option("--realm", "realm_id", help="Only this QBO company (realm id).")
+@click.option("--entity", help="Only this mapping spec.")
+@click.option("--all", "include_decided", is_flag=True, help="Decided conflicts too.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output, for scripts.")
+def conflicts_list(realm_id: str | None, entity: str | None, include_decided: bool,
+                   as_json: bool) -> None:
+    """List the open conflicts, oldest first."""
+    from qbo_pipeline.review.conflicts import list_conflicts
+
+    views = _reviewed(lambda sessions, specs: list_conflicts(
+        sessions, specs, realm_id=realm_id, entity=entity, include_decided=include_decided))
+    if as_json:
+        click.echo(json.dumps([view.to_json() for view in views], indent=2, default=str))
+        return
+    if not views:
+        click.echo("no open conflicts" if not include_decided else "no conflicts")
+    for view in views:
+        paths = ", ".join(str(field["path"]) for field in view.fields) or view.reason
+        click.echo(f"{view.id:>6}  {view.status:<12} {view.entity} {view.source_key} "
+                   f"({view.name}, QBO {view.qbo_id or '-'}, realm {view.realm_id}): {paths}")
+
+
+@conflicts.command("show")
+@click.argument("conflict_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="JSON output, for scripts.")
+def conflicts_show(conflict_id: int, as_json: bool) -> None:
+    """Show one conflict: each field's source, QBO and last synced values."""
+    from qbo_pipeline.review.conflicts import show_conflict
+
+    view = _reviewed(lambda sessions, specs: show_conflict(sessions, specs, conflict_id))
+    if as_json:
+        click.echo(json.dumps(view.to_json(), indent=2, default=str))
+        return
+    opened = f"{view.created_at:%Y-%m-%d %H:%M} UTC"
+    click.echo(f"conflict {view.id}: {view.entity} {view.source_key} ({view.name}), QBO "
+               f"{view.qbo_id or '-'}, realm {view.realm_id}, opened {opened}, {view.status}"
+               + (f" by {view.decided_by}" if view.decided_by else "")
+               + (f", applied by run {view.applied_by_run}" if view.applied_by_run else ""))
+    if view.reason:
+        click.echo(f"  {view.reason}")
+    for field in view.fields:
+        click.echo(f"  {field['path']}: source {field.get('source')!r}, QBO "
+                   f"{field.get('qbo')!r}, last synced {field.get('base')!r}")
+
+
+@conflicts.command("resolve")
+@click.argument("conflict_ids", type=int, nargs=-1, required=True)
+@click.option("--keep-source", "decision", flag_value="keep_source",
+              help="Push the source's values to QBO.")
+@click.option("--apply-qbo", "decision", flag_value="apply_qbo",
+              help="Write QBO's values into the source.")
+@click.option("--dismiss", "decision", flag_value="dismiss",
+              help="Write nothing; leave this difference alone until a side changes.")
+@click.option("--by", "decided_by", envvar="USER", show_envvar=True,
+              help="Who decides (recorded with the decision).")
+def conflicts_resolve(conflict_ids: tuple[int, ...], decision: str | None,
+                      decided_by: str | None) -> None:
+    """Decide one or more conflicts; the next sync applies the decision."""
+    from qbo_pipeline.review.conflicts import decide
+    from qbo_pipeline.sync.resolutions import Decision
+
+    if decision is None:
+        raise click.UsageError("say what to do: --keep-source, --apply-qbo or --dismiss")
+    views = _reviewed(lambda sessions, specs: decide(
+        sessions, specs, list(conflict_ids), Decision(decision), decided_by or ""))
+    for view in views:
+        click.echo(f"conflict {view.id} ({view.entity} {view.source_key}, {view.name}): "
+                   f"{view.status} by {view.decided_by}; the next sync applies it")
+
+
+def _reviewed(action: Callable[[sessionmaker[Session], SpecSet], T]) -> T:
+    """Run a review desk request on the state DB of the environment; its refusal, clearly."""
+    from qbo_pipeline.defs.resources import StateDatabase
+    from qbo_pipeline.review.conflicts import ReviewError
+
+    specs = _load_specs()
+    try:
+        return action(StateDatabase.from_env().sessions(), specs)
+    except ReviewError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _fail_on_failed_records(report: SyncReport) -> None:

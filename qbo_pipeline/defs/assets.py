@@ -60,7 +60,12 @@ from qbo_pipeline.defs.partitions import (
 from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
 from qbo_pipeline.qbo import QBOClient
 from qbo_pipeline.specs import EntitySpec, SpecSet
-from qbo_pipeline.state import record_run_result
+from qbo_pipeline.state import (
+    OpenReview,
+    mark_decisions_applied,
+    open_review,
+    record_run_result,
+)
 from qbo_pipeline.steps.common import (
     COUNT_NAMES,
     Fetched,
@@ -100,6 +105,7 @@ PULL_STAGES = ("qbo_snapshot", "diff", "applied")
 REFUSED_METADATA = "held_back"
 PREVIEW_ROWS = 5
 VALIDATION_CHECK = "no_quarantined_rows"
+CONFLICTS_CHECK = "no_open_conflicts"
 # The per-day status a run records on each month partition it covered.
 DAYS_METADATA = "days"
 
@@ -179,7 +185,10 @@ def build_entity_assets(spec: EntitySpec, build: AssetContext) -> AssetsDefiniti
                 for name in sorted(set(spec.references().values()))]
     stages = stages_of(spec)
     checks = [AssetCheckSpec(VALIDATION_CHECK, asset=asset_key("validated", spec.name),
-                             description="rows held back in quarantine, with their reasons")]
+                             description="rows held back in quarantine, with their reasons"),
+              AssetCheckSpec(CONFLICTS_CHECK, asset=asset_key("synced", spec.name),
+                             description="conflicts waiting for a person's decision, the "
+                                         "oldest first (`qbo-pipeline conflicts list`)")]
 
     # One run for a backfill of many months of a company, not one run per month.
     @multi_asset(
@@ -309,7 +318,9 @@ class SpecRun:
         if spec.pushes:
             with self.failing_as("synced"):
                 metadata = self.write_to_qbo(planned, client)
-            yield self.materialized("synced", metadata)
+                review = self.open_review()
+            yield self.materialized("synced", {**metadata, **_open_metadata(review)})
+            yield _conflicts_check(spec, review)
         if spec.pulls:
             with self.failing_as("applied"):
                 metadata = self.write_to_source(planned)
@@ -331,6 +342,14 @@ class SpecRun:
         started = pd.Timestamp.now(tz="UTC").to_pydatetime()
         counts, tally = execute_plan(spec, diff, client, self.sessions)
         _record(context, self.sessions, diff, spec.name, counts, started)
+        # The conflicts a person decided, applied by this run (a write that failed for a
+        # passing reason leaves its decision to the next run).
+        settled = set(tally.settled(key for _, key in diff.decisions))
+        if settled:
+            with self.sessions.begin() as session:
+                mark_decisions_applied(session, diff.scope.realm_id, [
+                    conflict for conflict, key in diff.decisions if key in settled],
+                    context.run.run_id)
         for error in tally.errors:
             context.log.warning(error)
         if diff.stage is not None and diff.stage.days:
@@ -342,6 +361,10 @@ class SpecRun:
             columns=["source_key", "qbo_id", "operation", "result"])
         return {**_counts(counts), REFUSED_METADATA: len(tally.refusals),
                 "preview": MetadataValue.md(markdown_table(written, limit=20, width=80))}
+
+    def open_review(self) -> OpenReview:
+        with self.sessions.begin() as session:
+            return open_review(session, self.scope.realm_id, self.spec.name)
 
     def write_to_source(self, diff: PlanStage) -> dict[str, Any]:
         started = pd.Timestamp.now(tz="UTC").to_pydatetime()
@@ -362,6 +385,23 @@ def _validation_check(spec: EntitySpec, result: ValidationResult) -> AssetCheckR
         passed=problems.empty, severity=AssetCheckSeverity.WARN,
         metadata={"quarantined": len(result.quarantined),
                   "rows": MetadataValue.md(markdown_table(problems, limit=50, width=300))})
+
+
+def _open_metadata(review: OpenReview) -> dict[str, int]:
+    """Not only this run's news: everything of the spec still waiting for a person."""
+    return {"open_conflicts": review.conflicts, "open_quarantined": review.quarantined}
+
+
+def _conflicts_check(spec: EntitySpec, review: OpenReview) -> AssetCheckResult:
+    metadata: dict[str, Any] = {
+        "open_conflicts": review.conflicts,
+        "where_to_decide": f"qbo-pipeline conflicts list --entity {spec.name}"}
+    if review.oldest_conflict is not None:
+        age = datetime.now(UTC) - review.oldest_conflict
+        metadata["oldest_age_hours"] = round(age.total_seconds() / 3600, 1)
+    return AssetCheckResult(asset_key=asset_key("synced", spec.name), check_name=CONFLICTS_CHECK,
+                            passed=review.conflicts == 0, severity=AssetCheckSeverity.WARN,
+                            metadata=metadata)
 
 
 def _snapshot_metadata(fetched: Fetched, counts: Mapping[str, int]) -> dict[str, Any]:

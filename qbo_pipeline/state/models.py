@@ -4,6 +4,7 @@
   (the base of the three-way diff) and the SyncToken of that write;
 - `snapshots`: the QBO side as last fetched (query or CDC);
 - `conflicts`: fields changed on both sides, waiting for a bookkeeper's decision;
+  `conflict_resolutions` records each decision (who, when, what) and the run that applied it;
 - `quarantine`: source rows held back (failed validation, refused by QBO for good, or not
   plannable), with the reasons, until they pass; `held_references` lists the records each
   refers to, so that a row is tried again when one of them syncs;
@@ -189,6 +190,24 @@ class ConflictRecord(StateBase):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None]
+
+
+class ConflictResolutionRecord(StateBase):
+    """A person's decision on a conflict, and the run that applied it (None until a run has)."""
+
+    __tablename__ = "qbo_conflict_resolutions"
+    __table_args__ = (Index("ix_conflict_resolutions_pending", "realm_id", "spec_name",
+                            "applied_run_id"),)
+
+    conflict_id: Mapped[int] = mapped_column(primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    spec_name: Mapped[str]
+    source_key: Mapped[str]
+    decision: Mapped[ConflictStatus] = mapped_column(_enum_column(ConflictStatus))
+    decided_by: Mapped[str]
+    decided_at: Mapped[datetime] = mapped_column(default=utc_now)
+    applied_run_id: Mapped[str | None] = mapped_column(String(64))
+    applied_at: Mapped[datetime | None]
 
 
 class QuarantineRecord(StateBase):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, case, delete, func, insert, select, update
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from qbo_pipeline.state.crypto import SecretCipher
 from qbo_pipeline.state.models import (
     ConflictRecord,
+    ConflictResolutionRecord,
     ConflictStatus,
     CursorRecord,
     HeldReferenceRecord,
@@ -324,7 +325,7 @@ def list_conflicts(session: Session, realm_id: str, spec_name: str | None = None
 
 def resolve_conflict(session: Session, realm_id: str, conflict_id: int,
                      resolution: ConflictStatus, resolved_by: str) -> ConflictRecord:
-    """Close an open conflict with the bookkeeper's decision."""
+    """Close an open conflict with a person's decision, recorded for the next run to apply."""
     if resolution is ConflictStatus.OPEN:
         raise StateError(f"conflict {conflict_id}: a resolution must be one of "
                          f"{[s.value for s in ConflictStatus if s is not ConflictStatus.OPEN]}")
@@ -337,8 +338,59 @@ def resolve_conflict(session: Session, realm_id: str, conflict_id: int,
     record.status = resolution
     record.resolved_at = utc_now()
     record.resolved_by = resolved_by
+    session.add(ConflictResolutionRecord(
+        conflict_id=record.id, realm_id=realm_id, spec_name=record.spec_name,
+        source_key=record.source_key, decision=resolution, decided_by=resolved_by,
+        decided_at=record.resolved_at))
     session.flush()
     return record
+
+
+@dataclass(frozen=True)
+class DecidedConflict:
+    """A decided conflict a run applies: `pending` until a run has applied it."""
+
+    conflict_id: int
+    source_key: str
+    decision: ConflictStatus
+    fields: list[Any]
+    pending: bool
+
+
+def decisions_to_apply(session: Session, realm_id: str, spec_name: str) -> list[DecidedConflict]:
+    """The spec's decided conflicts a run applies, the last one of each record: those no run
+    has applied yet, and dismissals (one holds while both sides keep the values dismissed)."""
+    resolutions = {r.conflict_id: r for r in session.scalars(select(ConflictResolutionRecord)
+                   .where(ConflictResolutionRecord.realm_id == realm_id,
+                          ConflictResolutionRecord.spec_name == spec_name,
+                          (ConflictResolutionRecord.applied_run_id.is_(None))
+                          | (ConflictResolutionRecord.decision == ConflictStatus.DISMISSED)))}
+    latest: dict[str, DecidedConflict] = {}
+    for chunk in _chunks(sorted(resolutions)):
+        for record in session.scalars(select(ConflictRecord).where(
+                ConflictRecord.id.in_(chunk)).order_by(ConflictRecord.id)):
+            resolution = resolutions[record.id]
+            latest[record.source_key] = DecidedConflict(
+                record.id, record.source_key, resolution.decision, list(record.fields),
+                resolution.applied_run_id is None)
+    return list(latest.values())
+
+
+def mark_decisions_applied(session: Session, realm_id: str, conflict_ids: Iterable[int],
+                           run_id: str) -> int:
+    """Record the run that applied these decisions (a decision already applied keeps its)."""
+    table = _table(ConflictResolutionRecord).c
+    applied = 0
+    for chunk in _chunks(list(dict.fromkeys(conflict_ids))):
+        result = session.execute(update(_table(ConflictResolutionRecord)).where(
+            table.realm_id == realm_id, table.conflict_id.in_(chunk),
+            table.applied_run_id.is_(None)).values(applied_run_id=run_id, applied_at=utc_now()))
+        applied += cast(Any, result).rowcount
+    return applied
+
+
+def get_resolution(session: Session, conflict_id: int) -> ConflictResolutionRecord | None:
+    return session.get(ConflictResolutionRecord, conflict_id)
 
 
 # --- quarantine ------------------------------------------------------------------------------
@@ -470,6 +522,34 @@ def list_quarantine(session: Session, realm_id: str, spec_name: str | None = Non
         query = query.where(QuarantineRecord.released_at.is_(None))
     return list(session.scalars(query.order_by(QuarantineRecord.spec_name,
                                                QuarantineRecord.source_key)))
+
+
+@dataclass(frozen=True)
+class OpenReview:
+    """What waits for a person in one spec of a realm: open conflicts and held rows."""
+
+    conflicts: int
+    oldest_conflict: datetime | None
+    quarantined: int
+
+
+def open_review(session: Session, realm_id: str, spec_name: str) -> OpenReview:
+    conflicts, oldest = session.execute(select(
+        func.count(ConflictRecord.id), func.min(ConflictRecord.created_at)).where(
+        ConflictRecord.realm_id == realm_id, ConflictRecord.spec_name == spec_name,
+        ConflictRecord.status == ConflictStatus.OPEN)).one()
+    quarantined = session.scalar(select(func.count()).select_from(QuarantineRecord).where(
+        QuarantineRecord.realm_id == realm_id, QuarantineRecord.spec_name == spec_name,
+        QuarantineRecord.released_at.is_(None)))
+    return OpenReview(int(conflicts), _aware(oldest), int(quarantined or 0))
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """An aggregate's time, which SQLite hands back without the column's UTC conversion."""
+    if moment is None or isinstance(moment, datetime) and moment.tzinfo is not None:
+        return moment
+    parsed = moment if isinstance(moment, datetime) else datetime.fromisoformat(str(moment))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 def changed_quarantined_keys(session: Session, realm_id: str, spec_name: str,

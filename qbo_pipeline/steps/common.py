@@ -16,8 +16,9 @@ import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbo_pipeline.specs import EntitySpec, SpecSet
-from qbo_pipeline.state import get_links
+from qbo_pipeline.state import ConflictStatus, get_links
 from qbo_pipeline.sync import Plan
+from qbo_pipeline.sync.resolutions import Decision
 from qbo_pipeline.sync.reverse import ResolveSourceKey
 from qbo_pipeline.sync.scope import BusinessDates, ReadScope
 
@@ -81,6 +82,15 @@ class PlanStage:
     counts: dict[str, int]
     stage: Stage | None = None  # the source rows read (None for a spec that only pulls)
     fetched: Fetched | None = None
+    # The decided conflicts this plan applies: (conflict id, source key).
+    decisions: tuple[tuple[int, str], ...] = ()
+
+
+# What a person decides on a conflict, as the state records it and as the core names it.
+STATUS_OF = {Decision.KEEP_SOURCE: ConflictStatus.KEPT_SOURCE,
+             Decision.APPLY_QBO: ConflictStatus.APPLIED_QBO,
+             Decision.DISMISS: ConflictStatus.DISMISSED}
+DECISION_OF = {status: decision for decision, status in STATUS_OF.items()}
 
 
 def record_key_for(spec_name: str, tags: Mapping[str, str]) -> str | None:

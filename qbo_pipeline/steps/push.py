@@ -32,11 +32,13 @@ from qbo_pipeline.qbo import (
 from qbo_pipeline.source import read, read_keys, read_lines
 from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.state import (
+    DecidedConflict,
     LinkUpdate,
     QuarantineEntry,
     WriteIntent,
     WriteOutcome,
     complete_write,
+    decisions_to_apply,
     get_cursor,
     get_links,
     get_realm,
@@ -57,6 +59,7 @@ from qbo_pipeline.state import (
     upsert_links,
 )
 from qbo_pipeline.steps.common import (
+    DECISION_OF,
     Fetched,
     PlanStage,
     Stage,
@@ -89,6 +92,7 @@ from qbo_pipeline.sync.batches import (
 from qbo_pipeline.sync.cursor import RowProgress, next_cursor, window_rows
 from qbo_pipeline.sync.mapping import DELETED, PAYLOAD, SOURCE_KEY
 from qbo_pipeline.sync.pull import pull_query
+from qbo_pipeline.sync.resolutions import DecidedField, decided_fields
 from qbo_pipeline.sync.results import (
     Answer,
     Fate,
@@ -127,15 +131,18 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
         cursor = get_cursor(session, realm_id, spec.name)
         held = held_rows(session, realm_id, spec.name)
         synced = last_synced(session, realm_id, {t for row in held for t in row.refers_to})
+        decided = [d.source_key for d in decisions_to_apply(session, realm_id, spec.name)
+                   if d.pending]
     start = sync_start(realm.sync_start_date if realm is not None else None, default_start)
     overrides = (realm.settings or {}).get(spec.name, {}) if realm is not None else {}
     window = read_scope(spec, incremental=scope.incremental, dates=scope.dates,
                         until=scope.until,
                         cursor=cursor.change_window_end if cursor is not None else None,
                         record_key=scope.record_key)
-    due = [] if window.mode is ReadMode.RECORD else due_again(
+    # Held rows due again, and the records of conflicts decided since the last run.
+    due = [] if window.mode is ReadMode.RECORD else list(dict.fromkeys([*due_again(
         [HeldRow(row.source_key, row.held_at, row.refers_to,
-                 unstamped=row.source_updated_at is None) for row in held], synced)
+                 unstamped=row.source_updated_at is None) for row in held], synced), *decided]))
     rows = read(engine, spec, window, also_keys=due)
     frame = _source_frame(rows, spec.source.columns)
     key_column, stamp_column = spec.source.primary_key, spec.source.updated_at
@@ -290,11 +297,14 @@ def plan_spec(spec: EntitySpec, specs: SpecSet, stage: Stage, client: QBOClient,
         qbo.update(_read_missing(spec.qbo_entity, client, sessions, realm_id, missing))
         candidates = _unlinked(spec, specs, session, realm_id) \
             if len(links) < len(sources) or spec.pulls else []
+        decided = {d.source_key: d for d in decisions_to_apply(session, realm_id, spec.name)
+                   if d.source_key in sources}
     states = [RecordState(key, source,
                           links[key].base_payload if key in links else None,
                           qbo.get(links[key].qbo_id) if key in links else None,
                           links[key].delete_applied if key in links else False,
-                          source_updated_at=stamps.get(key), source_row=rows.get(key))
+                          source_updated_at=stamps.get(key), source_row=rows.get(key),
+                          decided=_decided_fields(decided.get(key)))
               for key, source in sources.items()]
     if spec.pulls:
         states.extend(_new_in_qbo(spec, sessions, realm_id, fetched))
@@ -311,7 +321,13 @@ def plan_spec(spec: EntitySpec, specs: SpecSet, stage: Stage, client: QBOClient,
     return PlanStage(stage.scope, plan, kept, stage.counted(
         unchanged=sum(1 for key in plan.unchanged if key in window),
         conflicts=sum(1 for conflict in plan.conflicts if conflict.source_key in window)),
-        stage, fetched)
+        stage, fetched, tuple((d.conflict_id, d.source_key) for d in decided.values()
+                              if d.pending))
+
+
+def _decided_fields(decided: DecidedConflict | None) -> dict[str, DecidedField] | None:
+    return None if decided is None else decided_fields(DECISION_OF[decided.decision],
+                                                       decided.fields)
 
 
 @dataclass(frozen=True)

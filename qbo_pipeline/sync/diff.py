@@ -42,6 +42,7 @@ from typing import Any
 
 from qbo_pipeline.specs import ConflictPolicy, DeleteAction, Direction, EntitySpec
 from qbo_pipeline.sync.mapping import LINES_FIELD
+from qbo_pipeline.sync.resolutions import DecidedField
 from qbo_pipeline.sync.reverse import compared_leaf
 from qbo_pipeline.sync.values import get_path, values_equal
 
@@ -238,11 +239,15 @@ def flow_of_path(spec: EntitySpec, path: str) -> Direction:
 
 def diff_fields(spec: EntitySpec, source: Mapping[str, Any], base: Mapping[str, Any] | None,
                 qbo: Mapping[str, Any], *, last: ChangedLast | None = None,
-                pull_only_same: Set[str] | None = None) -> tuple[FieldDiff, ...]:
+                pull_only_same: Set[str] | None = None,
+                decided: Mapping[str, DecidedField] | None = None
+                ) -> tuple[FieldDiff, ...]:
     """The per-field three-way comparison of a record that exists on both sides.
 
     `last` is the side that changed the record last (for last_modified_wins);
-    `pull_only_same`, when given, decides the pull-only fields (see the module docstring).
+    `pull_only_same`, when given, decides the pull-only fields (see the module docstring);
+    `decided` (path -> a person's decision on the record's conflict) decides a field while
+    both sides still hold the values decided on (`sync.resolutions`).
     """
     diffs = []
     for path in compared_fields(spec):
@@ -250,7 +255,10 @@ def diff_fields(spec: EntitySpec, source: Mapping[str, Any], base: Mapping[str, 
         mapping = spec.fields.get(path)
         pulled_leaf = compared_leaf(mapping, path) if mapping and flow.pulls else None
         s, b, q = _values(path, source, base, qbo, pulled_leaf)
-        if flow is Direction.PULL and pull_only_same is not None:
+        ruled = decided[path].outcome(s, q) if decided and path in decided else None
+        if ruled is not None:
+            outcome = FieldOutcome(ruled.value)
+        elif flow is Direction.PULL and pull_only_same is not None:
             outcome = FieldOutcome.SAME if path in pull_only_same else FieldOutcome.PULL
         else:
             outcome = field_outcome(flow, spec.conflict.policy_for(path), s, b, q, last)
@@ -281,12 +289,14 @@ def _delete_diff(spec: EntitySpec, source_key: str, qbo: Mapping[str, Any] | Non
 def diff_record(spec: EntitySpec, source_key: str, source: Mapping[str, Any] | None,
                 base: Mapping[str, Any] | None, qbo: Mapping[str, Any] | None,
                 delete_applied: bool = False, *, source_updated_at: dt.datetime | None = None,
-                pull_only_same: Set[str] | None = None) -> RecordDiff:
+                pull_only_same: Set[str] | None = None,
+                decided: Mapping[str, DecidedField] | None = None) -> RecordDiff:
     """Compare one record three ways; `source` None means the source record was deleted.
 
     `delete_applied` says the delete action already ran for this record (the link knows);
     `source_updated_at` is when the source row last changed (for last_modified_wins);
-    `pull_only_same` the pull-only fields the source row already holds (column space).
+    `pull_only_same` the pull-only fields the source row already holds (column space);
+    `decided` the fields of a decided conflict (see `diff_fields`).
     """
     if source is None:
         return _delete_diff(spec, source_key, qbo, delete_applied)
@@ -298,7 +308,7 @@ def diff_record(spec: EntitySpec, source_key: str, source: Mapping[str, Any] | N
             f"{spec.qbo_entity} is gone (deleted or merged in QuickBooks) - clear the link "
             "to create it again, or dismiss"))
     fields = diff_fields(spec, source, base, qbo, last=changed_last(source_updated_at, qbo),
-                         pull_only_same=pull_only_same)
+                         pull_only_same=pull_only_same, decided=decided)
     return RecordDiff(source_key, _record_action(fields), fields)
 
 

@@ -43,6 +43,7 @@ from qbo_pipeline.sync.pull import (
     is_deleted_in_qbo,
     settle_base,
 )
+from qbo_pipeline.sync.resolutions import DecidedField
 from qbo_pipeline.sync.reverse import (
     ResolveSourceKey,
     UnmappedRecord,
@@ -70,7 +71,9 @@ class RecordState:
     - `source_updated_at`: when the source row last changed (last_modified_wins; None = unknown,
       which makes a tie);
     - `source_row`: the raw source columns, needed by a spec that pulls wherever there is a row
-      (pull-only fields and auto-apply rules compare against it); None when there is none.
+      (pull-only fields and auto-apply rules compare against it); None when there is none;
+    - `decided`: path -> a person's decision on the record's conflict, applied while both
+      sides still hold the values decided on (`sync.resolutions`).
     """
 
     source_key: str | None
@@ -80,6 +83,7 @@ class RecordState:
     delete_applied: bool = False
     source_updated_at: dt.datetime | None = None
     source_row: Mapping[str, Any] | None = None
+    decided: Mapping[str, DecidedField] | None = None
 
 
 class WriteKind(StrEnum):
@@ -488,7 +492,8 @@ class _Planner:
             unmapped = self.pull.unmap(qbo, key)
             same = self.pull.pull_only_same(unmapped, self._row(state))
         diff = diff_record(self.spec, key, state.source, base, qbo, state.delete_applied,
-                           source_updated_at=state.source_updated_at, pull_only_same=same)
+                           source_updated_at=state.source_updated_at, pull_only_same=same,
+                           decided=state.decided)
         return diff, unmapped
 
     def _match(self, state: RecordState, key: str

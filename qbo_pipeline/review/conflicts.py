@@ -1,0 +1,146 @@
+"""Conflicts for review: list them, show one, decide one or many.
+
+A decision is recorded here and applied by the next sync of the record's company
+(`sync.resolutions` says what each decision does): keep the source's values, apply QBO's, or
+dismiss. Deciding checks everything first and records all or nothing: an unknown conflict, one
+already decided, or QBO's values of a field that cannot be written into the source are errors
+that name the conflict and the way out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from qbo_pipeline.specs import SpecSet
+from qbo_pipeline.state import (
+    ConflictRecord,
+    ConflictStatus,
+    get_resolution,
+    get_snapshots,
+    resolve_conflict,
+)
+from qbo_pipeline.steps.common import STATUS_OF
+from qbo_pipeline.sync.resolutions import Decision, apply_qbo_problems
+
+# QBO fields that name a record to a person, in the order they are tried.
+NAME_FIELDS = ("DisplayName", "FullyQualifiedName", "Name", "DocNumber", "Description")
+
+
+class ReviewError(Exception):
+    """A request of the review desk that cannot be done; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class ConflictView:
+    """A conflict as a person reads it: the record by name, each field's three values."""
+
+    id: int
+    realm_id: str
+    entity: str
+    source_key: str
+    qbo_id: str | None
+    name: str
+    status: str
+    reason: str
+    fields: list[dict[str, Any]]
+    created_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    applied_by_run: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        view = asdict(self)
+        for moment in ("created_at", "decided_at"):
+            view[moment] = view[moment].isoformat() if view[moment] else None
+        return view
+
+
+def list_conflicts(sessions: sessionmaker[Session], specs: SpecSet, *,
+                   realm_id: str | None = None, entity: str | None = None,
+                   include_decided: bool = False) -> list[ConflictView]:
+    """Open conflicts (every one with `include_decided`), oldest first."""
+    if entity is not None and entity not in specs:
+        raise ReviewError(f"unknown entity {entity!r}: the mapping specs define "
+                          f"{', '.join(sorted(specs.names))}")
+    query = select(ConflictRecord).order_by(ConflictRecord.id)
+    if realm_id is not None:
+        query = query.where(ConflictRecord.realm_id == realm_id)
+    if entity is not None:
+        query = query.where(ConflictRecord.spec_name == entity)
+    if not include_decided:
+        query = query.where(ConflictRecord.status == ConflictStatus.OPEN)
+    with sessions.begin() as session:
+        return [_view(session, specs, record) for record in session.scalars(query)]
+
+
+def show_conflict(sessions: sessionmaker[Session], specs: SpecSet,
+                  conflict_id: int) -> ConflictView:
+    with sessions.begin() as session:
+        return _view(session, specs, _conflict(session, conflict_id))
+
+
+def decide(sessions: sessionmaker[Session], specs: SpecSet, conflict_ids: Sequence[int],
+           decision: Decision, decided_by: str) -> list[ConflictView]:
+    """Record one decision on each conflict, all or none; the next sync applies them."""
+    if not conflict_ids:
+        raise ReviewError("name at least one conflict to decide (see `conflicts list`)")
+    if not decided_by.strip():
+        raise ReviewError("say who decides (--by): every decision is recorded with its author")
+    with sessions.begin() as session:
+        records = [_conflict(session, conflict_id) for conflict_id in conflict_ids]
+        problems = [problem for record in records for problem in _problems(specs, record,
+                                                                           decision)]
+        if problems:
+            raise ReviewError("; ".join(problems))
+        for record in records:
+            resolve_conflict(session, record.realm_id, record.id, STATUS_OF[decision],
+                             decided_by.strip())
+        return [_view(session, specs, record) for record in records]
+
+
+def _problems(specs: SpecSet, record: ConflictRecord, decision: Decision) -> list[str]:
+    if record.status is not ConflictStatus.OPEN:
+        return [f"conflict {record.id} was decided already ({record.status.value} by "
+                f"{record.resolved_by}); a new difference opens a new conflict"]
+    if record.spec_name not in specs:
+        return [f"conflict {record.id} is of {record.spec_name!r}, which no mapping spec "
+                "defines any more"]
+    if decision is Decision.APPLY_QBO:
+        return [f"conflict {record.id}: {problem}" for problem in apply_qbo_problems(
+            specs[record.spec_name], [str(f["path"]) for f in record.fields])]
+    return []
+
+
+def _conflict(session: Session, conflict_id: int) -> ConflictRecord:
+    record = session.get(ConflictRecord, conflict_id)
+    if record is None:
+        raise ReviewError(f"there is no conflict {conflict_id} (see `conflicts list`)")
+    return record
+
+
+def _view(session: Session, specs: SpecSet, record: ConflictRecord) -> ConflictView:
+    resolution = get_resolution(session, record.id)
+    return ConflictView(
+        record.id, record.realm_id, record.spec_name, record.source_key, record.qbo_id,
+        _name(session, specs, record), record.status.value, record.reason,
+        [dict(field) for field in record.fields], record.created_at,
+        record.resolved_by, record.resolved_at,
+        resolution.applied_run_id if resolution is not None else None)
+
+
+def _name(session: Session, specs: SpecSet, record: ConflictRecord) -> str:
+    """The record's name in QBO (as last fetched), else its spec and source key."""
+    fallback = f"{record.spec_name} {record.source_key}"
+    if record.qbo_id is None or record.spec_name not in specs:
+        return fallback
+    entity = specs[record.spec_name].qbo_entity
+    snapshot = get_snapshots(session, record.realm_id, entity, [record.qbo_id]).get(
+        record.qbo_id)
+    payload = snapshot.payload if snapshot is not None else {}
+    return next((str(payload[field]) for field in NAME_FIELDS if payload.get(field)), fallback)
