@@ -348,6 +348,72 @@ def conflicts_resolve(conflict_ids: tuple[int, ...], decision: str | None,
                    f"{view.status} by {view.decided_by}; the next sync applies it")
 
 
+@main.group()
+def quarantine() -> None:
+    """The source rows held back, with the reason and the fix of each; try one again now.
+
+    A held row is tried again by the next sync once it changes in the source, or once a record
+    it waits for syncs.
+    """
+
+
+@quarantine.command("list")
+@click.option("--realm", "realm_id", help="Only this QBO company (realm id).")
+@click.option("--entity", help="Only this mapping spec.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output, for scripts.")
+def quarantine_list(realm_id: str | None, entity: str | None, as_json: bool) -> None:
+    """List the rows held back now."""
+    from qbo_pipeline.review.quarantine import list_quarantined
+
+    rows = _reviewed(lambda sessions, specs: list_quarantined(sessions, specs,
+                                                              realm_id=realm_id, entity=entity))
+    if as_json:
+        click.echo(json.dumps([row.to_json() for row in rows], indent=2, default=str))
+        return
+    if not rows:
+        click.echo("no rows are held back")
+    for row in rows:
+        since = f"{row.first_seen:%Y-%m-%d %H:%M} UTC"
+        click.echo(f"{row.entity} {row.source_key} (realm {row.realm_id}, held since {since}):")
+        for reason in row.reasons:
+            click.echo(f"  {reason}")
+
+
+@quarantine.command("retry")
+@click.option("--entity", required=True, help="The row's mapping spec.")
+@click.option("--id", "record_key", required=True, help="The row's source key.")
+@click.option("--realm", "realm_id", help="QBO company (default: the only one connected).")
+def quarantine_retry(entity: str, record_key: str, realm_id: str | None) -> None:
+    """Try one held row again now (after fixing it in the source): sync that record."""
+    from qbo_pipeline.defs.runner import SyncResources, connected_realms
+    from qbo_pipeline.demo import dagster_instance
+    from qbo_pipeline.review.quarantine import quarantined_row, require_quarantined
+
+    resources = SyncResources.from_env()
+    realm = realm_id or _the_connected_realm(connected_realms(resources.state_db))
+    specs = _load_specs()
+    _reviewed(lambda sessions, _: require_quarantined(sessions, specs, realm, entity,
+                                                      record_key))
+    with dagster_instance(None, click.echo) as instance:
+        _fail_dead_runs(instance, [realm])
+        report = _sync_realm(specs, resources, instance, realm, entity, record_key)
+    still = _reviewed(lambda sessions, _: quarantined_row(sessions, specs, realm, entity,
+                                                          record_key))
+    if still is not None:
+        raise click.ClickException(f"{entity} {record_key} is still held back: "
+                                   + "; ".join(still.reasons))
+    click.echo(f"{entity} {record_key} passed and is released from the quarantine")
+    _fail_on_failed_records(report)
+
+
+def _the_connected_realm(connected: list[str]) -> str:
+    if len(connected) != 1:
+        raise click.UsageError(f"give --realm: {len(connected)} companies are connected"
+                               + (f" ({', '.join(connected)})" if connected else
+                                  f"; {CONNECT_HINT}"))
+    return connected[0]
+
+
 def _reviewed(action: Callable[[sessionmaker[Session], SpecSet], T]) -> T:
     """Run a review desk request on the state DB of the environment; its refusal, clearly."""
     from qbo_pipeline.defs.resources import StateDatabase

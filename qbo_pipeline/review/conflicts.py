@@ -65,9 +65,8 @@ def list_conflicts(sessions: sessionmaker[Session], specs: SpecSet, *,
                    realm_id: str | None = None, entity: str | None = None,
                    include_decided: bool = False) -> list[ConflictView]:
     """Open conflicts (every one with `include_decided`), oldest first."""
-    if entity is not None and entity not in specs:
-        raise ReviewError(f"unknown entity {entity!r}: the mapping specs define "
-                          f"{', '.join(sorted(specs.names))}")
+    if entity is not None:
+        known_entity(specs, entity)
     query = select(ConflictRecord).order_by(ConflictRecord.id)
     if realm_id is not None:
         query = query.where(ConflictRecord.realm_id == realm_id)
@@ -77,6 +76,12 @@ def list_conflicts(sessions: sessionmaker[Session], specs: SpecSet, *,
         query = query.where(ConflictRecord.status == ConflictStatus.OPEN)
     with sessions.begin() as session:
         return [_view(session, specs, record) for record in session.scalars(query)]
+
+
+def known_entity(specs: SpecSet, entity: str) -> None:
+    if entity not in specs:
+        raise ReviewError(f"unknown entity {entity!r}: the mapping specs define "
+                          f"{', '.join(specs.names)}")
 
 
 def show_conflict(sessions: sessionmaker[Session], specs: SpecSet,
