@@ -406,6 +406,88 @@ def quarantine_retry(entity: str, record_key: str, realm_id: str | None) -> None
     _fail_on_failed_records(report)
 
 
+@main.group()
+def links() -> None:
+    """A record's link to its QBO record: show it, remove it, or point it at another one.
+
+    To repair a duplicate: void the duplicate in QuickBooks (never delete it), relink the
+    source record to the right QBO record (or unlink it, and the next sync finds it by its match
+    keys), then sync.
+    """
+
+
+def _record_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed([
+            click.option("--entity", required=True, help="The record's mapping spec."),
+            click.option("--id", "record_key", required=True, help="The record's source key."),
+            click.option("--realm", "realm_id",
+                         help="QBO company (default: the only one connected).")]):
+        command = option(command)
+    return command
+
+
+@links.command("show")
+@_record_options
+@click.option("--json", "as_json", is_flag=True, help="JSON output, for scripts.")
+def links_show(entity: str, record_key: str, realm_id: str | None, as_json: bool) -> None:
+    """Show the QBO record a source record is linked to."""
+    from qbo_pipeline.review.links import show_link
+
+    view = _reviewed(lambda sessions, specs: show_link(
+        sessions, specs, _realm_or_the_one(realm_id), entity, record_key))
+    if as_json:
+        click.echo(json.dumps(view.to_json(), indent=2, default=str))
+        return
+    synced = f"{view.last_synced_at:%Y-%m-%d %H:%M} UTC" if view.last_synced_at else "never"
+    click.echo(f"{entity} {record_key} <-> QBO {view.qbo_entity} {view.qbo_id} ({view.name}), "
+               f"SyncToken {view.sync_token}, last synced {synced}, realm {view.realm_id}")
+
+
+@links.command("unlink")
+@_record_options
+@click.option("--by", "decided_by", envvar="USER", show_envvar=True, help="Who unlinks.")
+def links_unlink(entity: str, record_key: str, realm_id: str | None,
+                 decided_by: str | None) -> None:
+    """Remove a link: the next sync finds the record by its match keys, or creates it."""
+    from qbo_pipeline.review.links import unlink
+
+    view = _reviewed(lambda sessions, specs: unlink(
+        sessions, specs, _realm_or_the_one(realm_id), entity, record_key, _who(decided_by)))
+    click.echo(f"{entity} {record_key} is no longer linked to QBO {view.qbo_entity} "
+               f"{view.qbo_id}; the next sync reads it again")
+
+
+@links.command("relink")
+@_record_options
+@click.option("--qbo-id", required=True, help="The QBO record to link it to instead.")
+@click.option("--by", "decided_by", envvar="USER", show_envvar=True, help="Who relinks.")
+def links_relink(entity: str, record_key: str, realm_id: str | None, qbo_id: str,
+                 decided_by: str | None) -> None:
+    """Link a source record to another QBO record; the next sync compares the two."""
+    from qbo_pipeline.review.links import relink
+
+    view = _reviewed(lambda sessions, specs: relink(
+        sessions, specs, _realm_or_the_one(realm_id), entity, record_key, qbo_id,
+        _who(decided_by)))
+    click.echo(f"{entity} {record_key} is linked to QBO {view.qbo_entity} {view.qbo_id} "
+               f"({view.name}); the next sync compares them field by field")
+
+
+def _who(decided_by: str | None) -> str:
+    if not (decided_by or "").strip():
+        raise click.UsageError("say who does it (--by): every change of a link is recorded")
+    return str(decided_by).strip()
+
+
+def _realm_or_the_one(realm_id: str | None) -> str:
+    if realm_id is not None:
+        return realm_id
+    from qbo_pipeline.defs.resources import StateDatabase
+    from qbo_pipeline.defs.runner import connected_realms
+
+    return _the_connected_realm(connected_realms(StateDatabase.from_env()))
+
+
 def _the_connected_realm(connected: list[str]) -> str:
     if len(connected) != 1:
         raise click.UsageError(f"give --realm: {len(connected)} companies are connected"

@@ -9,6 +9,8 @@
   plannable), with the reasons, until they pass; `held_references` lists the records each
   refers to, so that a row is tried again when one of them syncs;
 - `cursors`: where the incremental sync and the CDC pull of each spec stopped;
+- `rows_due`: source rows a person asked the next run to read again although they did not
+  change (a record unlinked or relinked), until their outcome is recorded;
 - `run_results`: the counts of each run;
 - `write_log`: each QBO write's request id, recorded before the batch is sent, so that a run
   killed between the write and its link can be recovered without a duplicate;
@@ -208,6 +210,22 @@ class ConflictResolutionRecord(StateBase):
     decided_at: Mapped[datetime] = mapped_column(default=utc_now)
     applied_run_id: Mapped[str | None] = mapped_column(String(64))
     applied_at: Mapped[datetime | None]
+
+
+class RowDueRecord(StateBase):
+    """A source row the next run reads again by key, and why."""
+
+    __tablename__ = "qbo_rows_due"
+    __table_args__ = (
+        UniqueConstraint("realm_id", "spec_name", "source_key", name="uq_rows_due_source"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    spec_name: Mapped[str]
+    source_key: Mapped[str]
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class QuarantineRecord(StateBase):

@@ -27,6 +27,7 @@ from qbo_pipeline.state.models import (
     LinkRecord,
     QuarantineRecord,
     RealmRecord,
+    RowDueRecord,
     RunResultRecord,
     SnapshotRecord,
     StateBase,
@@ -522,6 +523,46 @@ def list_quarantine(session: Session, realm_id: str, spec_name: str | None = Non
         query = query.where(QuarantineRecord.released_at.is_(None))
     return list(session.scalars(query.order_by(QuarantineRecord.spec_name,
                                                QuarantineRecord.source_key)))
+
+
+def request_reread(session: Session, realm_id: str, spec_name: str, source_key: str,
+                   reason: str) -> None:
+    """Have the next run read this row again although it did not change."""
+    due = session.scalars(select(RowDueRecord).where(
+        RowDueRecord.realm_id == realm_id, RowDueRecord.spec_name == spec_name,
+        RowDueRecord.source_key == source_key)).one_or_none()
+    if due is None:
+        session.add(RowDueRecord(realm_id=realm_id, spec_name=spec_name, source_key=source_key,
+                                 reason=reason))
+    else:
+        due.reason, due.requested_at = reason, utc_now()
+    session.flush()
+
+
+def rows_due(session: Session, realm_id: str, spec_name: str) -> list[str]:
+    return list(session.scalars(select(RowDueRecord.source_key).where(
+        RowDueRecord.realm_id == realm_id, RowDueRecord.spec_name == spec_name)
+        .order_by(RowDueRecord.id)))
+
+
+def clear_rows_due(session: Session, realm_id: str, spec_name: str,
+                   keys: Iterable[str]) -> None:
+    """The rows whose outcome a run recorded: no longer due."""
+    table = _table(RowDueRecord).c
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        session.execute(delete(_table(RowDueRecord)).where(
+            table.realm_id == realm_id, table.spec_name == spec_name,
+            table.source_key.in_(chunk)))
+
+
+def delete_link(session: Session, realm_id: str, spec_name: str,
+                source_key: str) -> LinkRecord | None:
+    """Remove a record's link (a person unlinks it); returns the link as it was."""
+    link = get_links(session, realm_id, spec_name, [source_key]).get(source_key)
+    if link is not None:
+        session.delete(link)
+        session.flush()
+    return link
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from qbo_pipeline.state import (
     QuarantineEntry,
     WriteIntent,
     WriteOutcome,
+    clear_rows_due,
     complete_write,
     decisions_to_apply,
     get_cursor,
@@ -52,6 +53,7 @@ from qbo_pipeline.state import (
     record_write_intent,
     refused_request_ids,
     release_quarantine,
+    rows_due,
     save_snapshots,
     set_cursor,
     supersede_writes,
@@ -132,14 +134,15 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
         held = held_rows(session, realm_id, spec.name)
         synced = last_synced(session, realm_id, {t for row in held for t in row.refers_to})
         decided = [d.source_key for d in decisions_to_apply(session, realm_id, spec.name)
-                   if d.pending]
+                   if d.pending] + rows_due(session, realm_id, spec.name)
     start = sync_start(realm.sync_start_date if realm is not None else None, default_start)
     overrides = (realm.settings or {}).get(spec.name, {}) if realm is not None else {}
     window = read_scope(spec, incremental=scope.incremental, dates=scope.dates,
                         until=scope.until,
                         cursor=cursor.change_window_end if cursor is not None else None,
                         record_key=scope.record_key)
-    # Held rows due again, and the records of conflicts decided since the last run.
+    # Held rows due again, the records of conflicts decided since the last run, and the rows
+    # a person asked to read again (a record unlinked or relinked).
     due = [] if window.mode is ReadMode.RECORD else list(dict.fromkeys([*due_again(
         [HeldRow(row.source_key, row.held_at, row.refers_to,
                  unstamped=row.source_updated_at is None) for row in held], synced), *decided]))
@@ -427,8 +430,9 @@ def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
     _heal_stale(spec, stage, client, sessions, stale, tally)
     assert stage.stage is not None, f"spec {spec.name}: a push reads source rows"
     with sessions.begin() as session:
-        release_quarantine(session, realm_id, spec.name,
-                           tally.settled(stage.stage.frame[SOURCE_KEY]))
+        settled = tally.settled(stage.stage.frame[SOURCE_KEY])
+        release_quarantine(session, realm_id, spec.name, settled)
+        clear_rows_due(session, realm_id, spec.name, settled)
     _hold_back(spec, stage, sessions, tally.refusals)
     _move_cursor(spec, stage.stage, sessions, tally)
     counts = {**stage.counts, **tally.counts(),
