@@ -44,16 +44,26 @@ def parse_spec(data: Any, origin: str = "<spec>", file_stem: str | None = None) 
     if not isinstance(data, Mapping):
         raise SpecError([f"{origin}: {TOP_LEVEL}: {_not_a_mapping(data)}"])
     if problems := list(key_problems(data)):
-        raise SpecError([f"{origin}: {path}: {text}" for path, text in problems])
+        raise SpecError([f"{origin}: {shown_path(path)}: {text}" for path, text in problems])
     try:
         spec = EntitySpec.model_validate(data)
     except ValidationError as error:
-        raise SpecError([f"{origin}: {path or TOP_LEVEL}: {text}"
+        raise SpecError([f"{origin}: {shown_path(path)}: {text}"
                          for path, text in pydantic_problems(error)]) from None
     problems = spec_problems(spec, file_stem)
     if problems:
-        raise SpecError([f"{origin}: {path}: {text}" for path, text in problems])
+        raise SpecError([f"{origin}: {shown_path(path)}: {text}" for path, text in problems])
     return spec
+
+
+def shown_path(path: str) -> str:
+    """A path as a problem shows it, so that `file: path: message` reads one way whatever keys
+    the YAML holds: the top level named, a key that is blank, padded or holds ': ' quoted."""
+    if not path:
+        return TOP_LEVEL
+    if path != path.strip() or ": " in path:
+        return repr(path).replace(": ", ":\\x20")
+    return path
 
 
 def parse_spec_text(text: str, origin: str = "<spec>",

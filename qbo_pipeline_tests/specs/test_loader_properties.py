@@ -166,3 +166,12 @@ def test_the_shipped_specs_survive_a_round_trip_through_yaml() -> None:
     """The mutation tests start from specs that load: a refusal there is the mutation's."""
     for spec in SHIPPED:
         assert parse_spec_text(_dump(spec), ORIGIN).name == spec["name"]
+
+
+def test_a_key_that_looks_like_the_separator_is_quoted_in_the_problem() -> None:
+    """Found by the property above: a YAML key ': ' made `file: : : unknown key ...`."""
+    data = {**copy.deepcopy(SHIPPED[0]), ": ": 1, " ": 2}
+    answers_cleanly((ORIGIN,), lambda: parse_spec(data, ORIGIN))
+    with pytest.raises(SpecError) as refused:
+        parse_spec(data, ORIGIN)
+    assert f"{ORIGIN}: ':\\x20': unknown key ': '" in refused.value.problems[0]
