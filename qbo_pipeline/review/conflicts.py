@@ -23,6 +23,7 @@ from qbo_pipeline.state import (
     ConflictStatus,
     get_resolution,
     get_snapshots,
+    request_reread,
     resolve_conflict,
 )
 from qbo_pipeline.steps.common import STATUS_OF
@@ -106,6 +107,8 @@ def decide(sessions: sessionmaker[Session], specs: SpecSet, conflict_ids: Sequen
         for record in records:
             resolve_conflict(session, record.realm_id, record.id, STATUS_OF[decision],
                              decided_by.strip())
+            request_reread(session, record.realm_id, record.spec_name, record.source_key,
+                           f"conflict {record.id} decided by {decided_by.strip()}")
         return [_view(session, specs, record) for record in records]
 
 

@@ -10,7 +10,7 @@
   refers to, so that a row is tried again when one of them syncs;
 - `cursors`: where the incremental sync and the CDC pull of each spec stopped;
 - `rows_due`: source rows a person asked the next run to read again although they did not
-  change (a record unlinked or relinked), until their outcome is recorded;
+  change (a conflict decided, a record unlinked or relinked), until their outcome is recorded;
 - `run_results`: the counts of each run;
 - `write_log`: each QBO write's request id, recorded before the batch is sent, so that a run
   killed between the write and its link can be recovered without a duplicate;

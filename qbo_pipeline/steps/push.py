@@ -133,19 +133,18 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
         cursor = get_cursor(session, realm_id, spec.name)
         held = held_rows(session, realm_id, spec.name)
         synced = last_synced(session, realm_id, {t for row in held for t in row.refers_to})
-        decided = [d.source_key for d in decisions_to_apply(session, realm_id, spec.name)
-                   if d.pending] + rows_due(session, realm_id, spec.name)
+        asked = rows_due(session, realm_id, spec.name)
     start = sync_start(realm.sync_start_date if realm is not None else None, default_start)
     overrides = (realm.settings or {}).get(spec.name, {}) if realm is not None else {}
     window = read_scope(spec, incremental=scope.incremental, dates=scope.dates,
                         until=scope.until,
                         cursor=cursor.change_window_end if cursor is not None else None,
                         record_key=scope.record_key)
-    # Held rows due again, the records of conflicts decided since the last run, and the rows
-    # a person asked to read again (a record unlinked or relinked).
+    # Held rows due again, and the rows a person asked to read again (a conflict decided, a
+    # record unlinked or relinked).
     due = [] if window.mode is ReadMode.RECORD else list(dict.fromkeys([*due_again(
         [HeldRow(row.source_key, row.held_at, row.refers_to,
-                 unstamped=row.source_updated_at is None) for row in held], synced), *decided]))
+                 unstamped=row.source_updated_at is None) for row in held], synced), *asked]))
     rows = read(engine, spec, window, also_keys=due)
     frame = _source_frame(rows, spec.source.columns)
     key_column, stamp_column = spec.source.primary_key, spec.source.updated_at

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -19,15 +16,8 @@ from qbo_pipeline_tests.chaos.processes import Command
 
 ATTEMPTS = 5
 
+CLIENTS = 4  # the demo's size for these tests
 
-@pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[ChaosPipeline]:
-    pipeline = ChaosPipeline(tmp_path, datetime.now(UTC).date())
-    try:
-        pipeline.set_up(clients=4, seed=7)
-        yield pipeline
-    finally:
-        pipeline.close()
 
 
 def test_a_sync_killed_before_its_run_started_leaves_no_run_behind(

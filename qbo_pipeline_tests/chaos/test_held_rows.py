@@ -11,11 +11,7 @@ every time entry and invoice waiting for them).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from sqlalchemy import insert, update
 
 from qbo_pipeline.source import demo_schema as schema
@@ -26,15 +22,6 @@ from qbo_pipeline_tests.chaos.pipeline import ChaosPipeline
 CLIENT_WITHOUT_EMAIL = 2  # the demo's: held back until it gets one
 PROJECT = 900
 
-
-@pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[ChaosPipeline]:
-    pipeline = ChaosPipeline(tmp_path, datetime.now(UTC).date())
-    try:
-        pipeline.set_up(clients=6, seed=7)
-        yield pipeline
-    finally:
-        pipeline.close()
 
 
 def test_a_held_row_read_again_survives_a_kill_before_its_write(

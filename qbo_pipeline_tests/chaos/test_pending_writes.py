@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
-import pytest
 from sqlalchemy import update
 
 from qbo_pipeline.source import demo_schema as schema
@@ -28,15 +26,6 @@ NEW_PHONE = "(555) 700-0001"
 NEXT_PHONE = "(555) 700-0002"
 KILL_AFTER_SECONDS = 0.5  # after the batch's intents are logged: it is sent and done by then
 
-
-@pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[ChaosPipeline]:
-    pipeline = ChaosPipeline(tmp_path, datetime.now(UTC).date())
-    try:
-        pipeline.set_up(clients=6, seed=7)
-        yield pipeline
-    finally:
-        pipeline.close()
 
 
 def test_a_write_killed_in_flight_is_settled_once_its_record_is_linked(

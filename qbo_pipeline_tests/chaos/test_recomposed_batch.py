@@ -16,12 +16,9 @@ new description in the same run.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from sqlalchemy import insert, select, update
 
 from qbo_pipeline.source import demo_schema as schema
@@ -32,15 +29,8 @@ from qbo_pipeline_tests.chaos.pipeline import ChaosPipeline
 ENTRIES = (901, 902)
 KILL_AFTER_SECONDS = 0.5  # after the batch's intents are logged: it is sent and done by then
 
+CLIENTS = 4  # the demo's size for these tests
 
-@pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[ChaosPipeline]:
-    pipeline = ChaosPipeline(tmp_path, datetime.now(UTC).date())
-    try:
-        pipeline.set_up(clients=4, seed=7)
-        yield pipeline
-    finally:
-        pipeline.close()
 
 
 def test_a_create_done_by_a_killed_sync_is_not_done_again_in_another_batch(
