@@ -473,6 +473,33 @@ def links_relink(entity: str, record_key: str, realm_id: str | None, qbo_id: str
                f"({view.name}); the next sync compares them field by field")
 
 
+@links.command("duplicates")
+@click.option("--realm", "realm_id", help="Only this QBO company (realm id).")
+@click.option("--entity", help="Only this mapping spec.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output, for scripts.")
+def links_duplicates(realm_id: str | None, entity: str | None, as_json: bool) -> None:
+    """List likely duplicates: QBO records linked to nothing that match a linked record by the
+    spec's match keys (as fetched by the last sync)."""
+    from qbo_pipeline.review.links import find_duplicates
+
+    views = _reviewed(lambda sessions, specs: find_duplicates(
+        sessions, specs, realm_id=realm_id, entity=entity))
+    if as_json:
+        click.echo(json.dumps([view.to_json() for view in views], indent=2))
+        return
+    if not views:
+        click.echo("no likely duplicates")
+    for view in views:
+        matched = " and ".join(view.matched_on)
+        click.echo(f"QBO {view.qbo_entity} {view.duplicate_qbo_id} ({view.duplicate_name}) "
+                   f"matches {view.entity} {view.source_key}'s QBO {view.qbo_entity} "
+                   f"{view.qbo_id} ({view.name}) on {matched}, realm {view.realm_id}")
+    if views:
+        click.echo("To repair one: void (or make inactive) the duplicate in QuickBooks, never "
+                   "delete it; `links relink` if the source record belongs to the other one; "
+                   "then sync.")
+
+
 def _who(decided_by: str | None) -> str:
     if not (decided_by or "").strip():
         raise click.UsageError("say who does it (--by): every change of a link is recorded")

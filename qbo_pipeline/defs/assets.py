@@ -59,6 +59,7 @@ from qbo_pipeline.defs.partitions import (
 )
 from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
 from qbo_pipeline.qbo import QBOClient
+from qbo_pipeline.review.links import find_duplicates
 from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.state import (
     OpenReview,
@@ -106,6 +107,7 @@ REFUSED_METADATA = "held_back"
 PREVIEW_ROWS = 5
 VALIDATION_CHECK = "no_quarantined_rows"
 CONFLICTS_CHECK = "no_open_conflicts"
+DUPLICATES_CHECK = "no_likely_duplicates"
 # The per-day status a run records on each month partition it covered.
 DAYS_METADATA = "days"
 
@@ -189,6 +191,11 @@ def build_entity_assets(spec: EntitySpec, build: AssetContext) -> AssetsDefiniti
               AssetCheckSpec(CONFLICTS_CHECK, asset=asset_key("synced", spec.name),
                              description="conflicts waiting for a person's decision, the "
                                          "oldest first (`qbo-pipeline conflicts list`)")]
+    if spec.match_key_groups:
+        checks.append(AssetCheckSpec(
+            DUPLICATES_CHECK, asset=asset_key("synced", spec.name),
+            description="QBO records linked to nothing that match a linked one by the match "
+                        "keys (`qbo-pipeline links duplicates`)"))
 
     # One run for a backfill of many months of a company, not one run per month.
     @multi_asset(
@@ -321,6 +328,8 @@ class SpecRun:
                 review = self.open_review()
             yield self.materialized("synced", {**metadata, **_open_metadata(review)})
             yield _conflicts_check(spec, review)
+            if spec.match_key_groups:
+                yield self.duplicates_check()
         if spec.pulls:
             with self.failing_as("applied"):
                 metadata = self.write_to_source(planned)
@@ -365,6 +374,20 @@ class SpecRun:
     def open_review(self) -> OpenReview:
         with self.sessions.begin() as session:
             return open_review(session, self.scope.realm_id, self.spec.name)
+
+    def duplicates_check(self) -> AssetCheckResult:
+        """Likely duplicates of the spec's records among those fetched, for a person to void
+        or relink (nothing is done to them)."""
+        spec = self.spec
+        found = pd.DataFrame([view.to_json() for view in find_duplicates(
+            self.sessions, self.specs, realm_id=self.scope.realm_id, entity=spec.name)],
+            columns=["source_key", "qbo_id", "duplicate_qbo_id", "duplicate_name"])
+        return AssetCheckResult(
+            asset_key=asset_key("synced", spec.name), check_name=DUPLICATES_CHECK,
+            passed=found.empty, severity=AssetCheckSeverity.WARN,
+            metadata={"likely_duplicates": len(found),
+                      "where_to_repair": f"qbo-pipeline links duplicates --entity {spec.name}",
+                      "rows": MetadataValue.md(markdown_table(found, limit=50, width=80))})
 
     def write_to_source(self, diff: PlanStage) -> dict[str, Any]:
         started = pd.Timestamp.now(tz="UTC").to_pydatetime()

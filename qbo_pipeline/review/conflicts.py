@@ -9,7 +9,7 @@ that name the conflict and the way out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -150,5 +150,9 @@ def _name(session: Session, specs: SpecSet, record: ConflictRecord) -> str:
     entity = specs[record.spec_name].qbo_entity
     snapshot = get_snapshots(session, record.realm_id, entity, [record.qbo_id]).get(
         record.qbo_id)
-    payload = snapshot.payload if snapshot is not None else {}
+    return record_name(snapshot.payload if snapshot is not None else {}, fallback)
+
+
+def record_name(payload: Mapping[str, Any], fallback: str) -> str:
+    """A QBO record's name for a person to read (`fallback` for a record without one)."""
     return next((str(payload[field]) for field in NAME_FIELDS if payload.get(field)), fallback)

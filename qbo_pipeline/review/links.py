@@ -6,6 +6,9 @@ Unlinking dismisses the record's open conflicts and has the next sync read the r
 then finds the QBO record by the spec's match keys, or creates one. Relinking points the link
 at another QBO record the pipeline has fetched, with no agreed values yet, so the next sync
 compares the row with that record field by field (a difference is a conflict, under `review`).
+
+`find_duplicates` lists the QBO records to repair: unlinked ones that match a linked record by
+the spec's match keys (`sync.duplicates` says which).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbo_pipeline.review.conflicts import NAME_FIELDS, ReviewError, known_entity
-from qbo_pipeline.specs import SpecSet
+from qbo_pipeline.review.conflicts import ReviewError, known_entity, record_name
+from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.state import (
     ConflictStatus,
     LinkUpdate,
@@ -26,10 +29,12 @@ from qbo_pipeline.state import (
     get_snapshots,
     link_for_qbo_id,
     list_conflicts,
+    list_realms,
     request_reread,
     resolve_conflict,
     upsert_links,
 )
+from qbo_pipeline.sync.duplicates import likely_duplicates
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,25 @@ class LinkView:
         view = asdict(self)
         view["last_synced_at"] = self.last_synced_at.isoformat() if self.last_synced_at else None
         return view
+
+
+@dataclass(frozen=True)
+class DuplicateView:
+    """A likely duplicate: QBO record `duplicate_qbo_id`, linked to nothing, matches the
+    record `qbo_id` that source record `source_key` is linked to."""
+
+    realm_id: str
+    entity: str
+    source_key: str
+    qbo_entity: str
+    qbo_id: str
+    name: str
+    duplicate_qbo_id: str
+    duplicate_name: str
+    matched_on: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def show_link(sessions: sessionmaker[Session], specs: SpecSet, realm_id: str, entity: str,
@@ -97,6 +121,42 @@ def relink(sessions: sessionmaker[Session], specs: SpecSet, realm_id: str, entit
     return show_link(sessions, specs, realm_id, entity, source_key)
 
 
+def find_duplicates(sessions: sessionmaker[Session], specs: SpecSet, *,
+                    realm_id: str | None = None,
+                    entity: str | None = None) -> list[DuplicateView]:
+    """The likely duplicates among the QBO records the pipeline has fetched, by company and
+    entity (specs without match keys have none)."""
+    if entity is not None:
+        known_entity(specs, entity)
+    chosen = [specs[entity]] if entity is not None else specs.in_dependency_order()
+    with sessions.begin() as session:
+        realms = [realm_id] if realm_id is not None else [r.realm_id for r in list_realms(session)]
+        return [view for realm in realms for spec in chosen if spec.match_key_groups
+                for view in _duplicates_of(session, specs, realm, spec)]
+
+
+def _duplicates_of(session: Session, specs: SpecSet, realm_id: str,
+                   spec: EntitySpec) -> list[DuplicateView]:
+    snapshots = get_snapshots(session, realm_id, spec.qbo_entity)
+    # A QBO record linked by any spec of the same entity is not a stray copy.
+    taken = {link.qbo_id for other in specs.in_dependency_order()
+             if other.qbo_entity == spec.qbo_entity
+             for link in get_links(session, realm_id, other.name).values()}
+    linked = {key: snapshots[link.qbo_id].payload
+              for key, link in get_links(session, realm_id, spec.name).items()
+              if link.qbo_id in snapshots and not snapshots[link.qbo_id].deleted}
+    unlinked = [s.payload for qbo_id, s in snapshots.items()
+                if qbo_id not in taken and not s.deleted]
+
+    def name(qbo_id: str) -> str:
+        return record_name(snapshots[qbo_id].payload, f"{spec.qbo_entity} {qbo_id}")
+
+    return [DuplicateView(realm_id, spec.name, d.source_key, spec.qbo_entity, d.qbo_id,
+                          name(d.qbo_id), d.duplicate_qbo_id, name(d.duplicate_qbo_id),
+                          list(d.matched_on))
+            for d in likely_duplicates(spec, linked, unlinked)]
+
+
 def _dismiss_open_conflicts(session: Session, realm_id: str, entity: str, source_key: str,
                             by: str) -> None:
     for conflict in list_conflicts(session, realm_id, entity, keys=[source_key]):
@@ -105,6 +165,4 @@ def _dismiss_open_conflicts(session: Session, realm_id: str, entity: str, source
 
 def _name(session: Session, realm_id: str, qbo_entity: str, qbo_id: str) -> str:
     snapshot = get_snapshots(session, realm_id, qbo_entity, [qbo_id]).get(qbo_id)
-    payload = snapshot.payload if snapshot is not None else {}
-    return next((str(payload[f]) for f in NAME_FIELDS if payload.get(f)),
-                f"{qbo_entity} {qbo_id}")
+    return record_name(snapshot.payload if snapshot is not None else {}, f"{qbo_entity} {qbo_id}")

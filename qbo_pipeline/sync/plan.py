@@ -214,6 +214,13 @@ def _match_value(value: Any) -> Any:
     return " ".join(value.casefold().split()) if isinstance(value, str) else value
 
 
+def match_key(record: Mapping[str, Any], group: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """A record's values of one group of match keys, as they are compared; None when one is
+    missing (a record without them matches nothing by that group)."""
+    values = tuple(_match_value(get_path(record, path)) for path in group)
+    return None if any(v is None for v in values) else values
+
+
 Match = tuple[Mapping[str, Any], tuple[str, ...]]
 """A QBO record found by match keys, and the keys it was found by."""
 
@@ -237,8 +244,7 @@ class _Matcher:
 
     @staticmethod
     def _key(record: Mapping[str, Any], group: tuple[str, ...]) -> tuple[Any, ...] | None:
-        values = tuple(_match_value(get_path(record, path)) for path in group)
-        return None if any(v is None for v in values) else values
+        return match_key(record, group)
 
     def _describe(self, record: Mapping[str, Any], group: tuple[str, ...]) -> str:
         return " and ".join(f"{path} '{get_path(record, path)}'" for path in group)

@@ -10,8 +10,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from dagster import AssetCheckEvaluation, AssetCheckSeverity, ExecuteInProcessResult
 
 from qbo_pipeline.cli import main
+from qbo_pipeline.defs.assets import DUPLICATES_CHECK
+from qbo_pipeline.emulator.server import EmulatorServer
 from qbo_pipeline.review.conflicts import list_conflicts
 from qbo_pipeline.state import get_links
 from qbo_pipeline_tests.defs.conftest import SPECS, PipelineUnderTest
@@ -116,3 +119,56 @@ def test_a_qbo_record_linked_to_another_row_is_not_taken(synced: PipelineUnderTe
                   "--by", "ana")
     assert refused.exit_code != 0
     assert f"QBO Customer {other} is linked to client 4: unlink that one first" in refused.output
+
+
+def duplicates_check(result: ExecuteInProcessResult) -> AssetCheckEvaluation:
+    [check] = [e for e in result.get_asset_check_evaluations()
+               if e.check_name == DUPLICATES_CHECK and e.asset_key.path[0] == "invoice"]
+    return check
+
+
+def test_a_duplicate_invoice_is_listed_until_it_is_voided(
+        synced: PipelineUnderTest, emulator_server: EmulatorServer) -> None:
+    right = linked(synced, "invoice", "2")
+    original = invoices(synced)[right]
+    assert json.loads(cli(synced, "duplicates", "--json").output) == []
+    client = synced.qbo.client(synced.realm.realm_id, synced.sessions)
+    # A company that does not warn of a reused invoice number, where a second sync (or a
+    # person) can make a copy with the same number.
+    emulator_server.emulator.backend.set_preference(synced.realm.realm_id,
+                                                    "WarnDuplicateDocNum", False)
+    try:
+        copy = {key: value for key, value in original.items()
+                if key not in ("Id", "SyncToken", "MetaData")}
+        duplicate = client.create("Invoice", copy, str(uuid.uuid4()))
+    finally:
+        client.close()
+    fetched = synced.run()  # the copy is fetched, and no source row takes it
+    assert fetched.success
+    check = duplicates_check(fetched)
+    assert not check.passed and check.severity is AssetCheckSeverity.WARN
+    assert check.metadata["likely_duplicates"].value == 1
+    assert check.metadata["where_to_repair"].value == \
+        "qbo-pipeline links duplicates --entity invoice"
+    listed = cli(synced, "duplicates", "--entity", "invoice", "--json")
+    assert listed.exit_code == 0, listed.output
+    [found] = json.loads(listed.output)
+    assert (found["entity"], found["source_key"], found["qbo_id"], found["duplicate_qbo_id"],
+            found["matched_on"]) == ("invoice", "2", right, duplicate["Id"], ["DocNumber"])
+    assert found["name"] == found["duplicate_name"] == original["DocNumber"]
+    text = cli(synced, "duplicates").output
+    assert (f"QBO Invoice {duplicate['Id']} ({original['DocNumber']}) matches invoice 2's QBO "
+            f"Invoice {right}") in text
+    assert "void (or make inactive) the duplicate in QuickBooks, never delete it" in text
+
+    client = synced.qbo.client(synced.realm.realm_id, synced.sessions)
+    try:
+        client.void("Invoice", duplicate["Id"], duplicate["SyncToken"], str(uuid.uuid4()))
+    finally:
+        client.close()
+    repaired = synced.run()
+    assert repaired.success and duplicates_check(repaired).passed
+    assert cli(synced, "duplicates").output.strip() == "no likely duplicates"
+    assert linked(synced, "invoice", "2") == right
+    unknown = cli(synced, "duplicates", "--entity", "invoices")
+    assert unknown.exit_code != 0 and "unknown entity 'invoices'" in unknown.output

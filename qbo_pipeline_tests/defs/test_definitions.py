@@ -27,6 +27,7 @@ from dagster import (
 
 from qbo_pipeline.defs.assets import (
     CONFLICTS_CHECK,
+    DUPLICATES_CHECK,
     PULL_STAGES,
     PUSH_STAGES,
     VALIDATION_CHECK,
@@ -134,12 +135,13 @@ def test_references_put_the_upstream_sync_first() -> None:
                                                          AssetKey(["project", "synced"])}
 
 
-def test_the_steps_carry_the_quarantine_and_conflict_checks() -> None:
+def test_the_steps_carry_the_quarantine_conflict_and_duplicate_checks() -> None:
     client = build_entity_assets(specs["client"], AssetContext(
         specs, build_sync_partitions(sync_start_date()), sync_start_date()))
     check_keys = list(client.check_keys)
     assert sorted((k.asset_key.to_user_string(), k.name) for k in check_keys) == [
-        ("client/synced", CONFLICTS_CHECK), ("client/validated", VALIDATION_CHECK)]
+        ("client/synced", DUPLICATES_CHECK), ("client/synced", CONFLICTS_CHECK),
+        ("client/validated", VALIDATION_CHECK)]
 
 
 def test_local_defaults_without_environment() -> None:
