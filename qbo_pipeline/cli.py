@@ -387,21 +387,18 @@ def quarantine_retry(entity: str, record_key: str, realm_id: str | None) -> None
     """Try one held row again now (after fixing it in the source): sync that record."""
     from qbo_pipeline.defs.runner import SyncResources, connected_realms
     from qbo_pipeline.demo import dagster_instance
-    from qbo_pipeline.review.quarantine import quarantined_row, require_quarantined
+    from qbo_pipeline.review.quarantine import retry_row
 
     resources = SyncResources.from_env()
     realm = realm_id or _the_connected_realm(connected_realms(resources.state_db))
-    specs = _load_specs()
-    _reviewed(lambda sessions, _: require_quarantined(sessions, specs, realm, entity,
-                                                      record_key))
-    with dagster_instance(None, click.echo) as instance:
-        _fail_dead_runs(instance, [realm])
-        report = _sync_realm(specs, resources, instance, realm, entity, record_key)
-    still = _reviewed(lambda sessions, _: quarantined_row(sessions, specs, realm, entity,
-                                                          record_key))
-    if still is not None:
-        raise click.ClickException(f"{entity} {record_key} is still held back: "
-                                   + "; ".join(still.reasons))
+
+    def sync_record(specs: SpecSet) -> SyncReport:
+        with dagster_instance(None, click.echo) as instance:
+            _fail_dead_runs(instance, [realm])
+            return _sync_realm(specs, resources, instance, realm, entity, record_key)
+
+    report = _reviewed(lambda sessions, specs: retry_row(
+        sessions, specs, realm, entity, record_key, lambda: sync_record(specs)))
     click.echo(f"{entity} {record_key} passed and is released from the quarantine")
     _fail_on_failed_records(report)
 

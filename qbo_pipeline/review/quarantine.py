@@ -4,15 +4,18 @@ a record it waits for syncs); `qbo-pipeline quarantine retry` tries one now."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbo_pipeline.review.conflicts import ReviewError, known_entity
 from qbo_pipeline.specs import SpecSet
 from qbo_pipeline.state import list_quarantine, list_realms
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,3 +63,16 @@ def require_quarantined(sessions: sessionmaker[Session], specs: SpecSet, realm_i
                           "`quarantine list`); `qbo-pipeline sync --entity "
                           f"{entity} --id {source_key}` syncs a record that is not")
     return row
+
+
+def retry_row(sessions: sessionmaker[Session], specs: SpecSet, realm_id: str, entity: str,
+              source_key: str, sync_record: Callable[[], T]) -> T:
+    """Try a held row again now: `sync_record` syncs that one record (a Dagster run); its
+    result is returned once the row passed, and a row still held back is an error that gives
+    its reasons."""
+    require_quarantined(sessions, specs, realm_id, entity, source_key)
+    outcome = sync_record()
+    still = quarantined_row(sessions, specs, realm_id, entity, source_key)
+    if still is not None:
+        raise ReviewError(f"{entity} {source_key} is still held back: " + "; ".join(still.reasons))
+    return outcome
