@@ -34,6 +34,7 @@ from qbo_pipeline.state import (
     resolve_conflict,
     upsert_links,
 )
+from qbo_pipeline.steps.common import linked_qbo_ids
 from qbo_pipeline.sync.duplicates import likely_duplicates
 
 
@@ -138,10 +139,7 @@ def find_duplicates(sessions: sessionmaker[Session], specs: SpecSet, *,
 def _duplicates_of(session: Session, specs: SpecSet, realm_id: str,
                    spec: EntitySpec) -> list[DuplicateView]:
     snapshots = get_snapshots(session, realm_id, spec.qbo_entity)
-    # A QBO record linked by any spec of the same entity is not a stray copy.
-    taken = {link.qbo_id for other in specs.in_dependency_order()
-             if other.qbo_entity == spec.qbo_entity
-             for link in get_links(session, realm_id, other.name).values()}
+    taken = linked_qbo_ids(specs, session, realm_id, spec.qbo_entity)
     linked = {key: snapshots[link.qbo_id].payload
               for key, link in get_links(session, realm_id, spec.name).items()
               if link.qbo_id in snapshots and not snapshots[link.qbo_id].deleted}

@@ -99,6 +99,13 @@ def record_key_for(spec_name: str, tags: Mapping[str, str]) -> str | None:
     return key if name == spec_name and key else None
 
 
+def linked_qbo_ids(specs: SpecSet, session: Session, realm_id: str, qbo_entity: str) -> set[str]:
+    """The QBO Ids of `qbo_entity` that any spec links: a record linked by one spec is not free
+    for another to match, nor a stray copy."""
+    return {link.qbo_id for other in specs.in_dependency_order() if other.qbo_entity == qbo_entity
+            for link in get_links(session, realm_id, other.name).values()}
+
+
 def source_key_resolver(spec: EntitySpec, specs: SpecSet, sessions: sessionmaker[Session],
                         realm_id: str) -> ResolveSourceKey:
     """(spec name, QBO Id) -> the source key linked to it, for pulled references."""

@@ -66,6 +66,7 @@ from qbo_pipeline.steps.common import (
     PlanStage,
     Stage,
     SyncScope,
+    linked_qbo_ids,
     ref_entities,
     source_key_resolver,
 )
@@ -380,9 +381,7 @@ def _read_missing(entity: str, client: QBOClient, sessions: sessionmaker[Session
 def _unlinked(spec: EntitySpec, specs: SpecSet, session: Session,
               realm_id: str) -> list[Mapping[str, Any]]:
     """QBO records of the spec's entity that no spec links yet: candidates to match."""
-    linked = {link.qbo_id for other in specs.in_dependency_order()
-              if other.qbo_entity == spec.qbo_entity
-              for link in get_links(session, realm_id, other.name).values()}
+    linked = linked_qbo_ids(specs, session, realm_id, spec.qbo_entity)
     return [s.payload for qbo_id, s in get_snapshots(session, realm_id, spec.qbo_entity).items()
             if qbo_id not in linked and not s.deleted]
 

@@ -237,14 +237,10 @@ class _Matcher:
         for group in self.groups:
             by_key: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
             for candidate in candidates:
-                if (key := self._key(candidate, group)) is not None:
+                if (key := match_key(candidate, group)) is not None:
                     by_key.setdefault(key, []).append(candidate)
             self.index.append(by_key)
         self.new: list[dict[tuple[Any, ...], str]] = [{} for _ in self.groups]
-
-    @staticmethod
-    def _key(record: Mapping[str, Any], group: tuple[str, ...]) -> tuple[Any, ...] | None:
-        return match_key(record, group)
 
     def _describe(self, record: Mapping[str, Any], group: tuple[str, ...]) -> str:
         return " and ".join(f"{path} '{get_path(record, path)}'" for path in group)
@@ -253,7 +249,7 @@ class _Matcher:
         """The one QBO record matching `source`, a Blocked when several do, else None."""
         label, entity = self.spec.record_label, self.spec.qbo_entity
         for group, by_key in zip(self.groups, self.index, strict=True):
-            key = self._key(source, group)
+            key = match_key(source, group)
             matching = by_key.get(key, []) if key is not None else []
             found = [c for c in matching if str(c.get("Id")) not in self.taken]
             if len(found) == 1:
@@ -273,7 +269,7 @@ class _Matcher:
 
     def claim(self, source_key: str, source: Mapping[str, Any]) -> Blocked | None:
         """Reserve `source`'s match keys for a create; Blocked if another create has them."""
-        keys = [self._key(source, group) for group in self.groups]
+        keys = [match_key(source, group) for group in self.groups]
         for group, key, claimed in zip(self.groups, keys, self.new, strict=True):
             if key is not None and key in claimed:
                 label = self.spec.record_label
