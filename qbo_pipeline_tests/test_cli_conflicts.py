@@ -4,6 +4,7 @@ text and JSON, decisions recorded, and bad requests answered clearly with nothin
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,13 @@ from qbo_pipeline.cli import main
 from qbo_pipeline.defs.resources import StateDatabase
 from qbo_pipeline.state import (
     ConflictField,
+    ConflictSighting,
     ConflictStatus,
     NewConflict,
     get_resolution,
     list_conflicts,
     open_conflict,
+    record_sightings,
     save_snapshots,
 )
 
@@ -61,6 +64,38 @@ def test_show_gives_the_three_values_side_by_side(state: StateDatabase) -> None:
     assert shown.exit_code == 0, shown.output
     assert ("PrimaryPhone.FreeFormNumber: source '555-0199', QBO '555-0100', last synced "
             "'555-0000'") in shown.output
+
+
+def test_show_says_when_each_side_changed_and_which_runs_found_it(
+        state: StateDatabase) -> None:
+    [conflict] = json.loads(CliRunner().invoke(main, ["conflicts", "list", "--json"]).output)
+    unseen = CliRunner().invoke(main, ["conflicts", "show", str(conflict["id"])])
+    assert unseen.exit_code == 0, unseen.output
+    assert "changed in" not in unseen.output and "found by run" not in unseen.output
+    found_at = datetime(2026, 12, 2, 13, 21, tzinfo=UTC)
+    with state.sessions().begin() as session:
+        record_sightings(session, REALM, "client", [ConflictSighting(
+            "5", "run-a", datetime(2026, 12, 2, 13, 20, 30, tzinfo=UTC),
+            datetime(2026, 12, 2, 5, 19, tzinfo=timezone(timedelta(hours=-8))))],
+            seen_at=found_at)
+        # A later run still sees it open: the last run moves on, the first stays.
+        record_sightings(session, REALM, "client", [ConflictSighting(
+            "5", "run-b", datetime(2026, 12, 2, 13, 20, 30, tzinfo=UTC),
+            datetime(2026, 12, 2, 13, 19, tzinfo=UTC))], seen_at=found_at + timedelta(hours=1))
+    shown = CliRunner().invoke(main, ["conflicts", "show", str(conflict["id"])])
+    assert shown.exit_code == 0, shown.output
+    assert ("  changed in the source 2026-12-02 13:20 UTC, in QBO 2026-12-02 13:19 UTC; found by "
+            "run run-a (2026-12-02 13:21 UTC), last seen by run run-b (2026-12-02 14:21 UTC)\n"
+            ) in shown.output
+    as_json = json.loads(CliRunner().invoke(main, ["conflicts", "show", str(conflict["id"]),
+                                                   "--json"]).output)
+    assert {name: as_json[name] for name in (
+        "source_changed_at", "qbo_changed_at", "first_seen_run", "first_seen_at",
+        "last_seen_run", "last_seen_at")} == {
+        "source_changed_at": "2026-12-02T13:20:30+00:00",
+        "qbo_changed_at": "2026-12-02T13:19:00+00:00",
+        "first_seen_run": "run-a", "first_seen_at": "2026-12-02T13:21:00+00:00",
+        "last_seen_run": "run-b", "last_seen_at": "2026-12-02T14:21:00+00:00"}
 
 
 def test_resolve_records_who_decided_what_for_the_next_run(state: StateDatabase) -> None:

@@ -255,7 +255,7 @@ def scope_of(context: AssetExecutionContext, clock: SourceClock | None = None) -
     until = change_window_end(clock.now() or datetime.now(UTC),
                               timedelta(seconds=clock.change_window_lag_seconds))
     return SyncScope(realm_id, incremental, run_dates(months, context.run.tags.get(DAYS_TAG)),
-                     until)
+                     until, run_id=context.run.run_id)
 
 
 def realm_and_months(context: AssetExecutionContext) -> tuple[str, list[str]]:

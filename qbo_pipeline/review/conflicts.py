@@ -10,7 +10,7 @@ that name the conflict and the way out.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from qbo_pipeline.state import (
     ConflictRecord,
     ConflictStatus,
     get_resolution,
+    get_sighting,
     get_snapshots,
     request_reread,
     resolve_conflict,
@@ -39,7 +40,8 @@ class ReviewError(Exception):
 
 @dataclass(frozen=True)
 class ConflictView:
-    """A conflict as a person reads it: the record by name, each field's three values."""
+    """A conflict as a person reads it: the record by name, each field's three values, when
+    each side changed and the runs that found it (None when not recorded)."""
 
     id: int
     realm_id: str
@@ -54,10 +56,17 @@ class ConflictView:
     decided_by: str | None = None
     decided_at: datetime | None = None
     applied_by_run: str | None = None
+    source_changed_at: datetime | None = None
+    qbo_changed_at: datetime | None = None
+    first_seen_run: str | None = None
+    first_seen_at: datetime | None = None
+    last_seen_run: str | None = None
+    last_seen_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         view = asdict(self)
-        for moment in ("created_at", "decided_at"):
+        for moment in ("created_at", "decided_at", "source_changed_at", "qbo_changed_at",
+                       "first_seen_at", "last_seen_at"):
             view[moment] = view[moment].isoformat() if view[moment] else None
         return view
 
@@ -134,12 +143,19 @@ def _conflict(session: Session, conflict_id: int) -> ConflictRecord:
 
 def _view(session: Session, specs: SpecSet, record: ConflictRecord) -> ConflictView:
     resolution = get_resolution(session, record.id)
-    return ConflictView(
+    view = ConflictView(
         record.id, record.realm_id, record.spec_name, record.source_key, record.qbo_id,
         _name(session, specs, record), record.status.value, record.reason,
         [dict(field) for field in record.fields], record.created_at,
         record.resolved_by, record.resolved_at,
         resolution.applied_run_id if resolution is not None else None)
+    sighting = get_sighting(session, record.id)
+    if sighting is None:  # a conflict opened before runs recorded who found it
+        return view
+    return replace(view, source_changed_at=sighting.source_changed_at,
+                   qbo_changed_at=sighting.qbo_changed_at,
+                   first_seen_run=sighting.first_run_id, first_seen_at=sighting.first_seen_at,
+                   last_seen_run=sighting.last_run_id, last_seen_at=sighting.last_seen_at)
 
 
 def _name(session: Session, specs: SpecSet, record: ConflictRecord) -> str:

@@ -5,6 +5,7 @@
 - `snapshots`: the QBO side as last fetched (query or CDC);
 - `conflicts`: fields changed on both sides, waiting for a bookkeeper's decision;
   `conflict_resolutions` records each decision (who, when, what) and the run that applied it;
+  `conflict_sightings` when each side last changed and which runs found the conflict;
 - `quarantine`: source rows held back (failed validation, refused by QBO for good, or not
   plannable), with the reasons, until they pass; `held_references` lists the records each
   refers to, so that a row is tried again when one of them syncs;
@@ -210,6 +211,24 @@ class ConflictResolutionRecord(StateBase):
     decided_at: Mapped[datetime] = mapped_column(default=utc_now)
     applied_run_id: Mapped[str | None] = mapped_column(String(64))
     applied_at: Mapped[datetime | None]
+
+
+class ConflictSightingRecord(StateBase):
+    """When each side of a conflict changed, and the runs that found it: the first one, and
+    the last one that still saw it open."""
+
+    __tablename__ = "qbo_conflict_sightings"
+
+    conflict_id: Mapped[int] = mapped_column(primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    first_run_id: Mapped[str | None] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime]
+    last_run_id: Mapped[str | None] = mapped_column(String(64))
+    last_seen_at: Mapped[datetime]
+    # The source row's change stamp and QBO's MetaData.LastUpdatedTime, as the last run saw
+    # them (None when unknown).
+    source_changed_at: Mapped[datetime | None]
+    qbo_changed_at: Mapped[datetime | None]
 
 
 class RowDueRecord(StateBase):

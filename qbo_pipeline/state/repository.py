@@ -21,6 +21,7 @@ from qbo_pipeline.state.crypto import SecretCipher
 from qbo_pipeline.state.models import (
     ConflictRecord,
     ConflictResolutionRecord,
+    ConflictSightingRecord,
     ConflictStatus,
     CursorRecord,
     HeldReferenceRecord,
@@ -322,6 +323,61 @@ def list_conflicts(session: Session, realm_id: str, spec_name: str | None = None
         return list(session.scalars(query))
     return [record for chunk in _chunks(list(keys))
             for record in session.scalars(query.where(ConflictRecord.source_key.in_(chunk)))]
+
+
+@dataclass(frozen=True)
+class ConflictSighting:
+    """A run that found a record's open conflict, and when each side had changed: the source
+    row's change stamp and QBO's `MetaData.LastUpdatedTime` (None when unknown)."""
+
+    source_key: str
+    run_id: str | None
+    source_changed_at: datetime | None
+    qbo_changed_at: datetime | None
+
+
+def record_sightings(session: Session, realm_id: str, spec_name: str,
+                     sightings: Iterable[ConflictSighting], *,
+                     seen_at: datetime | None = None) -> int:
+    """Record the runs that found the open conflicts of these records. A conflict's first
+    sighting sets its first and last run; a later one moves the last run and the times each
+    side changed, the first run stays. Raises StateError for a record without an open
+    conflict."""
+    seen_at = seen_at or utc_now()
+    incoming = {sighting.source_key: sighting for sighting in sightings}
+    if not incoming:
+        return 0
+    open_ids = {record.source_key: record.id for record in list_conflicts(
+        session, realm_id, spec_name, keys=list(incoming))}
+    if missing := sorted(set(incoming) - set(open_ids)):
+        raise StateError(f"realm {realm_id}: {spec_name} records {missing} have no open "
+                         "conflict: open it before recording who found it")
+    rows = [{
+        "conflict_id": open_ids[key], "realm_id": realm_id,
+        "first_run_id": sighting.run_id, "first_seen_at": seen_at,
+        "last_run_id": sighting.run_id, "last_seen_at": seen_at,
+        "source_changed_at": sighting.source_changed_at,
+        "qbo_changed_at": sighting.qbo_changed_at,
+    } for key, sighting in incoming.items()]
+    statement = _upsert(session, ConflictSightingRecord)
+    statement = statement.on_conflict_do_update(
+        index_elements=["conflict_id"],
+        set_={name: statement.excluded[name] for name in (
+            "last_run_id", "last_seen_at", "source_changed_at", "qbo_changed_at")},
+    )
+    for chunk in _chunks(rows):
+        session.execute(statement, list(chunk))
+    # The session may hold rows as they were before this statement.
+    for conflict_id in open_ids.values():
+        loaded = session.identity_map.get(session.identity_key(ConflictSightingRecord,
+                                                               conflict_id))
+        if loaded is not None:
+            session.expire(loaded)
+    return len(rows)
+
+
+def get_sighting(session: Session, conflict_id: int) -> ConflictSightingRecord | None:
+    return session.get(ConflictSightingRecord, conflict_id)
 
 
 def resolve_conflict(session: Session, realm_id: str, conflict_id: int,

@@ -32,13 +32,14 @@ RECORD_TAG = "qbo/record"
 @dataclass(frozen=True)
 class SyncScope:
     """The run's parameters: which company, changes or a range of dates, the clock, one
-    record."""
+    record, and the run's id (None outside a Dagster run)."""
 
     realm_id: str
     incremental: bool
     dates: BusinessDates  # the business dates a backfill re-syncs (its partitions' months)
     until: datetime  # the change window's end: the run's clock less the lag
     record_key: str | None = None  # one source record only: a per-record sync
+    run_id: str | None = None  # the Dagster run, recorded with the conflicts it finds
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class PlanStage:
     fetched: Fetched | None = None
     # The decided conflicts this plan applies: (conflict id, source key).
     decisions: tuple[tuple[int, str], ...] = ()
+    # The source stamp of every row in play (those read because QBO changed too): key -> stamp.
+    stamps: dict[str, datetime] = field(default_factory=dict)
 
 
 # What a person decides on a conflict, as the state records it and as the core names it.

@@ -32,6 +32,7 @@ from qbo_pipeline.qbo import (
 from qbo_pipeline.source import read, read_keys, read_lines
 from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.state import (
+    ConflictSighting,
     DecidedConflict,
     LinkUpdate,
     QuarantineEntry,
@@ -50,6 +51,7 @@ from qbo_pipeline.state import (
     open_conflicts,
     pending_writes,
     quarantine_rows,
+    record_sightings,
     record_write_intent,
     refused_request_ids,
     release_quarantine,
@@ -71,6 +73,7 @@ from qbo_pipeline.steps.common import (
     source_key_resolver,
 )
 from qbo_pipeline.sync import (
+    Conflict,
     RecordState,
     ResolveLookup,
     ResolveRef,
@@ -93,6 +96,7 @@ from qbo_pipeline.sync.batches import (
     superseded_writes,
 )
 from qbo_pipeline.sync.cursor import RowProgress, next_cursor, window_rows
+from qbo_pipeline.sync.diff import qbo_updated_at
 from qbo_pipeline.sync.mapping import DELETED, PAYLOAD, SOURCE_KEY
 from qbo_pipeline.sync.pull import pull_query
 from qbo_pipeline.sync.resolutions import DecidedField, decided_fields
@@ -325,7 +329,7 @@ def plan_spec(spec: EntitySpec, specs: SpecSet, stage: Stage, client: QBOClient,
         unchanged=sum(1 for key in plan.unchanged if key in window),
         conflicts=sum(1 for conflict in plan.conflicts if conflict.source_key in window)),
         stage, fetched, tuple((d.conflict_id, d.source_key) for d in decided.values()
-                              if d.pending))
+                              if d.pending), stamps)
 
 
 def _decided_fields(decided: DecidedConflict | None) -> dict[str, DecidedField] | None:
@@ -399,6 +403,7 @@ def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
     plan, realm_id = stage.plan, stage.scope.realm_id
     with sessions.begin() as session:
         open_conflicts(session, realm_id, spec.name, plan.conflicts)
+        _record_sightings(session, spec, stage, plan.conflicts)
         upsert_links(session, realm_id, spec.name, [
             _link_update(spec, link_for(
                 link.source_key, {"Id": link.qbo_id, "SyncToken": link.sync_token},
@@ -437,6 +442,21 @@ def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
               "conflicts": stage.counts.get("conflicts", 0) + tally.conflicts,
               "unchanged": stage.counts.get("unchanged", 0) + tally.unchanged}
     return counts, tally
+
+
+def _record_sightings(session: Session, spec: EntitySpec, stage: PlanStage,
+                      conflicts: Sequence[Conflict]) -> None:
+    """Record that this run found these open conflicts, and when each side had changed: the
+    source row's stamp as read, QBO's `MetaData.LastUpdatedTime` as last fetched."""
+    if not conflicts:
+        return
+    realm_id = stage.scope.realm_id
+    snapshots = get_snapshots(session, realm_id, spec.qbo_entity,
+                              [c.qbo_id for c in conflicts if c.qbo_id is not None])
+    record_sightings(session, realm_id, spec.name, [ConflictSighting(
+        conflict.source_key, stage.scope.run_id, stage.stamps.get(conflict.source_key),
+        qbo_updated_at(snapshots[conflict.qbo_id].payload)
+        if conflict.qbo_id in snapshots else None) for conflict in conflicts])
 
 
 def _supersede_pending(session: Session, realm_id: str, spec_name: str,
@@ -596,6 +616,7 @@ def _settle(spec: EntitySpec, stage: PlanStage, sessions: sessionmaker[Session],
     conflicts = [r.conflict for r in resolutions if r.conflict is not None]
     with sessions.begin() as session:
         open_conflicts(session, stage.scope.realm_id, spec.name, conflicts)
+        _record_sightings(session, spec, stage, conflicts)
     for conflict in conflicts:
         if conflict.source_key not in tally.recovered:
             tally.conflict(conflict.source_key)

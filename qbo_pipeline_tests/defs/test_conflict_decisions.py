@@ -3,6 +3,8 @@ checked in QBO and in the source (real HTTP to the emulator, real SQLite databas
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,18 +21,33 @@ from qbo_pipeline_tests.defs.test_pull_and_two_way import (
     edit_in_qbo,
     linked_id,
     qbo_phone,
+    qbo_record,
     synced_twice,
     two_way_clients,
     writes_of,
 )
 
 
+@dataclass(frozen=True)
+class FoundConflict:
+    """An open conflict, the run that found it, and the source row's stamp it was found with."""
+
+    conflict: ConflictView
+    run: ExecuteInProcessResult
+    touched_at: datetime  # naive UTC, as written to the source
+
+
 def conflict_on_phone(pipeline: PipelineUnderTest, specs: SpecSet) -> ConflictView:
     """Client 5's phone changed in QBO by a bookkeeper and in the source: one open conflict."""
+    return found_conflict_on_phone(pipeline, specs).conflict
+
+
+def found_conflict_on_phone(pipeline: PipelineUnderTest, specs: SpecSet) -> FoundConflict:
     synced_twice(pipeline, specs)
     edit_in_qbo(pipeline, "Customer", linked_id(pipeline, "client", "5"),
                 {"PrimaryPhone": {"FreeFormNumber": "555-0100"}})
-    touch(pipeline, "UPDATE clients SET phone = '555-0199', updated_at = :now WHERE id = 5")
+    touched_at = touch(pipeline, "UPDATE clients SET phone = '555-0199', updated_at = :now "
+                                 "WHERE id = 5")
     result = pipeline.run(specs=specs)
     assert result.success
     check = conflicts_check(result)
@@ -42,7 +59,7 @@ def conflict_on_phone(pipeline: PipelineUnderTest, specs: SpecSet) -> ConflictVi
     [phone] = [f for f in conflict.fields if f["path"] == "PrimaryPhone.FreeFormNumber"]
     assert (phone["source"], phone["qbo"]) == ("555-0199", "555-0100")
     assert conflict.name != "client 5"  # the customer's name in QBO, for a person to read
-    return conflict
+    return FoundConflict(conflict, result, touched_at)
 
 
 def conflicts_check(result: ExecuteInProcessResult) -> AssetCheckEvaluation:
@@ -118,3 +135,33 @@ def test_keep_source_on_a_push_spec_pushes_it_and_apply_qbo_is_refused_with_the_
         decide(pipeline.sessions, SPECS, [conflict.id], Decision.DISMISS, "ana@example.com")
     with pytest.raises(ReviewError, match="there is no conflict 999"):
         decide(pipeline.sessions, SPECS, [999], Decision.DISMISS, "ana@example.com")
+
+
+def test_a_conflict_says_when_each_side_changed_and_which_runs_found_it(
+        pipeline: PipelineUnderTest, tmp_path: Path) -> None:
+    specs = two_way_clients(tmp_path, "review")
+    found = found_conflict_on_phone(pipeline, specs)
+    conflict = found.conflict
+    assert conflict.first_seen_run == conflict.last_seen_run == found.run.run_id
+    assert conflict.first_seen_at is not None and conflict.first_seen_at == conflict.last_seen_at
+    assert conflict.source_changed_at == found.touched_at.replace(tzinfo=UTC)
+    in_qbo = qbo_record(pipeline, "Customer", linked_id(pipeline, "client", "5"))
+    edited_at = datetime.fromisoformat(in_qbo["MetaData"]["LastUpdatedTime"]).astimezone(UTC)
+    assert conflict.qbo_changed_at == edited_at
+    as_json = conflict.to_json()
+    assert (as_json["first_seen_run"], as_json["qbo_changed_at"]) == (found.run.run_id,
+                                                                     edited_at.isoformat())
+
+    # The source changes again before anyone decides: the next run still sees the conflict.
+    touched_again = touch(pipeline, "UPDATE clients SET phone = '555-0123', updated_at = :now "
+                                    "WHERE id = 5")
+    later = pipeline.run(specs=specs)
+    assert later.success
+    [again] = list_conflicts(pipeline.sessions, specs)
+    assert again.id == conflict.id
+    assert (again.first_seen_run, again.first_seen_at) == (found.run.run_id,
+                                                           conflict.first_seen_at)
+    assert again.last_seen_run == later.run_id != found.run.run_id
+    assert again.last_seen_at is not None and again.last_seen_at > conflict.first_seen_at
+    assert again.source_changed_at == touched_again.replace(tzinfo=UTC)
+    assert again.qbo_changed_at == edited_at  # QBO did not change

@@ -24,9 +24,10 @@ from qbo_pipeline_tests.defs.conftest import SPECS, PipelineUnderTest
 from qbo_pipeline_tests.defs.test_sync import synced_counts
 
 
-def touch(pipeline: PipelineUnderTest, sql: str, **params: Any) -> None:
+def touch(pipeline: PipelineUnderTest, sql: str, **params: Any) -> datetime:
     """Change source rows as the application would, stamped just after the window the last
-    run covered (so that the next run's window holds them without waiting for the clock)."""
+    run covered (so that the next run's window holds them without waiting for the clock).
+    Returns the stamp written (naive, in UTC)."""
     with pipeline.sessions.begin() as session:
         ends = [cursor.change_window_end for spec in SPECS.in_dependency_order()
                 if (cursor := get_cursor(session, pipeline.realm.realm_id, spec.name))
@@ -36,6 +37,7 @@ def touch(pipeline: PipelineUnderTest, sql: str, **params: Any) -> None:
     with engine.begin() as connection:
         connection.execute(sa.text(sql), {"now": stamp, **params})
     engine.dispose()
+    return stamp
 
 
 def scalar(pipeline: PipelineUnderTest, sql: str, **params: Any) -> Any:
