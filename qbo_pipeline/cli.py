@@ -22,10 +22,14 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from qbo_pipeline.defs.runner import SyncReport, SyncResources
+    from qbo_pipeline.review.guard import AdminCredential
+    from qbo_pipeline.review.web import ReviewDesk
     from qbo_pipeline.specs import SpecSet
     from qbo_pipeline.sync.scope import BusinessDates
 
 T = TypeVar("T")
+# The counts a sync's summary shows, per entity.
+SUMMARY_COUNTS = ("created", "updated", "unchanged", "quarantined", "conflicts", "failed")
 
 
 @click.group()
@@ -222,6 +226,16 @@ def _fail_dead_runs(instance: DagsterInstance, realm_ids: Iterable[str]) -> None
         click.echo(f"run {run_id} had been killed: marked failed")
 
 
+def _sync_one(specs: SpecSet, resources: SyncResources, realm_id: str, entity: str,
+              record_key: str) -> SyncReport:
+    """A per-record sync, as `sync --entity E --id K` runs it."""
+    from qbo_pipeline.demo import dagster_instance
+
+    with dagster_instance(None, click.echo) as instance:
+        _fail_dead_runs(instance, [realm_id])
+        return _sync_realm(specs, resources, instance, realm_id, entity, record_key)
+
+
 def _sync_realm(specs: SpecSet, resources: SyncResources, instance: DagsterInstance,
                 realm_id: str, entity: str | None, record_key: str | None,
                 dates: BusinessDates | None = None) -> SyncReport:
@@ -318,6 +332,23 @@ def conflicts_show(conflict_id: int, as_json: bool) -> None:
                + (f", applied by run {view.applied_by_run}" if view.applied_by_run else ""))
     if view.reason:
         click.echo(f"  {view.reason}")
+
+    def at(moment: datetime) -> str:
+        return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+    def by(what: str, run: str | None, moment: datetime | None) -> str:
+        if moment is None:
+            return ""
+        return f"{what} by run {run} ({at(moment)})" if run else f"{what} {at(moment)}"
+
+    sides = ", ".join(f"{side} {at(moment)}" for side, moment in (
+        ("in the source", view.source_changed_at), ("in QBO", view.qbo_changed_at)) if moment)
+    runs = ", ".join(seen for seen in (by("found", view.first_seen_run, view.first_seen_at),
+                                       by("last seen", view.last_seen_run, view.last_seen_at))
+                     if seen)
+    if sides or runs:
+        click.echo("  " + "; ".join(part for part in (sides and f"changed {sides}", runs)
+                                    if part))
     for field in view.fields:
         click.echo(f"  {field['path']}: source {field.get('source')!r}, QBO "
                    f"{field.get('qbo')!r}, last synced {field.get('base')!r}")
@@ -386,19 +417,13 @@ def quarantine_list(realm_id: str | None, entity: str | None, as_json: bool) -> 
 def quarantine_retry(entity: str, record_key: str, realm_id: str | None) -> None:
     """Try one held row again now (after fixing it in the source): sync that record."""
     from qbo_pipeline.defs.runner import SyncResources, connected_realms
-    from qbo_pipeline.demo import dagster_instance
     from qbo_pipeline.review.quarantine import retry_row
 
     resources = SyncResources.from_env()
     realm = realm_id or _the_connected_realm(connected_realms(resources.state_db))
-
-    def sync_record(specs: SpecSet) -> SyncReport:
-        with dagster_instance(None, click.echo) as instance:
-            _fail_dead_runs(instance, [realm])
-            return _sync_realm(specs, resources, instance, realm, entity, record_key)
-
     report = _reviewed(lambda sessions, specs: retry_row(
-        sessions, specs, realm, entity, record_key, lambda: sync_record(specs)))
+        sessions, specs, realm, entity, record_key,
+        lambda: _sync_one(specs, resources, realm, entity, record_key)))
     click.echo(f"{entity} {record_key} passed and is released from the quarantine")
     _fail_on_failed_records(report)
 
@@ -497,6 +522,64 @@ def links_duplicates(realm_id: str | None, entity: str | None, as_json: bool) ->
                    "then sync.")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; beyond this machine only with an admin credential "
+                   "(QBO_REVIEW_USER, QBO_REVIEW_PASSWORD).")
+@click.option("--port", default=8766, show_default=True, type=int, help="Port to listen on.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="A host name people reach the page by (any other Host is refused); "
+                   "repeatable.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def review(host: str, port: int, allowed_hosts: tuple[str, ...], log_level: str) -> None:
+    """Serve the review page: decide conflicts, retry quarantined rows, repair links.
+
+    The same operations as `conflicts`, `quarantine` and `links`, on the state DB of the
+    environment (QBO_STATE_URL...); its syncs of one record run as `sync --id` does.
+    """
+    import uvicorn
+
+    from qbo_pipeline.review.guard import GuardError, check_bind, credential_from_env
+    from qbo_pipeline.review.guard import allowed_hosts as hosts_for
+    from qbo_pipeline.review.web import create_review_app
+
+    try:
+        credential = credential_from_env()
+        check_bind(host, credential, allowed_hosts)
+    except GuardError as exc:
+        raise click.ClickException(str(exc)) from exc
+    desk = review_desk(credential)
+    app = create_review_app(desk, hosts_for(host, allowed_hosts))
+    click.echo(f"Review page on http://{host}:{port}/ ("
+               + ("admin sign-in required" if credential else "this machine only") + ")")
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def review_desk(credential: AdminCredential | None = None) -> ReviewDesk:
+    """The review page's desk on the environment's state DB and specs, syncing one record
+    as `qbo-pipeline sync --entity E --id K` does."""
+    from qbo_pipeline.defs.runner import SyncResources
+    from qbo_pipeline.review.conflicts import ReviewError
+    from qbo_pipeline.review.web import ReviewDesk
+
+    specs = _load_specs()
+    resources = SyncResources.from_env()
+
+    def sync_record(realm_id: str, entity: str, record_key: str) -> str:
+        try:
+            report = _sync_one(specs, resources, realm_id, entity, record_key)
+            _fail_on_failed_records(report)
+        except click.ClickException as exc:
+            raise ReviewError(exc.message) from exc
+        done = {name: count for name, count in report.counts.get(entity, {}).items()
+                if count and name in SUMMARY_COUNTS}
+        return (f"Dagster run {report.run_id}: "
+                + (", ".join(f"{name} {count}" for name, count in done.items()) or "no change"))
+
+    return ReviewDesk(resources.state_db.sessions(), specs, sync_record, credential)
+
+
 def _who(decided_by: str | None) -> str:
     if not (decided_by or "").strip():
         raise click.UsageError("say who does it (--by): every change of a link is recorded")
@@ -549,11 +632,10 @@ def _fail_on_failed_records(report: SyncReport) -> None:
 
 
 def _counts_table(counts: dict[str, dict[str, int]]) -> str:
-    columns = ("created", "updated", "unchanged", "quarantined", "conflicts", "failed")
-    lines = [f"  {'entity':<12}" + "".join(f"{name:>12}" for name in columns)]
+    lines = [f"  {'entity':<12}" + "".join(f"{name:>12}" for name in SUMMARY_COUNTS)]
     for entity, numbers in counts.items():
         lines.append(f"  {entity:<12}" + "".join(f"{numbers.get(name, 0):>12}"
-                                                 for name in columns))
+                                                 for name in SUMMARY_COUNTS))
     return "\n".join(lines)
 
 
