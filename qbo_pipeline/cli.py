@@ -173,10 +173,11 @@ def sync(realms: tuple[str, ...], entity: str | None, record_key: str | None) ->
     if unknown:
         raise click.ClickException(f"realm {', '.join(unknown)} is not connected (connected: "
                                    f"{', '.join(connected)}); {CONNECT_HINT}")
+    chosen = _automatic(specs, resources, list(realms or connected), record_key)
     with dagster_instance(None, click.echo) as instance:
-        _fail_dead_runs(instance, realms or connected)
+        _fail_dead_runs(instance, chosen)
         reports = [_sync_realm(specs, resources, instance, realm_id, entity, record_key)
-                   for realm_id in realms or connected]
+                   for realm_id in chosen]
     for report in reports:
         _fail_on_failed_records(report)
 
@@ -215,6 +216,22 @@ def backfill(realm_id: str, first_day: datetime, last_day: datetime | None,
         _fail_dead_runs(instance, [realm_id])
         report = _sync_realm(specs, resources, instance, realm_id, entity, None, dates)
     _fail_on_failed_records(report)
+
+
+def _automatic(specs: SpecSet, resources: SyncResources, realm_ids: list[str],
+               record_key: str | None) -> list[str]:
+    """The companies a sync runs for: one on manual sync only for a single record."""
+    from qbo_pipeline.defs.jobs import realm_history
+
+    if record_key is not None:
+        return realm_ids
+    manual = realm_history(resources.state_db, specs.settings).manual
+    for realm_id in realm_ids:
+        if realm_id in manual:
+            click.echo(f"company {realm_id} syncs manually (setting sync_mode): sync one record "
+                       "with --entity E --id K, or `qbo-pipeline settings --realm "
+                       f"{realm_id} set sync_mode automatic`")
+    return [realm_id for realm_id in realm_ids if realm_id not in manual]
 
 
 def _fail_dead_runs(instance: DagsterInstance, realm_ids: Iterable[str]) -> None:
@@ -578,6 +595,84 @@ def review_desk(credential: AdminCredential | None = None) -> ReviewDesk:
                 + (", ".join(f"{name} {count}" for name, count in done.items()) or "no change"))
 
     return ReviewDesk(resources.state_db.sessions(), specs, sync_record, credential)
+
+
+@main.group(invoke_without_command=True)
+@click.option("--realm", "realm_id", help="QBO company (default: the only one connected).")
+@click.option("--json", "as_json", is_flag=True, help="JSON output, for scripts.")
+@click.pass_context
+def settings(context: click.Context, realm_id: str | None, as_json: bool) -> None:
+    """A company's settings: show them (the default), `set KEY VALUE`, `reset KEY`.
+
+    Each entity can be switched off (`client.enabled false`), each spec's filters changed
+    (`time_entry.approved_only false`), and the company put on manual sync (`sync_mode
+    manual`); the next run reads them.
+    """
+    context.obj = realm_id
+    if context.invoked_subcommand is None:
+        context.invoke(settings_show, as_json=as_json)
+
+
+@settings.command("show")
+@click.option("--json", "as_json", is_flag=True, help="JSON output, for scripts.")
+@click.pass_obj
+def settings_show(realm_id: str | None, as_json: bool) -> None:
+    """Show every setting: its value for the company, and whether that is the default."""
+    from qbo_pipeline.company_settings import show_settings
+
+    realm = _realm_or_the_one(realm_id)
+    views = _with_settings(lambda sessions, specs: show_settings(sessions, specs, realm))
+    if as_json:
+        click.echo(json.dumps([view.to_json() for view in views], indent=2))
+        return
+    click.echo(f"settings of company {realm}:")
+    for view in views:
+        shown = _shown(view.value) + ("" if view.changed else " (default)")
+        choices = f" [{' | '.join(view.choices)}]" if view.choices else ""
+        click.echo(f"  {view.key:<28} {shown:<22} {view.description}{choices}")
+
+
+@settings.command("set")
+@click.argument("key")
+@click.argument("value")
+@click.pass_obj
+def settings_set(realm_id: str | None, key: str, value: str) -> None:
+    """Give a setting a value for the company (checked first)."""
+    from qbo_pipeline.company_settings import change_setting
+
+    realm = _realm_or_the_one(realm_id)
+    view = _with_settings(lambda sessions, specs: change_setting(sessions, specs, realm, key,
+                                                                 value))
+    click.echo(f"{view.key} is {_shown(view.value)} for company {realm}; the next sync "
+               "follows it")
+
+
+@settings.command("reset")
+@click.argument("key")
+@click.pass_obj
+def settings_reset(realm_id: str | None, key: str) -> None:
+    """Put a setting back to its default for the company."""
+    from qbo_pipeline.company_settings import change_setting
+
+    realm = _realm_or_the_one(realm_id)
+    view = _with_settings(lambda sessions, specs: change_setting(sessions, specs, realm, key,
+                                                                 None))
+    click.echo(f"{view.key} is back to its default, {_shown(view.value)}, for company {realm}")
+
+
+def _shown(value: bool | str) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
+def _with_settings(action: Callable[[sessionmaker[Session], SpecSet], T]) -> T:
+    from qbo_pipeline.company_settings import SettingsError
+    from qbo_pipeline.defs.resources import StateDatabase
+
+    specs = _load_specs()
+    try:
+        return action(StateDatabase.from_env().sessions(), specs)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _who(decided_by: str | None) -> str:

@@ -61,8 +61,10 @@ from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateData
 from qbo_pipeline.qbo import QBOClient
 from qbo_pipeline.review.links import find_duplicates
 from qbo_pipeline.specs import EntitySpec, SpecSet
+from qbo_pipeline.specs.company_settings import ENABLED
 from qbo_pipeline.state import (
     OpenReview,
+    get_realm,
     mark_decisions_applied,
     open_review,
     record_run_result,
@@ -90,6 +92,7 @@ from qbo_pipeline.steps.push import (
 )
 from qbo_pipeline.sync.results import outcomes_by_day
 from qbo_pipeline.sync.scope import CHANGE_WINDOW_LAG, change_window_end
+from qbo_pipeline.sync.settings import effective, spec_enabled
 from qbo_pipeline.sync.validation import ValidationResult
 
 # Backfill policies are Dagster's way to run a backfill in one run; they are marked beta, and
@@ -108,6 +111,7 @@ PREVIEW_ROWS = 5
 VALIDATION_CHECK = "no_quarantined_rows"
 CONFLICTS_CHECK = "no_open_conflicts"
 DUPLICATES_CHECK = "no_likely_duplicates"
+SWITCHED_OFF_METADATA = "switched_off"
 # The per-day status a run records on each month partition it covered.
 DAYS_METADATA = "days"
 
@@ -301,6 +305,9 @@ class SpecRun:
                default_start: date) -> Iterator[MaterializeResult | AssetCheckResult]:
         spec, counts = self.spec, {}
         validated: Stage | None = None
+        if not self.enabled():
+            yield from self.switched_off()
+            return
         if spec.pushes:
             with self.failing_as("source"):
                 source = read_source(spec, self.specs, self.engine, self.sessions, client,
@@ -334,6 +341,30 @@ class SpecRun:
             with self.failing_as("applied"):
                 metadata = self.write_to_source(planned)
             yield self.materialized("applied", metadata)
+
+    def enabled(self) -> bool:
+        with self.sessions.begin() as session:
+            realm = get_realm(session, self.scope.realm_id)
+        return spec_enabled(self.spec, effective(self.specs.settings,
+                                                 realm.settings if realm else None))
+
+    def switched_off(self) -> Iterator[MaterializeResult | AssetCheckResult]:
+        """A spec the company does not sync: each stage says so, nothing is read or written;
+        what still waits for a person is checked as on any run."""
+        spec = self.spec
+        note = (f"not synced: {spec.name}.{ENABLED} is off for company {self.scope.realm_id} "
+                f"(turn it on with `qbo-pipeline settings --realm {self.scope.realm_id} set "
+                f"{spec.name}.{ENABLED} true`)")
+        for stage in stages_of(spec):
+            yield self.materialized(stage, {**_counts({}), SWITCHED_OFF_METADATA: note})
+        if spec.pushes:
+            yield AssetCheckResult(asset_key=asset_key("validated", spec.name),
+                                   check_name=VALIDATION_CHECK, passed=True,
+                                   severity=AssetCheckSeverity.WARN,
+                                   metadata={"quarantined": 0, SWITCHED_OFF_METADATA: note})
+            yield _conflicts_check(spec, self.open_review())
+            if spec.match_key_groups:
+                yield self.duplicates_check()
 
     def materialized(self, stage: str, metadata: Mapping[str, Any]) -> MaterializeResult:
         return MaterializeResult(asset_key=asset_key(stage, self.spec.name), metadata=metadata)

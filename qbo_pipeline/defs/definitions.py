@@ -70,7 +70,7 @@ def build_defs(specs: SpecSet | None = None, resources: Mapping[str, Any] | None
         assets=build_all_assets(specs, build_sync_partitions(start), start,
                                 asset_owners(environ)),
         jobs=[sync_job],
-        schedules=[build_incremental_schedule(start)],
+        schedules=[build_incremental_schedule(start, specs.settings)],
         sensors=[realm_partitions_sensor],
         # Every run in one process, a backfill's included (its job is Dagster's implicit asset
         # job). Nothing goes through an IO manager: each spec's stages hand each other their

@@ -22,7 +22,13 @@ from dagster import (
     TimeWindowPartitionsDefinition,
 )
 
-from qbo_pipeline.defs.assets import REFUSED_METADATA, StageFailed, asset_key, stages_of
+from qbo_pipeline.defs.assets import (
+    REFUSED_METADATA,
+    SWITCHED_OFF_METADATA,
+    StageFailed,
+    asset_key,
+    stages_of,
+)
 from qbo_pipeline.defs.definitions import build_defs
 from qbo_pipeline.defs.instance import WORKER_TAG, this_worker
 from qbo_pipeline.defs.jobs import sync_job
@@ -259,4 +265,6 @@ def describe_materialization(event: DagsterEvent) -> str:
     metadata = materialization.metadata
     shown = ", ".join(f"{name} {metadata[name].value}" for name in COUNT_NAMES
                       if name in metadata and metadata[name].value)
+    if SWITCHED_OFF_METADATA in metadata:
+        shown = "switched off for this company"
     return f"  {materialization.asset_key.to_user_string():<28} {shown or 'nothing to do'}"

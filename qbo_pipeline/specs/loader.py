@@ -17,6 +17,13 @@ from pydantic import ValidationError
 
 from qbo_pipeline.qbo.fields import nearest
 from qbo_pipeline.specs.checks import spec_problems
+from qbo_pipeline.specs.company_settings import (
+    COMPANY_SETTINGS_FILE,
+    CompanySetting,
+    clashes,
+    load_company_settings,
+    spec_settings,
+)
 from qbo_pipeline.specs.models import EntitySpec
 from qbo_pipeline.specs.paths import referenced_entity
 from qbo_pipeline.specs.problems import key_problems, pydantic_problems
@@ -103,7 +110,8 @@ def load_specs(directory: Path) -> SpecSet:
     if not directory.is_dir():
         raise SpecError([f"{directory}: no such directory of mapping specs"])
     try:
-        files = sorted(p for p in directory.iterdir() if p.suffix in SPEC_SUFFIXES)
+        files = sorted(p for p in directory.iterdir()
+                       if p.suffix in SPEC_SUFFIXES and p.name != COMPANY_SETTINGS_FILE)
     except OSError as error:
         raise SpecError([f"{directory}: cannot list the directory: {error.strerror}"]) from None
     if not files:
@@ -118,16 +126,27 @@ def load_specs(directory: Path) -> SpecSet:
             problems.extend(error.problems)
             unloadable.add(path.stem)
     problems.extend(_set_problems(located, unloadable))
+    company, settings_problems = load_company_settings(directory)
+    problems.extend(settings_problems)
+    problems.extend(f"{directory / line}" for line in clashes(
+        company, {spec.name: spec for _, spec in located}))
     if problems:
         raise SpecError(problems)
-    return SpecSet({spec.name: spec for _, spec in located})
+    return SpecSet({spec.name: spec for _, spec in located}, company)
 
 
 class SpecSet:
     """A checked set of specs, keyed by name, with the order their references impose."""
 
-    def __init__(self, specs: Mapping[str, EntitySpec]) -> None:
+    def __init__(self, specs: Mapping[str, EntitySpec],
+                 company_settings: Mapping[str, CompanySetting] | None = None) -> None:
         self._specs = dict(specs)
+        self._company_settings = dict(company_settings or {})
+
+    @property
+    def settings(self) -> dict[str, CompanySetting]:
+        """Every setting a company has, by key: company-wide ones, then each spec's."""
+        return {**dict(sorted(self._company_settings.items())), **spec_settings(self._specs)}
 
     @classmethod
     def of(cls, *specs: EntitySpec) -> SpecSet:

@@ -677,6 +677,13 @@ def synced_realms(session: Session) -> set[str]:
         CursorRecord.change_window_end.is_not(None)).distinct()))
 
 
+def restart_change_window(session: Session, realm_id: str, spec_name: str) -> None:
+    """Have the spec's next run read every row again (its change window starts over)."""
+    session.execute(update(CursorRecord).where(
+        CursorRecord.realm_id == realm_id, CursorRecord.spec_name == spec_name).values(
+        change_window_end=None))
+
+
 def set_cursor(session: Session, realm_id: str, spec_name: str, *,
                change_window_end: datetime | None = None,
                snapshot_cursor: datetime | None = None) -> None:
@@ -879,6 +886,20 @@ def upsert_realm(session: Session, realm_id: str, *, sync_start_date: date | Non
 
 def get_realm(session: Session, realm_id: str) -> RealmRecord | None:
     return session.get(RealmRecord, realm_id)
+
+
+def set_realm_setting(session: Session, realm_id: str, key: str, value: Any) -> RealmRecord:
+    """Store one setting's value for a connected realm (None: back to its default)."""
+    record = session.get(RealmRecord, realm_id)
+    if record is None or record.disconnected_at is not None:
+        raise StateError(f"realm {realm_id} is not connected")
+    settings = {name: stored for name, stored in (record.settings or {}).items()
+                if name != key}
+    if value is not None:
+        settings[key] = value
+    record.settings = settings  # a new dict: the JSON column sees the change
+    session.flush()
+    return record
 
 
 def list_realms(session: Session, *, include_disconnected: bool = False) -> list[RealmRecord]:

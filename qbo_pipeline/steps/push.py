@@ -114,6 +114,7 @@ from qbo_pipeline.sync.results import (
 from qbo_pipeline.sync.scope import (
     HeldRow,
     ReadMode,
+    brings_in_qbo_changes,
     business_days,
     due_again,
     is_transaction,
@@ -122,6 +123,7 @@ from qbo_pipeline.sync.scope import (
     references_of,
     sync_start,
 )
+from qbo_pipeline.sync.settings import effective, row_filters
 from qbo_pipeline.sync.values import source_key_of, to_moment
 
 # --- <spec>/source ---------------------------------------------------------------------------
@@ -140,7 +142,8 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
         synced = last_synced(session, realm_id, {t for row in held for t in row.refers_to})
         asked = rows_due(session, realm_id, spec.name)
     start = sync_start(realm.sync_start_date if realm is not None else None, default_start)
-    overrides = (realm.settings or {}).get(spec.name, {}) if realm is not None else {}
+    overrides = row_filters(spec, effective(specs.settings,
+                                            realm.settings if realm is not None else None))
     window = read_scope(spec, incremental=scope.incremental, dates=scope.dates,
                         until=scope.until,
                         cursor=cursor.change_window_end if cursor is not None else None,
@@ -285,7 +288,8 @@ def plan_spec(spec: EntitySpec, specs: SpecSet, stage: Stage, client: QBOClient,
     linked to yet (imported under `target: upsert`)."""
     realm_id = stage.scope.realm_id
     frame, rows, stamps = stage.frame, dict(stage.rows), dict(stage.stamps)
-    if spec.pulls:
+    qbo_changes = brings_in_qbo_changes(spec, stage.read)
+    if qbo_changes:
         changed = _rows_changed_in_qbo(spec, engine, sessions, client, realm_id, fetched,
                                        set(frame[SOURCE_KEY]))
         frame = pd.concat([frame, changed.frame], ignore_index=True)
@@ -314,7 +318,8 @@ def plan_spec(spec: EntitySpec, specs: SpecSet, stage: Stage, client: QBOClient,
                           decided=_decided_fields(decided.get(key)))
               for key, source in sources.items()]
     if spec.pulls:
-        states.extend(_new_in_qbo(spec, sessions, realm_id, fetched))
+        if qbo_changes:
+            states.extend(_new_in_qbo(spec, sessions, realm_id, fetched))
         plan = plan_changes(spec, realm_id, states, candidates, now=now,
                             resolve_source_key=source_key_resolver(spec, specs, sessions,
                                                                    realm_id),

@@ -99,6 +99,12 @@ def read_scope(spec: EntitySpec, *, incremental: bool, dates: BusinessDates, unt
     return ReadScope(ReadMode.DATES, until, dates=dates)
 
 
+def brings_in_qbo_changes(spec: EntitySpec, read: ReadScope | None) -> bool:
+    """Whether a run of `spec` also plans the records changed in QBO (and those new there):
+    a spec that pulls does, except in a per-record sync, which syncs that one record only."""
+    return spec.pulls and (read is None or read.mode is not ReadMode.RECORD)
+
+
 def sync_start(realm_start: date | None, default_start: date) -> date:
     """The company's own start date if it has one, else the configured default."""
     return realm_start or default_start

@@ -59,7 +59,7 @@ from qbo_pipeline.defs.resources import (
 )
 from qbo_pipeline.defs.sensors import realm_partitions_sensor
 from qbo_pipeline.specs import load_specs
-from qbo_pipeline.state import disconnect_realm, set_cursor, upsert_realm
+from qbo_pipeline.state import disconnect_realm, set_cursor, set_realm_setting, upsert_realm
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 specs = load_pipeline_specs()
@@ -209,6 +209,29 @@ def test_schedule_skips_without_realms(instance: DagsterInstance, tmp_path: Path
         [skipped] = list(build_incremental_schedule(sync_start_date())(context))
     assert isinstance(skipped, SkipReason)
     assert "no QBO company is connected" in (skipped.skip_message or "")
+
+
+def test_schedule_leaves_out_the_companies_on_manual_sync(instance: DagsterInstance,
+                                                          tmp_path: Path) -> None:
+    """Seed 004: a company on manual sync is synced only record by record, by a person."""
+    state = StateDatabase(url=f"sqlite:///{tmp_path / 'state.sqlite'}")
+    with state.sessions().begin() as session:
+        upsert_realm(session, "realm-manual", settings={"sync_mode": "manual"})
+        upsert_realm(session, "realm-auto")
+    instance.add_dynamic_partitions(REALM_DIMENSION, ["realm-manual", "realm-auto"])
+    schedule = build_incremental_schedule(sync_start_date(), specs.settings)
+    tick = datetime(2026, 3, 4, 0, 15, tzinfo=UTC)
+    with build_schedule_context(instance=instance, scheduled_execution_time=tick,
+                                resources={"state_db": state}) as context:
+        [request] = list(schedule(context))
+    assert isinstance(request, RunRequest) and request.tags[REALM_TAG] == "realm-auto"
+    with state.sessions().begin() as session:
+        set_realm_setting(session, "realm-auto", "sync_mode", "manual")
+    with build_schedule_context(instance=instance, scheduled_execution_time=tick,
+                                resources={"state_db": state}) as context:
+        [skipped] = list(schedule(context))
+    assert isinstance(skipped, SkipReason)
+    assert "every connected company syncs manually" in (skipped.skip_message or "")
 
 
 def test_markdown_preview_escapes_and_cuts() -> None:

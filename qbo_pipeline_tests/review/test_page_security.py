@@ -172,8 +172,8 @@ def test_with_a_credential_every_request_signs_in(state: StateDatabase) -> None:
             "decision": "keep_source"}, timeout=10)
         assert "decided by admin" in decided.text
         assert ADMIN.password not in decided.text
-    with state.sessions().begin() as session:
-        [conflict] = list_conflicts(session, REALM, status=None)
+    with state.sessions().begin() as db:
+        [conflict] = list_conflicts(db, REALM, status=None)
         assert (conflict.status, conflict.resolved_by) == (ConflictStatus.KEPT_SOURCE, "admin")
 
 

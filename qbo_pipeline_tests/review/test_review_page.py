@@ -16,7 +16,8 @@ from qbo_pipeline.cli import main
 from qbo_pipeline.defs.resources import EMULATOR_CLIENT_SECRET
 from qbo_pipeline.state import StateTokenStore, load_cipher
 from qbo_pipeline.state.crypto import SECRET_KEY_VARIABLE
-from qbo_pipeline_tests.review.conftest import Company, screenshot
+from qbo_pipeline_tests.company import Company
+from qbo_pipeline_tests.review.conftest import screenshot
 
 expect: Any = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is not installed: pip install -e '.[test]'").expect
@@ -50,9 +51,9 @@ def sign(page: Any, name: str = "Ana Bookkeeper") -> None:
 
 
 def test_conflicts_are_listed_with_their_three_values_and_each_decision_is_applied(
-        company: Company, page: Any) -> None:
+        company: Company, review: str, page: Any) -> None:
     make_conflicts(company)
-    page.goto(f"{company.review_url}/")
+    page.goto(f"{review}/")
     expect(page.get_by_role("heading", name="What needs a person")).to_be_visible()
     client_row = page.locator("tr", has=page.locator("td", has_text=re.compile("^client$")))
     expect(client_row.locator("td").nth(2)).to_have_text("3")
@@ -85,7 +86,7 @@ def test_conflicts_are_listed_with_their_three_values_and_each_decision_is_appli
         "keep the source's values, decided by Ana Bookkeeper. The next sync applies it.")
 
     # Clients 4 and 5 from the list, each ticked and decided.
-    page.goto(f"{company.review_url}/conflicts?entity=client")
+    page.goto(f"{review}/conflicts?entity=client")
     expect(page.locator("tbody tr")).to_have_count(2)
     page.locator("tbody tr", has_text="client 4 ").get_by_role("checkbox").check()
     expect(page.get_by_label("Your name")).to_have_value("Ana Bookkeeper")  # remembered
@@ -100,7 +101,7 @@ def test_conflicts_are_listed_with_their_three_values_and_each_decision_is_appli
     assert (source_phone(company, "1"), qbo_phone(company, "1")) == ("555-0210", "555-0210")
     assert (source_phone(company, "4"), qbo_phone(company, "4")) == ("555-0140", "555-0140")
     assert (source_phone(company, "5"), qbo_phone(company, "5")) == ("555-0250", "555-0150")
-    page.goto(f"{company.review_url}/conflicts?entity=client&show=all")
+    page.goto(f"{review}/conflicts?entity=client&show=all")
     for key, status in (("1", "kept_source"), ("4", "applied_qbo"), ("5", "dismissed")):
         expect(page.locator("tbody tr", has_text=f"client {key} ")).to_contain_text(
             f"{status} by Ana Bookkeeper")
@@ -111,19 +112,19 @@ def test_conflicts_are_listed_with_their_three_values_and_each_decision_is_appli
 
 
 def test_a_decision_the_source_cannot_take_is_refused_with_the_way_out(
-        company: Company, page: Any) -> None:
+        company: Company, review: str, page: Any) -> None:
     """Invoices push only: QuickBooks' value has no way into the source."""
     invoice = str(company.linked("invoice", "2"))
     company.edit_in_qbo("Invoice", invoice, {"CustomerMemo": {"value": "Paid by cheque"}})
     company.change_source("UPDATE invoices SET notes = 'Thanks!', updated_at = :now "
                           "WHERE id = 2")
     company.sync()
-    page.goto(f"{company.review_url}/conflicts?entity=invoice")
+    page.goto(f"{review}/conflicts?entity=invoice")
     page.locator("tbody tr", has_text="invoice 2 ").get_by_role("link").first.click()
     expect(page.get_by_role("button", name="Apply QuickBooks' values")).to_be_disabled()
     expect(page.get_by_text(re.compile("is a push field, so QuickBooks' value cannot be "
                                        "written into invoices"))).to_be_visible()
-    page.goto(f"{company.review_url}/conflicts?entity=invoice")
+    page.goto(f"{review}/conflicts?entity=invoice")
     page.locator("tbody tr", has_text="invoice 2 ").get_by_role("checkbox").check()
     sign(page)
     page.get_by_role("button", name="Apply QuickBooks' values").click()
@@ -131,9 +132,9 @@ def test_a_decision_the_source_cannot_take_is_refused_with_the_way_out(
     expect(page.locator("tbody tr", has_text="invoice 2 ")).to_contain_text("open")
 
 
-def test_a_quarantined_row_is_fixed_in_the_source_and_retried(company: Company,
+def test_a_quarantined_row_is_fixed_in_the_source_and_retried(company: Company, review: str,
                                                               page: Any) -> None:
-    page.goto(f"{company.review_url}/quarantine")
+    page.goto(f"{review}/quarantine")
     page.get_by_label("Entity").select_option("client")
     page.get_by_role("button", name="Show").click()
     expect(page.locator("tbody tr")).to_have_count(2)  # clients 2 and 3
@@ -155,7 +156,7 @@ def test_a_quarantined_row_is_fixed_in_the_source_and_retried(company: Company,
     expect(page.get_by_role("status")).to_contain_text(
         "client 2 passed and is released from the quarantine. Dagster run")
     expect(page.locator("tbody tr")).to_have_count(0)  # the filter's one row is released
-    page.goto(f"{company.review_url}/quarantine?entity=client")
+    page.goto(f"{review}/quarantine?entity=client")
     expect(page.locator("tbody tr")).to_have_count(1)  # client 3 is still held
     qbo_id = company.linked("client", "2")
     assert qbo_id is not None
@@ -164,7 +165,7 @@ def test_a_quarantined_row_is_fixed_in_the_source_and_retried(company: Company,
 
 
 def test_a_duplicate_invoice_is_repaired_by_the_documented_steps(
-        company: Company, page: Any) -> None:
+        company: Company, review: str, page: Any) -> None:
     """Seed 001: invoice 2 went to QuickBooks twice and is linked to the copy. The steps: void
     the duplicate in QuickBooks, relink the record to the right invoice, sync."""
     right = str(company.linked("invoice", "2"))
@@ -181,7 +182,7 @@ def test_a_duplicate_invoice_is_repaired_by_the_documented_steps(
                                          duplicate["Id"], "--by", "the second sync"])
     assert relinked.exit_code == 0, relinked.output
 
-    page.goto(f"{company.review_url}/duplicates?entity=invoice")
+    page.goto(f"{review}/duplicates?entity=invoice")
     listed = page.locator("tbody tr")
     expect(listed).to_have_count(1)
     expect(listed).to_contain_text(f"Invoice {right} · {original['DocNumber']}")
@@ -207,19 +208,20 @@ def test_a_duplicate_invoice_is_repaired_by_the_documented_steps(
     assert set(company.records("Invoice")) == before
     assert company.linked("invoice", "2") == right
     assert company.records("Invoice")[duplicate["Id"]]["PrivateNote"].startswith("Voided")
-    page.goto(f"{company.review_url}/duplicates?entity=invoice")
+    page.goto(f"{review}/duplicates?entity=invoice")
     expect(page.get_by_text("No likely duplicates.")).to_be_visible()
-    page.goto(f"{company.review_url}/conflicts?entity=invoice")
+    page.goto(f"{review}/conflicts?entity=invoice")
     expect(page.get_by_text("No open conflicts for invoice.")).to_be_visible()
 
 
-def test_no_secret_reaches_the_page(company: Company, page: Any) -> None:
+def test_no_secret_reaches_the_page(
+        company: Company, review: str, page: Any) -> None:
     tokens = StateTokenStore(company.state.sessions(), load_cipher()).load(company.realm_id)
     assert tokens is not None
     secrets = [os.environ[SECRET_KEY_VARIABLE], EMULATOR_CLIENT_SECRET, tokens.refresh_token,
                tokens.access_token or ""]
     for path in ("/", "/conflicts?show=all", "/quarantine", "/duplicates",
                  f"/links?realm={company.realm_id}&entity=client&key=1"):
-        page.goto(company.review_url + path)
+        page.goto(review + path)
         html = page.content()
         assert not [secret for secret in secrets if secret and secret in html], path

@@ -1,0 +1,100 @@
+"""The per-company settings a connected company can change: declared once, in
+`mapping_specs/company_settings.yaml` and by the specs themselves, each with its default.
+
+Three kinds of setting, each named by a key:
+- `<spec>.enabled` (every spec): whether the company syncs that entity at all;
+- `<spec>.<name>` (every spec's `settings:`): its row filters, such as `time_entry.approved_only`;
+- the company-wide ones of `company_settings.yaml`, such as `sync_mode`.
+Values are checked when set (`sync.settings`); this module only says what exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError, model_validator
+
+from qbo_pipeline.specs.models import SPEC_NAME, EntitySpec, SpecModel
+from qbo_pipeline.specs.problems import key_problems, pydantic_problems
+from qbo_pipeline.specs.reading import decode_spec_file, read_yaml
+
+COMPANY_SETTINGS_FILE = "company_settings.yaml"
+ENABLED = "enabled"
+
+
+class SettingKind(StrEnum):
+    BOOLEAN = "boolean"
+    CHOICE = "choice"
+
+
+class CompanySetting(SpecModel):
+    """One setting: what it does (for a person), its kind, its choices and its default."""
+
+    description: str
+    kind: SettingKind
+    choices: tuple[str, ...] = ()
+    default: bool | str
+
+    @model_validator(mode="after")
+    def _default_fits(self) -> CompanySetting:
+        if self.kind is SettingKind.BOOLEAN:
+            if self.choices or not isinstance(self.default, bool):
+                raise ValueError("a boolean setting has no choices and a default of true or "
+                                 "false")
+        elif not self.choices or self.default not in self.choices:
+            raise ValueError("a choice setting lists its choices and its default is one of them")
+        return self
+
+
+def load_company_settings(directory: Path) -> tuple[dict[str, CompanySetting], list[str]]:
+    """The company-wide settings of `directory`'s settings file (none without one), and the
+    problems found, each naming the file and the setting."""
+    path = directory / COMPANY_SETTINGS_FILE
+    if not path.is_file():
+        return {}, []
+    origin = str(path)
+    text, problem = decode_spec_file(path.read_bytes())
+    if problem is not None:
+        return {}, [f"{origin}: {problem}"]
+    data, yaml_problems = read_yaml(text)
+    if yaml_problems:
+        return {}, [f"{origin}: {problem}" for problem in yaml_problems]
+    if not isinstance(data, Mapping):
+        return {}, [f"{origin}: (top level): write one `name:` mapping per setting"]
+    if found := list(key_problems(data)):
+        return {}, [f"{origin}: {path_}: {text_}" for path_, text_ in found]
+    settings: dict[str, CompanySetting] = {}
+    problems = []
+    for name, body in data.items():
+        if not SPEC_NAME.match(str(name)):
+            problems.append(f"{origin}: {name}: a setting's name is snake_case")
+            continue
+        try:
+            settings[str(name)] = CompanySetting.model_validate(body)
+        except ValidationError as error:
+            problems.extend(f"{origin}: {name}{'.' + where if where else ''}: {what}"
+                            for where, what in pydantic_problems(error))
+    return settings, problems
+
+
+def spec_settings(specs: Mapping[str, EntitySpec]) -> dict[str, CompanySetting]:
+    """The settings every spec brings: on or off, and its row filters."""
+    found: dict[str, CompanySetting] = {}
+    for name, spec in sorted(specs.items()):
+        found[f"{name}.{ENABLED}"] = CompanySetting(
+            description=f"Sync {name} ({spec.qbo_entity}) for this company.",
+            kind=SettingKind.BOOLEAN, default=True)
+        for setting_name, setting in spec.settings.items():
+            found[f"{name}.{setting_name}"] = CompanySetting(
+                description=setting.description, kind=SettingKind.BOOLEAN,
+                default=setting.default)
+    return found
+
+
+def clashes(company: Mapping[str, Any], specs: Mapping[str, EntitySpec]) -> list[str]:
+    """Company-wide settings named like a spec (their keys would read as the spec's)."""
+    return [f"{COMPANY_SETTINGS_FILE}: {name}: is the name of a spec; name the setting "
+            "otherwise" for name in company if name in specs]

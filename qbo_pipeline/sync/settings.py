@@ -1,0 +1,90 @@
+"""A company's settings as a run reads them: the stored values over the declared defaults,
+a value checked when it is set, and what each setting decides (whether a spec syncs, its row
+filters, whether the company syncs by itself).
+
+Stored values are a flat mapping of setting key to value (`{"time_entry.approved_only":
+false, "sync_mode": "manual"}`); a key no longer declared (a spec removed) is ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from qbo_pipeline.qbo.fields import nearest
+from qbo_pipeline.specs import EntitySpec
+from qbo_pipeline.specs.company_settings import ENABLED, CompanySetting, SettingKind
+
+SYNC_MODE = "sync_mode"
+MANUAL = "manual"
+TRUE_WORDS = ("true", "on", "yes", "1")
+FALSE_WORDS = ("false", "off", "no", "0")
+
+
+class SettingError(ValueError):
+    """A key or a value that is not a setting's; the message names it and what is allowed."""
+
+
+def setting_of(catalog: Mapping[str, CompanySetting], key: str) -> CompanySetting:
+    if key not in catalog:
+        near = nearest(key, list(catalog))
+        raise SettingError(f"there is no setting {key!r}"
+                           + (f" - did you mean {near!r}?" if near else "")
+                           + f" (settings: {', '.join(catalog)})")
+    return catalog[key]
+
+
+def parse_value(catalog: Mapping[str, CompanySetting], key: str, text: str) -> bool | str:
+    """The value `text` gives setting `key`, or a SettingError naming the allowed values."""
+    setting = setting_of(catalog, key)
+    given = text.strip()
+    if setting.kind is SettingKind.BOOLEAN:
+        if given.lower() in TRUE_WORDS:
+            return True
+        if given.lower() in FALSE_WORDS:
+            return False
+        raise SettingError(f"{key} is on or off: give true or false, not {text!r}")
+    if given not in setting.choices:
+        raise SettingError(f"{key} is one of {', '.join(map(repr, setting.choices))}, not "
+                           f"{text!r}")
+    return given
+
+
+def effective(catalog: Mapping[str, CompanySetting],
+              stored: Mapping[str, Any] | None) -> dict[str, bool | str]:
+    """Every setting's value for a company: what it set, else the default."""
+    stored = stored or {}
+    return {key: _stored_or_default(setting, stored.get(key))
+            for key, setting in catalog.items()}
+
+
+def _stored_or_default(setting: CompanySetting, value: Any) -> bool | str:
+    # A value stored by an older release, or of another kind since, is not trusted.
+    if setting.kind is SettingKind.BOOLEAN and isinstance(value, bool):
+        return value
+    if setting.kind is SettingKind.CHOICE and value in setting.choices:
+        return str(value)
+    return setting.default
+
+
+def spec_enabled(spec: EntitySpec, values: Mapping[str, Any]) -> bool:
+    return bool(values.get(f"{spec.name}.{ENABLED}", True))
+
+
+def row_filters(spec: EntitySpec, values: Mapping[str, Any]) -> dict[str, bool]:
+    """The spec's row filters as the company has them (name -> on)."""
+    return {name: bool(values.get(f"{spec.name}.{name}", setting.default))
+            for name, setting in spec.settings.items()}
+
+
+def syncs_by_itself(values: Mapping[str, Any]) -> bool:
+    """False for a company on manual sync: only a person's per-record syncs run."""
+    return values.get(SYNC_MODE) != MANUAL
+
+
+def specs_to_read_again(key: str, spec_names: Iterable[str]) -> list[str]:
+    """The specs whose rows a change of setting `key` must have the next run read whole: a
+    spec's own setting (a filter, on or off) changes which of its rows sync, including rows
+    an earlier run read and left out, which its change window would not bring back."""
+    spec, _, rest = key.partition(".")
+    return [spec] if rest and spec in set(spec_names) else []

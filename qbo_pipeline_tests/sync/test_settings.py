@@ -1,0 +1,71 @@
+"""A company's settings as the core reads them: values checked when set, stored values over
+the defaults, and what each setting decides."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from qbo_pipeline.defs.definitions import load_pipeline_specs
+from qbo_pipeline.sync.settings import (
+    FALSE_WORDS,
+    TRUE_WORDS,
+    SettingError,
+    effective,
+    parse_value,
+    row_filters,
+    spec_enabled,
+    specs_to_read_again,
+    syncs_by_itself,
+)
+
+SPECS = load_pipeline_specs()
+CATALOG = SPECS.settings
+
+
+def test_every_spec_can_be_switched_off_and_brings_its_filters() -> None:
+    assert {f"{name}.enabled" for name in SPECS.names} <= set(CATALOG)
+    assert CATALOG["time_entry.approved_only"].default is True  # seed 000
+    assert CATALOG["sync_mode"].choices == ("automatic", "manual")  # seed 004
+
+
+@pytest.mark.parametrize(("key", "text", "message"), [
+    ("time_entry.aproved_only", "true",
+     "there is no setting 'time_entry.aproved_only' - did you mean 'time_entry.approved_only'?"),
+    ("time_entry.approved_only", "maybe", "time_entry.approved_only is on or off: give true or "
+                                          "false, not 'maybe'"),
+    ("sync_mode", "Manual", "sync_mode is one of 'automatic', 'manual', not 'Manual'"),
+])
+def test_a_bad_key_or_value_names_it_and_what_is_allowed(key: str, text: str,
+                                                          message: str) -> None:
+    with pytest.raises(SettingError) as raised:
+        parse_value(CATALOG, key, text)
+    assert message in str(raised.value)
+
+
+@given(st.sampled_from(TRUE_WORDS + FALSE_WORDS), st.sampled_from([str.lower, str.upper,
+                                                                   str.title]))
+def test_on_and_off_read_in_any_case(word: str, case: object) -> None:
+    assert callable(case)
+    value = parse_value(CATALOG, "client.enabled", f" {case(word)} ")
+    assert value is (word in TRUE_WORDS)
+
+
+def test_stored_values_override_the_defaults_and_bad_ones_do_not() -> None:
+    values = effective(CATALOG, {"time_entry.approved_only": False, "sync_mode": "manual",
+                                 "client.enabled": "no", "gone.enabled": False})
+    assert values["time_entry.approved_only"] is False
+    assert values["client.enabled"] is True  # not a stored boolean: the default
+    assert "gone.enabled" not in values
+    assert not syncs_by_itself(values)
+    assert syncs_by_itself(effective(CATALOG, None))
+    assert row_filters(SPECS["time_entry"], values) == {"approved_only": False}
+    assert row_filters(SPECS["time_entry"], effective(CATALOG, {})) == {"approved_only": True}
+    assert spec_enabled(SPECS["client"], effective(CATALOG, {"client.enabled": False})) is False
+
+
+def test_a_specs_own_setting_has_its_rows_read_again() -> None:
+    assert specs_to_read_again("time_entry.approved_only", SPECS.names) == ["time_entry"]
+    assert specs_to_read_again("client.enabled", SPECS.names) == ["client"]
+    assert specs_to_read_again("sync_mode", SPECS.names) == []

@@ -1,0 +1,127 @@
+"""`qbo-pipeline settings` on a demo company, and each setting followed by the next sync:
+an entity switched off and on, unapproved time let through (seed 000), manual sync (seed
+004). Real HTTP to the emulator, real SQLite databases, Dagster runs through the CLI."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from qbo_pipeline.cli import main
+from qbo_pipeline.state import get_links, get_realm
+from qbo_pipeline_tests.company import Company, company, synced_demo
+
+__all__ = ["company", "synced_demo"]  # fixtures
+
+
+def settings(company: Company, *arguments: str) -> Any:
+    return CliRunner().invoke(main, ["settings", "--realm", company.realm_id, *arguments])
+
+
+def stored(company: Company) -> dict[str, Any]:
+    with company.state.sessions().begin() as session:
+        realm = get_realm(session, company.realm_id)
+        assert realm is not None
+        return dict(realm.settings or {})
+
+
+def customer_phone(company: Company, key: str) -> str:
+    customer = company.records("Customer")[str(company.linked("client", key))]
+    return str(customer.get("PrimaryPhone", {}).get("FreeFormNumber"))
+
+
+def test_settings_are_shown_changed_and_reset(company: Company) -> None:
+    shown = settings(company)
+    assert shown.exit_code == 0, shown.output
+    assert "time_entry.approved_only     true (default)" in shown.output
+    assert "[automatic | manual]" in shown.output
+    changed = settings(company, "set", "time_entry.approved_only", "off")
+    assert changed.exit_code == 0, changed.output
+    assert "time_entry.approved_only is false for company" in changed.output
+    [view] = [v for v in json.loads(settings(company, "--json").output)
+              if v["key"] == "time_entry.approved_only"]
+    assert (view["value"], view["default"], view["changed"]) == (False, True, True)
+    assert stored(company) == {"time_entry.approved_only": False}
+    reset = settings(company, "reset", "time_entry.approved_only")
+    assert "back to its default, true" in reset.output
+    assert stored(company) == {}
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["set", "time_entry.aproved_only", "false"], "did you mean 'time_entry.approved_only'?"),
+    (["set", "sync_mode", "sometimes"], "sync_mode is one of 'automatic', 'manual', not "
+                                        "'sometimes'"),
+    (["set", "client.enabled", "maybe"], "client.enabled is on or off: give true or false"),
+    (["reset", "nothing"], "there is no setting 'nothing'"),
+])
+def test_a_bad_key_or_value_is_refused_and_changes_nothing(company: Company,
+                                                           arguments: list[str],
+                                                           message: str) -> None:
+    settings(company, "set", "sync_mode", "manual")
+    before = stored(company)
+    refused = settings(company, *arguments)
+    assert refused.exit_code != 0 and message in refused.output, refused.output
+    assert "Traceback" not in refused.output
+    assert stored(company) == before
+    unknown = CliRunner().invoke(main, ["settings", "--realm", "404", "show"])
+    assert unknown.exit_code != 0 and "realm 404 is not connected" in unknown.output
+
+
+def test_unapproved_time_syncs_on_the_next_run_once_approved_only_is_off(
+        company: Company) -> None:
+    """Seed 000: "only sync approved time" is the default; turned off, the time entries an
+    earlier sync left out are synced by the next one."""
+    unapproved = [str(key) for key in company.source_rows(
+        "SELECT id FROM time_entries WHERE approved = 0")]
+    with company.state.sessions().begin() as session:
+        linked = set(get_links(session, company.realm_id, "time_entry"))
+    assert unapproved and not linked & set(unapproved)
+    settings(company, "set", "time_entry.approved_only", "false")
+    company.sync()
+    with company.state.sessions().begin() as session:
+        linked = set(get_links(session, company.realm_id, "time_entry"))
+    assert linked & set(unapproved)
+    assert len(company.records("TimeActivity")) == len(linked)
+
+
+def test_an_entity_switched_off_is_not_synced_until_it_is_on_again(company: Company) -> None:
+    before = customer_phone(company, "1")
+    company.change_source("UPDATE clients SET phone = '555-0777', updated_at = :now "
+                          "WHERE id = 1")
+    settings(company, "set", "client.enabled", "false")
+    output = company.sync()
+    assert customer_phone(company, "1") == before
+    assert "client" not in _written(output)
+    settings(company, "set", "client.enabled", "true")
+    company.sync()
+    assert customer_phone(company, "1") == "555-0777"
+
+
+def test_a_company_on_manual_sync_syncs_only_the_records_asked_for(company: Company) -> None:
+    """Seed 004: "manual or automatic sync"; manual means only a per-record sync."""
+    before = customer_phone(company, "1")
+    company.change_source("UPDATE clients SET phone = '555-0888', updated_at = :now "
+                          "WHERE id IN (1, 4)")
+    settings(company, "set", "sync_mode", "manual")
+    skipped = company.sync()
+    assert f"company {company.realm_id} syncs manually (setting sync_mode)" in skipped
+    assert customer_phone(company, "1") == before
+    company.sync("--entity", "client", "--id", "1")
+    assert customer_phone(company, "1") == "555-0888"
+    assert customer_phone(company, "4") != "555-0888"
+    settings(company, "set", "sync_mode", "automatic")
+    company.sync()
+    assert customer_phone(company, "4") == "555-0888"
+
+
+def _written(output: str) -> set[str]:
+    """The entities a sync's summary shows as created or updated in QBO."""
+    written = set()
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 7 and parts[1].isdigit() and (int(parts[1]) or int(parts[2])):
+            written.add(parts[0])
+    return written
