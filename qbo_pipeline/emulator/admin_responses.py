@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,9 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from qbo_pipeline.emulator.exceptions import QBOFault
 from qbo_pipeline.emulator.oauth import new_realm_id
-
-if TYPE_CHECKING:
-    from qbo_pipeline.emulator.service import Emulator
+from qbo_pipeline.emulator.service import Emulator
 
 AdminHandler = Callable[[Request], Awaitable[Any]]
 Endpoint = Callable[[Request], Awaitable[Response]]

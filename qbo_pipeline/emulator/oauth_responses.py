@@ -12,7 +12,7 @@ import binascii
 import json
 from base64 import b64decode
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -21,9 +21,7 @@ from starlette.routing import Route
 
 from qbo_pipeline.emulator.exceptions import InvalidOAuthRequest, OAuthError, UnsupportedGrantType
 from qbo_pipeline.emulator.oauth import SUPPORTED_SCOPES, OAuthServer
-
-if TYPE_CHECKING:  # only for the annotation: service imports every part of the emulator
-    from qbo_pipeline.emulator.service import Emulator
+from qbo_pipeline.emulator.service import Emulator
 
 AUTHORIZATION_PATH = "/connect/oauth2"  # appcenter.intuit.com/connect/oauth2
 TOKEN_PATH = "/oauth2/v1/tokens/bearer"  # oauth.platform.intuit.com/oauth2/v1/tokens/bearer

@@ -35,6 +35,7 @@ from qbo_pipeline.emulator.exceptions import (
     RequiredParameterMissing,
     qbo_time,
 )
+from qbo_pipeline.emulator.guard import guarded
 from qbo_pipeline.emulator.models import COMPANY_TIMEZONE, QBOBackend
 from qbo_pipeline.emulator.service import Emulator
 
@@ -49,9 +50,6 @@ JSONObject = dict[str, Any]
 
 
 def accounting_routes(emulator: Emulator) -> list[BaseRoute]:
-    # app.py imports this module, so its guard is imported when the routes are built.
-    from qbo_pipeline.emulator.app import guarded
-
     api = AccountingAPI(emulator.backend)
     company = "/v3/company/{realm_id}"
     return [
