@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from qbo_pipeline.emulator.exceptions import QBOFault
-from qbo_pipeline.emulator.oauth import new_realm_id
+from qbo_pipeline.emulator.oauth.models import new_realm_id
 from qbo_pipeline.emulator.service import Emulator
 
 AdminHandler = Callable[[Request], Awaitable[Any]]

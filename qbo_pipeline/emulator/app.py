@@ -15,7 +15,7 @@ from qbo_pipeline.emulator.admin_responses import admin_routes
 from qbo_pipeline.emulator.exceptions import QBOFault
 from qbo_pipeline.emulator.fault_middleware import FaultInjectionMiddleware
 from qbo_pipeline.emulator.guard import handle_fault
-from qbo_pipeline.emulator.oauth_responses import oauth_routes
+from qbo_pipeline.emulator.oauth.urls import oauth_routes
 from qbo_pipeline.emulator.service import Emulator
 
 

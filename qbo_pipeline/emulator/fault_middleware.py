@@ -27,7 +27,7 @@ from qbo_pipeline.emulator.exceptions import InternalServerError, ThrottleExceed
 from qbo_pipeline.emulator.faults import FaultKind, FaultTarget
 from qbo_pipeline.emulator.guard import fault_response
 from qbo_pipeline.emulator.limits import in_flight_until, sleep_until
-from qbo_pipeline.emulator.oauth_responses import TOKEN_PATH
+from qbo_pipeline.emulator.oauth.paths import TOKEN_PATH
 from qbo_pipeline.emulator.service import Emulator
 
 log = logging.getLogger(__name__)
