@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from qbo_pipeline.emulator.accounting.urls import accounting_routes
-from qbo_pipeline.emulator.admin_responses import admin_routes
+from qbo_pipeline.emulator.admin.urls import admin_routes
 from qbo_pipeline.emulator.exceptions import QBOFault
 from qbo_pipeline.emulator.fault_middleware import FaultInjectionMiddleware
 from qbo_pipeline.emulator.guard import handle_fault
