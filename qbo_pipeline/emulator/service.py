@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qbo_pipeline.emulator.accounting.models import QBOBackend
 from qbo_pipeline.emulator.faults import FaultInjector, FaultSettings
 from qbo_pipeline.emulator.limits import RateLimiter, RateLimitSettings
-from qbo_pipeline.emulator.models import QBOBackend
-from qbo_pipeline.emulator.oauth import OAuthServer, OAuthSettings
+from qbo_pipeline.emulator.oauth.models import OAuthServer, OAuthSettings
 from qbo_pipeline.emulator.webhooks import WebhookDispatcher, WebhookSettings
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from qbo_pipeline.emulator.oauth import OAuthSettings
+from qbo_pipeline.emulator.oauth.models import OAuthSettings
 from qbo_pipeline.emulator.server import EmulatorServer
 from qbo_pipeline.emulator.service import EmulatorConfig
 from qbo_pipeline_tests.conftest import ConnectedRealm, connect_realm

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from qbo_pipeline.emulator.accounting.models import QBOBackend
 from qbo_pipeline.emulator.events import ChangeEvent
 from qbo_pipeline.emulator.exceptions import ObjectNotFound, StaleObject
-from qbo_pipeline.emulator.models import QBOBackend
 from qbo_pipeline.emulator.server import EmulatorServer
 from qbo_pipeline.emulator.service import EmulatorConfig
 from qbo_pipeline_tests.conftest import connect_realm

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from qbo_pipeline.emulator.oauth import OAuthSettings
+from qbo_pipeline.emulator.oauth.models import OAuthSettings
 from qbo_pipeline.emulator.server import EmulatorServer
 from qbo_pipeline.emulator.service import EmulatorConfig
 

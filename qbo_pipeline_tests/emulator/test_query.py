@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from qbo_pipeline.emulator.query import (
+from qbo_pipeline.emulator.accounting.query import (
     DEFAULT_MAX_RESULTS,
     NAMES_LIST_ENTITIES,
     Condition,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from qbo_pipeline import specs
-from qbo_pipeline.emulator import query as emulator_query
-from qbo_pipeline.emulator.entities import ENTITY_SPECS, NAME_ENTITIES
+from qbo_pipeline.emulator.accounting import query as emulator_query
+from qbo_pipeline.emulator.accounting.entities import ENTITY_SPECS, NAME_ENTITIES
 from qbo_pipeline.qbo.entities import (
     CDC_ENTITIES,
     QBO_ENTITIES,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from qbo_pipeline.emulator.entities import (
+from qbo_pipeline.emulator.accounting.entities import (
     _LINE_DETAILS,
     COMPUTED_FIELDS,
     ENTITY_SPECS,

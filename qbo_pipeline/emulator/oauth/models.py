@@ -1,6 +1,6 @@
 """OAuth 2.0 and OpenID Connect as Intuit's OAuth server keeps them: settings, token state, rules.
 
-No HTTP here (``oauth_responses.py`` is the wire layer). The rules follow Intuit's developer docs
+No HTTP here (``responses.py`` is the wire layer). The rules follow Intuit's developer docs
 ("Set up OAuth 2.0", "Refresh tokens" in the Authorization FAQ, the help article "Validity of
 Refresh Token", "OpenID Connect"):
 

@@ -17,8 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from qbo_pipeline.emulator import query as qbo_query
-from qbo_pipeline.emulator.entities import (
+from qbo_pipeline.emulator.accounting import query as qbo_query
+from qbo_pipeline.emulator.accounting.entities import (
     COMPUTED_FIELDS,
     ENTITY_SPECS,
     FIRST_DOC_NUMBER,
@@ -33,6 +33,7 @@ from qbo_pipeline.emulator.entities import (
     money,
     spec_for,
 )
+from qbo_pipeline.emulator.accounting.persistence import ChangeSet, StoredRealm, open_store
 from qbo_pipeline.emulator.events import ChangeEvent, ChangeListener
 from qbo_pipeline.emulator.exceptions import (
     BusinessValidation,
@@ -48,7 +49,6 @@ from qbo_pipeline.emulator.exceptions import (
     StaleObject,
     UnsupportedOperation,
 )
-from qbo_pipeline.emulator.persistence import ChangeSet, StoredRealm, open_store
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Intuit's OAuth 2.0 / OpenID Connect endpoints over HTTP, in front of ``OAuthServer``.
 
-The paths are Intuit's own (their hosts folded into the emulator's one base URL), and the
+The paths are Intuit's own (``paths.py``: their hosts folded into the emulator's base URL), and the
 discovery document advertises them with the base URL the request came in on, so an OAuth client
 pointed at ``<base>/.well-known/openid_configuration`` (e.g. intuit-oauth's ``AuthClient`` with
 that URL as its ``environment``) finds everything else by itself.
@@ -12,29 +12,23 @@ import binascii
 import json
 from base64 import b64decode
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from qbo_pipeline.emulator.exceptions import InvalidOAuthRequest, OAuthError, UnsupportedGrantType
-from qbo_pipeline.emulator.oauth import SUPPORTED_SCOPES, OAuthServer
-
-if TYPE_CHECKING:  # only for the annotation: service imports every part of the emulator
-    from qbo_pipeline.emulator.service import Emulator
-
-AUTHORIZATION_PATH = "/connect/oauth2"  # appcenter.intuit.com/connect/oauth2
-TOKEN_PATH = "/oauth2/v1/tokens/bearer"  # oauth.platform.intuit.com/oauth2/v1/tokens/bearer
-REVOCATION_PATH = "/v2/oauth2/tokens/revoke"  # developer.api.intuit.com/v2/oauth2/tokens/revoke
-ISSUER_PATH = "/op/v1"  # oauth.platform.intuit.com/op/v1
-JWKS_PATH = "/op/v1/jwks"
-USERINFO_PATH = "/v1/openid_connect/userinfo"  # accounts.platform.intuit.com/v1/...
-DISCOVERY_PATHS = (
-    "/.well-known/openid_configuration",
-    "/.well-known/openid_sandbox_configuration",
+from qbo_pipeline.emulator.oauth.models import SUPPORTED_SCOPES, OAuthServer
+from qbo_pipeline.emulator.oauth.paths import (
+    AUTHORIZATION_PATH,
+    ISSUER_PATH,
+    JWKS_PATH,
+    REVOCATION_PATH,
+    TOKEN_PATH,
+    USERINFO_PATH,
 )
+
 HARD_EXPIRY_HEADER = "x-include-refresh-token-hard-expires-in"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 5.1
 
@@ -118,57 +112,49 @@ def answering_oauth_errors(handler: Endpoint) -> Endpoint:
     return endpoint
 
 
-def oauth_routes(emulator: Emulator) -> list[Route]:
-    oauth: OAuthServer = emulator.oauth
+class OAuthResponses:
+    """Intuit's OAuth endpoints in front of ``OAuthServer``; ``urls.py`` routes them."""
 
-    def authorize(request: Request) -> Response:
+    def __init__(self, oauth: OAuthServer) -> None:
+        self.oauth = oauth
+
+    def authorize(self, request: Request) -> Response:
         # Sync on purpose: connecting a new company writes the backend; Starlette runs sync
         # endpoints in its thread pool, off the event loop.
         try:
-            location = oauth.authorize(dict(request.query_params))
+            location = self.oauth.authorize(dict(request.query_params))
         except OAuthError as error:
             return oauth_error_response(error)
         return RedirectResponse(location, status_code=302)
 
-    async def token(request: Request) -> Response:
-        client_id = oauth.check_client(basic_credentials(request))
+    async def token(self, request: Request) -> Response:
+        client_id = self.oauth.check_client(basic_credentials(request))
         fields = await form_fields(request)
         wants_hard_expiry = request.headers.get(HARD_EXPIRY_HEADER, "").lower() == "true"
         grant_type = required(fields, "grant_type")
         if grant_type == "authorization_code":
-            body = oauth.exchange_code(client_id, required(fields, "code"),
-                                       required(fields, "redirect_uri"),
-                                       issuer=base_url(request) + ISSUER_PATH,
-                                       report_hard_expiry=wants_hard_expiry)
+            body = self.oauth.exchange_code(client_id, required(fields, "code"),
+                                            required(fields, "redirect_uri"),
+                                            issuer=base_url(request) + ISSUER_PATH,
+                                            report_hard_expiry=wants_hard_expiry)
         elif grant_type == "refresh_token":
-            body = oauth.refresh(client_id, required(fields, "refresh_token"),
-                                 report_hard_expiry=wants_hard_expiry)
+            body = self.oauth.refresh(client_id, required(fields, "refresh_token"),
+                                      report_hard_expiry=wants_hard_expiry)
         else:
             raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported; use "
                                        "authorization_code or refresh_token.")
         return JSONResponse(body, headers=NO_STORE)
 
-    async def revoke(request: Request) -> Response:
-        client_id = oauth.check_client(basic_credentials(request))
-        oauth.revoke(client_id, required(await token_or_form_fields(request), "token"))
+    async def revoke(self, request: Request) -> Response:
+        client_id = self.oauth.check_client(basic_credentials(request))
+        self.oauth.revoke(client_id, required(await token_or_form_fields(request), "token"))
         return Response(status_code=200, headers=NO_STORE)
 
-    async def userinfo(request: Request) -> Response:
-        return JSONResponse(oauth.userinfo(request.headers.get("authorization")))
+    async def userinfo(self, request: Request) -> Response:
+        return JSONResponse(self.oauth.userinfo(request.headers.get("authorization")))
 
-    async def discovery(request: Request) -> Response:
+    async def discovery(self, request: Request) -> Response:
         return JSONResponse(discovery_document(base_url(request)))
 
-    async def jwks(request: Request) -> Response:
-        return JSONResponse(oauth.jwks())
-
-    discovery_routes = [Route(path + slash, discovery, methods=["GET"])
-                        for path in DISCOVERY_PATHS for slash in ("", "/")]
-    return [
-        Route(AUTHORIZATION_PATH, authorize, methods=["GET"]),
-        Route(TOKEN_PATH, answering_oauth_errors(token), methods=["POST"]),
-        Route(REVOCATION_PATH, answering_oauth_errors(revoke), methods=["POST"]),
-        Route(USERINFO_PATH, answering_oauth_errors(userinfo), methods=["GET"]),
-        Route(JWKS_PATH, jwks, methods=["GET"]),
-        *discovery_routes,
-    ]
+    async def jwks(self, request: Request) -> Response:
+        return JSONResponse(self.oauth.jwks())

@@ -1,6 +1,6 @@
-"""The Accounting API's HTTP layer: QBO's paths and wire format in front of ``QBOBackend``.
+"""The Accounting API's HTTP layer: QBO's wire format in front of ``QBOBackend``.
 
-Paths (all under ``/v3/company/{realm_id}``), as on QBO:
+Handlers for QBO's paths (routed in ``urls.py``, all under ``/v3/company/{realm_id}``):
 
 - ``POST /{entity}``: create; update when the body has an ``Id`` (``?operation=update`` is
   optional); ``?operation=delete`` and ``?operation=void``;
@@ -23,9 +23,9 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
-from qbo_pipeline.emulator.entities import is_blank, spec_for
+from qbo_pipeline.emulator.accounting.entities import is_blank, spec_for
+from qbo_pipeline.emulator.accounting.models import COMPANY_TIMEZONE, QBOBackend
 from qbo_pipeline.emulator.exceptions import (
     BatchRequestInvalid,
     BatchTooLarge,
@@ -35,8 +35,6 @@ from qbo_pipeline.emulator.exceptions import (
     RequiredParameterMissing,
     qbo_time,
 )
-from qbo_pipeline.emulator.models import COMPANY_TIMEZONE, QBOBackend
-from qbo_pipeline.emulator.service import Emulator
 
 MAX_REQUEST_ID = 50
 MAX_BATCH_REQUEST_ID = 36
@@ -46,22 +44,6 @@ BATCH_OPERATIONS = ("create", "update", "delete", "void")
 _BATCH_ITEM_KEYS = frozenset({"bId", "operation", "optionsData"})
 
 JSONObject = dict[str, Any]
-
-
-def accounting_routes(emulator: Emulator) -> list[BaseRoute]:
-    # app.py imports this module, so its guard is imported when the routes are built.
-    from qbo_pipeline.emulator.app import guarded
-
-    api = AccountingAPI(emulator.backend)
-    company = "/v3/company/{realm_id}"
-    return [
-        Route(f"{company}/query", guarded(emulator, api.query), methods=["GET", "POST"]),
-        Route(f"{company}/cdc", guarded(emulator, api.cdc), methods=["GET"]),
-        Route(f"{company}/batch", guarded(emulator, api.batch, batch=True), methods=["POST"]),
-        Route(f"{company}/{{entity}}", guarded(emulator, api.write), methods=["POST"]),
-        Route(f"{company}/{{entity}}/{{entity_id}}", guarded(emulator, api.read),
-              methods=["GET"]),
-    ]
 
 
 def response_time() -> str:
@@ -75,7 +57,7 @@ def qbo_json(body: JSONObject, status_code: int = 200) -> JSONResponse:
 
 
 class AccountingAPI:
-    """Request handlers; each takes (request, realm_id) as ``guarded`` expects."""
+    """Request handlers; each takes (request, realm_id) as ``guard.guarded`` expects."""
 
     def __init__(self, backend: QBOBackend) -> None:
         self.backend = backend

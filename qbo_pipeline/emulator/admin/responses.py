@@ -1,4 +1,4 @@
-"""The emulator's own control plane under ``/admin`` (JSON, no token), like moto's ``/moto-api``.
+"""The control plane's handlers under ``/admin`` (JSON, no token), routed in ``urls.py``.
 
 Not part of QBO: it resets, seeds and dumps companies, switches faults, limits and webhooks at
 run time, and plays "a bookkeeper edits this record in QBO now" to create concurrent edits.
@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from qbo_pipeline.emulator.exceptions import QBOFault
-from qbo_pipeline.emulator.oauth import new_realm_id
-
-if TYPE_CHECKING:
-    from qbo_pipeline.emulator.service import Emulator
+from qbo_pipeline.emulator.oauth.models import new_realm_id
+from qbo_pipeline.emulator.service import Emulator
 
 AdminHandler = Callable[[Request], Awaitable[Any]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -43,7 +40,7 @@ def _error_response(status: int, message: str, fault: QBOFault | None = None) ->
     return JSONResponse(body, status_code=status)
 
 
-def _admin_endpoint(handler: AdminHandler, status: int = 200) -> Endpoint:
+def admin_endpoint(handler: AdminHandler, status: int = 200) -> Endpoint:
     """Run ``handler`` and answer its result as JSON; turn every refusal into a JSON error."""
 
     async def endpoint(request: Request) -> Response:
@@ -74,30 +71,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def admin_routes(emulator: Emulator) -> list[BaseRoute]:
-    realms = _RealmAdmin(emulator)
-    switches = _SwitchAdmin(emulator)
-    return [
-        Route("/admin/realms", _admin_endpoint(realms.list), methods=["GET"]),
-        Route("/admin/realms", _admin_endpoint(realms.create, 201), methods=["POST"]),
-        Route("/admin/realms/{realm_id}/reset", _admin_endpoint(realms.reset), methods=["POST"]),
-        Route("/admin/realms/{realm_id}/seed", _admin_endpoint(realms.seed), methods=["POST"]),
-        Route("/admin/realms/{realm_id}/dump", _admin_endpoint(realms.dump), methods=["GET"]),
-        Route("/admin/realms/{realm_id}/{entity}/{entity_id}/edit",
-              _admin_endpoint(realms.bookkeeper_edit), methods=["POST"]),
-        Route("/admin/faults", _admin_endpoint(switches.get_faults), methods=["GET"]),
-        Route("/admin/faults", _admin_endpoint(switches.put_faults), methods=["PUT"]),
-        Route("/admin/faults", _admin_endpoint(switches.clear_faults), methods=["DELETE"]),
-        Route("/admin/faults/scheduled", _admin_endpoint(switches.schedule_fault, 201),
-              methods=["POST"]),
-        Route("/admin/limits", _admin_endpoint(switches.get_limits), methods=["GET"]),
-        Route("/admin/limits", _admin_endpoint(switches.put_limits), methods=["PUT"]),
-        Route("/admin/webhooks", _admin_endpoint(switches.get_webhooks), methods=["GET"]),
-        Route("/admin/webhooks", _admin_endpoint(switches.put_webhooks), methods=["PUT"]),
-    ]
-
-
-class _RealmAdmin:
+class RealmAdmin:
     """Companies: list, create, reset, seed, dump, and a bookkeeper's edit."""
 
     def __init__(self, emulator: Emulator) -> None:
@@ -156,7 +130,7 @@ class _RealmAdmin:
         return realm_id
 
 
-class _SwitchAdmin:
+class SwitchAdmin:
     """Run-time switches: fault injection, rate limits, webhooks."""
 
     def __init__(self, emulator: Emulator) -> None:
