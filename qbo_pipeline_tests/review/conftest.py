@@ -25,8 +25,10 @@ CHROMIUM = (os.environ.get("QBO_TEST_CHROMIUM") or shutil.which("chromium")
             or shutil.which("chromium-browser"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium, for one module: Playwright's sync API runs an event loop in this thread while
+    it is started, which a later test's `asyncio.run` must not find."""
     if CHROMIUM is None:
         pytest.skip("no Chromium on this machine: install the system package "
                     "(apt-get install -y chromium) to run the review page's browser tests")
