@@ -52,7 +52,7 @@ def change_setting(sessions: sessionmaker[Session], specs: SpecSet, realm_id: st
     with sessions.begin() as session:
         _stored(session, realm_id)
         set_realm_setting(session, realm_id, key, value)
-        for spec_name in specs_to_read_again(key, specs.names):
+        for spec_name in specs_to_read_again(key, specs):
             restart_change_window(session, realm_id, spec_name)
     return next(view for view in show_settings(sessions, specs, realm_id) if view.key == key)
 

@@ -51,7 +51,8 @@ def two_way_specs(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for spec_file in SHIPPED_SPECS.glob("*.yaml"):
         shutil.copy(spec_file, folder / spec_file.name)
-    client = (folder / "client.yaml").read_text().replace("direction: push", "direction: two_way")
+    client = (folder / "client.yaml").read_text().replace("\ndirection: push\n",
+                                                          "\ndirection: two_way\n")
     (folder / "client.yaml").write_text(client + "pull:\n  target: linked\n")
     return folder
 

@@ -125,3 +125,21 @@ def _written(output: str) -> set[str]:
         if len(parts) == 7 and parts[1].isdigit() and (int(parts[1]) or int(parts[2])):
             written.add(parts[0])
     return written
+
+
+def test_a_name_format_change_renames_the_customers_in_qbo_on_the_next_sync(
+        company: Company) -> None:
+    """Seed 004: "Customer Account Name Format ... Lastname, Firstname"; a change re-plans
+    the next run, which renames the customers in QuickBooks."""
+    name, first, last = (company.source_value(f"SELECT {column} FROM clients WHERE id = 1")
+                         for column in ("name", "contact_first_name", "contact_last_name"))
+    qbo_id = str(company.linked("client", "1"))
+    assert company.records("Customer")[qbo_id]["DisplayName"] == name
+    changed = settings(company, "set", "customer_name_format", "Lastname, Firstname")
+    assert changed.exit_code == 0, changed.output
+    company.sync()
+    assert company.records("Customer")[qbo_id]["DisplayName"] == f"{last}, {first}"
+    assert company.linked("client", "1") == qbo_id  # renamed, not created again
+    settings(company, "reset", "customer_name_format")
+    company.sync()
+    assert company.records("Customer")[qbo_id]["DisplayName"] == name

@@ -92,7 +92,7 @@ from qbo_pipeline.steps.push import (
 )
 from qbo_pipeline.sync.results import outcomes_by_day
 from qbo_pipeline.sync.scope import CHANGE_WINDOW_LAG, change_window_end
-from qbo_pipeline.sync.settings import effective, spec_enabled
+from qbo_pipeline.sync.settings import effective, for_company, spec_enabled
 from qbo_pipeline.sync.validation import ValidationResult
 
 # Backfill policies are Dagster's way to run a backfill in one run; they are marked beta, and
@@ -300,6 +300,11 @@ class SpecRun:
         # `sync --id`: the record named by the run's tags, when it is one of this spec's.
         self.scope = (replace(scope, record_key=record_key_for(spec.name, context.run.tags))
                       if spec.pushes else scope)
+        with sessions.begin() as session:
+            realm = get_realm(session, scope.realm_id)
+        self.settings = effective(specs.settings, realm.settings if realm else None)
+        # The company's own templates (a name format it chose) in place of the choices.
+        self.spec = for_company(spec, self.settings)
 
     def stages(self, client: QBOClient,
                default_start: date) -> Iterator[MaterializeResult | AssetCheckResult]:
@@ -343,10 +348,7 @@ class SpecRun:
             yield self.materialized("applied", metadata)
 
     def enabled(self) -> bool:
-        with self.sessions.begin() as session:
-            realm = get_realm(session, self.scope.realm_id)
-        return spec_enabled(self.spec, effective(self.specs.settings,
-                                                 realm.settings if realm else None))
+        return spec_enabled(self.spec, self.settings)
 
     def switched_off(self) -> Iterator[MaterializeResult | AssetCheckResult]:
         """A spec the company does not sync: each stage says so, nothing is read or written;

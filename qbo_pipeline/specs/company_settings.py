@@ -10,14 +10,14 @@ Values are checked when set (`sync.settings`); this module only says what exists
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError, model_validator
 
-from qbo_pipeline.specs.models import SPEC_NAME, EntitySpec, SpecModel
+from qbo_pipeline.specs.models import SPEC_NAME, EntitySpec, SettingTemplate, SpecModel
 from qbo_pipeline.specs.problems import key_problems, pydantic_problems
 from qbo_pipeline.specs.reading import decode_spec_file, read_yaml
 
@@ -98,3 +98,35 @@ def clashes(company: Mapping[str, Any], specs: Mapping[str, EntitySpec]) -> list
     """Company-wide settings named like a spec (their keys would read as the spec's)."""
     return [f"{COMPANY_SETTINGS_FILE}: {name}: is the name of a spec; name the setting "
             "otherwise" for name in company if name in specs]
+
+
+def reference_problems(located: Sequence[tuple[str, EntitySpec]],
+                       company: Mapping[str, CompanySetting]) -> list[str]:
+    """Templates chosen by a setting: the setting is a company-wide choice, and each of its
+    choices has a template (and nothing else does)."""
+    problems = []
+    for origin, spec in located:
+        for path, template in spec.chosen_templates.items():
+            where = f"{origin}: fields.{path}.template"
+            setting = company.get(template.setting)
+            if setting is None or setting.kind is not SettingKind.CHOICE:
+                known = [name for name, s in company.items() if s.kind is SettingKind.CHOICE]
+                problems.append(f"{where}: {template.setting!r} is not a choice setting of "
+                                f"{COMPANY_SETTINGS_FILE} (its choice settings: "
+                                f"{', '.join(known) or 'none'})")
+                continue
+            missing = [c for c in setting.choices if c not in template.choices]
+            extra = [c for c in template.choices if c not in setting.choices]
+            if missing or extra:
+                problems.append(f"{where}: give one template per choice of {template.setting} "
+                                f"({', '.join(map(repr, setting.choices))})"
+                                + (f"; missing {', '.join(map(repr, missing))}" if missing
+                                   else "")
+                                + (f"; not a choice {', '.join(map(repr, extra))}" if extra
+                                   else ""))
+        if spec.lines is not None:
+            problems.extend(f"{origin}: lines.fields.{path}.template: a template chosen by a "
+                            "setting is for the record's own fields, not its lines"
+                            for path, mapping in spec.lines.fields.items()
+                            if isinstance(mapping.template, SettingTemplate))
+    return problems

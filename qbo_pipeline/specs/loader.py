@@ -22,6 +22,7 @@ from qbo_pipeline.specs.company_settings import (
     CompanySetting,
     clashes,
     load_company_settings,
+    reference_problems,
     spec_settings,
 )
 from qbo_pipeline.specs.models import EntitySpec
@@ -130,6 +131,7 @@ def load_specs(directory: Path) -> SpecSet:
     problems.extend(settings_problems)
     problems.extend(f"{directory / line}" for line in clashes(
         company, {spec.name: spec for _, spec in located}))
+    problems.extend(reference_problems(located, company))
     if problems:
         raise SpecError(problems)
     return SpecSet({spec.name: spec for _, spec in located}, company)
@@ -152,7 +154,7 @@ class SpecSet:
     def of(cls, *specs: EntitySpec) -> SpecSet:
         """Check specs built in code together, as `load_specs` checks files."""
         located = [(f"<spec {spec.name}>", spec) for spec in specs]
-        problems = list(_set_problems(located, set()))
+        problems = list(_set_problems(located, set())) + reference_problems(located, {})
         if problems:
             raise SpecError(problems)
         return cls({spec.name: spec for spec in specs})

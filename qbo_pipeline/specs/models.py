@@ -181,6 +181,34 @@ class RefTarget(SpecModel):
         return self
 
 
+class SettingTemplate(SpecModel):
+    """A template the company chooses by a setting: one template per choice of the setting
+    (`{setting: customer_name_format, choices: {"Client name": "{name}", ...}}`)."""
+
+    setting: str
+    choices: dict[str, str]
+
+    @model_validator(mode="after")
+    def _check(self) -> SettingTemplate:
+        if not self.choices:
+            raise ValueError("give a template for each choice of the setting")
+        problems = []
+        for choice, template in self.choices.items():
+            try:
+                template_columns(template)
+            except ValueError as error:
+                problems.append(f"choice {choice!r}: {error}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column some choice reads (the source query reads them all)."""
+        return list(dict.fromkeys(column for template in self.choices.values()
+                                  for column in template_columns(template)))
+
+
 class LookupTarget(SpecModel):
     """A QBO record found by one of its fields (an Item by Name): emits `{"value": <QBO Id>}`.
 
@@ -209,7 +237,9 @@ class FieldMapping(SpecModel):
     """
 
     column: str | None = None
-    template: str | None = None
+    # A template, or one chosen by a company setting (`sync.settings.for_company` picks it
+    # before a run maps a row: the rest of the sync only ever sees a plain template).
+    template: str | SettingTemplate | None = None
     constant: JsonValue = None
     ref: RefTarget | None = None
     lookup: LookupTarget | None = None
@@ -247,6 +277,8 @@ class FieldMapping(SpecModel):
         """The source columns this mapping reads."""
         if self.column is not None:
             return [self.column]
+        if isinstance(self.template, SettingTemplate):
+            return self.template.columns
         if self.template is not None:
             return template_columns(self.template)
         if self.ref is not None:
@@ -266,6 +298,9 @@ class FieldMapping(SpecModel):
         kind = self.kind
         if kind is MappingKind.CONSTANT:
             return "a constant has no column to write QuickBooks' value to"
+        if isinstance(self.template, SettingTemplate):
+            return (f"a template chosen by setting {self.template.setting} cannot be read back "
+                    "(the company may choose another): make the field push only")
         if kind is MappingKind.TEMPLATE:
             assert self.template is not None
             try:
@@ -299,7 +334,7 @@ class FieldMapping(SpecModel):
         problems = []
         if self.column is not None and (problem := _column_problem(self.column)):
             problems.append(problem)
-        if self.template is not None:
+        if isinstance(self.template, str):
             try:
                 template_columns(self.template)
             except ValueError as error:
@@ -587,6 +622,12 @@ class EntitySpec(SpecModel):
         if not mapping.source_columns:
             return Direction.PUSH
         return self.direction
+
+    @property
+    def chosen_templates(self) -> dict[str, SettingTemplate]:
+        """The fields whose template a company setting chooses, by path."""
+        return {path: m.template for path, m in self.fields.items()
+                if isinstance(m.template, SettingTemplate)}
 
     @property
     def pushed_fields(self) -> dict[str, FieldMapping]:

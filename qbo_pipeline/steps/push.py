@@ -133,7 +133,8 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
                 sessions: sessionmaker[Session], client: QBOClient, scope: SyncScope,
                 default_start: date) -> Stage:
     """The rows in scope (and the held rows due again), filtered by the company's settings
-    and start date, mapped to QBO payloads."""
+    and start date, mapped to QBO payloads (by `spec` as the company has it: see
+    `sync.settings.for_company`)."""
     realm_id = scope.realm_id
     with sessions.begin() as session:
         realm = get_realm(session, realm_id)

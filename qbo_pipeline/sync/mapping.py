@@ -207,10 +207,12 @@ class _TemplateFormatter(string.Formatter):
 
 
 def _render(mapping: FieldMapping, row: Mapping[str, Any], spec: EntitySpec) -> str | None:
-    assert mapping.template is not None
+    # A template a setting chooses is resolved per company first (`settings.for_company`).
+    assert isinstance(mapping.template, str), "map a spec resolved by settings.for_company"
     template = mapping.template
     names = [name for _, name, _, _ in string.Formatter().parse(template) if name]
-    values = {name: _template_value(mapping, row, spec, name) for name in names}
+    several = len(set(names)) > 1
+    values = {name: _template_value(mapping, row, spec, name, several) for name in names}
     if any(is_missing(value) for value in values.values()):
         return None
     try:
@@ -221,12 +223,13 @@ def _render(mapping: FieldMapping, row: Mapping[str, Any], spec: EntitySpec) -> 
 
 
 def _template_value(mapping: FieldMapping, row: Mapping[str, Any], spec: EntitySpec,
-                    column: str) -> Any:
+                    column: str, several: bool) -> Any:
     try:
         return read_source_value(_column(row, column))
     except ValueError as error:
         # Several columns make the text: the reason says which one is wrong.
-        raise _FieldProblem(f"is wrong: {column}: {error}", default_fix(spec, mapping)) from None
+        which = f"{column}: " if several else ""
+        raise _FieldProblem(f"is wrong: {which}{error}", default_fix(spec, mapping)) from None
 
 
 def map_row(spec: EntitySpec, row: Mapping[str, Any], children: Sequence[Mapping[str, Any]] = (),

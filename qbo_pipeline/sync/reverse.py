@@ -128,7 +128,8 @@ def unmap_field(spec: EntitySpec, path: str, mapping: FieldMapping, record: Mapp
         assert mapping.column is not None
         return {mapping.column: _typed(raw, mapping.type)}
     if kind is MappingKind.TEMPLATE:
-        assert mapping.template is not None
+        # A template a setting chooses never pulls (FieldMapping.reverse_problem).
+        assert isinstance(mapping.template, str)
         return _parse_template(mapping.template, raw)
     if kind is MappingKind.REF:
         assert mapping.ref is not None

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from qbo_pipeline.qbo.fields import nearest
-from qbo_pipeline.specs import EntitySpec
+from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.specs.company_settings import ENABLED, CompanySetting, SettingKind
 
 SYNC_MODE = "sync_mode"
@@ -82,9 +82,42 @@ def syncs_by_itself(values: Mapping[str, Any]) -> bool:
     return values.get(SYNC_MODE) != MANUAL
 
 
-def specs_to_read_again(key: str, spec_names: Iterable[str]) -> list[str]:
+def for_company(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
+    """The spec as the company has it: each template a setting chooses replaced by the
+    chosen one, so that mapping, diffing and reading back see plain templates only."""
+    chosen = spec.chosen_templates
+    if not chosen:
+        return spec
+    fields = {}
+    for path, mapping in spec.fields.items():
+        if path in chosen:
+            template = chosen[path]
+            value = values.get(template.setting)
+            if value not in template.choices:
+                raise SettingError(f"{spec.name}: {path}: setting {template.setting} is "
+                                   f"{value!r}, which has no template (choices: "
+                                   f"{', '.join(template.choices)})")
+            mapping = mapping.model_copy(update={"template": template.choices[str(value)]})
+        fields[path] = mapping
+    return spec.model_copy(update={"fields": fields})
+
+
+def as_configured(specs: SpecSet, name: str,
+                  stored: Mapping[str, Any] | None = None) -> EntitySpec:
+    """Spec `name` as a company with these stored settings has it (None: the defaults)."""
+    return for_company(specs[name], effective(specs.settings, stored))
+
+
+def settings_read(spec: EntitySpec) -> set[str]:
+    """The company-wide settings a spec's fields read by name."""
+    return {template.setting for template in spec.chosen_templates.values()}
+
+
+def specs_to_read_again(key: str, specs: Iterable[EntitySpec]) -> list[str]:
     """The specs whose rows a change of setting `key` must have the next run read whole: a
     spec's own setting (a filter, on or off) changes which of its rows sync, including rows
-    an earlier run read and left out, which its change window would not bring back."""
-    spec, _, rest = key.partition(".")
-    return [spec] if rest and spec in set(spec_names) else []
+    an earlier run read and left out, which its change window would not bring back; a
+    company-wide setting a spec's fields read (a name format) changes every row's payload."""
+    spec_name, _, rest = key.partition(".")
+    return [spec.name for spec in specs
+            if (rest and spec.name == spec_name) or (not rest and key in settings_read(spec))]

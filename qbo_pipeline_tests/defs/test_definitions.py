@@ -269,7 +269,8 @@ def test_a_spec_that_also_pulls_gets_its_applied_asset_after_synced(tmp_path: Pa
         shutil.copy(spec_file, tmp_path / spec_file.name)
     client = (tmp_path / "client.yaml").read_text()
     (tmp_path / "client.yaml").write_text(
-        client.replace("direction: push", "direction: two_way") + "pull: {target: linked}\n")
+        client.replace("\ndirection: push\n", "\ndirection: two_way\n")
+        + "pull: {target: linked}\n")
     graph = build_defs(load_specs(tmp_path)).resolve_asset_graph()
     parents = {key: set(graph.get(key).parent_keys) for key in graph.get_all_asset_keys()}
     applied = AssetKey(["client", "applied"])

@@ -20,6 +20,7 @@ from qbo_pipeline.steps.push import (
     refresh_snapshots,
     validate_and_quarantine,
 )
+from qbo_pipeline.sync.settings import as_configured
 from qbo_pipeline_tests.defs.conftest import SPECS, PipelineUnderTest
 from qbo_pipeline_tests.defs.test_sync import synced_counts
 
@@ -59,7 +60,7 @@ def test_the_cursor_stays_before_a_write_that_failed_for_a_passing_reason(
     """A batch QBO could not take (503 past every retry) is read again by the next run: the
     cursor must not pass it. (Always advancing the cursor would lose this change.)"""
     assert pipeline.run().success
-    spec, realm_id = SPECS["client"], pipeline.realm.realm_id
+    spec, realm_id = as_configured(SPECS, "client"), pipeline.realm.realm_id
     with pipeline.sessions.begin() as session:
         before = get_cursor(session, realm_id, "client").change_window_end
     touch(pipeline, "UPDATE clients SET phone = '555-0199', updated_at = :now WHERE id = 5")

@@ -101,7 +101,7 @@ def two_way_clients(folder: Path, policy: str) -> SpecSet:
     for spec_file in SHIPPED_SPECS.glob("*.yaml"):
         shutil.copy(spec_file, folder / spec_file.name)
     client = (folder / "client.yaml").read_text()
-    client = client.replace("direction: push", "direction: two_way")
+    client = client.replace("\ndirection: push\n", "\ndirection: two_way\n")
     client = client.replace("conflict:\n  default: review", f"conflict:\n  default: {policy}")
     (folder / "client.yaml").write_text(client + "pull:\n  target: linked\n")
     return load_specs(folder)

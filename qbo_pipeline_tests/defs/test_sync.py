@@ -23,6 +23,7 @@ from qbo_pipeline.steps.push import (
     validate_and_quarantine,
 )
 from qbo_pipeline.sync.scope import CHANGE_WINDOW_LAG, change_window_end
+from qbo_pipeline.sync.settings import as_configured
 from qbo_pipeline_tests.defs.conftest import EARLY_START, PipelineUnderTest
 from qbo_pipeline_tests.defs.conftest import SPECS as specs
 
@@ -311,7 +312,7 @@ def sync_clients_with_an_edit_after_the_snapshot(pipeline: PipelineUnderTest,
     """Sync the clients stage by stage, as their step does, with a bookkeeper's edit of client
     1 between the QBO snapshot and the diff: the plan is made from a snapshot older than the
     edit, so its write carries a stale SyncToken. Returns the `client/synced` counts."""
-    spec, now = specs["client"], datetime.now(UTC)
+    spec, now = as_configured(specs, "client"), datetime.now(UTC)
     month = now.strftime("%Y-%m")
     scope = SyncScope(pipeline.realm.realm_id, True, run_dates([month], None),
                       change_window_end(now, CHANGE_WINDOW_LAG))

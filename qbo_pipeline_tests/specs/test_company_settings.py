@@ -52,3 +52,52 @@ def test_a_bad_settings_file_names_the_file_and_the_setting(tmp_path: Path, text
     problems = problems_of(with_settings(tmp_path, text))
     assert any(COMPANY_SETTINGS_FILE in found and problem in found for found in problems), \
         problems
+
+
+CHOSEN = """
+name: client
+qbo_entity: Customer
+source: {table: clients, primary_key: id, updated_at: updated_at, business_date: created_at}
+fields:
+  DisplayName:
+    template: {setting: SETTING, choices: CHOICES}
+    direction: push
+match_keys: [DisplayName]
+on_source_delete: inactivate
+"""
+FORMATS = ("customer_name_format: {description: d, kind: choice, choices: [Short, Long], "
+           "default: Short}\nsync_mode: {description: d, kind: boolean, default: true}\n")
+
+
+@pytest.mark.parametrize(("setting", "choices", "problem"), [
+    ("customer_name_format", "{Short: '{name}', Long: '{name} ({city})'}", None),
+    ("name_format", "{Short: '{name}'}",
+     "'name_format' is not a choice setting of company_settings.yaml (its choice settings: "
+     "customer_name_format)"),
+    ("sync_mode", "{Short: '{name}'}", "'sync_mode' is not a choice setting"),
+    ("customer_name_format", "{Short: '{name}'}",
+     "give one template per choice of customer_name_format ('Short', 'Long'); missing 'Long'"),
+    ("customer_name_format", "{Short: '{name}', Long: '{name}', Tall: '{name}'}",
+     "not a choice 'Tall'"),
+    ("customer_name_format", "{Short: '{name}', Long: '{1}'}", "choice 'Long': template"),
+])
+def test_a_template_names_a_choice_setting_and_covers_its_choices(
+        tmp_path: Path, setting: str, choices: str, problem: str | None) -> None:
+    write_specs(tmp_path, client=CHOSEN.replace("SETTING", setting).replace("CHOICES", choices))
+    (tmp_path / COMPANY_SETTINGS_FILE).write_text(FORMATS, encoding="utf-8")
+    if problem is None:
+        assert load_specs(tmp_path)["client"].chosen_templates["DisplayName"].columns == [
+            "name", "city"]
+        return
+    problems = problems_of(tmp_path)
+    assert any("client.yaml" in found and problem in found for found in problems), problems
+
+
+def test_a_template_chosen_by_a_setting_must_be_push_only(tmp_path: Path) -> None:
+    two_way = CHOSEN.replace("SETTING", "customer_name_format").replace(
+        "CHOICES", "{Short: '{name}', Long: '{name}'}").replace("    direction: push\n", "")
+    write_specs(tmp_path, client=two_way.replace("qbo_entity: Customer",
+                                                 "qbo_entity: Customer\ndirection: two_way"))
+    (tmp_path / COMPANY_SETTINGS_FILE).write_text(FORMATS, encoding="utf-8")
+    assert any("a template chosen by setting customer_name_format cannot be read back" in found
+               for found in problems_of(tmp_path))

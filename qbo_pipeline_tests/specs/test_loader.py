@@ -17,6 +17,7 @@ from qbo_pipeline.specs import (
     load_specs,
     parse_spec,
 )
+from qbo_pipeline.sync.settings import as_configured
 
 REPO_SPECS = Path(__file__).resolve().parents[2] / "mapping_specs"
 
@@ -81,8 +82,17 @@ def test_the_shipped_specs_say_what_seed_000_says() -> None:
     specs = load_specs(REPO_SPECS)
     client, project = specs["client"], specs["project"]
     assert client.fields["PrimaryEmailAddr.Address"].required
-    assert {client.fields[p].column for p in ("DisplayName", "CompanyName")} == {"name"}
-    assert project.fields["DisplayName"].template == "{number} - {name}"
+    # Seed 000's names by default ("ClientName -> DisplayName & CompanyName", "Project Number
+    # - Name"); seed 004's formats are the company's choice (company_settings.yaml).
+    assert as_configured(specs, "client").fields["DisplayName"].template == "{name}"
+    assert client.fields["CompanyName"].column == "name"
+    assert as_configured(specs, "project").fields["DisplayName"].template == "{number} - {name}"
+    assert as_configured(specs, "client", {"customer_name_format": "Lastname, Firstname"}
+                         ).fields["DisplayName"].template == \
+        "{contact_last_name}, {contact_first_name}"
+    assert as_configured(specs, "project", {"job_name_format": "Project Number - Project "
+                                                               "Address"}
+                         ).fields["DisplayName"].template == "{number} - {job_address_line1}"
     assert project.fields["Job"].constant is True
     assert project.fields["ParentRef"].ref is not None
     for contact in ("PrimaryEmailAddr.Address", "PrimaryPhone.FreeFormNumber", "GivenName",

@@ -17,6 +17,7 @@ from qbo_pipeline.specs import SpecError, ValueType, load_specs
 from qbo_pipeline.sync.mapping import SOURCE_KEY, map_frame, map_row
 from qbo_pipeline.sync.scope import HeldRow, due_again, on_or_after_start
 from qbo_pipeline.sync.selection import select_frame
+from qbo_pipeline.sync.settings import as_configured
 from qbo_pipeline.sync.validation import validate_frame, validate_pulled
 from qbo_pipeline.sync.values import (
     coerce,
@@ -381,7 +382,7 @@ def shipped_client(**values: Any) -> dict[str, Any]:
 
 
 def test_the_shipped_client_hint_is_only_the_fix_of_its_pattern() -> None:
-    spec = SHIPPED["client"]
+    spec = as_configured(SHIPPED, "client")
     rows = [shipped_client(id=1, name="Acme: West"), shipped_client(id=2, name=None),
             shipped_client(id=3, name="x" * 501)]
     result = validate_frame(spec, map_frame(spec, pd.DataFrame(rows, dtype=object)))

@@ -8,13 +8,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qbo_pipeline.defs.definitions import load_pipeline_specs
+from qbo_pipeline.sync.mapping import map_row
 from qbo_pipeline.sync.settings import (
     FALSE_WORDS,
     TRUE_WORDS,
     SettingError,
+    as_configured,
     effective,
+    for_company,
     parse_value,
     row_filters,
+    settings_read,
     spec_enabled,
     specs_to_read_again,
     syncs_by_itself,
@@ -66,6 +70,31 @@ def test_stored_values_override_the_defaults_and_bad_ones_do_not() -> None:
 
 
 def test_a_specs_own_setting_has_its_rows_read_again() -> None:
-    assert specs_to_read_again("time_entry.approved_only", SPECS.names) == ["time_entry"]
-    assert specs_to_read_again("client.enabled", SPECS.names) == ["client"]
-    assert specs_to_read_again("sync_mode", SPECS.names) == []
+    assert specs_to_read_again("time_entry.approved_only", SPECS) == ["time_entry"]
+    assert specs_to_read_again("client.enabled", SPECS) == ["client"]
+    assert specs_to_read_again("sync_mode", SPECS) == []
+
+
+def test_a_name_format_chooses_the_template_the_company_maps_with() -> None:
+    """Seed 004: "Customer Account Name Format" and "Customer Job Format"."""
+    client = as_configured(SPECS, "client", {"customer_name_format": "Lastname, Firstname"})
+    row = {"id": 1, "name": "Acme Builders", "contact_first_name": "Ann",
+           "contact_last_name": "Lee", "email": "ann@acme.test"}
+    assert map_row(client, row).payload["DisplayName"] == "Lee, Ann"
+    assert map_row(as_configured(SPECS, "client"), row).payload["DisplayName"] == \
+        "Acme Builders"  # seed 000's default: the client's name
+    job = as_configured(SPECS, "project", {"job_name_format":
+                                           "Project Number - Project Address"})
+    project = {"id": 7, "client_id": 1, "number": "P-7", "name": "Kitchen",
+               "job_address_line1": "9 Elm St"}
+    assert map_row(job, project).payload["DisplayName"] == "P-7 - 9 Elm St"
+    assert settings_read(SPECS["client"]) == {"customer_name_format"}
+    assert specs_to_read_again("customer_name_format", SPECS) == ["client"]
+    assert specs_to_read_again("job_name_format", SPECS) == ["project"]
+    assert SPECS["client"].fields["DisplayName"].reverse_problem is not None  # push only
+
+
+def test_a_template_with_no_choice_for_the_value_is_an_error() -> None:
+    with pytest.raises(SettingError, match="setting customer_name_format is 'Nickname', which "
+                                           "has no template"):
+        for_company(SPECS["client"], {"customer_name_format": "Nickname"})

@@ -16,6 +16,7 @@ from qbo_pipeline.specs import SpecSet, load_specs
 from qbo_pipeline.sync.mapping import PAYLOAD, map_frame, map_row
 from qbo_pipeline.sync.plan import RecordState, plan_changes
 from qbo_pipeline.sync.selection import select_frame
+from qbo_pipeline.sync.settings import as_configured
 from qbo_pipeline.sync.validation import validate_frame
 
 NOW = dt.datetime(2024, 5, 1, 9)
@@ -36,7 +37,7 @@ def test_client_needs_an_email(specs: SpecSet) -> None:
            "contact_first_name": "Ann", "contact_last_name": "Lee", "address_line1": "1 Main",
            "address_line2": None, "city": "Springfield", "state": "IL", "postal_code": "62701",
            "active": 1, "created_at": NOW, "updated_at": NOW, "deleted_at": None}
-    spec = specs["client"]
+    spec = as_configured(specs, "client")
     frame = map_frame(spec, pd.DataFrame([row, {**row, "id": 2, "email": "ap@acme.test"}]))
     result = validate_frame(spec, frame)
     assert result.quarantined[0].reasons == [
@@ -52,7 +53,7 @@ def test_project_is_a_sub_customer_named_number_dash_name(specs: SpecSet) -> Non
            "phone": None, "contact_first_name": None, "contact_last_name": None,
            "job_address_line1": "9 Elm", "job_city": "Shelbyville", "job_state": "IL",
            "job_postal_code": "62565", "active": True}
-    mapped = map_row(specs["project"], row, resolve_ref=resolve)
+    mapped = map_row(as_configured(specs, "project"), row, resolve_ref=resolve)
     assert mapped.ok
     assert mapped.payload["DisplayName"] == "P-007 - Kitchen"
     assert mapped.payload["Job"] is True
