@@ -134,19 +134,6 @@ class DuplicateDocNumber(QBOFault):
         )
 
 
-class NameListDeleteNotAllowed(QBOFault):
-    """6000 family: names-list objects cannot be deleted, only made inactive (``Active: false``)."""
-
-    code = "6000"
-    message = "A business validation error has occurred while processing your request"
-
-    def __init__(self, entity: str) -> None:
-        super().__init__(
-            f"Business Validation Error: {entity} objects cannot be deleted; "
-            f"make them inactive with a sparse update that sets Active to false.",
-        )
-
-
 class BusinessValidation(QBOFault):
     """6000: a business rule of QBO's refuses the request (detail says which)."""
 
@@ -368,16 +355,33 @@ class IllegalCharacters(QBOFault):
 
 
 class UnsupportedOperation(QBOFault):
-    """2010: an operation the entity does not support (void a bill, create a TaxCode)."""
+    """500: an operation the entity does not support (void a bill, create a TaxCode).
 
-    code = "2010"
-    message = "Request has invalid or unsupported property"
+    Intuit's error list: 500 "Unsupported Operation", detail "Operation XXX is not supported."
+    (the python-quickbooks maintainers met it deleting a Customer, issue 294). The Detail
+    starts with QBO's sentence; what follows is the emulator's hint.
+    """
+
+    code = "500"
+    message = "Unsupported Operation"
 
     def __init__(self, operation: str, entity: str, hint: str = "") -> None:
         super().__init__(
-            f"Operation {operation} is not supported for {entity}" + (f"; {hint}" if hint else ""),
+            f"Operation {operation.capitalize()} is not supported. ({entity}"
+            + (f": {hint})" if hint else ")"),
             "operation",
         )
+
+
+class NameListDeleteNotAllowed(UnsupportedOperation):
+    """500 for ``operation=delete`` on a names-list entity: QBO never deletes a Customer,
+    Vendor, Employee, Item, Account, Class or Term; it only makes them inactive."""
+
+    def __init__(self, entity: str) -> None:
+        super().__init__(
+            "delete", entity,
+            "a names-list object is never deleted; make it inactive with a sparse update "
+            "that sets Active to false")
 
 
 class CDCLookbackExceeded(QBOFault):
