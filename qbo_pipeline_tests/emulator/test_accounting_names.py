@@ -124,3 +124,12 @@ def inventory(realm: ConnectedRealm, **fields: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- malformed requests
 
 
+def test_a_query_of_an_unknown_entity_is_4001(realm: ConnectedRealm) -> None:
+    """QBO answers "select * from <no such entity>" with 4001 "Invalid query", Detail
+    "QueryValidationError: Metadata not found for Entity: ..." (quickbooks-ruby issue 628)."""
+    error = error_of(realm.get("query", params={"query": "select * from Custmer"}))
+    assert (error["code"], error["Message"]) == ("4001", "Invalid query")
+    assert error["Detail"].startswith("QueryValidationError: Metadata not found for Entity: "
+                                      "Custmer")
+
+
