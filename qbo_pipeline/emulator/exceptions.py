@@ -110,13 +110,14 @@ class StaleObject(QBOFault):
 
 
 class DuplicateName(QBOFault):
-    """6240: DisplayName already used by a Customer, Vendor or Employee."""
+    """6240: DisplayName already used by a Customer, Vendor or Employee (or an item's, an
+    account's, a class's or a term's Name by another of its list)."""
 
     code = "6240"
     message = "Duplicate Name Exists Error"
 
-    def __init__(self, existing_id: str) -> None:
-        super().__init__(f"The name supplied already exists. : Id={existing_id}", "DisplayName")
+    def __init__(self, existing_id: str, field_name: str = "DisplayName") -> None:
+        super().__init__(f"The name supplied already exists. : Id={existing_id}", field_name)
 
 
 class DuplicateDocNumber(QBOFault):

@@ -71,7 +71,150 @@ def server_fields(record: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- what QBO fills in
 
 
+def test_customer_create_fills_in_what_qbo_fills_in(realm: ConnectedRealm) -> None:
+    """Customer sample (create "King's Groceries", read "Bill's Windsurf Shop"): Job and
+    BillWithParent false, Balance and BalanceWithJobs 0, CurrencyRef USD, PreferredDelivery
+    Method "Print", PrintOnCheckName from DisplayName, FullyQualifiedName, Active; no Level on
+    a top-level customer; Taxable false without a default tax code."""
+    customer = created(realm, "Customer", {"DisplayName": "Bill's Windsurf Shop",
+                                           "CompanyName": "Bill's Windsurf Shop"})
+    server_fields(customer)
+    expected = {"Job": False, "BillWithParent": False, "Balance": 0, "BalanceWithJobs": 0,
+                "CurrencyRef": HOME_CURRENCY, "PreferredDeliveryMethod": "Print",
+                "PrintOnCheckName": "Bill's Windsurf Shop",
+                "FullyQualifiedName": "Bill's Windsurf Shop", "Active": True, "Taxable": False}
+    assert {name: customer.get(name) for name in expected} == expected
+    assert "Level" not in customer
+
+
+def test_customer_with_a_default_tax_code_is_taxable(realm: ConnectedRealm) -> None:
+    """Customer reference, Taxable: true if DefaultTaxCodeRef is defined, false if
+    TaxExemptionReasonId is set (minor version 10 and above)."""
+    taxed = created(realm, "Customer", {"DisplayName": "Amy's Bird Sanctuary",
+                                        "DefaultTaxCodeRef": {"value": "TAX"}})
+    exempt = created(realm, "Customer", {"DisplayName": "Parish", "TaxExemptionReasonId": "6",
+                                         "DefaultTaxCodeRef": {"value": "TAX"}})
+    chosen = created(realm, "Customer", {"DisplayName": "Chosen", "Taxable": True})
+    assert (taxed["Taxable"], exempt["Taxable"], chosen["Taxable"]) == (True, False, True)
+
+
+def test_vendor_and_employee_create_fill_in_what_qbo_fills_in(realm: ConnectedRealm) -> None:
+    """Vendor sample ("Books by Bessie"): Vendor1099 false, Balance 0, CurrencyRef USD,
+    PrintOnCheckName, Active. Employee sample ("Bill Miller"): BillableTime false,
+    PrintOnCheckName, Active, and no currency or balance."""
+    vendor = created(realm, "Vendor", {"DisplayName": "Books by Bessie"})
+    employee = created(realm, "Employee", {"GivenName": "Bill", "FamilyName": "Miller"})
+    for record in (vendor, employee):
+        server_fields(record)
+    assert {name: vendor.get(name) for name in ("Vendor1099", "Balance", "CurrencyRef",
+                                                "PrintOnCheckName", "Active")} == {
+        "Vendor1099": False, "Balance": 0, "CurrencyRef": HOME_CURRENCY,
+        "PrintOnCheckName": "Books by Bessie", "Active": True}
+    assert {name: employee.get(name) for name in ("BillableTime", "PrintOnCheckName",
+                                                  "Active", "DisplayName")} == {
+        "BillableTime": False, "PrintOnCheckName": "Bill Miller", "Active": True,
+        "DisplayName": "Bill Miller"}
+    assert "CurrencyRef" not in employee and "Balance" not in employee
+
+
+def test_item_create_fills_in_what_qbo_fills_in(realm: ConnectedRealm) -> None:
+    """Item samples ("Concrete", "Gardening"): FullyQualifiedName, Taxable false, UnitPrice and
+    PurchaseCost 0, TrackQtyOnHand false for a service, the tax-included flags false, the
+    Type as sent and the account reference named; no SubItem or Level at the top."""
+    item = created(realm, "Item", {"Name": "Gardening", "Type": "Service",
+                                   "IncomeAccountRef": {"value": account_id(realm, "Services")}})
+    server_fields(item)
+    assert {name: item.get(name) for name in (
+        "FullyQualifiedName", "Taxable", "SalesTaxIncluded", "PurchaseTaxIncluded",
+        "TrackQtyOnHand", "UnitPrice", "PurchaseCost", "Type", "Active")} == {
+        "FullyQualifiedName": "Gardening", "Taxable": False, "SalesTaxIncluded": False,
+        "PurchaseTaxIncluded": False, "TrackQtyOnHand": False, "UnitPrice": 0,
+        "PurchaseCost": 0, "Type": "Service", "Active": True}
+    assert item["IncomeAccountRef"]["name"] == "Services"
+    assert "SubItem" not in item and "Level" not in item
+
+
+def test_category_items_carry_no_sales_fields(realm: ConnectedRealm) -> None:
+    """Item sample of a category ("Organic Trees"): Name, Active, FullyQualifiedName, Type and
+    the server fields only; a category has no price, tax flag or account."""
+    category = created(realm, "Item", {"Name": "Organic Trees", "Type": "Category"})
+    assert set(category) == {"Name", "Type", "Active", "FullyQualifiedName", "Id", "SyncToken",
+                             "MetaData", "domain", "sparse"}
+
+
+def test_account_create_fills_in_what_qbo_fills_in(realm: ConnectedRealm) -> None:
+    """Account sample ("MyJobs", Accounts Receivable): Classification from the type, SubAccount
+    false, CurrentBalance and CurrentBalanceWithSubAccounts 0, CurrencyRef USD,
+    FullyQualifiedName, Active; a balance sent is QBO's to keep (read-only)."""
+    account = created(realm, "Account", {"Name": "MyJobs", "AccountType": "Accounts Receivable",
+                                         "CurrentBalance": 500})
+    server_fields(account)
+    assert {name: account.get(name) for name in (
+        "Classification", "SubAccount", "CurrentBalance", "CurrentBalanceWithSubAccounts",
+        "CurrencyRef", "FullyQualifiedName", "Active")} == {
+        "Classification": "Asset", "SubAccount": False, "CurrentBalance": 0,
+        "CurrentBalanceWithSubAccounts": 0, "CurrencyRef": HOME_CURRENCY,
+        "FullyQualifiedName": "MyJobs", "Active": True}
+    assert "Level" not in account
+
+
+def test_class_and_term_create_fill_in_what_qbo_fills_in(realm: ConnectedRealm) -> None:
+    """Class sample ("France"): SubClass false, FullyQualifiedName, Active. Term sample
+    ("Net 60"): Type STANDARD for a DueDays term, DiscountPercent and DiscountDays 0; a term
+    that names a day of the month is DATE_DRIVEN; days sent are kept."""
+    france = created(realm, "Class", {"Name": "France"})
+    server_fields(france)
+    assert {name: france.get(name) for name in ("SubClass", "FullyQualifiedName", "Active")} \
+        == {"SubClass": False, "FullyQualifiedName": "France", "Active": True}
+    net = created(realm, "Term", {"Name": "Net 45", "DueDays": 45})
+    early = created(realm, "Term", {"Name": "2% 10 Net 30", "DueDays": 30, "DiscountDays": 10,
+                                    "DiscountPercent": 2})
+    monthly = created(realm, "Term", {"Name": "15th of month", "DayOfMonthDue": 15})
+    assert {name: net.get(name) for name in ("Type", "DueDays", "DiscountDays",
+                                             "DiscountPercent", "Active")} == {
+        "Type": "STANDARD", "DueDays": 45, "DiscountDays": 0, "DiscountPercent": 0,
+        "Active": True}
+    assert (early["DiscountDays"], early["DiscountPercent"]) == (10, 2)
+    assert (monthly["Type"], monthly["DayOfMonthDue"]) == ("DATE_DRIVEN", 15)
+    assert "DueDays" not in monthly
+
+
 # --------------------------------------------------------------------------- FullyQualifiedName
+
+
+def test_sub_classes_accounts_and_items_are_named_parent_colon_child(
+        realm: ConnectedRealm) -> None:
+    """Class, Account and Item references: FullyQualifiedName prepends the parents, joined
+    by ':'; a sub-item has SubItem and a Level (Item reference: "returned only when SubItem is
+    set to true"), accounts and classes have no Level."""
+    region = created(realm, "Class", {"Name": "Europe"})
+    country = created(realm, "Class", {"Name": "France", "SubClass": True,
+                                       "ParentRef": {"value": region["Id"]}})
+    assert country["FullyQualifiedName"] == "Europe:France" and "Level" not in country
+    assert country["ParentRef"] == {"value": region["Id"], "name": "Europe"}
+    bank = created(realm, "Account", {"Name": "Bank Fees", "AccountType": "Expense"})
+    wires = created(realm, "Account", {"Name": "Wires", "AccountType": "Expense",
+                                       "SubAccount": True, "ParentRef": {"value": bank["Id"]}})
+    assert wires["FullyQualifiedName"] == "Bank Fees:Wires" and "Level" not in wires
+    trees = created(realm, "Item", {"Name": "Trees", "Type": "Category"})
+    maple = created(realm, "Item", {"Name": "Maple", "Type": "NonInventory", "SubItem": True,
+                                    "ParentRef": {"value": trees["Id"]},
+                                    "IncomeAccountRef": {"value": account_id(realm, "Services")}})
+    assert (maple["FullyQualifiedName"], maple["Level"]) == ("Trees:Maple", 1)
+
+
+def test_renaming_a_parent_renames_the_whole_tree(realm: ConnectedRealm) -> None:
+    """FullyQualifiedName always reflects the current names of the parents, at every level;
+    so does the name a child's ParentRef carries."""
+    top = created(realm, "Class", {"Name": "West"})
+    middle = created(realm, "Class", {"Name": "Coast", "SubClass": True,
+                                      "ParentRef": {"value": top["Id"]}})
+    bottom = created(realm, "Class", {"Name": "Harbour", "SubClass": True,
+                                      "ParentRef": {"value": middle["Id"]}})
+    assert sparse(realm, "Class", top, Name="Pacific").ok
+    moved = read(realm, "Class", bottom["Id"])
+    assert moved["FullyQualifiedName"] == "Pacific:Coast:Harbour"
+    assert read(realm, "Class", middle["Id"])["ParentRef"]["name"] == "Pacific"
 
 
 # --------------------------------------------------------------------------- names-list rules
@@ -106,7 +249,31 @@ def test_inactivation_is_a_sparse_update_of_active(realm: ConnectedRealm) -> Non
     assert query("select * from Customer where Active = false") == [customer["Id"]]
 
 
+def test_renaming_to_a_name_taken_in_another_list_is_6240(realm: ConnectedRealm) -> None:
+    """Customer reference: DisplayName is unique across Customer, Vendor and Employee, on
+    update too (6240 Duplicate Name Exists Error), whatever the case; a name held by an
+    inactive record still counts; a record may keep (or recase) its own name."""
+    vendor = created(realm, "Vendor", {"DisplayName": "Hicks Hardware"})
+    employee = created(realm, "Employee", {"DisplayName": "Emily Platt"})
+    assert sparse(realm, "Employee", employee, Active=False).ok
+    customer = created(realm, "Customer", {"DisplayName": "Cool Cars"})
+    for taken, owner in (("hicks HARDWARE", vendor), ("Emily Platt", employee)):
+        error = error_of(sparse(realm, "Customer", customer, DisplayName=taken))
+        assert (error["code"], error["Message"]) == ("6240", "Duplicate Name Exists Error")
+        assert f"Id={owner['Id']}" in error["Detail"]
+    assert read(realm, "Customer", customer["Id"])["DisplayName"] == "Cool Cars"
+    recased = sparse(realm, "Customer", customer, DisplayName="COOL CARS")
+    assert recased.json()["Customer"]["DisplayName"] == "COOL CARS"
+
+
 # --------------------------------------------------------------------------- items' accounts
+
+
+def test_an_item_account_that_does_not_exist_is_2500(realm: ConnectedRealm) -> None:
+    """Error codes: 2500 Invalid Reference Id, for an item's account as for any reference."""
+    error = error_of(realm.post("item", {"Name": "Ghost", "Type": "Service",
+                                         "IncomeAccountRef": {"value": "4242"}}))
+    assert error["code"] == "2500" and error["element"] == "IncomeAccountRef"
 
 
 def inventory(realm: ConnectedRealm, **fields: Any) -> dict[str, Any]:

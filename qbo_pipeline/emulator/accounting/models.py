@@ -31,6 +31,7 @@ from qbo_pipeline.emulator.accounting.entities import (
     is_blank,
     lines,
     money,
+    place_under,
     spec_for,
 )
 from qbo_pipeline.emulator.accounting.persistence import ChangeSet, StoredRealm, open_store
@@ -541,13 +542,14 @@ class QBOBackend:
             self._emit(realm, "Invoice", refreshed, "Update")
 
     def _rename_descendants(self, realm: Realm, entity: str, parent: JSONObject) -> None:
-        """Children's FullyQualifiedName follows a renamed or moved parent."""
+        """Children's FullyQualifiedName, Level and ParentRef name follow a renamed or moved
+        parent, down the whole tree, as QBO shows them. The children keep their SyncToken
+        (whether QBO moves it is not documented; no client's copy of a child goes stale)."""
         label = "DisplayName" if entity == "Customer" else "Name"
         for child in realm.all(entity):
             if (child.get("ParentRef") or {}).get("value") == parent["Id"]:
-                renamed = {**child, "FullyQualifiedName":
-                           f"{parent['FullyQualifiedName']}:{child[label]}",
-                           "Level": int(parent.get("Level", 0)) + 1}
+                renamed = copy.deepcopy(child)
+                place_under(entity, renamed, parent, label)
                 self._save(realm, entity, renamed)
                 self._rename_descendants(realm, entity, renamed)
 
