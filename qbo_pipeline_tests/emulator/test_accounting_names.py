@@ -269,6 +269,35 @@ def test_renaming_to_a_name_taken_in_another_list_is_6240(realm: ConnectedRealm)
 # --------------------------------------------------------------------------- items' accounts
 
 
+def test_a_service_needs_an_income_or_an_expense_account(realm: ConnectedRealm) -> None:
+    """Item reference: a service or non-inventory item needs IncomeAccountRef (2020 Required
+    param missing), unless it is only bought, when ExpenseAccountRef stands in."""
+    error = error_of(realm.post("item", {"Name": "Consulting", "Type": "NonInventory"}))
+    assert error["code"] == "2020" and "IncomeAccountRef" in error["Detail"]
+    bought = created(realm, "Item", {"Name": "Subcontracting", "Type": "Service",
+                                     "ExpenseAccountRef": {"value": account_id(realm,
+                                                                               "Cost of Labor")}})
+    assert bought["ExpenseAccountRef"]["name"] == "Cost of Labor"
+
+
+@pytest.mark.parametrize(("field", "account", "message"), [
+    ("IncomeAccountRef", "Office Supplies", "Expense account"),
+    ("IncomeAccountRef", "Checking", "Bank account"),
+    ("ExpenseAccountRef", "Services", "Income account"),
+])
+def test_an_item_account_of_the_wrong_type_is_refused(realm: ConnectedRealm, field: str,
+                                                      account: str, message: str) -> None:
+    """Item reference: IncomeAccountRef names an income account, ExpenseAccountRef an expense
+    or cost-of-goods-sold one; otherwise QBO's business validation (6000) "Invalid account
+    type: You need to select a different type of account for this transaction"."""
+    body = {"Name": "Misfiled", "Type": "Service",
+            "IncomeAccountRef": {"value": account_id(realm, "Services")},
+            field: {"value": account_id(realm, account)}}
+    error = error_of(realm.post("item", body))
+    assert error["code"] == "6000" and error["element"] == field
+    assert "Invalid account type" in error["Detail"] and message in error["Detail"]
+
+
 def test_an_item_account_that_does_not_exist_is_2500(realm: ConnectedRealm) -> None:
     """Error codes: 2500 Invalid Reference Id, for an item's account as for any reference."""
     error = error_of(realm.post("item", {"Name": "Ghost", "Type": "Service",
@@ -286,6 +315,34 @@ def inventory(realm: ConnectedRealm, **fields: Any) -> dict[str, Any]:
             "ExpenseAccountRef": {"value": account_id(realm, "Cost of Labor")},
             "AssetAccountRef": {"value": asset["Id"]}, **fields}
     return {name: value for name, value in body.items() if value is not None}
+
+
+def test_an_inventory_item_has_its_three_accounts_and_its_stock(realm: ConnectedRealm) -> None:
+    """Item reference: an Inventory item needs IncomeAccountRef, ExpenseAccountRef,
+    AssetAccountRef (an Other Current Asset account), QtyOnHand and InvStartDate."""
+    item = created(realm, "Item", inventory(realm))
+    assert (item["TrackQtyOnHand"], item["QtyOnHand"]) == (True, 10)
+    assert item["AssetAccountRef"]["name"] == "Inventory Asset"
+
+
+@pytest.mark.parametrize("missing", ["ExpenseAccountRef", "AssetAccountRef", "QtyOnHand",
+                                     "InvStartDate"])
+def test_an_inventory_item_without_one_of_them_is_2020(realm: ConnectedRealm,
+                                                       missing: str) -> None:
+    """Item reference: each is conditionally required for Inventory items (2020)."""
+    error = error_of(realm.post("item", inventory(realm, **{missing: None})))
+    assert error["code"] == "2020" and missing in error["Detail"]
+
+
+def test_an_inventory_item_must_track_its_quantity(realm: ConnectedRealm) -> None:
+    """QBO: "Business Validation Error: When you create an item, if Track quantity on hand is
+    turned off, the item cannot be of type Inventory." (Intuit's .NET SDK issue 10); and an
+    asset account must be an asset account."""
+    body = inventory(realm)
+    error = error_of(realm.post("item", {**body, "TrackQtyOnHand": False}))
+    assert error["code"] == "6000" and "Track quantity on hand" in error["Detail"]
+    misfiled = {**body, "AssetAccountRef": {"value": account_id(realm, "Checking")}}
+    assert error_of(realm.post("item", misfiled))["element"] == "AssetAccountRef"
 
 
 # --------------------------------------------------------------------------- malformed requests

@@ -334,6 +334,17 @@ def no_colon_in(label: str) -> Rule:
 ITEM_TYPES = ("Service", "NonInventory", "Inventory", "Category", "Group")
 _SOLD_ITEM_TYPES = ("Service", "NonInventory", "Inventory")
 
+# Which accounts an item's references may name. Intuit's Item page asks for "Sales of Product
+# Income" and "Cost of Goods Sold" accounts, but QBO takes any income account (its sample
+# service items post to "Landscaping Services", a new company's "Services" item to
+# "Services") and, on the purchase side, expense accounts too; the asset account of an
+# inventory item is an Other Current Asset one.
+_ITEM_ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
+    "IncomeAccountRef": ("Income", "Other Income"),
+    "ExpenseAccountRef": ("Cost of Goods Sold", "Expense", "Other Expense"),
+    "AssetAccountRef": ("Other Current Asset",),
+}
+
 
 def item_type(lookup: Lookup, record: dict[str, Any]) -> None:
     if record.get("Type") not in ITEM_TYPES:
@@ -355,19 +366,36 @@ def item_defaults(lookup: Lookup, record: dict[str, Any]) -> None:
 
 
 def item_accounts(lookup: Lookup, record: dict[str, Any]) -> None:
-    """Service and non-inventory items need an income account; inventory needs three."""
-    item_type = record.get("Type")
-    if item_type in ("Service", "NonInventory"):
-        require(record, "IncomeAccountRef")
-    elif item_type == "Inventory":
-        for name in ("IncomeAccountRef", "AssetAccountRef", "ExpenseAccountRef", "InvStartDate"):
+    """The accounts an item needs, and their types.
+
+    A service or non-inventory item posts its sales to an income account; one that is only
+    bought has an expense account instead. An inventory item needs the income, expense (cost
+    of goods sold) and asset accounts, its quantity on hand and the date it starts from, and
+    must track its quantity (QBO: "if Track quantity on hand is turned off, the item cannot be
+    of type Inventory"). An account of the wrong type is QBO's "Invalid account type".
+    """
+    kind = record["Type"]
+    if kind in ("Service", "NonInventory"):
+        require(record, "IncomeAccountRef", "ExpenseAccountRef")
+    elif kind == "Inventory":
+        for name in ("IncomeAccountRef", "ExpenseAccountRef", "AssetAccountRef", "QtyOnHand",
+                     "InvStartDate"):
             require(record, name)
-    elif item_type not in ("Category", "Group"):
-        raise InvalidFieldValue(
-            f"Item Type {item_type!r} is not one of Service, NonInventory, Inventory, "
-            "Category, Group",
-            "Type",
-        )
+        if record.get("TrackQtyOnHand") is not True:
+            raise BusinessValidation(
+                "Business Validation Error: When you create an item, if Track quantity on "
+                "hand is turned off, the item cannot be of type Inventory.", "TrackQtyOnHand")
+    for name, allowed in _ITEM_ACCOUNT_TYPES.items():
+        ref = record.get(name)
+        if not isinstance(ref, dict) or is_blank(ref.get("value")):
+            continue
+        account = lookup.get("Account", str(ref["value"]))
+        if account is not None and account.get("AccountType") not in allowed:
+            raise BusinessValidation(
+                "Business Validation Error: Invalid account type: You need to select a "
+                f"different type of account for this transaction. {name} points at Account "
+                f"Id={account['Id']} ({account.get('Name')!r}), a {account.get('AccountType')} "
+                f"account; it must be one of: {', '.join(allowed)}", name)
 
 
 _ACCOUNT_CLASSIFICATION = {
