@@ -385,6 +385,26 @@ class NameListDeleteNotAllowed(UnsupportedOperation):
             "that sets Active to false")
 
 
+class UnknownProperty(QBOFault):
+    """2010: the body names a property the entity does not have.
+
+    QBO's JSON reader refuses it whole; the Detail is Jackson's message wrapped as QBO wraps
+    it: ``Property Name:Unrecognized field "Foo" (class com.intuit.schema.finance.v3.Customer),
+    not marked as ignorable specified is unsupported or invalid``.
+    """
+
+    code = "2010"
+    message = "Request has invalid or unsupported property"
+
+    def __init__(self, field_name: str, type_name: str, path: str = "") -> None:
+        super().__init__(
+            f'Property Name:Unrecognized field "{field_name}" (class '
+            f"com.intuit.schema.finance.v3.{type_name}), not marked as ignorable specified is "
+            "unsupported or invalid",
+            path or field_name,
+        )
+
+
 class CDCLookbackExceeded(QBOFault):
     """CDC only looks back 30 days; QBO refuses an older ``changedSince``."""
 

@@ -348,6 +348,59 @@ def test_an_inventory_item_must_track_its_quantity(realm: ConnectedRealm) -> Non
 # --------------------------------------------------------------------------- malformed requests
 
 
+@pytest.mark.parametrize(("entity", "body", "unknown", "type_name"), [
+    ("Customer", {"DisplayName": "Typo Co", "CompanyNmae": "Typo"}, "CompanyNmae", "Customer"),
+    ("Vendor", {"DisplayName": "Typo Supply", "Job": True}, "Job", "Vendor"),
+    ("Item", {"Name": "Typo", "Type": "Service", "IncomeAccountRef": {"value": "1"},
+              "SalesDesc": "QBO calls it Description"}, "SalesDesc", "Item"),
+    ("Customer", {"DisplayName": "Street Co", "BillAddr": {"Street": "1 Main"}}, "Street",
+     "PhysicalAddress"),
+    ("Class", {"Name": "Typo", "ParentRef": {"id": "1"}}, "id", "ReferenceType"),
+])
+def test_an_unknown_property_is_2010(realm: ConnectedRealm, entity: str, body: dict[str, Any],
+                                     unknown: str, type_name: str) -> None:
+    """Error codes: 2010 "Request has invalid or unsupported property"; QBO's reader refuses a
+    property its schema does not have, at any depth, and names it in the Detail ("Property
+    Name:Unrecognized field ... specified is unsupported or invalid")."""
+    error = error_of(realm.post(entity.lower(), body))
+    assert (error["code"], error["Message"]) == ("2010",
+                                                 "Request has invalid or unsupported property")
+    assert error["Detail"].startswith(f'Property Name:Unrecognized field "{unknown}" (class '
+                                      f"com.intuit.schema.finance.v3.{type_name})")
+    assert error["element"].endswith(unknown)
+
+
+def test_an_unknown_property_on_update_changes_nothing(realm: ConnectedRealm) -> None:
+    """QBO reads the body before anything else: the whole update is refused (2010)."""
+    customer = created(realm, "Customer", {"DisplayName": "Steady Co"})
+    error = error_of(sparse(realm, "Customer", customer, Notes="new", Nots="typo"))
+    assert error["code"] == "2010" and error["element"] == "Nots"
+    assert "Notes" not in read(realm, "Customer", customer["Id"])
+
+
+@pytest.mark.parametrize("entity", NAMES_LISTS)
+def test_everything_qbo_answers_it_takes_back(realm: ConnectedRealm, entity: str) -> None:
+    """Basic field definitions, full update: the body is the object as read, changed; every
+    property QBO writes into a response is one it accepts in a request."""
+    record = read(realm, entity, some_record(realm, entity)["Id"])
+    response = realm.post(entity.lower(), record)
+    assert response.status_code == 200, response.text
+
+
+def test_jobs_and_sub_items_are_taken_back_too(realm: ConnectedRealm) -> None:
+    """The same for records below a parent, which carry ParentRef and Level."""
+    parent = created(realm, "Customer", {"DisplayName": "Echo Parent"})
+    job = created(realm, "Customer", {"DisplayName": "Echo Job", "Job": True,
+                                      "ParentRef": {"value": parent["Id"]}})
+    trees = created(realm, "Item", {"Name": "Echo Trees", "Type": "Category"})
+    maple = created(realm, "Item", {"Name": "Echo Maple", "Type": "Service", "SubItem": True,
+                                    "ParentRef": {"value": trees["Id"]},
+                                    "IncomeAccountRef": {"value": account_id(realm, "Services")}})
+    for entity, record in (("Customer", job), ("Item", maple)):
+        assert record["Level"] == 1
+        assert realm.post(entity.lower(), read(realm, entity, record["Id"])).ok
+
+
 def test_a_query_of_an_unknown_entity_is_4001(realm: ConnectedRealm) -> None:
     """QBO answers "select * from <no such entity>" with 4001 "Invalid query", Detail
     "QueryValidationError: Metadata not found for Entity: ..." (quickbooks-ruby issue 628)."""

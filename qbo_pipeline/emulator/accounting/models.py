@@ -35,6 +35,7 @@ from qbo_pipeline.emulator.accounting.entities import (
     spec_for,
 )
 from qbo_pipeline.emulator.accounting.persistence import ChangeSet, StoredRealm, open_store
+from qbo_pipeline.emulator.accounting.properties import refuse_unknown_properties
 from qbo_pipeline.emulator.events import ChangeEvent, ChangeListener
 from qbo_pipeline.emulator.exceptions import (
     BusinessValidation,
@@ -268,6 +269,8 @@ class QBOBackend:
 
     def create(self, realm_id: str, entity: str, body: JSONObject) -> JSONObject:
         spec = self._writable_spec(entity)
+        # QBO reads the body before anything else, so an unknown property fails first.
+        refuse_unknown_properties(spec.name, body)
         with self._transaction():
             return self._create(self._realm(realm_id), spec, body, publish=True)
 
@@ -282,6 +285,7 @@ class QBOBackend:
     def update(self, realm_id: str, entity: str, body: JSONObject) -> JSONObject:
         """Full update (writable fields left out are cleared) or sparse (``"sparse": true``)."""
         spec = self._writable_spec(entity)
+        refuse_unknown_properties(spec.name, body)
         with self._transaction():
             realm = self._realm(realm_id)
             current = self._checked_current(realm, spec, body, "update")
@@ -292,6 +296,7 @@ class QBOBackend:
         """Apply a change as a person editing in QBO's screens now: a sparse update that needs
         no SyncToken, bumps it and LastUpdatedTime, and publishes the change."""
         spec = self._writable_spec(entity)
+        refuse_unknown_properties(spec.name, changes)
         with self._transaction():
             realm = self._realm(realm_id)
             current = self._current(realm, spec, entity_id)
