@@ -405,6 +405,20 @@ class UnknownProperty(QBOFault):
         )
 
 
+class InvalidId(QBOFault):
+    """2030: an Id that is not a number (``/customer/abc``, ``"Id": "x"`` on update).
+
+    Intuit's error list: 2030 "Invalid ID", detail "Id should be a valid number. Supplied
+    value:XXX".
+    """
+
+    code = "2030"
+    message = "Invalid ID"
+
+    def __init__(self, supplied: str) -> None:
+        super().__init__(f"Id should be a valid number. Supplied value:{supplied}", "Id")
+
+
 class CDCLookbackExceeded(QBOFault):
     """CDC only looks back 30 days; QBO refuses an older ``changedSince``."""
 

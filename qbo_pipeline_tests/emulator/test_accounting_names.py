@@ -410,3 +410,22 @@ def test_a_query_of_an_unknown_entity_is_4001(realm: ConnectedRealm) -> None:
                                       "Custmer")
 
 
+def test_an_id_that_is_not_a_number_is_2030(realm: ConnectedRealm) -> None:
+    """Error codes: 2030 "Invalid ID" ("Id should be a valid number. Supplied value:..."), on a
+    read, an update and a delete; a well-formed Id that names nothing stays 610."""
+    customer = created(realm, "Customer", {"DisplayName": "Numbered Co"})
+    for response in (realm.get("customer/abc"),
+                     realm.post("customer", {"Id": "x", "SyncToken": "0", "sparse": True,
+                                             "Notes": "never"}),
+                     realm.post("invoice?operation=delete", {"Id": "1-2", "SyncToken": "0"})):
+        error = error_of(response)
+        assert (error["code"], error["Message"], error["element"]) == ("2030", "Invalid ID",
+                                                                       "Id")
+        assert error["Detail"].startswith("Id should be a valid number. Supplied value:")
+    assert error_of(realm.get("customer/424242"))["code"] == "610"
+    assert "Notes" not in read(realm, "Customer", customer["Id"])
+
+
+def test_tax_codes_keep_their_own_ids(realm: ConnectedRealm) -> None:
+    """TaxCode reference: a US company's pseudo tax codes are TAX and NON; they read as such."""
+    assert read(realm, "TaxCode", "TAX")["Taxable"] is True

@@ -20,6 +20,7 @@ from qbo_pipeline.emulator.exceptions import (
     DuplicateName,
     IllegalCharacters,
     InvalidFieldValue,
+    InvalidId,
     InvalidReference,
     ObjectNotFound,
     RequiredParameterMissing,
@@ -93,6 +94,10 @@ class EntitySpec:
     def checks_doc_number(self) -> bool:
         return self.kind == "transaction" and self.name not in ("Payment", "TimeActivity")
 
+    @property
+    def numeric_ids(self) -> bool:
+        """QBO numbers what the API writes; the read-only lists have ids like ``TAX``."""
+        return self.writable
 
 
 # --------------------------------------------------------------------------- small functions
@@ -703,3 +708,11 @@ def apply_rules(spec: EntitySpec, lookup: Lookup, record: dict[str, Any]) -> Non
     for rule in spec.rules:
         rule(lookup, record)
 
+
+def check_id(spec: EntitySpec, entity_id: Any) -> str:
+    """The Id as text; QBO's 2030 "Invalid ID" when an entity that QBO numbers is named by
+    something that is not a number (``/customer/abc``, ``"Id": "x"``)."""
+    text = str(entity_id)
+    if spec.numeric_ids and not text.isdigit():
+        raise InvalidId(text)
+    return text

@@ -28,6 +28,7 @@ from qbo_pipeline.emulator.accounting.entities import (
     applied_amounts,
     apply_rules,
     as_number,
+    check_id,
     is_blank,
     lines,
     money,
@@ -280,7 +281,7 @@ class QBOBackend:
             realm = self._realm(realm_id)
             if spec.name == "CompanyInfo" and entity_id == realm_id:
                 entity_id = "1"  # QBO reads CompanyInfo at /companyinfo/<realmId>
-            return copy.deepcopy(self._current(realm, spec, entity_id))
+            return copy.deepcopy(self._current(realm, spec, check_id(spec, entity_id)))
 
     def update(self, realm_id: str, entity: str, body: JSONObject) -> JSONObject:
         """Full update (writable fields left out are cleared) or sparse (``"sparse": true``)."""
@@ -299,7 +300,7 @@ class QBOBackend:
         refuse_unknown_properties(spec.name, changes)
         with self._transaction():
             realm = self._realm(realm_id)
-            current = self._current(realm, spec, entity_id)
+            current = self._current(realm, spec, check_id(spec, entity_id))
             body = {**changes, "Id": entity_id, "SyncToken": current["SyncToken"],
                     "sparse": True}
             return self._update(realm, spec, current, body, operation="Update")
@@ -458,9 +459,10 @@ class QBOBackend:
             raise InvalidRequest(f"The {operation} body must be a {spec.name} object")
         if is_blank(body.get("Id")):
             raise RequiredParameterMissing("Id")
+        entity_id = check_id(spec, body["Id"])
         if is_blank(body.get("SyncToken")):
             raise RequiredParameterMissing("SyncToken")
-        current = self._current(realm, spec, str(body["Id"]))
+        current = self._current(realm, spec, entity_id)
         if str(body["SyncToken"]) != current["SyncToken"]:
             raise StaleObject(spec.name, current["Id"], str(body["SyncToken"]),
                               current["SyncToken"])
