@@ -110,13 +110,14 @@ class StaleObject(QBOFault):
 
 
 class DuplicateName(QBOFault):
-    """6240: DisplayName already used by a Customer, Vendor or Employee."""
+    """6240: DisplayName already used by a Customer, Vendor or Employee (or an item's, an
+    account's, a class's or a term's Name by another of its list)."""
 
     code = "6240"
     message = "Duplicate Name Exists Error"
 
-    def __init__(self, existing_id: str) -> None:
-        super().__init__(f"The name supplied already exists. : Id={existing_id}", "DisplayName")
+    def __init__(self, existing_id: str, field_name: str = "DisplayName") -> None:
+        super().__init__(f"The name supplied already exists. : Id={existing_id}", field_name)
 
 
 class DuplicateDocNumber(QBOFault):
@@ -131,19 +132,6 @@ class DuplicateDocNumber(QBOFault):
             f"This number has already been used. DocNumber={doc_number} is assigned to "
             f"TxnType={entity} with TxnId={existing_id}",
             "DocNumber",
-        )
-
-
-class NameListDeleteNotAllowed(QBOFault):
-    """6000 family: names-list objects cannot be deleted, only made inactive (``Active: false``)."""
-
-    code = "6000"
-    message = "A business validation error has occurred while processing your request"
-
-    def __init__(self, entity: str) -> None:
-        super().__init__(
-            f"Business Validation Error: {entity} objects cannot be deleted; "
-            f"make them inactive with a sparse update that sets Active to false.",
         )
 
 
@@ -368,16 +356,67 @@ class IllegalCharacters(QBOFault):
 
 
 class UnsupportedOperation(QBOFault):
-    """2010: an operation the entity does not support (void a bill, create a TaxCode)."""
+    """500: an operation the entity does not support (void a bill, create a TaxCode).
+
+    Intuit's error list: 500 "Unsupported Operation", detail "Operation XXX is not supported."
+    (the python-quickbooks maintainers met it deleting a Customer, issue 294). The Detail
+    starts with QBO's sentence; what follows is the emulator's hint.
+    """
+
+    code = "500"
+    message = "Unsupported Operation"
+
+    def __init__(self, operation: str, entity: str, hint: str = "") -> None:
+        super().__init__(
+            f"Operation {operation.capitalize()} is not supported. ({entity}"
+            + (f": {hint})" if hint else ")"),
+            "operation",
+        )
+
+
+class NameListDeleteNotAllowed(UnsupportedOperation):
+    """500 for ``operation=delete`` on a names-list entity: QBO never deletes a Customer,
+    Vendor, Employee, Item, Account, Class or Term; it only makes them inactive."""
+
+    def __init__(self, entity: str) -> None:
+        super().__init__(
+            "delete", entity,
+            "a names-list object is never deleted; make it inactive with a sparse update "
+            "that sets Active to false")
+
+
+class UnknownProperty(QBOFault):
+    """2010: the body names a property the entity does not have.
+
+    QBO's JSON reader refuses it whole; the Detail is Jackson's message wrapped as QBO wraps
+    it: ``Property Name:Unrecognized field "Foo" (class com.intuit.schema.finance.v3.Customer),
+    not marked as ignorable specified is unsupported or invalid``.
+    """
 
     code = "2010"
     message = "Request has invalid or unsupported property"
 
-    def __init__(self, operation: str, entity: str, hint: str = "") -> None:
+    def __init__(self, field_name: str, type_name: str, path: str = "") -> None:
         super().__init__(
-            f"Operation {operation} is not supported for {entity}" + (f"; {hint}" if hint else ""),
-            "operation",
+            f'Property Name:Unrecognized field "{field_name}" (class '
+            f"com.intuit.schema.finance.v3.{type_name}), not marked as ignorable specified is "
+            "unsupported or invalid",
+            path or field_name,
         )
+
+
+class InvalidId(QBOFault):
+    """2030: an Id that is not a number (``/customer/abc``, ``"Id": "x"`` on update).
+
+    Intuit's error list: 2030 "Invalid ID", detail "Id should be a valid number. Supplied
+    value:XXX".
+    """
+
+    code = "2030"
+    message = "Invalid ID"
+
+    def __init__(self, supplied: str) -> None:
+        super().__init__(f"Id should be a valid number. Supplied value:{supplied}", "Id")
 
 
 class CDCLookbackExceeded(QBOFault):

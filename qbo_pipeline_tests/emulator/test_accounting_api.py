@@ -217,10 +217,13 @@ def test_renaming_a_parent_renames_its_jobs(realm: ConnectedRealm,
 
 def test_names_list_objects_cannot_be_deleted(realm: ConnectedRealm,
                                               customer: dict[str, Any]) -> None:
-    """Customer reference: there is no delete; make the customer inactive instead."""
+    """Customer reference: there is no delete; make the customer inactive instead. QBO
+    answers 500 "Unsupported Operation" ("Operation Delete is not supported.")."""
     response = realm.post("customer?operation=delete", {"Id": customer["Id"], "SyncToken": "0"})
     error = error_of(response)
-    assert error["code"] == "6000" and "inactive" in error["Detail"]
+    assert (error["code"], error["Message"]) == ("500", "Unsupported Operation")
+    assert error["Detail"].startswith("Operation Delete is not supported.")
+    assert "inactive" in error["Detail"]
 
 
 # --------------------------------------------------------------------------- updates
@@ -384,9 +387,10 @@ def test_paid_invoice_is_neither_voided_nor_deleted(realm: ConnectedRealm,
 
 def test_only_invoices_and_payments_are_voided(realm: ConnectedRealm,
                                                customer: dict[str, Any]) -> None:
-    """Void is an Invoice/Payment operation; elsewhere it is refused."""
+    """Void is an Invoice/Payment operation; elsewhere it is refused (Error codes: 500
+    "Unsupported Operation")."""
     response = realm.post("customer?operation=void", {"Id": customer["Id"], "SyncToken": "0"})
-    assert error_of(response)["code"] == "2010"
+    assert error_of(response)["code"] == "500"
 
 
 def test_delete_transaction_then_it_is_gone(realm: ConnectedRealm,
@@ -434,8 +438,9 @@ def test_bill_numbers_are_unique_per_vendor(realm: ConnectedRealm) -> None:
 
 
 def test_read_only_entities_refuse_writes(realm: ConnectedRealm) -> None:
-    """TaxCode reference: TaxCode is read-only through the Accounting API."""
-    assert error_of(realm.post("taxcode", {"Name": "GST"}))["code"] == "2010"
+    """TaxCode reference: TaxCode is read-only through the Accounting API (Error codes: 500
+    "Unsupported Operation")."""
+    assert error_of(realm.post("taxcode", {"Name": "GST"}))["code"] == "500"
 
 
 def test_body_that_is_not_json_is_refused(realm: ConnectedRealm) -> None:

@@ -17,6 +17,11 @@ from qbo_pipeline.emulator.accounting.entities import (
     READ_ONLY_FIELDS,
     REFERENCE_TARGETS,
 )
+from qbo_pipeline.emulator.accounting.properties import (
+    KNOWN_PROPERTIES,
+    NESTED_TYPES,
+    nested_type,
+)
 from qbo_pipeline.qbo.entities import QBO_ENTITIES
 from qbo_pipeline.qbo.fields import (
     ENTITY_FIELDS,
@@ -92,6 +97,20 @@ def test_every_line_detail_the_emulator_takes_is_in_the_catalog(name: str) -> No
     line = ENTITY_FIELDS[name].line
     assert line is not None
     assert set(_LINE_DETAILS[name]) <= set(detail_types(line))
+
+
+@pytest.mark.parametrize("name", sorted(KNOWN_PROPERTIES))
+def test_the_emulator_takes_every_field_the_catalog_names(name: str) -> None:
+    """The emulator refuses a property it does not know (QBO's 2010), so every field a spec
+    may map - nested parts of addresses, phones and references included - must be one it
+    knows, or the pipeline would be refused by the emulator where QBO takes it."""
+    known = KNOWN_PROPERTIES[name]
+    for field, shape in ENTITY_FIELDS[name].fields.items():
+        assert field in known, (name, field)
+        type_name = nested_type(field)
+        inner = shape.item if isinstance(shape, ListOf) else shape
+        if type_name is not None and isinstance(inner, Aggregate):
+            assert set(inner.fields) <= NESTED_TYPES[type_name], (name, field)
 
 
 def test_the_shipped_specs_field_names_are_real_qbo_fields() -> None:

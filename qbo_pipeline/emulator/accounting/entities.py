@@ -8,6 +8,7 @@ each entity) unless a comment says otherwise.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from qbo_pipeline.emulator.exceptions import (
     DuplicateName,
     IllegalCharacters,
     InvalidFieldValue,
+    InvalidId,
     InvalidReference,
     ObjectNotFound,
     RequiredParameterMissing,
@@ -41,9 +43,14 @@ COMPUTED_FIELDS: dict[str, tuple[str, ...]] = {
     "Bill": ("TotalAmt", "Balance"),
     "Deposit": ("TotalAmt",),
     "Payment": ("UnappliedAmt",),
-    "Account": ("Classification",),
+    "Account": ("Classification", "CurrentBalance", "CurrentBalanceWithSubAccounts"),
+    "Customer": ("BalanceWithJobs",),
     "Term": ("Type",),
 }
+
+# QBO's home currency reference, filled in on names and accounts a request leaves it off
+# (the emulator's companies are single-currency US companies).
+HOME_CURRENCY = {"value": "USD", "name": "United States Dollar"}
 
 
 class Lookup(Protocol):
@@ -86,6 +93,11 @@ class EntitySpec:
     @property
     def checks_doc_number(self) -> bool:
         return self.kind == "transaction" and self.name not in ("Payment", "TimeActivity")
+
+    @property
+    def numeric_ids(self) -> bool:
+        """QBO numbers what the API writes; the read-only lists have ids like ``TAX``."""
+        return self.writable
 
 
 # --------------------------------------------------------------------------- small functions
@@ -234,27 +246,42 @@ def unique_name(entity: str) -> Rule:
         wanted = str(record["Name"]).casefold()
         for other in lookup.all(entity):
             if other["Id"] != record.get("Id") and _folded(other.get("Name")) == wanted:
-                raise DuplicateName(other["Id"])
+                raise DuplicateName(other["Id"], "Name")
 
     return rule
 
 
-def hierarchy(entity: str, label: str) -> Rule:
-    """FullyQualifiedName "Parent:Child" and Level from ParentRef, as QBO computes them.
+# Per hierarchy: the flag a child carries, whether QBO writes the flag as false on a top-level
+# record (customers, accounts and classes show Job/SubAccount/SubClass false; a top-level
+# item's response has no SubItem), and whether QBO shows Level (customers and items only,
+# and only below the top: Intuit's samples of top-level records carry no Level).
+_HIERARCHY_FLAGS: dict[str, tuple[str, bool, bool]] = {
+    "Customer": ("Job", True, True),
+    "Item": ("SubItem", False, True),
+    "Account": ("SubAccount", True, False),
+    "Class": ("SubClass", True, False),
+}
 
-    Customers mark children with ``Job: true``; accounts, classes and items with ``SubItem`` /
-    ``SubAccount`` / ``SubClass``. QBO allows at most 5 levels (levels 0 to 4).
+
+def hierarchy(entity: str, label: str) -> Rule:
+    """FullyQualifiedName "Parent:Child" (and Level) from ParentRef, as QBO computes them.
+
+    Children carry ``Job: true`` (customers), ``SubItem`` / ``SubAccount`` / ``SubClass``.
+    QBO allows at most 5 levels (levels 0 to 4). Names cannot hold ':', so a record's depth is
+    the number of ':' in its parent's FullyQualifiedName plus one.
     """
-    flag = {"Customer": "Job", "Account": "SubAccount", "Class": "SubClass"}.get(entity, "SubItem")
+    flag, flag_on_top, _ = _HIERARCHY_FLAGS[entity]
 
     def rule(lookup: Lookup, record: dict[str, Any]) -> None:
         parent_ref = record.get("ParentRef")
         name = str(record[label])
+        record.pop("Level", None)
         if not parent_ref:
             if record.get(flag) is True:
                 raise RequiredParameterMissing("ParentRef")
-            record[flag] = False
-            record["FullyQualifiedName"], record["Level"] = name, 0
+            if flag_on_top:
+                record[flag] = False
+            record["FullyQualifiedName"] = name
             return
         if record.get(flag) is not True:
             raise RequiredParameterMissing(flag)
@@ -262,7 +289,7 @@ def hierarchy(entity: str, label: str) -> Rule:
         if parent is None:  # resolve_references already reported unknown ids
             raise InvalidReference(f"ParentRef {parent_ref.get('value')} not found", "ParentRef")
         _refuse_cycle(lookup, entity, record, parent)
-        level = int(parent.get("Level", 0)) + 1
+        level = depth_below(parent)
         if level > MAX_CUSTOMER_LEVEL:
             raise BusinessValidation(
                 f"{entity} {name!r} would be at level {level + 1}; QBO allows at most "
@@ -270,10 +297,23 @@ def hierarchy(entity: str, label: str) -> Rule:
                 f"sub-{entity.lower()}s)",
                 "ParentRef",
             )
-        record["FullyQualifiedName"] = f"{parent['FullyQualifiedName']}:{name}"
-        record["Level"] = level
+        place_under(entity, record, parent, label)
 
     return rule
+
+
+def depth_below(parent: dict[str, Any]) -> int:
+    """The level of a child of `parent` (0 is the top)."""
+    return str(parent["FullyQualifiedName"]).count(":") + 1
+
+
+def place_under(entity: str, record: dict[str, Any], parent: dict[str, Any], label: str) -> None:
+    """A child's FullyQualifiedName, Level (where QBO shows it) and ParentRef name, from its
+    parent as it is now: called on write and again when the parent is renamed or moved."""
+    record["FullyQualifiedName"] = f"{parent['FullyQualifiedName']}:{record[label]}"
+    if _HIERARCHY_FLAGS[entity][2]:
+        record["Level"] = depth_below(parent)
+    record["ParentRef"] = {**record["ParentRef"], "name": parent["FullyQualifiedName"]}
 
 
 def _refuse_cycle(lookup: Lookup, entity: str, record: dict[str, Any],
@@ -296,20 +336,71 @@ def no_colon_in(label: str) -> Rule:
     return rule
 
 
-def item_accounts(lookup: Lookup, record: dict[str, Any]) -> None:
-    """Service and non-inventory items need an income account; inventory needs three."""
-    item_type = record.get("Type")
-    if item_type in ("Service", "NonInventory"):
-        require(record, "IncomeAccountRef")
-    elif item_type == "Inventory":
-        for name in ("IncomeAccountRef", "AssetAccountRef", "ExpenseAccountRef", "InvStartDate"):
-            require(record, name)
-    elif item_type not in ("Category", "Group"):
+ITEM_TYPES = ("Service", "NonInventory", "Inventory", "Category", "Group")
+_SOLD_ITEM_TYPES = ("Service", "NonInventory", "Inventory")
+
+# Which accounts an item's references may name. Intuit's Item page asks for "Sales of Product
+# Income" and "Cost of Goods Sold" accounts, but QBO takes any income account (its sample
+# service items post to "Landscaping Services", a new company's "Services" item to
+# "Services") and, on the purchase side, expense accounts too; the asset account of an
+# inventory item is an Other Current Asset one.
+_ITEM_ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
+    "IncomeAccountRef": ("Income", "Other Income"),
+    "ExpenseAccountRef": ("Cost of Goods Sold", "Expense", "Other Expense"),
+    "AssetAccountRef": ("Other Current Asset",),
+}
+
+
+def item_type(lookup: Lookup, record: dict[str, Any]) -> None:
+    if record.get("Type") not in ITEM_TYPES:
         raise InvalidFieldValue(
-            f"Item Type {item_type!r} is not one of Service, NonInventory, Inventory, "
-            "Category, Group",
-            "Type",
-        )
+            f"Item Type {record.get('Type')!r} is not one of {', '.join(ITEM_TYPES)}", "Type")
+
+
+def item_defaults(lookup: Lookup, record: dict[str, Any]) -> None:
+    """What QBO fills in on an item that is sold or bought (Intuit's Item samples: Taxable,
+    UnitPrice and PurchaseCost 0, TrackQtyOnHand, the tax-included flags); a category or
+    group item carries none of them."""
+    if record["Type"] not in _SOLD_ITEM_TYPES:
+        return
+    for name, value in (("Taxable", False), ("SalesTaxIncluded", False),
+                        ("PurchaseTaxIncluded", False), ("UnitPrice", 0), ("PurchaseCost", 0),
+                        ("TrackQtyOnHand", record["Type"] == "Inventory")):
+        if record.get(name) is None:
+            record[name] = value
+
+
+def item_accounts(lookup: Lookup, record: dict[str, Any]) -> None:
+    """The accounts an item needs, and their types.
+
+    A service or non-inventory item posts its sales to an income account; one that is only
+    bought has an expense account instead. An inventory item needs the income, expense (cost
+    of goods sold) and asset accounts, its quantity on hand and the date it starts from, and
+    must track its quantity (QBO: "if Track quantity on hand is turned off, the item cannot be
+    of type Inventory"). An account of the wrong type is QBO's "Invalid account type".
+    """
+    kind = record["Type"]
+    if kind in ("Service", "NonInventory"):
+        require(record, "IncomeAccountRef", "ExpenseAccountRef")
+    elif kind == "Inventory":
+        for name in ("IncomeAccountRef", "ExpenseAccountRef", "AssetAccountRef", "QtyOnHand",
+                     "InvStartDate"):
+            require(record, name)
+        if record.get("TrackQtyOnHand") is not True:
+            raise BusinessValidation(
+                "Business Validation Error: When you create an item, if Track quantity on "
+                "hand is turned off, the item cannot be of type Inventory.", "TrackQtyOnHand")
+    for name, allowed in _ITEM_ACCOUNT_TYPES.items():
+        ref = record.get(name)
+        if not isinstance(ref, dict) or is_blank(ref.get("value")):
+            continue
+        account = lookup.get("Account", str(ref["value"]))
+        if account is not None and account.get("AccountType") not in allowed:
+            raise BusinessValidation(
+                "Business Validation Error: Invalid account type: You need to select a "
+                f"different type of account for this transaction. {name} points at Account "
+                f"Id={account['Id']} ({account.get('Name')!r}), a {account.get('AccountType')} "
+                f"account; it must be one of: {', '.join(allowed)}", name)
 
 
 _ACCOUNT_CLASSIFICATION = {
@@ -324,6 +415,8 @@ _ACCOUNT_CLASSIFICATION = {
 
 
 def account_classification(lookup: Lookup, record: dict[str, Any]) -> None:
+    """Classification follows AccountType; balances are QBO's (read-only, and 0 here since the
+    emulator does not post transactions to accounts)."""
     account_type = record.get("AccountType")
     if account_type not in _ACCOUNT_CLASSIFICATION:
         raise InvalidFieldValue(
@@ -332,12 +425,28 @@ def account_classification(lookup: Lookup, record: dict[str, Any]) -> None:
             "AccountType",
         )
     record["Classification"] = _ACCOUNT_CLASSIFICATION[account_type]
-    record.setdefault("CurrentBalance", 0)
+    record["CurrentBalance"] = record["CurrentBalanceWithSubAccounts"] = 0
 
 
 def term_due(lookup: Lookup, record: dict[str, Any]) -> None:
+    """STANDARD terms count days (DueDays), DATE_DRIVEN ones name a day of the month; Intuit's
+    Term sample shows a standard term's DiscountDays and DiscountPercent as 0 when not set."""
     require(record, "DueDays", "DayOfMonthDue")
-    record["Type"] = "STANDARD" if record.get("DueDays") is not None else "DATE_DRIVEN"
+    standard = record.get("DueDays") is not None
+    record["Type"] = "STANDARD" if standard else "DATE_DRIVEN"
+    if record.get("DiscountPercent") is None:
+        record["DiscountPercent"] = 0
+    if standard and record.get("DiscountDays") is None:
+        record["DiscountDays"] = 0
+
+
+def customer_taxable(lookup: Lookup, record: dict[str, Any]) -> None:
+    """Customer reference, Taxable: "Default behavior with minor version 10 and above: true,
+    if DefaultTaxCodeRef is defined or false if TaxExemptionReasonId is set" (and false when
+    neither is, as Intuit's samples without a tax code show)."""
+    if record.get("Taxable") is None:
+        record["Taxable"] = (not is_blank(record.get("DefaultTaxCodeRef"))
+                             and is_blank(record.get("TaxExemptionReasonId")))
 
 
 # --------------------------------------------------------------------------- transactions
@@ -515,18 +624,25 @@ def _name_rules() -> tuple[Rule, ...]:
 
 
 def _build_specs() -> dict[str, EntitySpec]:
+    # Defaults are what Intuit's sample responses show on a record created without them.
     active = {"Active": True}
     specs = [
-        EntitySpec("Customer", "name", defaults={**active, "Taxable": True, "Balance": 0,
-                                                 "BalanceWithJobs": 0},
-                   rules=(*_name_rules(), hierarchy("Customer", "DisplayName"))),
-        EntitySpec("Vendor", "name", defaults={**active, "Balance": 0}, rules=_name_rules()),
-        EntitySpec("Employee", "name", defaults=dict(active), rules=_name_rules()),
+        EntitySpec("Customer", "name",
+                   defaults={**active, "BillWithParent": False, "Balance": 0,
+                             "BalanceWithJobs": 0, "CurrencyRef": HOME_CURRENCY,
+                             "PreferredDeliveryMethod": "Print"},
+                   rules=(*_name_rules(), customer_taxable, hierarchy("Customer", "DisplayName"))),
+        EntitySpec("Vendor", "name",
+                   defaults={**active, "Vendor1099": False, "Balance": 0,
+                             "CurrencyRef": HOME_CURRENCY},
+                   rules=_name_rules()),
+        EntitySpec("Employee", "name", defaults={**active, "BillableTime": False},
+                   rules=_name_rules()),
         EntitySpec("Item", "name", required=(("Name",), ("Type",)), defaults=dict(active),
-                   rules=(no_colon_in("Name"), unique_name("Item"), item_accounts,
-                          hierarchy("Item", "Name"))),
+                   rules=(no_colon_in("Name"), unique_name("Item"), item_type, item_defaults,
+                          item_accounts, hierarchy("Item", "Name"))),
         EntitySpec("Account", "name", required=(("Name",), ("AccountType",)),
-                   defaults=dict(active),
+                   defaults={**active, "CurrencyRef": HOME_CURRENCY},
                    rules=(no_colon_in("Name"), unique_name("Account"), account_classification,
                           hierarchy("Account", "Name"))),
         EntitySpec("Class", "name", required=(("Name",),), defaults=dict(active),
@@ -581,7 +697,7 @@ def apply_rules(spec: EntitySpec, lookup: Lookup, record: dict[str, Any]) -> Non
     """Validate a record about to be stored and fill QBO's computed fields (in place)."""
     for name, value in spec.defaults.items():
         if record.get(name) is None:
-            record[name] = value
+            record[name] = copy.deepcopy(value)  # a default is never shared between records
     check_required(spec, record)
     doc_number = record.get("DocNumber")
     if doc_number is not None and len(str(doc_number)) > MAX_DOC_NUMBER_LENGTH:
@@ -591,3 +707,12 @@ def apply_rules(spec: EntitySpec, lookup: Lookup, record: dict[str, Any]) -> Non
     resolve_references(spec.name, lookup, record)
     for rule in spec.rules:
         rule(lookup, record)
+
+
+def check_id(spec: EntitySpec, entity_id: Any) -> str:
+    """The Id as text; QBO's 2030 "Invalid ID" when an entity that QBO numbers is named by
+    something that is not a number (``/customer/abc``, ``"Id": "x"``)."""
+    text = str(entity_id)
+    if spec.numeric_ids and not text.isdigit():
+        raise InvalidId(text)
+    return text

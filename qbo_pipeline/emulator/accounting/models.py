@@ -28,12 +28,15 @@ from qbo_pipeline.emulator.accounting.entities import (
     applied_amounts,
     apply_rules,
     as_number,
+    check_id,
     is_blank,
     lines,
     money,
+    place_under,
     spec_for,
 )
 from qbo_pipeline.emulator.accounting.persistence import ChangeSet, StoredRealm, open_store
+from qbo_pipeline.emulator.accounting.properties import refuse_unknown_properties
 from qbo_pipeline.emulator.events import ChangeEvent, ChangeListener
 from qbo_pipeline.emulator.exceptions import (
     BusinessValidation,
@@ -267,6 +270,8 @@ class QBOBackend:
 
     def create(self, realm_id: str, entity: str, body: JSONObject) -> JSONObject:
         spec = self._writable_spec(entity)
+        # QBO reads the body before anything else, so an unknown property fails first.
+        refuse_unknown_properties(spec.name, body)
         with self._transaction():
             return self._create(self._realm(realm_id), spec, body, publish=True)
 
@@ -276,11 +281,12 @@ class QBOBackend:
             realm = self._realm(realm_id)
             if spec.name == "CompanyInfo" and entity_id == realm_id:
                 entity_id = "1"  # QBO reads CompanyInfo at /companyinfo/<realmId>
-            return copy.deepcopy(self._current(realm, spec, entity_id))
+            return copy.deepcopy(self._current(realm, spec, check_id(spec, entity_id)))
 
     def update(self, realm_id: str, entity: str, body: JSONObject) -> JSONObject:
         """Full update (writable fields left out are cleared) or sparse (``"sparse": true``)."""
         spec = self._writable_spec(entity)
+        refuse_unknown_properties(spec.name, body)
         with self._transaction():
             realm = self._realm(realm_id)
             current = self._checked_current(realm, spec, body, "update")
@@ -291,9 +297,10 @@ class QBOBackend:
         """Apply a change as a person editing in QBO's screens now: a sparse update that needs
         no SyncToken, bumps it and LastUpdatedTime, and publishes the change."""
         spec = self._writable_spec(entity)
+        refuse_unknown_properties(spec.name, changes)
         with self._transaction():
             realm = self._realm(realm_id)
-            current = self._current(realm, spec, entity_id)
+            current = self._current(realm, spec, check_id(spec, entity_id))
             body = {**changes, "Id": entity_id, "SyncToken": current["SyncToken"],
                     "sparse": True}
             return self._update(realm, spec, current, body, operation="Update")
@@ -452,9 +459,10 @@ class QBOBackend:
             raise InvalidRequest(f"The {operation} body must be a {spec.name} object")
         if is_blank(body.get("Id")):
             raise RequiredParameterMissing("Id")
+        entity_id = check_id(spec, body["Id"])
         if is_blank(body.get("SyncToken")):
             raise RequiredParameterMissing("SyncToken")
-        current = self._current(realm, spec, str(body["Id"]))
+        current = self._current(realm, spec, entity_id)
         if str(body["SyncToken"]) != current["SyncToken"]:
             raise StaleObject(spec.name, current["Id"], str(body["SyncToken"]),
                               current["SyncToken"])
@@ -541,13 +549,14 @@ class QBOBackend:
             self._emit(realm, "Invoice", refreshed, "Update")
 
     def _rename_descendants(self, realm: Realm, entity: str, parent: JSONObject) -> None:
-        """Children's FullyQualifiedName follows a renamed or moved parent."""
+        """Children's FullyQualifiedName, Level and ParentRef name follow a renamed or moved
+        parent, down the whole tree, as QBO shows them. The children keep their SyncToken
+        (whether QBO moves it is not documented; no client's copy of a child goes stale)."""
         label = "DisplayName" if entity == "Customer" else "Name"
         for child in realm.all(entity):
             if (child.get("ParentRef") or {}).get("value") == parent["Id"]:
-                renamed = {**child, "FullyQualifiedName":
-                           f"{parent['FullyQualifiedName']}:{child[label]}",
-                           "Level": int(parent.get("Level", 0)) + 1}
+                renamed = copy.deepcopy(child)
+                place_under(entity, renamed, parent, label)
                 self._save(realm, entity, renamed)
                 self._rename_descendants(realm, entity, renamed)
 

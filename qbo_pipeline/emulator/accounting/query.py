@@ -66,7 +66,8 @@ class QuerySyntaxError(ValueError):
 
 
 class QueryValidationError(QuerySyntaxError):
-    """A query that parses but breaks one of QBO's limits: fault 4001, "Invalid query"."""
+    """A query that parses but asks for what QBO refuses (an entity it does not have,
+    MAXRESULTS over its limit): fault 4001, "Invalid query"."""
 
     code = "4001"
     message = "Invalid query"
@@ -277,8 +278,12 @@ class _Parser:
         if canonical is None:
             known = ", ".join(sorted(self.entities.values()))
             if is_name:
-                raise QuerySyntaxError(
-                    f'unknown entity "{token.text}"; queryable entities are: {known}',
+                # QBO parses a name there and then finds no such entity: fault 4001
+                # "QueryValidationError: Metadata not found for Entity: TaxService"
+                # (quickbooks-ruby issue 628).
+                raise QueryValidationError(
+                    f"Metadata not found for Entity: {token.text} (queryable entities are: "
+                    f"{known})",
                     text=self.text,
                     offset=token.offset,
                 )
