@@ -123,18 +123,52 @@ CONNECT_HINT = ("connect one with `qbo-pipeline connect` (or run `qbo-pipeline d
 @main.command()
 @click.option("--realm", help="Reconnect this company (emulator: the same company back after a "
                               "restart).")
-def connect(realm: str | None) -> None:
+@click.option("--import/--no-import", "run_import", default=None,
+              help="Run the import on connect: link the source's names-list records to the "
+                   "QBO records they match, import what the specs import, write nothing to "
+                   "QBO (default: for a company connected for the first time).")
+def connect(realm: str | None, run_import: bool | None) -> None:
     """Connect a QBO company: consent, then its tokens are stored encrypted in the state DB.
 
     Against the local emulator, consent is immediate; against QBO, open the printed address,
-    consent, and paste the address QBO redirected to.
+    consent, and paste the address QBO redirected to. A company connected for the first time
+    is then imported (one Dagster run): its customers, employees, services... are matched to
+    the source's records by the specs' match keys and linked, before any sync writes to QBO.
     """
     from qbo_pipeline.connections import connect_company
-    from qbo_pipeline.defs.runner import SyncResources
+    from qbo_pipeline.defs.runner import SyncResources, connected_realms
 
     resources = SyncResources.from_env()
+    known = set(connected_realms(resources.state_db))
     realm_id = _guarded(lambda: connect_company(resources, realm, _ask_redirect))
-    click.echo(f"connected QBO company {realm_id}; sync it with `qbo-pipeline sync`")
+    click.echo(f"connected QBO company {realm_id}")
+    if run_import if run_import is not None else realm_id not in known:
+        _import_company(_load_specs(), resources, realm_id)
+    click.echo("sync it with `qbo-pipeline sync`")
+
+
+def _import_company(specs: SpecSet, resources: SyncResources, realm_id: str) -> None:
+    from qbo_pipeline.defs.assets import (
+        MATCHED_METADATA,
+        NOT_IN_QBO_METADATA,
+        UNMATCHED_IN_QBO_METADATA,
+    )
+    from qbo_pipeline.defs.runner import run_sync
+    from qbo_pipeline.demo import dagster_instance
+
+    click.echo(f"importing company {realm_id}: matching its names lists to the source's")
+    with dagster_instance(None, click.echo) as instance:
+        report = _guarded(lambda: run_sync(specs, resources, instance, realm_id,
+                                           importing=True, progress=click.echo))
+    click.echo(f"import run {report.run_id}, nothing written to QuickBooks:")
+    for entity, numbers in report.counts.items():
+        click.echo(f"  {entity:<12} linked {numbers.get(MATCHED_METADATA, 0)} to the QBO "
+                   f"records they match; {numbers.get(NOT_IN_QBO_METADATA, 0)} not in QBO "
+                   "yet (the first sync creates them); "
+                   f"{numbers.get(UNMATCHED_IN_QBO_METADATA, 0)} QBO records match none")
+    for entity, numbers in report.applied.items():
+        click.echo(f"  {entity:<12} imported {numbers.get('created', 0)}, updated "
+                   f"{numbers.get('updated', 0)} from QBO into the source")
 
 
 def _ask_redirect(consent_url: str) -> str:

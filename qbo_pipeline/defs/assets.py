@@ -49,6 +49,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from qbo_pipeline.defs.partitions import (
     DAYS_TAG,
+    IMPORT_MODE,
     INCREMENTAL_MODE,
     MODE_TAG,
     MONTH_DIMENSION,
@@ -88,8 +89,10 @@ from qbo_pipeline.steps.push import (
     plan_spec,
     read_source,
     refresh_snapshots,
+    unlinked_qbo_records,
     validate_and_quarantine,
 )
+from qbo_pipeline.sync.plan import import_only
 from qbo_pipeline.sync.results import outcomes_by_day
 from qbo_pipeline.sync.scope import CHANGE_WINDOW_LAG, change_window_end
 from qbo_pipeline.sync.settings import effective, for_company, spec_enabled
@@ -112,6 +115,11 @@ VALIDATION_CHECK = "no_quarantined_rows"
 CONFLICTS_CHECK = "no_open_conflicts"
 DUPLICATES_CHECK = "no_likely_duplicates"
 SWITCHED_OFF_METADATA = "switched_off"
+NOT_IN_QBO_METADATA = "not_in_qbo"  # import on connect: source records QBO has no match for
+MATCHED_METADATA = "matched"  # import on connect: source records linked to their QBO record
+# import on connect: QBO records of the entity that no source record matched (reported only)
+UNMATCHED_IN_QBO_METADATA = "unmatched_in_qbo"
+IMPORT_METADATA = (MATCHED_METADATA, NOT_IN_QBO_METADATA, UNMATCHED_IN_QBO_METADATA)
 # The per-day status a run records on each month partition it covered.
 DAYS_METADATA = "days"
 
@@ -254,12 +262,13 @@ def scope_of(context: AssetExecutionContext, clock: SourceClock | None = None) -
     """The realm and months of the run's partitions (one, or a backfill's range), whether it
     syncs changes or those dates, and where its change window ends."""
     realm_id, months = realm_and_months(context)
-    incremental = context.run.tags.get(MODE_TAG) == INCREMENTAL_MODE
+    mode = context.run.tags.get(MODE_TAG)
+    incremental = mode in (INCREMENTAL_MODE, IMPORT_MODE)
     clock = clock or SourceClock()
     until = change_window_end(clock.now() or datetime.now(UTC),
                               timedelta(seconds=clock.change_window_lag_seconds))
     return SyncScope(realm_id, incremental, run_dates(months, context.run.tags.get(DAYS_TAG)),
-                     until, run_id=context.run.run_id)
+                     until, run_id=context.run.run_id, importing=mode == IMPORT_MODE)
 
 
 def realm_and_months(context: AssetExecutionContext) -> tuple[str, list[str]]:
@@ -333,10 +342,18 @@ class SpecRun:
                                  self.engine, fetched, fetched.fetched_at)
                        if validated is not None else
                        plan_pulled(spec, self.specs, fetched, self.engine, self.sessions))
+        imported: dict[str, int] = {}
+        if spec.pushes and self.scope.importing:
+            # The import on connect links what matched and reports the rest; it writes nothing.
+            imported = {MATCHED_METADATA: len(planned.plan.links),
+                        NOT_IN_QBO_METADATA: len(planned.plan.creates)}
+            planned = replace(planned, plan=import_only(planned.plan))
         yield self.materialized("diff", _plan_metadata(spec, planned))
         if spec.pushes:
             with self.failing_as("synced"):
-                metadata = self.write_to_qbo(planned, client)
+                metadata = {**self.write_to_qbo(planned, client), **imported}
+                if self.scope.importing:
+                    metadata[UNMATCHED_IN_QBO_METADATA] = self.unmatched_in_qbo()
                 review = self.open_review()
             yield self.materialized("synced", {**metadata, **_open_metadata(review)})
             yield _conflicts_check(spec, review)
@@ -403,6 +420,11 @@ class SpecRun:
             columns=["source_key", "qbo_id", "operation", "result"])
         return {**_counts(counts), REFUSED_METADATA: len(tally.refusals),
                 "preview": MetadataValue.md(markdown_table(written, limit=20, width=80))}
+
+    def unmatched_in_qbo(self) -> int:
+        with self.sessions.begin() as session:
+            return len(unlinked_qbo_records(self.spec, self.specs, session,
+                                            self.scope.realm_id))
 
     def open_review(self) -> OpenReview:
         with self.sessions.begin() as session:

@@ -57,6 +57,7 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 WINDOW_MODE = "window"
 INCREMENTAL_MODE = "incremental"
+IMPORT_MODE = "import"  # the import on connect (qbo-pipeline connect)
 
 
 def sync_start_date(environ: Mapping[str, str] | None = None) -> date:

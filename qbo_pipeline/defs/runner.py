@@ -23,6 +23,7 @@ from dagster import (
 )
 
 from qbo_pipeline.defs.assets import (
+    IMPORT_METADATA,
     REFUSED_METADATA,
     SWITCHED_OFF_METADATA,
     StageFailed,
@@ -34,6 +35,7 @@ from qbo_pipeline.defs.instance import WORKER_TAG, this_worker
 from qbo_pipeline.defs.jobs import sync_job
 from qbo_pipeline.defs.partitions import (
     DAYS_TAG,
+    IMPORT_MODE,
     INCREMENTAL_MODE,
     MODE_TAG,
     MONTH_DIMENSION,
@@ -54,7 +56,7 @@ from qbo_pipeline.state import (
     synced_realms,
 )
 from qbo_pipeline.steps.common import COUNT_NAMES, RECORD_TAG
-from qbo_pipeline.sync.scope import BusinessDates, sync_start
+from qbo_pipeline.sync.scope import BusinessDates, imported_on_connect, sync_start
 
 ProgressCallback = Callable[[str], None]
 
@@ -132,21 +134,22 @@ def chain_keys(specs: SpecSet, spec_name: str | None = None) -> list[AssetKey]:
 
 def run_sync(specs: SpecSet, resources: SyncResources, instance: DagsterInstance,
              realm_id: str, *, spec_name: str | None = None, record_key: str | None = None,
-             dates: BusinessDates | None = None,
+             dates: BusinessDates | None = None, importing: bool = False,
              progress: ProgressCallback | None = None) -> SyncReport:
     """Materialize the chain of one spec (or every spec) for one realm: every change since
     its cursor (recorded on today's month, or on every month for its first sync), or, given
-    `dates`, a backfill of the transactions dated then (recorded on their months)."""
+    `dates`, a backfill of the transactions dated then (recorded on their months), or
+    (`importing`) the import on connect of the names lists (recorded on today's month)."""
     if record_key is not None and spec_name is None:
         raise SyncRunError("a single record needs its entity: give --entity with --id")
     register_realm(instance, realm_id)
-    tags = {REALM_TAG: realm_id, MODE_TAG: INCREMENTAL_MODE if dates is None else WINDOW_MODE,
-            WORKER_TAG: this_worker()}
+    mode = IMPORT_MODE if importing else INCREMENTAL_MODE if dates is None else WINDOW_MODE
+    tags = {REALM_TAG: realm_id, MODE_TAG: mode, WORKER_TAG: this_worker()}
     if record_key is not None:
         tags[RECORD_TAG] = f"{spec_name}/{record_key}"
     defs = build_defs(specs, resources.as_dict())
     partitions = _run_partitions(resources.state_db, realm_id, dates,
-                                 defs.resolve_job_def(sync_job.name).partitions_def)
+                                 defs.resolve_job_def(sync_job.name).partitions_def, importing)
     # The job the UI shows, so that the run can be found and re-executed there; our logger
     # instead of Dagster's console one: one line per materialization, no debug.
     run_job = defs.resolve_job_def(sync_job.name).with_logger_defs(
@@ -154,7 +157,7 @@ def run_sync(specs: SpecSet, resources: SyncResources, instance: DagsterInstance
     result = run_job.execute_in_process(
         run_config={"loggers": {"progress": {}}}, partition_key=partitions.key,
         instance=instance, tags={**tags, **partitions.tags}, raise_on_error=False,
-        asset_selection=chain_keys(specs, spec_name))
+        asset_selection=import_keys(specs) if importing else chain_keys(specs, spec_name))
     if not result.success:
         raise SyncRunError(f"the sync run {result.run_id} of realm {realm_id} failed: "
                            + "; ".join(_step_failures(result.all_events)))
@@ -162,9 +165,17 @@ def run_sync(specs: SpecSet, resources: SyncResources, instance: DagsterInstance
                       synced_counts(result.all_events, "applied"))
 
 
+def import_keys(specs: SpecSet) -> list[AssetKey]:
+    """The assets of the import on connect: the names lists, none of the transactions."""
+    imported = {spec.name for spec in specs if imported_on_connect(spec)}
+    return [key for key in chain_keys(specs) if key.path[0] in imported]
+
+
 def _run_partitions(state_db: StateDatabase, realm_id: str, dates: BusinessDates | None,
-                    partitions_def: PartitionsDefinition | None) -> RunPartitions:
-    """The months a run is recorded on: a backfill's, or those its sync covers."""
+                    partitions_def: PartitionsDefinition | None,
+                    importing: bool = False) -> RunPartitions:
+    """The months a run is recorded on: a backfill's, or those its sync covers (an import
+    syncs no month: it is recorded on today's)."""
     if dates is not None:
         return RunPartitions(None, {**month_range_tags(realm_id, dates.first, dates.last),
                                     DAYS_TAG: str(dates)})
@@ -174,7 +185,7 @@ def _run_partitions(state_db: StateDatabase, realm_id: str, dates: BusinessDates
     earliest = first_month.start.date()
     with state_db.sessions().begin() as session:
         realm = get_realm(session, realm_id)
-        first_sync = realm_id not in synced_realms(session)
+        first_sync = realm_id not in synced_realms(session) and not importing
         start = sync_start(realm.sync_start_date if realm is not None else None, earliest)
     return sync_run_partitions(realm_id, first_sync=first_sync, start=max(start, earliest),
                                today=datetime.now(UTC).date())
@@ -228,7 +239,8 @@ def synced_counts(events: Sequence[DagsterEvent],
             metadata = materialization.metadata
             counts[materialization.asset_key.path[0]] = {
                 name: int(metadata[name].value)  # type: ignore[arg-type]
-                for name in (*COUNT_NAMES, REFUSED_METADATA) if name in metadata}
+                for name in (*COUNT_NAMES, REFUSED_METADATA, *IMPORT_METADATA)
+                if name in metadata}
     return counts
 
 

@@ -40,6 +40,7 @@ class SyncScope:
     until: datetime  # the change window's end: the run's clock less the lag
     record_key: str | None = None  # one source record only: a per-record sync
     run_id: str | None = None  # the Dagster run, recorded with the conflicts it finds
+    importing: bool = False  # the import on connect: match and link, write nothing to QBO
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
     window = read_scope(spec, incremental=scope.incremental, dates=scope.dates,
                         until=scope.until,
                         cursor=cursor.change_window_end if cursor is not None else None,
-                        record_key=scope.record_key)
+                        record_key=scope.record_key, importing=scope.importing)
     # Held rows due again, and the rows a person asked to read again (a conflict decided, a
     # record unlinked or relinked).
     due = [] if window.mode is ReadMode.RECORD else list(dict.fromkeys([*due_again(
@@ -307,7 +307,7 @@ def plan_spec(spec: EntitySpec, specs: SpecSet, stage: Stage, client: QBOClient,
                if spec.pulls or not s.deleted}
         missing = [link.qbo_id for link in links.values() if link.qbo_id not in snapshots]
         qbo.update(_read_missing(spec.qbo_entity, client, sessions, realm_id, missing))
-        candidates = _unlinked(spec, specs, session, realm_id) \
+        candidates = unlinked_qbo_records(spec, specs, session, realm_id) \
             if len(links) < len(sources) or spec.pulls else []
         decided = {d.source_key: d for d in decisions_to_apply(session, realm_id, spec.name)
                    if d.source_key in sources}
@@ -388,7 +388,7 @@ def _read_missing(entity: str, client: QBOClient, sessions: sessionmaker[Session
     return {str(record["Id"]): record for record in records}
 
 
-def _unlinked(spec: EntitySpec, specs: SpecSet, session: Session,
+def unlinked_qbo_records(spec: EntitySpec, specs: SpecSet, session: Session,
               realm_id: str) -> list[Mapping[str, Any]]:
     """QBO records of the spec's entity that no spec links yet: candidates to match."""
     linked = linked_qbo_ids(specs, session, realm_id, spec.qbo_entity)

@@ -555,6 +555,12 @@ def _pull_planner(spec: EntitySpec, now: dt.datetime | None,
     return PullPlanner(spec, now, resolve_source_key, ref_entities)
 
 
+def import_only(plan: Plan) -> Plan:
+    """The import on connect's part of a plan: link the records found in QBO by their match
+    keys, write nothing to QBO (the first sync does, once a person has seen the links)."""
+    return replace(plan, creates=[], updates=[], voids=[], inactivations=[], deletes=[])
+
+
 def plan_changes(spec: EntitySpec, realm_id: str, records: Iterable[RecordState],
                  match_candidates: Sequence[Mapping[str, Any]] = (), *,
                  now: dt.datetime | None = None,

@@ -71,11 +71,13 @@ class ReadScope:
     since: datetime | None = None  # changed: rows stamped after this; None reads from the start
     dates: BusinessDates | None = None  # dates: the business dates read
     record_key: str | None = None  # record: the one source key read
+    importing: bool = False  # the import on connect: every row read, nothing written to QBO
 
     @property
     def advances_cursor(self) -> bool:
-        """Only a change-window read covers "every change up to `until`"."""
-        return self.mode is ReadMode.CHANGED
+        """Only a change-window read covers "every change up to `until`"; the import on
+        connect writes nothing to QBO, so the first sync must still read every row."""
+        return self.mode is ReadMode.CHANGED and not self.importing
 
 
 def is_transaction(spec: EntitySpec) -> bool:
@@ -87,16 +89,26 @@ def change_window_end(now: datetime, lag: timedelta = CHANGE_WINDOW_LAG) -> date
 
 
 def read_scope(spec: EntitySpec, *, incremental: bool, dates: BusinessDates, until: datetime,
-               cursor: datetime | None, record_key: str | None = None) -> ReadScope:
-    """How one run of `spec` reads: one record, its change window, or a range of dates.
+               cursor: datetime | None, record_key: str | None = None,
+               importing: bool = False) -> ReadScope:
+    """How one run of `spec` reads: one record, its change window, a range of dates, or (the
+    import on connect) every row.
 
     `cursor` is where the spec's last change window ended (None before the first sync).
     """
+    if importing:
+        return ReadScope(ReadMode.CHANGED, until, importing=True)
     if record_key is not None:
         return ReadScope(ReadMode.RECORD, until, record_key=record_key)
     if incremental or not is_transaction(spec):
         return ReadScope(ReadMode.CHANGED, until, since=cursor)
     return ReadScope(ReadMode.DATES, until, dates=dates)
+
+
+def imported_on_connect(spec: EntitySpec) -> bool:
+    """Whether the import on connect covers the spec: the names lists (seeds 000 and 003:
+    customers, employees, services, accounts... are read and matched), not transactions."""
+    return not is_transaction(spec)
 
 
 def brings_in_qbo_changes(spec: EntitySpec, read: ReadScope | None) -> bool:
