@@ -143,3 +143,16 @@ def test_a_name_format_change_renames_the_customers_in_qbo_on_the_next_sync(
     settings(company, "reset", "customer_name_format")
     company.sync()
     assert company.records("Customer")[qbo_id]["DisplayName"] == name
+
+
+def test_capital_letters_turned_on_rename_the_records_on_the_next_sync(
+        company: Company) -> None:
+    """Seed 004: "Synchronization Format: ... bring all data with capitalized letters"."""
+    name, email = (company.source_value(f"SELECT {column} FROM clients WHERE id = 1")
+                   for column in ("name", "email"))
+    qbo_id = str(company.linked("client", "1"))
+    settings(company, "set", "capitalize_names", "true")
+    company.sync()
+    customer = company.records("Customer")[qbo_id]
+    assert customer["DisplayName"] == name.upper()
+    assert customer["PrimaryEmailAddr"]["Address"] == email

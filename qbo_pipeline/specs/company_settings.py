@@ -17,7 +17,13 @@ from typing import Any
 
 from pydantic import ValidationError, model_validator
 
-from qbo_pipeline.specs.models import SPEC_NAME, EntitySpec, SettingTemplate, SpecModel
+from qbo_pipeline.specs.models import (
+    SPEC_NAME,
+    EntitySpec,
+    SettingSwitch,
+    SettingTemplate,
+    SpecModel,
+)
 from qbo_pipeline.specs.problems import key_problems, pydantic_problems
 from qbo_pipeline.specs.reading import decode_spec_file, read_yaml
 
@@ -124,6 +130,13 @@ def reference_problems(located: Sequence[tuple[str, EntitySpec]],
                                    else "")
                                 + (f"; not a choice {', '.join(map(repr, extra))}" if extra
                                    else ""))
+        if isinstance(spec.uppercase, SettingSwitch):
+            switch = company.get(spec.uppercase.setting)
+            if switch is None or switch.kind is not SettingKind.BOOLEAN:
+                known = [name for name, s in company.items() if s.kind is SettingKind.BOOLEAN]
+                problems.append(f"{origin}: uppercase: {spec.uppercase.setting!r} is not a "
+                                f"boolean setting of {COMPANY_SETTINGS_FILE} (its boolean "
+                                f"settings: {', '.join(known) or 'none'})")
         if spec.lines is not None:
             problems.extend(f"{origin}: lines.fields.{path}.template: a template chosen by a "
                             "setting is for the record's own fields, not its lines"

@@ -209,6 +209,12 @@ class SettingTemplate(SpecModel):
                                   for column in template_columns(template)))
 
 
+class SettingSwitch(SpecModel):
+    """A switch a company turns on or off by a boolean setting (`{setting: capitalize_names}`)."""
+
+    setting: str
+
+
 class LookupTarget(SpecModel):
     """A QBO record found by one of its fields (an Item by Name): emits `{"value": <QBO Id>}`.
 
@@ -600,6 +606,9 @@ class EntitySpec(SpecModel):
     on_source_delete: DeleteAction = DeleteAction.IGNORE
     settings: dict[str, SettingSpec] = Field(default_factory=dict)
     pull: PullSpec | None = None
+    # Seed 004's "Synchronization Format": the record's text sent in capital letters (its own
+    # fields that only push, e-mail addresses left alone); a company setting says when.
+    uppercase: bool | SettingSwitch = False
 
     @property
     def record_label(self) -> str:

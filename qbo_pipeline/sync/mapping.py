@@ -22,6 +22,7 @@ from typing import Any, cast
 import pandas as pd
 
 from qbo_pipeline.specs import (
+    Direction,
     EntitySpec,
     FieldMapping,
     LookupTarget,
@@ -97,6 +98,14 @@ class MappedRow:
         return not self.issues
 
 
+def capitalized(spec: EntitySpec, mapping: FieldMapping, value: Any) -> bool:
+    """Whether a record's value goes to QBO in capital letters: the spec's `uppercase` is on
+    (as the company has it), the field only pushes (a capitalized value read back would
+    change the source) and is text that is not an e-mail address."""
+    return (spec.uppercase is True and isinstance(value, str) and not mapping.email
+            and spec.flow_of(mapping) is Direction.PUSH)
+
+
 class _FieldProblem(Exception):
     def __init__(self, problem: str, fix: str) -> None:
         super().__init__(problem)
@@ -123,6 +132,8 @@ class _RowMapper:
                                              problem.problem, problem.fix))
                 continue
             if value is not None:
+                if not prefix and capitalized(self.spec, mapping, value):
+                    value = value.upper()
                 set_path(payload, path, value)
         return payload
 

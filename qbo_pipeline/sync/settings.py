@@ -14,6 +14,7 @@ from typing import Any
 from qbo_pipeline.qbo.fields import nearest
 from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.specs.company_settings import ENABLED, CompanySetting, SettingKind
+from qbo_pipeline.specs.models import SettingSwitch
 
 SYNC_MODE = "sync_mode"
 MANUAL = "manual"
@@ -84,7 +85,10 @@ def syncs_by_itself(values: Mapping[str, Any]) -> bool:
 
 def for_company(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
     """The spec as the company has it: each template a setting chooses replaced by the
-    chosen one, so that mapping, diffing and reading back see plain templates only."""
+    chosen one, and its capitals on or off, so that mapping, diffing and reading back see
+    plain templates and a plain switch only."""
+    if isinstance(spec.uppercase, SettingSwitch):
+        spec = spec.model_copy(update={"uppercase": bool(values.get(spec.uppercase.setting))})
     chosen = spec.chosen_templates
     if not chosen:
         return spec
@@ -109,8 +113,9 @@ def as_configured(specs: SpecSet, name: str,
 
 
 def settings_read(spec: EntitySpec) -> set[str]:
-    """The company-wide settings a spec's fields read by name."""
-    return {template.setting for template in spec.chosen_templates.values()}
+    """The company-wide settings a spec reads by name (its templates, its capitals)."""
+    switch = {spec.uppercase.setting} if isinstance(spec.uppercase, SettingSwitch) else set()
+    return {template.setting for template in spec.chosen_templates.values()} | switch
 
 
 def specs_to_read_again(key: str, specs: Iterable[EntitySpec]) -> list[str]:

@@ -101,3 +101,14 @@ def test_a_template_chosen_by_a_setting_must_be_push_only(tmp_path: Path) -> Non
     (tmp_path / COMPANY_SETTINGS_FILE).write_text(FORMATS, encoding="utf-8")
     assert any("a template chosen by setting customer_name_format cannot be read back" in found
                for found in problems_of(tmp_path))
+
+
+def test_capitals_are_switched_by_a_boolean_setting(tmp_path: Path) -> None:
+    spec = CLIENT + "uppercase: {setting: SWITCH}\n"
+    write_specs(tmp_path, client=spec.replace("SWITCH", "customer_name_format"))
+    (tmp_path / COMPANY_SETTINGS_FILE).write_text(FORMATS, encoding="utf-8")
+    assert any("uppercase: 'customer_name_format' is not a boolean setting" in found
+               and "(its boolean settings: sync_mode)" in found
+               for found in problems_of(tmp_path))
+    write_specs(tmp_path, client=spec.replace("SWITCH", "sync_mode"))
+    assert load_specs(tmp_path)["client"].uppercase is not False

@@ -98,3 +98,17 @@ def test_a_template_with_no_choice_for_the_value_is_an_error() -> None:
     with pytest.raises(SettingError, match="setting customer_name_format is 'Nickname', which "
                                            "has no template"):
         for_company(SPECS["client"], {"customer_name_format": "Nickname"})
+
+
+def test_capital_letters_are_the_companys_choice_and_spare_e_mail_addresses() -> None:
+    """Seed 004: "Synchronization Format: ... bring all data with capitalized letters"."""
+    row = {"id": 1, "name": "Acme Builders", "contact_first_name": "Ann",
+           "contact_last_name": "Lee", "email": "Ann@Acme.test", "city": "Springfield"}
+    loud = map_row(as_configured(SPECS, "client", {"capitalize_names": True}), row).payload
+    assert (loud["DisplayName"], loud["BillAddr"]["City"], loud["GivenName"]) == (
+        "ACME BUILDERS", "SPRINGFIELD", "ANN")
+    assert loud["PrimaryEmailAddr"]["Address"] == "Ann@Acme.test"
+    plain = map_row(as_configured(SPECS, "client"), row).payload
+    assert plain["DisplayName"] == "Acme Builders"  # off by default
+    assert "capitalize_names" in settings_read(SPECS["project"])
+    assert specs_to_read_again("capitalize_names", SPECS) == ["client", "project"]
