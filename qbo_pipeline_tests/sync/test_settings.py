@@ -88,7 +88,7 @@ def test_a_name_format_chooses_the_template_the_company_maps_with() -> None:
     project = {"id": 7, "client_id": 1, "number": "P-7", "name": "Kitchen",
                "job_address_line1": "9 Elm St"}
     assert map_row(job, project).payload["DisplayName"] == "P-7 - 9 Elm St"
-    assert settings_read(SPECS["client"]) == {"customer_name_format"}
+    assert settings_read(SPECS["client"]) == {"customer_name_format", "capitalize_names"}
     assert specs_to_read_again("customer_name_format", SPECS) == ["client"]
     assert specs_to_read_again("job_name_format", SPECS) == ["project"]
     assert SPECS["client"].fields["DisplayName"].reverse_problem is not None  # push only
