@@ -69,7 +69,8 @@ def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
         "client": f"SELECT COUNT(*) FROM clients WHERE deleted_at IS NULL "
                   f"AND id NOT IN {bad_clients}",
         "project": f"SELECT COUNT(*) FROM ({live_projects})",
-        "employee": "SELECT COUNT(*) FROM employees WHERE deleted_at IS NULL",
+        "employee": "SELECT COUNT(*) FROM employees WHERE deleted_at IS NULL "
+                    "AND employment_type = 'Employee'",
         "invoice": f"SELECT COUNT(*) FROM invoices WHERE deleted_at IS NULL "
                    f"AND id NOT IN {bad_invoices} AND project_id IN ({live_projects})"
                    + on_day.format(column="issue_date"),
