@@ -210,7 +210,7 @@ def test_sync_of_an_unknown_entity_lists_the_known_ones(
     result = CliRunner().invoke(main, ["sync", "--entity", "clients"])
     assert result.exit_code != 0
     assert "unknown entity 'clients'" in result.output
-    assert "client, employee, invoice, project, service, time_entry" in result.output
+    assert "client, contractor, employee, invoice, project, service, time_entry" in result.output
 
 
 def test_sync_of_one_record_needs_its_entity() -> None:

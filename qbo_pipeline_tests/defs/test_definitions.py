@@ -64,7 +64,7 @@ from qbo_pipeline.state import disconnect_realm, set_cursor, set_realm_setting, 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 specs = load_pipeline_specs()
 defs = build_defs(specs)
-SPEC_NAMES = ("client", "employee", "invoice", "project", "time_entry")
+SPEC_NAMES = ("client", "contractor", "employee", "invoice", "project", "time_entry")
 
 
 @pytest.fixture

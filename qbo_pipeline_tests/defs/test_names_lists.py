@@ -106,3 +106,49 @@ def test_a_time_entry_of_a_user_new_to_qbo_creates_the_employee_in_the_same_run(
     with pipeline.sessions.begin() as session:
         held = list_quarantine(session, pipeline.realm.realm_id, "time_entry")
     assert str(entry_id) not in {row.source_key for row in held}
+
+
+# --- users: 1099 contractors -----------------------------------------------------------------
+
+
+def test_a_1099_user_becomes_a_vendor_and_a_user_of_no_synced_type_stays_out(
+        pipeline: PipelineUnderTest) -> None:
+    """Seed 004: "If the User is set to employment type "1099 Vendor", the user data will be a
+    1-way push into a QuickBooks Vendor", and "In order for a User to sync, they need a User
+    Type of either Employee or 1099 Vendor"."""
+    result = pipeline.run()
+    assert result.success
+    contractors = users_of_type(pipeline, schema.CONTRACTOR_TYPE)
+    assert contractors
+    assert synced_counts(result)["contractor"]["created"] == len(contractors)
+    qbo = pipeline.qbo_records()
+    vendors = {v["Id"]: v for v in qbo["Vendor"]}
+    linked = links_of(pipeline, "contractor")
+    for user in contractors:
+        vendor = vendors[linked[str(user["id"])]]
+        assert vendor["Vendor1099"] is True
+        assert (vendor["GivenName"], vendor["FamilyName"], vendor["DisplayName"],
+                vendor["PrimaryEmailAddr"]["Address"]) == (
+            user["first_name"], user["last_name"], f"{user['first_name']} {user['last_name']}",
+            user["email"])
+    # A contractor is no Employee, and an employee no Vendor: one QBO record per user.
+    assert not set(linked) & set(links_of(pipeline, "employee"))
+    [untyped] = rows(pipeline, "SELECT * FROM employees WHERE employment_type IS NULL")
+    name = f"{untyped['first_name']} {untyped['last_name']}"
+    assert name not in {r["DisplayName"] for r in qbo["Employee"] + qbo["Vendor"]}
+    assert str(untyped["id"]) not in set(linked) | set(links_of(pipeline, "employee"))
+
+
+def test_a_contractor_already_in_qbo_is_matched_by_first_name_last_name_and_email(
+        pipeline: PipelineUnderTest) -> None:
+    """Seed 003's rule for users ("matched ... based on their first name, last name, and
+    email") holds for the users that are Vendors too: the QBO Vendor is linked, not copied."""
+    user = users_of_type(pipeline, schema.CONTRACTOR_TYPE)[0]
+    existing = create_in_qbo(pipeline, "Vendor", {
+        "GivenName": user["first_name"], "FamilyName": user["last_name"],
+        "DisplayName": f"{user['last_name']}, {user['first_name']}",
+        "PrimaryEmailAddr": {"Address": user["email"]}})
+    assert pipeline.run().success
+    assert links_of(pipeline, "contractor")[str(user["id"])] == existing["Id"]
+    assert len(pipeline.qbo_records()["Vendor"]) == len(users_of_type(
+        pipeline, schema.CONTRACTOR_TYPE))

@@ -71,6 +71,8 @@ def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
         "project": f"SELECT COUNT(*) FROM ({live_projects})",
         "employee": "SELECT COUNT(*) FROM employees WHERE deleted_at IS NULL "
                     "AND employment_type = 'Employee'",
+        "contractor": "SELECT COUNT(*) FROM employees WHERE deleted_at IS NULL "
+                      "AND employment_type = '1099 Vendor'",
         "invoice": f"SELECT COUNT(*) FROM invoices WHERE deleted_at IS NULL "
                    f"AND id NOT IN {bad_invoices} AND project_id IN ({live_projects})"
                    + on_day.format(column="issue_date"),
@@ -97,6 +99,7 @@ def test_full_sync_creates_one_record_per_valid_row(pipeline: PipelineUnderTest)
     qbo = pipeline.qbo_records()
     assert len(qbo["Customer"]) == expected["client"] + expected["project"]
     assert len(qbo["Employee"]) == expected["employee"]
+    assert len(qbo["Vendor"]) == expected["contractor"]
     assert len(qbo["Invoice"]) == expected["invoice"]
     assert len(qbo["TimeActivity"]) == expected["time_entry"]
 

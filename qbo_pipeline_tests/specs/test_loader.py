@@ -67,7 +67,8 @@ def spec_text(base: str, **replacements: str) -> str:
 
 def test_the_shipped_specs_load_in_dependency_order() -> None:
     specs = load_specs(REPO_SPECS)
-    assert specs.names == ["client", "employee", "invoice", "project", "service", "time_entry"]
+    assert specs.names == ["client", "contractor", "employee", "invoice", "project", "service",
+                           "time_entry"]
     order = [spec.name for spec in specs.in_dependency_order()]
     assert order.index("client") < order.index("project") < order.index("invoice")
     assert order.index("employee") < order.index("time_entry")
@@ -75,6 +76,21 @@ def test_the_shipped_specs_load_in_dependency_order() -> None:
     assert specs.upstream_of("invoice") == ["project"]
     assert specs.upstream_of("time_entry") == ["employee", "project"]
     assert specs.upstream_of("client") == []
+
+
+def test_the_shipped_user_specs_say_what_seeds_003_and_004_say() -> None:
+    """Seed 004: users of type "Employee" are pushed as Employees, of type "1099 Vendor" as
+    Vendors; seed 003: users are matched by first name, last name and email."""
+    specs = load_specs(REPO_SPECS)
+    employee, contractor = specs["employee"], specs["contractor"]
+    assert employee.source.table == contractor.source.table == "employees"
+    assert employee.source.filter == "employment_type = 'Employee'"
+    assert contractor.source.filter == "employment_type = '1099 Vendor'"
+    assert (employee.qbo_entity, contractor.qbo_entity) == ("Employee", "Vendor")
+    assert contractor.fields["Vendor1099"].constant is True
+    for spec in (employee, contractor):
+        assert spec.direction is Direction.PUSH
+        assert spec.match_key_groups[0] == ("GivenName", "FamilyName", "PrimaryEmailAddr.Address")
 
 
 def test_the_shipped_specs_say_what_seed_000_says() -> None:
