@@ -108,9 +108,14 @@ def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: Demo
     assert "time_entry/synced" in output  # progress, one line per materialized stage
     # created, updated, unchanged, quarantined, conflicts, failed: 6 clients, 2 held back
     assert re.search(r"\n  client +4 +0 +0 +2 +0 +0\n", output), output
-    assert "Quarantined rows (5)" in output
+    # Users by type (seed 004): 2 subcontractors as Vendors; 3 vendors, the one named as a
+    # client refused by QBO and held back with its reason.
+    assert re.search(r"\n  contractor +2 +0 +0 +0 +0 +0\n", output), output
+    assert re.search(r"\n  vendor +3 +0 +0 +0 +0 +1\n", output), output
+    assert "Quarantined rows (6)" in output
     assert "\n  client 2: PrimaryEmailAddr.Address is required" in output
     assert "\n  time entry 1: Hours 25.0 is above the maximum of 24" in output
+    assert "\n  vendor 4: QuickBooks refused the create" in output
     assert "dagster dev -w workspace.yaml" in output
     assert f"qbo-pipeline emulator --state {demo_run.workdir / 'emulator.sqlite'}" in output
     assert f"DAGSTER_HOME={demo_run.workdir / 'dagster_home'}" in output
@@ -210,7 +215,8 @@ def test_sync_of_an_unknown_entity_lists_the_known_ones(
     result = CliRunner().invoke(main, ["sync", "--entity", "clients"])
     assert result.exit_code != 0
     assert "unknown entity 'clients'" in result.output
-    assert "client, contractor, employee, invoice, project, service, time_entry" in result.output
+    assert ("client, contractor, employee, invoice, project, service, time_entry, vendor"
+            in result.output)
 
 
 def test_sync_of_one_record_needs_its_entity() -> None:

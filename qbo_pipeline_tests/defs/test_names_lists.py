@@ -5,17 +5,24 @@ SQLite source and state DBs, Dagster's `materialize`; each test cites the seed l
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from qbo_pipeline.source import demo_schema as schema
 from qbo_pipeline.state import get_links, list_conflicts, list_quarantine
-from qbo_pipeline_tests.defs.conftest import PipelineUnderTest
+from qbo_pipeline_tests.defs.conftest import SPECS, PipelineUnderTest
 from qbo_pipeline_tests.defs.test_holds_and_cursor import touch
-from qbo_pipeline_tests.defs.test_pull_and_two_way import rows
+from qbo_pipeline_tests.defs.test_pull_and_two_way import (
+    applied_counts,
+    edit_in_qbo,
+    rows,
+    synced_twice,
+    writes_of,
+)
 from qbo_pipeline_tests.defs.test_sync import synced_counts
 
 
@@ -148,7 +155,109 @@ def test_a_contractor_already_in_qbo_is_matched_by_first_name_last_name_and_emai
         "GivenName": user["first_name"], "FamilyName": user["last_name"],
         "DisplayName": f"{user['last_name']}, {user['first_name']}",
         "PrimaryEmailAddr": {"Address": user["email"]}})
-    assert pipeline.run().success
+    result = pipeline.run()
+    assert result.success
     assert links_of(pipeline, "contractor")[str(user["id"])] == existing["Id"]
-    assert len(pipeline.qbo_records()["Vendor"]) == len(users_of_type(
-        pipeline, schema.CONTRACTOR_TYPE))
+    assert synced_counts(result)["contractor"]["created"] == len(users_of_type(
+        pipeline, schema.CONTRACTOR_TYPE)) - 1
+    same_person = [v for v in pipeline.qbo_records()["Vendor"]
+                   if (v.get("GivenName"), v.get("FamilyName")) == (user["first_name"],
+                                                                  user["last_name"])]
+    assert [v["Id"] for v in same_person] == [existing["Id"]]
+    assert same_person[0]["Vendor1099"] is True  # what the spec sets, pushed onto the match
+
+
+def test_a_1099_user_and_a_vendor_of_the_same_name_make_one_qbo_vendor(
+        pipeline: PipelineUnderTest) -> None:
+    """A subcontractor can be both a user paid on a 1099 and a row of the vendors list; the two
+    specs must not each create a QBO Vendor for them. One is linked; the other is held back
+    with QBO's reason (names are unique across its lists) for a person to merge or rename."""
+    user = users_of_type(pipeline, schema.CONTRACTOR_TYPE)[0]
+    name = f"{user['first_name']} {user['last_name']}"
+    vendor_id = 1 + max(row["id"] for row in rows(pipeline, "SELECT id FROM vendors"))
+    engine = sa.create_engine(pipeline.source_url)
+    with engine.begin() as connection:
+        connection.execute(sa.insert(schema.vendors).values(
+            id=vendor_id, name=name, email="installs@example.com", active=True,
+            created_at=datetime(2024, 1, 2, 9), updated_at=datetime(2024, 1, 2, 9)))
+    engine.dispose()
+    for _ in range(2):  # and the run after does not try again what nothing changed
+        assert pipeline.run().success
+        assert [v["DisplayName"] for v in pipeline.qbo_records()["Vendor"]].count(name) == 1
+    linked = {spec: key in links_of(pipeline, spec)
+              for spec, key in (("contractor", str(user["id"])), ("vendor", str(vendor_id)))}
+    assert sorted(linked.values()) == [False, True], linked
+    [held_spec] = [spec for spec, is_linked in linked.items() if not is_linked]
+    held_key = str(user["id"]) if held_spec == "contractor" else str(vendor_id)
+    with pipeline.sessions.begin() as session:
+        held = {row.source_key: row.reasons
+                for row in list_quarantine(session, pipeline.realm.realm_id, held_spec)}
+    assert "Duplicate Name" in " ".join(held[held_key])
+
+
+# --- vendors both ways -----------------------------------------------------------------------
+
+
+def vendor_phones(pipeline: PipelineUnderTest, key: str) -> tuple[str | None, str | None]:
+    """(the source's phone, QBO's phone) of one vendor."""
+    [row] = rows(pipeline, "SELECT phone FROM vendors WHERE id = :k", k=key)
+    record = next(v for v in pipeline.qbo_records()["Vendor"]
+                  if v["Id"] == links_of(pipeline, "vendor")[key])
+    return row["phone"], record.get("PrimaryPhone", {}).get("FreeFormNumber")
+
+
+def test_a_vendor_changed_only_in_qbo_comes_back_and_one_changed_only_in_the_source_goes(
+        pipeline: PipelineUnderTest) -> None:
+    """Seed 004: "Installer, Supplier, and Vendor data are a 2-way sync into a QuickBooks
+    Vendor": each side's change reaches the other, and nothing echoes back."""
+    synced_twice(pipeline, SPECS)
+    edit_in_qbo(pipeline, "Vendor", links_of(pipeline, "vendor")["1"],
+                {"PrimaryPhone": {"FreeFormNumber": "(503) 555-0142"}})
+    touch(pipeline, "UPDATE vendors SET email = 'orders@example.org', updated_at = :now "
+                    "WHERE id = 2")
+    result = pipeline.run()
+    assert result.success
+    assert (synced_counts(result)["vendor"]["updated"],
+            applied_counts(result)["vendor"]["updated"]) == (1, 1)
+    assert vendor_phones(pipeline, "1") == ("(503) 555-0142", "(503) 555-0142")
+    vendor_2 = next(v for v in pipeline.qbo_records()["Vendor"]
+                    if v["Id"] == links_of(pipeline, "vendor")["2"])
+    assert vendor_2["PrimaryEmailAddr"]["Address"] == "orders@example.org"
+    assert writes_of(pipeline.run()) == (0, 0)
+
+
+@pytest.mark.parametrize("later", ["qbo", "source"])
+def test_a_vendor_changed_on_both_sides_takes_the_side_updated_last(
+        pipeline: PipelineUnderTest, later: str) -> None:
+    """Seed 004: vendors are a 2-way sync "depending on where it was updated last": the phone
+    changed in QBO after the source lands in the source, and the other way round; no conflict
+    waits for a person, and the winner is not written back."""
+    synced_twice(pipeline, SPECS)
+    run_config = None
+    if later == "qbo":
+        touch(pipeline, "UPDATE vendors SET phone = '(512) 555-0177', updated_at = :now "
+                        "WHERE id = 1")
+        edit_in_qbo(pipeline, "Vendor", links_of(pipeline, "vendor")["1"],
+                    {"PrimaryPhone": {"FreeFormNumber": "(503) 555-0142"}})
+    else:
+        edited = edit_in_qbo(pipeline, "Vendor", links_of(pipeline, "vendor")["1"],
+                             {"PrimaryPhone": {"FreeFormNumber": "(503) 555-0142"}})
+        # The source's change comes 2 s after QBO's; the run reads up to it.
+        qbo_at = datetime.fromisoformat(edited["MetaData"]["LastUpdatedTime"])
+        engine = sa.create_engine(pipeline.source_url)
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE vendors SET phone = '(512) 555-0177', "
+                                       "updated_at = :at WHERE id = 1"),
+                               {"at": (qbo_at + timedelta(seconds=2)).astimezone(UTC)
+                                .replace(tzinfo=None)})
+        engine.dispose()
+        moment = (qbo_at + timedelta(seconds=10)).isoformat()
+        run_config = {"ops": {"vendor": {"config": {"as_of": moment}}}}
+    result = pipeline.run(run_config=run_config)
+    assert result.success
+    assert synced_counts(result)["vendor"]["read"] == 1  # both sides' changes were in play
+    winner = "(503) 555-0142" if later == "qbo" else "(512) 555-0177"
+    assert vendor_phones(pipeline, "1") == (winner, winner)
+    with pipeline.sessions.begin() as session:
+        assert list_conflicts(session, pipeline.realm.realm_id, "vendor") == []
+    assert writes_of(pipeline.run()) == (0, 0)

@@ -26,9 +26,13 @@ from qbo_pipeline.sync.scope import CHANGE_WINDOW_LAG, change_window_end
 from qbo_pipeline_tests.defs.conftest import EARLY_START, PipelineUnderTest
 from qbo_pipeline_tests.defs.conftest import SPECS as specs
 
-# The demo's deliberately invalid rows that the shipped specs must hold back, by spec.
+# The demo's deliberately invalid rows that the shipped specs must hold back, by spec. Vendor 4
+# has client 1's name: QBO refuses it (6240, names are unique across customers and vendors),
+# and it is held back with QBO's reason.
 EXPECTED_QUARANTINE = {("client", "2"), ("client", "3"), ("project", "2"), ("time_entry", "1"),
-                       ("invoice", "1")}
+                       ("invoice", "1"), ("vendor", "4")}
+# What QBO refuses for good among those: (spec, rows), counted `failed` (and `held_back`).
+EXPECTED_REFUSED = {"vendor": 1}
 
 
 def synced_counts(result: ExecuteInProcessResult,
@@ -73,6 +77,8 @@ def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
                     "AND employment_type = 'Employee'",
         "contractor": "SELECT COUNT(*) FROM employees WHERE deleted_at IS NULL "
                       "AND employment_type = '1099 Vendor'",
+        "vendor": "SELECT COUNT(*) FROM vendors WHERE deleted_at IS NULL "
+                  "AND name NOT IN (SELECT name FROM clients)",
         "invoice": f"SELECT COUNT(*) FROM invoices WHERE deleted_at IS NULL "
                    f"AND id NOT IN {bad_invoices} AND project_id IN ({live_projects})"
                    + on_day.format(column="issue_date"),
@@ -95,11 +101,12 @@ def test_full_sync_creates_one_record_per_valid_row(pipeline: PipelineUnderTest)
     expected = expected_rows(pipeline.source_url)
     counts = synced_counts(result)
     assert {name: c["created"] for name, c in counts.items()} == expected
-    assert all(c["failed"] == 0 and c["updated"] == 0 for c in counts.values())
+    assert {name: c["failed"] for name, c in counts.items() if c["failed"]} == EXPECTED_REFUSED
+    assert all(c["updated"] == 0 for c in counts.values())
     qbo = pipeline.qbo_records()
     assert len(qbo["Customer"]) == expected["client"] + expected["project"]
     assert len(qbo["Employee"]) == expected["employee"]
-    assert len(qbo["Vendor"]) == expected["contractor"]
+    assert len(qbo["Vendor"]) == expected["contractor"] + expected["vendor"]
     assert len(qbo["Invoice"]) == expected["invoice"]
     assert len(qbo["TimeActivity"]) == expected["time_entry"]
 
@@ -163,6 +170,10 @@ def test_bad_rows_are_quarantined_and_reported(pipeline: PipelineUnderTest) -> N
     assert held[("invoice", "1")] == [
         "invoice 1: Line[1].SalesItemLineDetail.Qty -12.25 is below the minimum of 0 - make "
         "the line's quantity zero or more (a credit belongs on a credit memo)"]
+    # Held back with QBO's reason, and after client 1, which keeps its name: clients sync first.
+    assert "6240 Duplicate Name Exists Error" in " ".join(held[("vendor", "4")])
+    with pipeline.sessions.begin() as session:
+        assert "1" in get_links(session, pipeline.realm.realm_id, "client")
     checks = {e.asset_key: e for e in result.get_asset_check_evaluations()
               if e.check_name == VALIDATION_CHECK}
     client_check = checks[AssetKey(["client", "validated"])]

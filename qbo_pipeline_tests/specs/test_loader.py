@@ -11,6 +11,7 @@ from qbo_pipeline.specs import (
     DeleteAction,
     Direction,
     MappingKind,
+    PullTarget,
     SpecError,
     SpecSet,
     load_spec,
@@ -68,7 +69,7 @@ def spec_text(base: str, **replacements: str) -> str:
 def test_the_shipped_specs_load_in_dependency_order() -> None:
     specs = load_specs(REPO_SPECS)
     assert specs.names == ["client", "contractor", "employee", "invoice", "project", "service",
-                           "time_entry"]
+                           "time_entry", "vendor"]
     order = [spec.name for spec in specs.in_dependency_order()]
     assert order.index("client") < order.index("project") < order.index("invoice")
     assert order.index("employee") < order.index("time_entry")
@@ -91,6 +92,17 @@ def test_the_shipped_user_specs_say_what_seeds_003_and_004_say() -> None:
     for spec in (employee, contractor):
         assert spec.direction is Direction.PUSH
         assert spec.match_key_groups[0] == ("GivenName", "FamilyName", "PrimaryEmailAddr.Address")
+
+
+def test_the_shipped_vendor_spec_says_what_seed_004_says() -> None:
+    """Seed 004: "Installer, Supplier, and Vendor data are a 2-way sync into a QuickBooks
+    Vendor depending on where it was updated last"."""
+    vendor = load_specs(REPO_SPECS)["vendor"]
+    assert (vendor.qbo_entity, vendor.direction) == ("Vendor", Direction.TWO_WAY)
+    assert vendor.conflict.default is ConflictPolicy.LAST_MODIFIED_WINS
+    assert vendor.conflict.fields == {}
+    assert vendor.pull is not None and vendor.pull.target is PullTarget.LINKED
+    assert vendor.match_key_groups == [("DisplayName",)]
 
 
 def test_the_shipped_specs_say_what_seed_000_says() -> None:

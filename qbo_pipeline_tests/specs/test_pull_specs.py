@@ -145,12 +145,17 @@ def test_the_readme_examples_are_valid() -> None:
 
 def test_the_shipped_specs_pull_only_where_the_seeds_say() -> None:
     """Services come from QBO (seed 003/004); invoices push and pull back their balance
-    (seed 001's "fully paid becomes PAID"); the rest only push."""
+    (seed 001's "fully paid becomes PAID"); vendors go both ways (seed 004: "a 2-way sync
+    ... depending on where it was updated last"), but their company name only goes to QBO;
+    the rest only push."""
     specs = load_specs(README.parent)
     pulling = {spec.name for spec in specs if spec.pulls}
-    assert pulling == {"invoice", "service"}
+    assert pulling == {"invoice", "service", "vendor"}
     assert not specs["service"].pushes
     assert list(specs["invoice"].pull_only_fields) == ["Balance"]
+    vendor = specs["vendor"]
+    assert list(vendor.pushed_fields) == list(vendor.fields)
+    assert set(vendor.fields) - set(vendor.pulled_fields) == {"CompanyName"}
     for spec in specs:
         if spec.name not in pulling:
             assert spec.pull is None and spec.pushes
