@@ -23,7 +23,7 @@ from qbo_pipeline_tests.defs.test_pull_and_two_way import (
     synced_twice,
     writes_of,
 )
-from qbo_pipeline_tests.defs.test_sync import synced_counts
+from qbo_pipeline_tests.defs.test_sync import assert_counts_add_up, synced_counts
 
 
 def links_of(pipeline: PipelineUnderTest, spec_name: str) -> dict[str, str]:
@@ -62,6 +62,7 @@ def test_an_employee_already_in_qbo_is_matched_by_first_name_last_name_and_email
         "PrimaryEmailAddr": {"Address": user["email"].upper()}})
     result = pipeline.run()
     assert result.success
+    assert_counts_add_up(result)
     assert links_of(pipeline, "employee")[str(user["id"])] == existing["Id"]
     employees = pipeline.qbo_records()["Employee"]
     assert len(employees) == len(users_of_type(pipeline, schema.EMPLOYEE_TYPE))
@@ -260,4 +261,84 @@ def test_a_vendor_changed_on_both_sides_takes_the_side_updated_last(
     assert vendor_phones(pipeline, "1") == (winner, winner)
     with pipeline.sessions.begin() as session:
         assert list_conflicts(session, pipeline.realm.realm_id, "vendor") == []
+    assert writes_of(pipeline.run()) == (0, 0)
+
+
+# --- classes and terms both ways, QBO's imported ---------------------------------------------
+
+
+def by_name(records: list[dict[str, Any]], name_field: str) -> dict[str, dict[str, Any]]:
+    return {str(record[name_field]): record for record in records}
+
+
+def test_qbo_classes_and_terms_are_imported_and_the_apps_linked_or_created(
+        pipeline: PipelineUnderTest) -> None:
+    """Seed 004: "Class Tracking: Full 2-way sync; Classes can be bulk imported into Contractors
+    Cloud from QuickBooks Online", and the same of Terms. The app's "Commercial" and "Net 30"
+    are in QBO already: linked by name, not made twice; the rest is created on either side."""
+    before = pipeline.qbo_records()
+    qbo_classes, qbo_terms = by_name(before["Class"], "Name"), by_name(before["Term"], "Name")
+    app_classes = {row["name"] for row in rows(pipeline, "SELECT name FROM classes")}
+    app_terms = by_name(rows(pipeline, "SELECT * FROM terms"), "name")
+    assert "Commercial" in qbo_classes.keys() & app_classes
+    assert "Net 30" in qbo_terms.keys() & app_terms.keys()
+
+    first = pipeline.run()
+    assert first.success
+    assert_counts_add_up(first)  # a match is counted once, on each side
+    pushed, pulled = synced_counts(first), applied_counts(first)
+    assert pushed["tracking_class"]["created"] == len(app_classes - qbo_classes.keys())
+    assert pulled["tracking_class"]["created"] == len(qbo_classes.keys() - app_classes)
+    assert pushed["term"]["created"] == len(app_terms.keys() - qbo_terms.keys())
+    assert pulled["term"]["created"] == len(qbo_terms.keys() - app_terms.keys())
+    assert pipeline.run().success  # the rows the import and the links wrote are read once more
+    assert writes_of(pipeline.run()) == (0, 0)
+
+    after = pipeline.qbo_records()
+    for entity, table, names in (("Class", "classes", qbo_classes.keys() | app_classes),
+                                 ("Term", "terms", qbo_terms.keys() | app_terms.keys())):
+        in_qbo = {record["Id"]: record["Name"] for record in after[entity]}
+        in_app = {row["qbo_id"]: row["name"] for row in rows(pipeline, f"SELECT * FROM {table}")}
+        assert in_app == in_qbo, entity  # one row per QBO record, each keyed by its Id
+        assert sorted(in_qbo.values()) == sorted(names), entity
+    terms = by_name(after["Term"], "Name")
+    for name, row in by_name(rows(pipeline, "SELECT * FROM terms"), "name").items():
+        assert (terms[name].get("DueDays"), terms[name].get("DiscountPercent"),
+                terms[name].get("DiscountDays")) == (
+            row["due_days"], None if row["discount_percent"] is None
+            else float(row["discount_percent"]), row["discount_days"]), name
+
+
+def test_classes_and_terms_are_kept_both_ways(pipeline: PipelineUnderTest) -> None:
+    """Seed 004: classes and terms are a "Full 2-way sync": a class renamed or added in QBO and
+    a term made inactive there reach the app; a term changed or added in the app reaches QBO;
+    nothing echoes back."""
+    synced_twice(pipeline, SPECS)
+    classes = {row["name"]: row for row in rows(pipeline, "SELECT * FROM classes")}
+    terms = {row["name"]: row for row in rows(pipeline, "SELECT * FROM terms")}
+    edit_in_qbo(pipeline, "Class", classes["Maintenance"]["qbo_id"],
+                {"Name": "Maintenance contracts"})
+    edit_in_qbo(pipeline, "Term", terms["Net 15"]["qbo_id"], {"Active": False})
+    added_in_qbo = create_in_qbo(pipeline, "Class", {"Name": "Warranty"})
+    touch(pipeline, "UPDATE terms SET due_days = 50, updated_at = :now WHERE name = 'Net 45'")
+    touch(pipeline, "INSERT INTO terms (name, due_days, active, created_at, updated_at) "
+                    "VALUES ('Net 90', 90, true, :now, :now)")
+
+    result = pipeline.run()
+    assert result.success
+    assert writes_of(result) == (2, 3)  # to QBO: Net 45, Net 90; to the app: the other three
+    classes_after = {row["qbo_id"]: row for row in rows(pipeline, "SELECT * FROM classes")}
+    assert classes_after[classes["Maintenance"]["qbo_id"]]["name"] == "Maintenance contracts"
+    assert classes_after[added_in_qbo["Id"]]["name"] == "Warranty"
+    terms_after = {row["name"]: row for row in rows(pipeline, "SELECT * FROM terms")}
+    assert not terms_after["Net 15"]["active"]
+    qbo_terms = by_name(pipeline.qbo_records()["Term"], "Name")
+    assert qbo_terms["Net 45"]["DueDays"] == 50
+    assert qbo_terms["Net 90"]["DueDays"] == 90
+    # The next run reads the app's rows just written (their stamps moved), finds them equal,
+    # and gives Net 90 the Id of the Term it created (as an invoice's first balance, it comes
+    # back on the run after the create); then nothing is left to do.
+    assert writes_of(pipeline.run()) == (0, 1)
+    [net_90] = rows(pipeline, "SELECT qbo_id FROM terms WHERE name = 'Net 90'")
+    assert net_90["qbo_id"] == qbo_terms["Net 90"]["Id"]
     assert writes_of(pipeline.run()) == (0, 0)

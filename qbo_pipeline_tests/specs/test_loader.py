@@ -69,7 +69,7 @@ def spec_text(base: str, **replacements: str) -> str:
 def test_the_shipped_specs_load_in_dependency_order() -> None:
     specs = load_specs(REPO_SPECS)
     assert specs.names == ["client", "contractor", "employee", "invoice", "project", "service",
-                           "time_entry", "vendor"]
+                           "term", "time_entry", "tracking_class", "vendor"]
     order = [spec.name for spec in specs.in_dependency_order()]
     assert order.index("client") < order.index("project") < order.index("invoice")
     assert order.index("employee") < order.index("time_entry")
@@ -103,6 +103,21 @@ def test_the_shipped_vendor_spec_says_what_seed_004_says() -> None:
     assert vendor.conflict.fields == {}
     assert vendor.pull is not None and vendor.pull.target is PullTarget.LINKED
     assert vendor.match_key_groups == [("DisplayName",)]
+
+
+def test_the_shipped_class_and_term_specs_say_what_seed_004_says() -> None:
+    """Seed 004: classes and terms are a "Full 2-way sync", and QBO's "can be bulk imported";
+    the app's own are found in QBO by name before one is created."""
+    specs = load_specs(REPO_SPECS)
+    for name, entity, table in (("tracking_class", "Class", "classes"),
+                                ("term", "Term", "terms")):
+        spec = specs[name]
+        assert (spec.qbo_entity, spec.source.table, spec.direction) == (
+            entity, table, Direction.TWO_WAY)
+        assert spec.pull is not None and spec.pull.target is PullTarget.UPSERT
+        assert spec.pull.qbo_id_column == "qbo_id"
+        assert spec.match_key_groups == [("Name",)]
+        assert spec.on_source_delete is DeleteAction.INACTIVATE
 
 
 def test_the_shipped_specs_say_what_seed_000_says() -> None:

@@ -147,10 +147,14 @@ def test_the_shipped_specs_pull_only_where_the_seeds_say() -> None:
     """Services come from QBO (seed 003/004); invoices push and pull back their balance
     (seed 001's "fully paid becomes PAID"); vendors go both ways (seed 004: "a 2-way sync
     ... depending on where it was updated last"), but their company name only goes to QBO;
-    the rest only push."""
+    classes and terms go both ways, every field (seed 004: "Full 2-way sync"); the rest only
+    push."""
     specs = load_specs(README.parent)
     pulling = {spec.name for spec in specs if spec.pulls}
-    assert pulling == {"invoice", "service", "vendor"}
+    assert pulling == {"invoice", "service", "term", "tracking_class", "vendor"}
+    for name in ("term", "tracking_class"):
+        assert list(specs[name].pulled_fields) == list(specs[name].pushed_fields) == list(
+            specs[name].fields)
     assert not specs["service"].pushes
     assert list(specs["invoice"].pull_only_fields) == ["Balance"]
     vendor = specs["vendor"]
