@@ -117,6 +117,9 @@ def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: Demo
     assert re.search(r"\n  term +2 +0 +1 +0 +0 +0\n", output), output
     assert re.search(r"\n  tracking_class +1 +0 +1 +0 +0 +0\n", output), output
     imported = output.split("from QuickBooks into the source:")[1]
+    # Seeds 003 and 004: the new company's chart of accounts and its tax codes imported.
+    assert re.search(r"\n  account +10 +0 +0 +0 +0 +0\n", imported), output
+    assert re.search(r"\n  tax_code +2 +0 +0 +0 +0 +0\n", imported), output
     assert re.search(r"\n  term +3 +1 +0 +0 +0 +0\n", imported), output
     assert re.search(r"\n  tracking_class +1 +1 +0 +0 +0 +0\n", imported), output
     header, client_line = output.split("Synced demo company")[1].splitlines()[1:3]
@@ -224,8 +227,8 @@ def test_sync_of_an_unknown_entity_lists_the_known_ones(
     result = CliRunner().invoke(main, ["sync", "--entity", "clients"])
     assert result.exit_code != 0
     assert "unknown entity 'clients'" in result.output
-    assert ("client, contractor, employee, invoice, project, service, term, time_entry, "
-            "tracking_class, vendor" in result.output)
+    assert ("account, client, contractor, employee, invoice, project, service, tax_code, term, "
+            "time_entry, tracking_class, vendor" in result.output)
 
 
 def test_sync_of_one_record_needs_its_entity() -> None:

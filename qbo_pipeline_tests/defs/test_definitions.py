@@ -100,7 +100,9 @@ def test_each_spec_has_the_assets_of_its_direction_grouped_by_spec() -> None:
     expected |= {AssetKey(["invoice", "applied"])}  # invoices pull their balance back
     # Vendors, terms and classes are kept both ways.
     expected |= {AssetKey([name, "applied"]) for name in ("vendor", "term", "tracking_class")}
-    expected |= {AssetKey(["service", stage]) for stage in PULL_STAGES}
+    # Imported from QBO only: services, accounts, tax codes.
+    expected |= {AssetKey([name, stage]) for stage in PULL_STAGES
+                 for name in ("service", "account", "tax_code")}
     assert set(graph) == expected
     groups = {spec.key: spec.group_name for spec in defs.resolve_all_asset_specs()}
     assert groups[AssetKey(["invoice", "diff"])] == "invoice"

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from qbo_pipeline.source import demo_schema as schema
@@ -342,3 +343,86 @@ def test_classes_and_terms_are_kept_both_ways(pipeline: PipelineUnderTest) -> No
     [net_90] = rows(pipeline, "SELECT qbo_id FROM terms WHERE name = 'Net 90'")
     assert net_90["qbo_id"] == qbo_terms["Net 90"]["Id"]
     assert writes_of(pipeline.run()) == (0, 0)
+
+
+# --- accounts and tax codes imported, kept current -------------------------------------------
+
+
+def test_accounts_are_imported_and_kept_current_when_changed_in_qbo(
+        pipeline: PipelineUnderTest) -> None:
+    """Seed 004: "Financial Accounts: 1-way import from QuickBooks Online ... Once accounts
+    are connected, any changes in QuickBooks Online will update the record" (seed 003: income
+    accounts "synced the first time you connect")."""
+    first = pipeline.run()
+    assert first.success
+    assert "account" not in synced_counts(first)  # nothing of it ever goes to QBO
+    qbo_accounts = {a["Id"]: a for a in pipeline.qbo_records()["Account"]}
+    assert applied_counts(first)["account"]["created"] == len(qbo_accounts)
+    imported = {row["qbo_id"]: row for row in rows(pipeline, "SELECT * FROM accounts")}
+    assert set(imported) == set(qbo_accounts)
+    for qbo_id, account in qbo_accounts.items():
+        row = imported[qbo_id]
+        assert (row["name"], row["account_type"], row["account_sub_type"],
+                row["classification"], bool(row["active"])) == (
+            account["Name"], account["AccountType"], account["AccountSubType"],
+            account["Classification"], account["Active"]), qbo_id
+    assert "Income" in {row["account_type"] for row in imported.values()}
+
+    by_account_name = {a["Name"]: a["Id"] for a in qbo_accounts.values()}
+    edit_in_qbo(pipeline, "Account", by_account_name["Travel"], {"Name": "Travel and meals"})
+    edit_in_qbo(pipeline, "Account", by_account_name["Uncategorized Expense"], {"Active": False})
+    added = create_in_qbo(pipeline, "Account", {"Name": "Subcontractors", "AcctNum": "5100",
+                                                "AccountType": "Cost of Goods Sold"})
+    result = pipeline.run()
+    assert result.success
+    counts = applied_counts(result)["account"]
+    assert (counts["created"], counts["updated"]) == (1, 2)
+    after = {row["qbo_id"]: row for row in rows(pipeline, "SELECT * FROM accounts")}
+    assert after[by_account_name["Travel"]]["name"] == "Travel and meals"
+    assert not after[by_account_name["Uncategorized Expense"]]["active"]
+    assert (after[added["Id"]]["name"], after[added["Id"]]["account_number"],
+            after[added["Id"]]["classification"]) == ("Subcontractors", "5100", "Expense")
+    assert len(after) == len(qbo_accounts) + 1
+    assert writes_of(pipeline.run()) == (0, 0)
+
+
+def test_tax_codes_are_imported_and_qbo_stays_their_authority(
+        pipeline: PipelineUnderTest) -> None:
+    """Seed 004: "Sales Tax Codes: 1-way import from QuickBooks Online ... bulk imported". The
+    tax codes are read whole every run (CDC does not serve them), so a code edited in the app
+    gets QBO's values back at the next run."""
+    first = pipeline.run()
+    assert first.success
+    codes = {c["Id"]: c for c in pipeline.qbo_records()["TaxCode"]}
+    assert applied_counts(first)["tax_code"]["created"] == len(codes) > 0
+    imported = {row["qbo_id"]: row for row in rows(pipeline, "SELECT * FROM tax_codes")}
+    assert {key: (row["name"], row["description"], bool(row["taxable"]))
+            for key, row in imported.items()} == {
+        key: (code["Name"], code["Description"], code["Taxable"]) for key, code in codes.items()}
+
+    again = pipeline.run()
+    assert applied_counts(again)["tax_code"] == {**applied_counts(again)["tax_code"],
+                                                "read": len(codes), "unchanged": len(codes),
+                                                "created": 0, "updated": 0}
+    some_code = next(iter(codes))
+    touch(pipeline, "UPDATE tax_codes SET description = 'edited in the app', "
+                    "updated_at = :now WHERE qbo_id = :q", q=some_code)
+    restored = pipeline.run()
+    assert applied_counts(restored)["tax_code"]["updated"] == 1
+    [row] = rows(pipeline, "SELECT description FROM tax_codes WHERE qbo_id = :q", q=some_code)
+    assert row["description"] == codes[some_code]["Description"]
+
+
+def test_a_tax_code_changed_in_qbo_is_kept_current(pipeline: PipelineUnderTest) -> None:
+    """Seed 004's "any changes in QuickBooks Online will update the record", for tax codes: a
+    code made inactive in QBO's screens becomes inactive in the app."""
+    assert pipeline.run().success
+    code = next(iter(pipeline.qbo_records()["TaxCode"]))
+    response = requests.post(f"{pipeline.realm.base_url}/admin/realms/{pipeline.realm.realm_id}"
+                             f"/TaxCode/{code['Id']}/edit", json={"Active": False}, timeout=10)
+    if response.status_code != 200:
+        pytest.skip("the emulator cannot change a TaxCode as a person in QBO's screens would "
+                    f"(its admin edit answers {response.status_code}: {response.text[:120]})")
+    assert pipeline.run().success
+    [row] = rows(pipeline, "SELECT active FROM tax_codes WHERE qbo_id = :q", q=code["Id"])
+    assert not row["active"]

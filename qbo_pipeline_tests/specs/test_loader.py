@@ -11,6 +11,7 @@ from qbo_pipeline.specs import (
     DeleteAction,
     Direction,
     MappingKind,
+    PullRead,
     PullTarget,
     SpecError,
     SpecSet,
@@ -68,8 +69,9 @@ def spec_text(base: str, **replacements: str) -> str:
 
 def test_the_shipped_specs_load_in_dependency_order() -> None:
     specs = load_specs(REPO_SPECS)
-    assert specs.names == ["client", "contractor", "employee", "invoice", "project", "service",
-                           "term", "time_entry", "tracking_class", "vendor"]
+    assert specs.names == ["account", "client", "contractor", "employee", "invoice", "project",
+                           "service", "tax_code", "term", "time_entry", "tracking_class",
+                           "vendor"]
     order = [spec.name for spec in specs.in_dependency_order()]
     assert order.index("client") < order.index("project") < order.index("invoice")
     assert order.index("employee") < order.index("time_entry")
@@ -118,6 +120,23 @@ def test_the_shipped_class_and_term_specs_say_what_seed_004_says() -> None:
         assert spec.pull.qbo_id_column == "qbo_id"
         assert spec.match_key_groups == [("Name",)]
         assert spec.on_source_delete is DeleteAction.INACTIVATE
+
+
+def test_the_shipped_account_and_tax_code_specs_say_what_seeds_003_and_004_say() -> None:
+    """Seed 004: financial accounts and sales tax codes are a "1-way import from QuickBooks
+    Online", kept current ("any changes in QuickBooks Online will update the record")."""
+    specs = load_specs(REPO_SPECS)
+    for name, entity, table in (("account", "Account", "accounts"),
+                                ("tax_code", "TaxCode", "tax_codes")):
+        spec = specs[name]
+        assert (spec.qbo_entity, spec.source.table, spec.direction) == (
+            entity, table, Direction.PULL)
+        assert not spec.pushes
+        assert spec.pull is not None and spec.pull.target is PullTarget.UPSERT
+    account_pull, tax_code_pull = specs["account"].pull, specs["tax_code"].pull
+    assert account_pull is not None and tax_code_pull is not None
+    # CDC serves accounts' changes; tax codes, which it does not serve, are read whole.
+    assert (account_pull.read, tax_code_pull.read) == (PullRead.CHANGED, PullRead.ALL)
 
 
 def test_the_shipped_specs_say_what_seed_000_says() -> None:
