@@ -228,6 +228,23 @@ def test_a_vendor_changed_only_in_qbo_comes_back_and_one_changed_only_in_the_sou
     assert writes_of(pipeline.run()) == (0, 0)
 
 
+def test_a_vendor_renamed_in_qbo_is_renamed_in_the_app_and_not_sent_back(
+        pipeline: PipelineUnderTest) -> None:
+    """Seed 004's 2-way vendors, and no echo: the row the pull renamed is read again by the
+    next run (its stamp moved), which finds both sides and the base alike and writes nothing."""
+    synced_twice(pipeline, SPECS)
+    edit_in_qbo(pipeline, "Vendor", links_of(pipeline, "vendor")["1"],
+                {"DisplayName": "Harbor Lumber Yard"})
+    assert writes_of(pipeline.run()) == (0, 1)
+    [row] = rows(pipeline, "SELECT name FROM vendors WHERE id = 1")
+    assert row["name"] == "Harbor Lumber Yard"
+    # A clock past the change window's lag, so that the run reads the row the pull wrote.
+    later = (datetime.now(UTC) + timedelta(seconds=10)).isoformat()
+    result = pipeline.run(run_config={"ops": {"vendor": {"config": {"as_of": later}}}})
+    assert synced_counts(result)["vendor"]["read"] == 1
+    assert writes_of(result) == (0, 0)
+
+
 @pytest.mark.parametrize("later", ["qbo", "source"])
 def test_a_vendor_changed_on_both_sides_takes_the_side_updated_last(
         pipeline: PipelineUnderTest, later: str) -> None:
