@@ -298,10 +298,7 @@ def _sync_realm(specs: SpecSet, resources: SyncResources, instance: DagsterInsta
     report = _guarded(lambda: run_sync(specs, resources, instance, realm_id, spec_name=entity,
                                        record_key=record_key, dates=dates,
                                        progress=click.echo))
-    click.echo(_counts_table(report.counts))
-    if report.applied:
-        click.echo("  from QuickBooks into the source:")
-        click.echo(_counts_table(report.applied))
+    click.echo(_counts_tables(report))
     return report
 
 
@@ -319,10 +316,7 @@ def demo(workdir: Path, clients: int) -> None:
     outcome = _guarded(lambda: run_demo(specs, workdir, clients, click.echo))
     click.echo(f"\nSynced demo company {outcome.report.realm_id} "
                f"(Dagster run {outcome.report.run_id}):")
-    click.echo(_counts_table(outcome.report.counts))
-    if outcome.report.applied:
-        click.echo("  from QuickBooks into the source:")
-        click.echo(_counts_table(outcome.report.applied))
+    click.echo(_counts_tables(outcome.report))
     click.echo(f"\nQuarantined rows ({len(outcome.quarantined)}), held back until fixed in the "
                "source or until a record they refer to changes:")
     for row in outcome.quarantined:
@@ -760,11 +754,22 @@ def _fail_on_failed_records(report: SyncReport) -> None:
                                    "and in the run's logs; the next sync tries them again")
 
 
-def _counts_table(counts: dict[str, dict[str, int]]) -> str:
-    lines = [f"  {'entity':<12}" + "".join(f"{name:>12}" for name in SUMMARY_COUNTS)]
+def _counts_tables(report: SyncReport) -> str:
+    """The counts written to QBO, then those written into the source (specs that pull)."""
+    # The entity column is as wide as the longest name (`tracking_class`) in either table,
+    # so that every number lines up under its heading.
+    width = max([12, *(len(entity) + 1 for entity in [*report.counts, *report.applied])])
+    text = _counts_table(report.counts, width)
+    if report.applied:
+        text += "\n  from QuickBooks into the source:\n" + _counts_table(report.applied, width)
+    return text
+
+
+def _counts_table(counts: dict[str, dict[str, int]], width: int) -> str:
+    lines = [f"  {'entity':<{width}}" + "".join(f"{name:>12}" for name in SUMMARY_COUNTS)]
     for entity, numbers in counts.items():
-        lines.append(f"  {entity:<12}" + "".join(f"{numbers.get(name, 0):>12}"
-                                                 for name in SUMMARY_COUNTS))
+        lines.append(f"  {entity:<{width}}" + "".join(f"{numbers.get(name, 0):>12}"
+                                                      for name in SUMMARY_COUNTS))
     return "\n".join(lines)
 
 

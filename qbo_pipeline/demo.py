@@ -41,6 +41,9 @@ from qbo_pipeline.state import QuarantineRecord
 
 # The demo invoices name these Items ("Sales Tax" carries the tax line), looked up by name.
 DEMO_TAX_ITEM = "Sales Tax"
+# Classes the demo company tracks in QBO already: "Commercial" is one of the app's too (linked
+# by name), "Maintenance" only QBO's (imported into the app's classes).
+DEMO_QBO_CLASSES = ("Commercial", "Maintenance")
 # Every new emulator company has this income account in its starter chart of accounts.
 EMULATOR_STARTER_INCOME_ACCOUNT = "1"
 Progress = Callable[[str], None]
@@ -97,15 +100,17 @@ def demo_resources(workdir: Path, emulator_url: str) -> SyncResources:
 
 
 def seed_demo_items(emulator_url: str, realm_id: str) -> None:
-    """Create the Items the demo invoices look up by name, through the emulator's admin API
-    (in a real company they exist already)."""
+    """Create the Items the demo invoices look up by name, and the company's classes, through
+    the emulator's admin API (in a real company they exist already). The Items first, so that
+    their Ids do not depend on the classes."""
     names = [DEMO_TAX_ITEM, *(service for service, _ in SERVICES)]
     items = [{"Name": name, "Type": "Service",
               "IncomeAccountRef": {"value": EMULATOR_STARTER_INCOME_ACCOUNT}} for name in names]
+    classes = [{"Name": name} for name in DEMO_QBO_CLASSES]
     response = requests.post(f"{emulator_url}/admin/realms/{realm_id}/seed",
-                             json={"Item": items}, timeout=30)
+                             json={"Item": items, "Class": classes}, timeout=30)
     if response.status_code != 200:
-        raise SyncRunError(f"the emulator refused the demo Items "
+        raise SyncRunError(f"the emulator refused the demo Items and classes "
                            f"({response.status_code}): {response.text[:300]}")
 
 

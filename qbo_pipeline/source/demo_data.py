@@ -2,11 +2,14 @@
 
 The same seed, client count and `today` always give the same rows, so tests and demos can
 name records by id. Size is driven by the number of clients: each client brings 0-3 projects,
-each project 8-22 time entries and 0-3 invoices of 1-5 lines, and the names lists (employees,
-vendors) grow with them; about `ROWS_PER_CLIENT` rows per client in all, so a million rows is
+each project 8-22 time entries and 0-3 invoices of 1-5 lines, and the names lists grow with
+them: users (employees, who log the time, and subcontractors of employment type "1099 Vendor",
+who log none, with one user of no synced type) and vendors; the app's classes and payment terms
+are a fixed few. About `ROWS_PER_CLIENT` rows per client in all, so a million rows is
 `clients_for_rows(1_000_000)` clients. Rows are inserted in chunks, so memory stays flat.
-What the pipeline brings back from QBO is left for it: `services` stays empty (QBO's Items
-fill it) and every invoice's `balance` is NULL.
+What the pipeline brings back from QBO is left for it: `services`, `accounts` and `tax_codes`
+stay empty (QBO's Items, chart of accounts and tax codes fill them) and every invoice's
+`balance` is NULL.
 
 Business dates (work dates, invoice issue dates, payments, expenses) fall on the
 `WINDOW_DAYS` days before `today`, so a sync start date inside that range cuts some off.
@@ -112,6 +115,13 @@ TIME_TASKS = (
     "Phone call", "Permit paperwork", "Estimating", "Coordination with contractors",
 )
 # fmt: on
+# The app's classes and payment terms (name, due days, discount %, discount days): "Net 30"
+# is also in every new QBO company, so it is matched there by name, not created twice.
+CLASSES = ("Residential", "Commercial")
+TERMS: tuple[tuple[str, int, Decimal | None, int | None], ...] = (
+    ("Net 30", 30, None, None), ("Net 45", 45, None, None),
+    ("2% 10 Net 30", 30, Decimal("2.00"), 10),
+)
 EXPENSE_CATEGORIES = ("Office supplies", "Travel", "Meals", "Software", "Equipment", "Fuel")
 PAYMENT_METHODS = ("Check", "Credit Card", "ACH", "Cash")
 TAX_RATES = (Decimal("0"), Decimal("0.0625"), Decimal("0.0725"), Decimal("0.0825"))
@@ -303,6 +313,8 @@ class _DemoRows:
         for client_no in range(1, self.client_count + 1):
             yield client_no, self._client_batch(client_no)
         yield self.client_count, self._duplicate_name_vendor()
+        # Last, so that the rows above are drawn exactly as before these users existed.
+        yield self.client_count, self._users_who_log_no_time()
 
     # --- building blocks -----------------------------------------------------------------
 
@@ -355,27 +367,64 @@ class _DemoRows:
         employees = [self._employee(index) for index in range(employee_count)]
         vendors = [self._vendor(self._names.claim(self._vendor_name)) for _ in range(vendor_count)]
         self._vendor_ids = [vendor["id"] for vendor in vendors]
-        return {schema.employees: employees, schema.vendors: vendors}
+        return {schema.employees: employees, schema.vendors: vendors,
+                schema.classes: self._classes(), schema.terms: self._terms()}
 
     def _employee(self, index: int) -> Row:
+        # Only employees log time: time_entry.yaml refers to the employee spec.
+        rate = Decimal(self.rng.choice(HOURLY_RATES))
+        row = self._user(index, schema.EMPLOYEE_TYPE, "practice.example.com",
+                         inactive_share=0.05)
+        self._employee_rates.append((row["id"], rate))
+        return row
+
+    def _user(self, index: int, employment_type: str | None, email_domain: str, *,
+              inactive_share: float) -> Row:
+        """A user of the app; `index` picks the person, the same list for every type. The
+        random draws come in one order (phone, active, stamps), which the seed's rows keep."""
         first, last = self._people[index % len(self._people)]
         # Past the list's combinations, a generational suffix keeps names distinct.
         if index >= len(self._people):
             last = f"{last} {index // len(self._people) + 1}"
         display = self._names.claim(lambda: f"{first} {last}")
         last = display.removeprefix(f"{first} ")
-        employee_id = self._next_id(schema.employees)
-        self._employee_rates.append((employee_id, Decimal(self.rng.choice(HOURLY_RATES))))
         email_name = f"{first}.{last}".lower().replace(" ", "").replace("'", "")
         return {
-            "id": employee_id,
+            "id": self._next_id(schema.employees),
             "first_name": first,
             "last_name": last,
-            "email": f"{email_name}@practice.example.com",
+            "email": f"{email_name}@{email_domain}",
             "phone": self._phone(),
-            "active": self.rng.random() > 0.05,
+            "employment_type": employment_type,
+            "active": self.rng.random() > inactive_share,
             **self._stamps(self._old_day(), deleted_share=0.0, table=schema.employees),
         }
+
+    def _users_who_log_no_time(self) -> Batch:
+        """Subcontractors paid as 1099 vendors, and one office user of no synced type."""
+        first_index = self._ids[schema.employees.name]
+        contractor_count = max(2, -(-self.client_count // 10))
+        users = [self._user(first_index + number, schema.CONTRACTOR_TYPE,
+                            "subcontractor.example.com", inactive_share=0.0)
+                 for number in range(contractor_count)]
+        users.append(self._user(first_index + contractor_count, None, "practice.example.com",
+                                inactive_share=0.0))
+        return {schema.employees: users}
+
+    def _classes(self) -> list[Row]:
+        """The app's own classes; no ids (see demo_schema) and no random draws."""
+        return [{"name": name, "active": True, **self._list_stamps()} for name in CLASSES]
+
+    def _terms(self) -> list[Row]:
+        return [{"name": name, "due_days": due_days, "day_of_month_due": None,
+                 "discount_percent": discount, "discount_days": discount_days,
+                 "active": True, **self._list_stamps()}
+                for name, due_days, discount, discount_days in TERMS]
+
+    def _list_stamps(self) -> Row:
+        # Set up once, before any names-list record: fixed, so that no random draw moves.
+        moment = datetime.combine(self.today - timedelta(days=721), time(9))
+        return {"created_at": moment, "updated_at": moment, "deleted_at": None}
 
     def _vendor_name(self) -> str:
         rng = self.rng

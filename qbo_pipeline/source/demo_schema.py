@@ -10,9 +10,15 @@ Conventions:
 - every table with `updated_at` has an index on (updated_at, id), the order in which change
   windows are read page by page, and business dates and foreign keys are indexed.
 
-The generator writes the app's own records with their ids; `services` is the exception: the
-pipeline fills it from QBO Items, so the database assigns its ids and, for a plain insert, its
-`active` flag and its timestamps (the current UTC time, see `utc_now`).
+The generator writes the app's own records with their ids. The lists that QBO records are
+imported into (`services`, `classes`, `terms`, `accounts`, `tax_codes`, each row keyed by its
+`qbo_id` too) are the exception: rows come from the pipeline as well as from the app, so the
+database assigns their ids (an id given by hand would leave PostgreSQL's sequence behind) and,
+for a plain insert, their `active` flag and their timestamps (the current UTC time, see
+`utc_now`).
+
+`employees` holds the app's users: `employment_type` says how each one is synced (seed 004:
+"Employee" as a QBO Employee, "1099 Vendor" as a QBO Vendor, any other type not at all).
 """
 
 from __future__ import annotations
@@ -124,6 +130,11 @@ projects = Table(
     _change_index("projects"),
 )
 
+# The app's users. Only the types below are synced (seed 004: "In order for a User to sync,
+# they need a User Type of either Employee or 1099 Vendor"); NULL is a user of neither.
+EMPLOYEE_TYPE = "Employee"
+CONTRACTOR_TYPE = "1099 Vendor"
+
 employees = Table(
     "employees",
     metadata,
@@ -132,6 +143,7 @@ employees = Table(
     Column("last_name", String(50), nullable=False),
     Column("email", String(100)),
     Column("phone", String(30)),
+    Column("employment_type", String(20), nullable=True),
     Column("active", Boolean, nullable=False),
     *_timestamps(),
     _change_index("employees"),
@@ -242,12 +254,79 @@ services = Table(
     _change_index("services"),
 )
 
+# Classes and terms: the app's own lists, kept both ways with QBO's (seed 004: "Full 2-way
+# sync", "bulk imported ... from QuickBooks Online"); a row made in the app has no qbo_id
+# until the pipeline has created it in QBO.
+classes = Table(
+    "classes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("qbo_id", String(64), nullable=True, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=true()),
+    *_timestamps(server_default=True),
+    _change_index("classes"),
+)
+
+terms = Table(
+    "terms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("qbo_id", String(64), nullable=True, unique=True),
+    Column("name", String(100), nullable=False),
+    # Due so many days after the invoice date, or (QBO's date-driven terms) on a day of the
+    # month: a term has one or the other.
+    Column("due_days", Integer, nullable=True),
+    Column("day_of_month_due", Integer, nullable=True),
+    Column("discount_percent", Numeric(5, 2), nullable=True),
+    Column("discount_days", Integer, nullable=True),
+    Column("active", Boolean, nullable=False, server_default=true()),
+    *_timestamps(server_default=True),
+    _change_index("terms"),
+)
+
+# QBO's chart of accounts and sales tax codes, imported and kept current by the pipeline
+# (seeds 003 and 004: "1-way import from QuickBooks Online"); the generator leaves them empty.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("qbo_id", String(64), nullable=True, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("account_type", String(50), nullable=True),
+    Column("account_sub_type", String(100), nullable=True),
+    Column("classification", String(20), nullable=True),
+    Column("account_number", String(20), nullable=True),
+    Column("description", String(100), nullable=True),
+    Column("active", Boolean, nullable=False, server_default=true()),
+    *_timestamps(server_default=True),
+    _change_index("accounts"),
+)
+
+tax_codes = Table(
+    "tax_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("qbo_id", String(64), nullable=True, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("description", String(100), nullable=True),
+    Column("taxable", Boolean, nullable=True),
+    Column("tax_group", Boolean, nullable=True),
+    Column("active", Boolean, nullable=False, server_default=true()),
+    *_timestamps(server_default=True),
+    _change_index("tax_codes"),
+)
+
 # Parents before children: the order rows are inserted in and the reverse of the drop order.
 TABLES_IN_LOAD_ORDER: tuple[Table, ...] = (
     clients,
     vendors,
     employees,
     services,
+    classes,
+    terms,
+    accounts,
+    tax_codes,
     projects,
     time_entries,
     invoices,

@@ -145,12 +145,16 @@ def apply_source_writes(spec: EntitySpec, stage: PlanStage, engine: Engine,
 
 
 def _pull_counts(stage: PlanStage, tally: ApplyTally) -> dict[str, int]:
-    """The pull side's counts, over the QBO records fetched: read = skipped + valid +
-    quarantined, valid = created + updated + unchanged + conflicts + failed. Conflicts of a
-    two-way spec that the push side's window did not read are counted here."""
+    """The pull side's counts, over the QBO records in play: those fetched, and those whose
+    values a two-way spec's diff writes into a row without fetching them (a record matched by
+    a new row, which learns its QBO Id). read = skipped + valid + quarantined, valid = created +
+    updated + unchanged + conflicts + failed. Conflicts of a two-way spec that the push side's
+    window did not read are counted here."""
     plan = stage.plan
     window = set(stage.stage.frame[SOURCE_KEY]) if stage.stage is not None else set()
-    read = len(stage.fetched.records) if stage.fetched is not None else 0
+    fetched = {str(record["Id"]) for record in stage.fetched.records} \
+        if stage.fetched is not None else set()
+    read = len(fetched | {write.qbo_id for write in plan.source_writes})
     valid = max(read - len(plan.skipped) - len(plan.quarantined), 0)
     conflicts = sum(1 for conflict in plan.conflicts if conflict.source_key not in window)
     done = tally.created + tally.updated + tally.failed + conflicts

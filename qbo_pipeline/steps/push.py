@@ -332,7 +332,7 @@ def plan_spec(spec: EntitySpec, specs: SpecSet, stage: Stage, client: QBOClient,
     # the pull side's (<spec>/applied), so that read = skipped + valid + quarantined holds.
     window = set(stage.frame[SOURCE_KEY])
     return PlanStage(stage.scope, plan, kept, stage.counted(
-        unchanged=sum(1 for key in plan.unchanged if key in window),
+        unchanged=sum(1 for key in plan.qbo_unchanged if key in window),
         conflicts=sum(1 for conflict in plan.conflicts if conflict.source_key in window)),
         stage, fetched, tuple((d.conflict_id, d.source_key) for d in decided.values()
                               if d.pending), stamps)
@@ -413,7 +413,7 @@ def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
         upsert_links(session, realm_id, spec.name, [
             _link_update(spec, link_for(
                 link.source_key, {"Id": link.qbo_id, "SyncToken": link.sync_token},
-                stage.sources.get(link.source_key) if link.source_key in plan.unchanged
+                stage.sources.get(link.source_key) if link.source_key in plan.qbo_unchanged
                 else None)) for link in plan.links])
         upsert_links(session, realm_id, spec.name, [
             _link_update(spec, link_for(rebase.source_key, {"Id": rebase.qbo_id,

@@ -163,6 +163,9 @@ class Plan:
     the pull leaves alone (not linked under target linked, out of the modified_within_days
     window, deleted with no row). `unchanged` lists the records needing nothing either way,
     `rebases` those of them whose link's base must learn what both sides hold.
+    `qbo_unchanged` lists the records whose QBO side needs nothing, whatever their source side
+    gets (a row matched under target upsert still learns its QBO Id): what the push side counts
+    as unchanged, so that its counts add up whatever the pull writes.
     """
 
     spec_name: str
@@ -175,6 +178,7 @@ class Plan:
     links: list[Link] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    qbo_unchanged: list[str] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
     rebases: list[Rebase] = field(default_factory=list)
     diffs: list[RecordDiff] = field(default_factory=list)
@@ -351,6 +355,7 @@ class _QboWriter:
         qbo_id = str(qbo["Id"]) if qbo is not None else None
         if diff.action is RecordAction.UNCHANGED:
             self.plan.unchanged.append(key)
+            self.plan.qbo_unchanged.append(key)
             self._rebase(state, qbo, diff)
         elif diff.action is RecordAction.CREATE:
             assert state.source is not None
@@ -461,8 +466,11 @@ class _Planner:
         if self.pull is None:
             raise ValueError(f"spec {self.spec.name}: a record without a source key is a QBO "
                              "record to pull, and the spec pulls nothing")
-        taken = self.matcher is not None and qbo_id_of(qbo) in self.matcher.taken
-        if taken or not self.pull.new_in_qbo(qbo):
+        if self.matcher is not None and qbo_id_of(qbo) in self.matcher.taken:
+            # A source record matched it this run: not imported too, nor left alone; its row's
+            # writes (its QBO Id under target upsert) count it.
+            return
+        if not self.pull.new_in_qbo(qbo):
             self.plan.skipped.append(key)
             return
         self.plan.diffs.append(diff_new_in_qbo(self.spec, key, qbo))

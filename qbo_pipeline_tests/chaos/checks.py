@@ -80,6 +80,9 @@ TRANSIENT = re.compile(r"injected|unavailable|throttl|timed? ?out|connection|int
 SPEC_OF_TABLE = {"client": schema.clients, "project": schema.projects,
                  "employee": schema.employees, "invoice": schema.invoices,
                  "time_entry": schema.time_entries}
+# The rows of a table that are the spec's, as its `source.filter` says (employee.yaml: users of
+# employment type Employee; the 1099 contractors of the same table are contractor.yaml's).
+SPEC_ROWS = {"employee": schema.employees.c.employment_type == schema.EMPLOYEE_TYPE}
 
 
 def read_world(dump: Mapping[str, list[Record]], source: Engine, state: Engine,
@@ -89,8 +92,9 @@ def read_world(dump: Mapping[str, list[Record]], source: Engine, state: Engine,
     lines: dict[str, list[Record]] = defaultdict(list)
     with source.connect() as connection:
         for spec, table in SPEC_OF_TABLE.items():
-            rows[spec] = {str(r["id"]): dict(r) for r in connection.execute(
-                select(table)).mappings()}
+            query = select(table) if spec not in SPEC_ROWS else select(table).where(
+                SPEC_ROWS[spec])
+            rows[spec] = {str(r["id"]): dict(r) for r in connection.execute(query).mappings()}
         for line in connection.execute(select(schema.invoice_lines)).mappings():
             lines[str(line["invoice_id"])].append(dict(line))
     links, conflicts, quarantine, pending = _read_state(state, realm_id)

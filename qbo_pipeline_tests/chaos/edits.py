@@ -100,7 +100,8 @@ def remember_source(engine: Engine, expectations: Expectations, demo: DemoSummar
         for project in connection.execute(select(schema.projects)).mappings():
             expectations.remember("project", project["id"],
                                   project_display_name(dict(project)))
-        for employee in connection.execute(select(schema.employees)).mappings():
+        for employee in connection.execute(select(schema.employees).where(
+                schema.employees.c.employment_type == schema.EMPLOYEE_TYPE)).mappings():
             expectations.remember("employee", employee["id"],
                                   f"{employee['first_name']} {employee['last_name']}")
         for invoice in connection.execute(select(schema.invoices)).mappings():
@@ -155,9 +156,12 @@ class SourceEditor:
         return [row_id for row_id in ids if (spec, str(row_id)) not in self.expect.bad_rows]
 
     def _live_ids(self, table: Table, spec: str) -> list[int]:
+        query = select(table.c.id).where(table.c.deleted_at.is_(None))
+        if table is schema.employees:
+            # Only the users employee.yaml syncs (its source.filter): not the 1099 contractors.
+            query = query.where(table.c.employment_type == schema.EMPLOYEE_TYPE)
         with self.engine.connect() as connection:
-            ids = connection.scalars(select(table.c.id).where(table.c.deleted_at.is_(None)))
-            return self._good(spec, list(ids))
+            return self._good(spec, list(connection.scalars(query)))
 
     def _usable_projects(self) -> list[dict[str, Any]]:
         """Projects new work can go on: valid, active, live, under a valid active live client
@@ -306,10 +310,13 @@ class SourceEditor:
         return f"project {project_id} added under client {client_id}"
 
     def _employee_ids(self) -> list[int]:
+        """The users time can be logged for: active employees (time_entry.yaml refers to the
+        employee spec, which syncs users of employment type Employee only)."""
         e = schema.employees
         with self.engine.connect() as connection:
             return list(connection.scalars(select(e.c.id).where(
-                e.c.deleted_at.is_(None), e.c.active.is_(True))))
+                e.c.deleted_at.is_(None), e.c.active.is_(True),
+                e.c.employment_type == schema.EMPLOYEE_TYPE)))
 
     def add_time_entry(self) -> str | None:
         entry_id = self._insert_time_entry(Decimal(self.rng.randint(1, 32)) / 4)

@@ -59,7 +59,8 @@ def _add_time_entries(pipeline: ChaosPipeline) -> None:
     with pipeline.source.begin() as connection:
         project = connection.scalar(select(p.c.id).where(
             p.c.active.is_(True), p.c.deleted_at.is_(None)).order_by(p.c.id.desc()))
-        employee = connection.scalar(select(e.c.id).where(e.c.active.is_(True)))
+        employee = connection.scalar(select(e.c.id).where(
+            e.c.active.is_(True), e.c.employment_type == schema.EMPLOYEE_TYPE))
         stamp = now_stamp()
         connection.execute(insert(schema.time_entries), [{
             "id": entry, "employee_id": employee, "project_id": project,

@@ -14,6 +14,7 @@ from qbo_pipeline.specs import SpecSet, load_specs
 from qbo_pipeline.state import list_quarantine
 from qbo_pipeline_tests.defs.conftest import PipelineUnderTest
 from qbo_pipeline_tests.defs.test_sync import (
+    EXPECTED_REFUSED,
     assert_counts_add_up,
     expected_rows,
     synced_counts,
@@ -84,7 +85,9 @@ def test_bad_values_hold_back_their_rows_and_nothing_else(pipeline: PipelineUnde
         f"time entry {unclear_approval}: approved: 'maybe' is not yes/no (true, false, 1, 0) "
         "- correct approved on the time entry"]
     counts = synced_counts(result)
-    assert all(c["failed"] == 0 for c in counts.values()), counts
+    # Only what QBO refuses of the demo anyway (a vendor named as a client) fails.
+    assert {name: c["failed"] for name, c in counts.items() if c["failed"]} == \
+        EXPECTED_REFUSED, counts
     qbo = pipeline.qbo_records()
     assert len(qbo["Invoice"]) == expected["invoice"] - 2
     assert len(qbo["TimeActivity"]) == expected["time_entry"] - 2

@@ -64,7 +64,8 @@ from qbo_pipeline.state import disconnect_realm, set_cursor, set_realm_setting, 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 specs = load_pipeline_specs()
 defs = build_defs(specs)
-SPEC_NAMES = ("client", "employee", "invoice", "project", "time_entry")
+SPEC_NAMES = ("client", "contractor", "employee", "invoice", "project", "term", "time_entry",
+              "tracking_class", "vendor")
 
 
 @pytest.fixture
@@ -97,7 +98,11 @@ def test_each_spec_has_the_assets_of_its_direction_grouped_by_spec() -> None:
     graph = _graph()
     expected = {AssetKey([name, stage]) for stage in PUSH_STAGES for name in SPEC_NAMES}
     expected |= {AssetKey(["invoice", "applied"])}  # invoices pull their balance back
-    expected |= {AssetKey(["service", stage]) for stage in PULL_STAGES}
+    # Vendors, terms and classes are kept both ways.
+    expected |= {AssetKey([name, "applied"]) for name in ("vendor", "term", "tracking_class")}
+    # Imported from QBO only: services, accounts, tax codes.
+    expected |= {AssetKey([name, stage]) for stage in PULL_STAGES
+                 for name in ("service", "account", "tax_code")}
     assert set(graph) == expected
     groups = {spec.key: spec.group_name for spec in defs.resolve_all_asset_specs()}
     assert groups[AssetKey(["invoice", "diff"])] == "invoice"

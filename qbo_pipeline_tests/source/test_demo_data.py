@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, create_engine, insert, select
 
 from qbo_pipeline.source import demo_schema as schema
 from qbo_pipeline.source.demo_data import (
+    CLASSES,
     MIN_CLIENTS,
+    TERMS,
     WINDOW_DAYS,
     DemoDataError,
     DemoSummary,
@@ -73,7 +75,9 @@ def test_counts_scale_with_clients_and_match_the_database(
     assert summary.counts["clients"] == 300
     assert summary.counts["projects"] > 300
     assert summary.counts["time_entries"] > 8 * summary.counts["projects"] * 0.9
-    assert summary.counts["employees"] == 60 and summary.counts["vendors"] == 75 + 1
+    # 60 employees, 30 users paid as 1099 vendors and one user of neither type
+    assert summary.counts["employees"] == 60 + 30 + 1 and summary.counts["vendors"] == 75 + 1
+    assert (summary.counts["classes"], summary.counts["terms"]) == (len(CLASSES), len(TERMS))
     # clients_for_rows turns a row target into a client count: 300 clients, about 12,600 rows
     assert abs(summary.total_rows - 12_600) < 12_600 * 0.1
     assert clients_for_rows(12_600) == 300
@@ -164,12 +168,13 @@ def test_dates_fall_in_the_window_before_today(demo: tuple[DemoSummary, Rows]) -
                 assert row["deleted_at"] == row["updated_at"], (table, row)
 
 
-def test_services_stay_empty_and_invoice_balances_null_for_the_pipeline_to_fill(
+def test_imported_lists_stay_empty_and_invoice_balances_null_for_the_pipeline_to_fill(
     demo: tuple[DemoSummary, Rows],
 ) -> None:
     summary, rows = demo
-    assert rows["services"] == [] and summary.counts["services"] == 0
-    assert summary.soft_deleted["services"] == 0
+    for table in ("services", "accounts", "tax_codes"):
+        assert rows[table] == [] and summary.counts[table] == 0, table
+        assert summary.soft_deleted[table] == 0, table
     assert rows["invoices"] and all(invoice["balance"] is None for invoice in rows["invoices"])
     assert "services: 0" in summary.describe()
 
@@ -254,3 +259,41 @@ def test_postgresql_gets_the_same_rows_as_sqlite(tmp_path: Path, postgres_engine
     summary = generate_demo_data(postgres_engine, clients=12, today=TODAY)
     assert read_all(postgres_engine) == sqlite_rows
     assert summary.counts["clients"] == 12
+
+
+def test_users_have_a_synced_type_and_only_employees_log_time(
+    demo: tuple[DemoSummary, Rows],
+) -> None:
+    """Seed 004: a user syncs as an Employee or, with type "1099 Vendor", as a Vendor; one user
+    of neither type is there to be left out. Time refers to the employee spec only."""
+    _, rows = demo
+    types = Counter(user["employment_type"] for user in rows["employees"])
+    assert types == {schema.EMPLOYEE_TYPE: 60, schema.CONTRACTOR_TYPE: 30, None: 1}
+    employees = {u["id"] for u in rows["employees"]
+                 if u["employment_type"] == schema.EMPLOYEE_TYPE}
+    assert {entry["employee_id"] for entry in rows["time_entries"]} <= employees
+    contractors = [u for u in rows["employees"] if u["employment_type"] == schema.CONTRACTOR_TYPE]
+    assert all(u["email"].endswith("@subcontractor.example.com") for u in contractors)
+
+
+def test_classes_and_terms_are_the_apps_own_lists_without_qbo_ids(
+    demo: tuple[DemoSummary, Rows],
+) -> None:
+    _, rows = demo
+    assert [c["name"] for c in rows["classes"]] == list(CLASSES)
+    assert [(t["name"], t["due_days"], t["discount_percent"], t["discount_days"])
+            for t in rows["terms"]] == list(TERMS)
+    assert all(row["qbo_id"] is None and row["active"] for row in rows["classes"] + rows["terms"])
+
+
+def test_the_pipeline_can_insert_into_the_lists_the_generator_filled(engine: Engine) -> None:
+    """The generator leaves the ids of classes and terms to the database, so that a row the
+    pipeline imports later gets a free one (PostgreSQL's sequence is not left behind)."""
+    generate_demo_data(engine, clients=MIN_CLIENTS, today=TODAY)
+    with engine.begin() as connection:
+        for table in (schema.classes, schema.terms):
+            values = {"name": "Imported", "qbo_id": "901"}
+            if table is schema.terms:
+                values["due_days"] = 10
+            new_id = connection.execute(insert(table).values(**values)).inserted_primary_key[0]
+            assert new_id == len(CLASSES if table is schema.classes else TERMS) + 1, table.name

@@ -29,7 +29,8 @@ EXPECTED_COLUMNS = {
     "address_line2 city state postal_code active created_at updated_at deleted_at",
     "projects": "id client_id number name email phone contact_first_name contact_last_name "
     "job_address_line1 job_city job_state job_postal_code active created_at updated_at deleted_at",
-    "employees": "id first_name last_name email phone active created_at updated_at deleted_at",
+    "employees": "id first_name last_name email phone employment_type active created_at "
+    "updated_at deleted_at",
     "time_entries": "id employee_id project_id work_date hours description billable approved "
     "hourly_rate created_at updated_at deleted_at",
     "invoices": "id project_id number issue_date due_date notes tax_rate tax_amount status "
@@ -41,7 +42,16 @@ EXPECTED_COLUMNS = {
     "vendors": "id name email phone active created_at updated_at deleted_at",
     "services": "id qbo_id name description rate active income_account created_at updated_at "
     "deleted_at",
+    "classes": "id qbo_id name active created_at updated_at deleted_at",
+    "terms": "id qbo_id name due_days day_of_month_due discount_percent discount_days active "
+    "created_at updated_at deleted_at",
+    "accounts": "id qbo_id name account_type account_sub_type classification account_number "
+    "description active created_at updated_at deleted_at",
+    "tax_codes": "id qbo_id name description taxable tax_group active created_at updated_at "
+    "deleted_at",
 }
+# The lists QBO records are imported into: rows keyed by qbo_id too, ids the database's.
+IMPORTED_LISTS = ("services", "classes", "terms", "accounts", "tax_codes")
 BUSINESS_DATES = {
     "time_entries": "work_date",
     "invoices": "issue_date",
@@ -159,22 +169,25 @@ def test_services_and_invoice_balance_reflect_with_their_types_and_defaults(
     assert (balance["type"].precision, balance["type"].scale) == (12, 2)
 
 
-def test_services_are_inserted_with_only_a_name_and_a_qbo_id(engine: Engine) -> None:
+@pytest.mark.parametrize("table_name", IMPORTED_LISTS)
+def test_an_imported_list_takes_a_row_with_only_a_name_and_a_qbo_id(
+    engine: Engine, table_name: str
+) -> None:
     """The database assigns the id, `active` and both stamps, in UTC whatever the session's
-    time zone (PostgreSQL's is set far from UTC here)."""
+    time zone (PostgreSQL's is set far from UTC here): what the pipeline's import inserts."""
     demo_schema.metadata.create_all(engine)
-    services = demo_schema.services
+    table = demo_schema.metadata.tables[table_name]
     before = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(seconds=5)
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(text("SET LOCAL timezone = 'Pacific/Kiritimati'"))  # UTC+14
         ids = [
             connection.execute(
-                insert(services).values(name=name, qbo_id=qbo_id)
+                insert(table).values(name=name, qbo_id=qbo_id)
             ).inserted_primary_key[0]
             for name, qbo_id in [("Consulting", "1"), ("Design", "2")]
         ]
-        rows = connection.execute(select(services).order_by(services.c.id)).mappings().all()
+        rows = connection.execute(select(table).order_by(table.c.id)).mappings().all()
     after = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=5)
     assert len(set(ids)) == 2 and all(isinstance(id_, int) for id_ in ids)
     assert [(row["id"], row["name"], row["qbo_id"]) for row in rows] == [
@@ -183,13 +196,15 @@ def test_services_are_inserted_with_only_a_name_and_a_qbo_id(engine: Engine) -> 
     ]
     for row in rows:
         assert row["active"] is True
-        assert row["rate"] is None and row["description"] is None
-        assert row["income_account"] is None and row["deleted_at"] is None
+        assert row["deleted_at"] is None
+        assert all(row[column] is None for column in row
+                   if column not in ("id", "name", "qbo_id", "active", "created_at",
+                                     "updated_at")), row
         for stamp in ("created_at", "updated_at"):
             assert isinstance(row[stamp], datetime) and row[stamp].tzinfo is None
             assert before <= row[stamp] <= after, (stamp, row[stamp], before, after)
     with pytest.raises(IntegrityError), engine.begin() as connection:
-        connection.execute(insert(services).values(name="Consulting again", qbo_id="1"))
+        connection.execute(insert(table).values(name="Consulting again", qbo_id="1"))
 
 
 def test_an_invoice_takes_status_paid_and_a_balance(engine: Engine) -> None:

@@ -11,6 +11,8 @@ from qbo_pipeline.specs import (
     DeleteAction,
     Direction,
     MappingKind,
+    PullRead,
+    PullTarget,
     SpecError,
     SpecSet,
     load_spec,
@@ -68,7 +70,9 @@ def spec_text(base: str, **replacements: str) -> str:
 
 def test_the_shipped_specs_load_in_dependency_order() -> None:
     specs = load_specs(REPO_SPECS)
-    assert specs.names == ["client", "employee", "invoice", "project", "service", "time_entry"]
+    assert specs.names == ["account", "client", "contractor", "employee", "invoice", "project",
+                           "service", "tax_code", "term", "time_entry", "tracking_class",
+                           "vendor"]
     order = [spec.name for spec in specs.in_dependency_order()]
     assert order.index("client") < order.index("project") < order.index("invoice")
     assert order.index("employee") < order.index("time_entry")
@@ -76,6 +80,64 @@ def test_the_shipped_specs_load_in_dependency_order() -> None:
     assert specs.upstream_of("invoice") == ["project"]
     assert specs.upstream_of("time_entry") == ["employee", "project"]
     assert specs.upstream_of("client") == []
+
+
+def test_the_shipped_user_specs_say_what_seeds_003_and_004_say() -> None:
+    """Seed 004: users of type "Employee" are pushed as Employees, of type "1099 Vendor" as
+    Vendors; seed 003: users are matched by first name, last name and email."""
+    specs = load_specs(REPO_SPECS)
+    employee, contractor = specs["employee"], specs["contractor"]
+    assert employee.source.table == contractor.source.table == "employees"
+    assert employee.source.filter == "employment_type = 'Employee'"
+    assert contractor.source.filter == "employment_type = '1099 Vendor'"
+    assert (employee.qbo_entity, contractor.qbo_entity) == ("Employee", "Vendor")
+    assert contractor.fields["Vendor1099"].constant is True
+    for spec in (employee, contractor):
+        assert spec.direction is Direction.PUSH
+        assert spec.match_key_groups[0] == ("GivenName", "FamilyName", "PrimaryEmailAddr.Address")
+
+
+def test_the_shipped_vendor_spec_says_what_seed_004_says() -> None:
+    """Seed 004: "Installer, Supplier, and Vendor data are a 2-way sync into a QuickBooks
+    Vendor depending on where it was updated last"."""
+    vendor = load_specs(REPO_SPECS)["vendor"]
+    assert (vendor.qbo_entity, vendor.direction) == ("Vendor", Direction.TWO_WAY)
+    assert vendor.conflict.default is ConflictPolicy.LAST_MODIFIED_WINS
+    assert vendor.conflict.fields == {}
+    assert vendor.pull is not None and vendor.pull.target is PullTarget.LINKED
+    assert vendor.match_key_groups == [("DisplayName",)]
+
+
+def test_the_shipped_class_and_term_specs_say_what_seed_004_says() -> None:
+    """Seed 004: classes and terms are a "Full 2-way sync", and QBO's "can be bulk imported";
+    the app's own are found in QBO by name before one is created."""
+    specs = load_specs(REPO_SPECS)
+    for name, entity, table in (("tracking_class", "Class", "classes"),
+                                ("term", "Term", "terms")):
+        spec = specs[name]
+        assert (spec.qbo_entity, spec.source.table, spec.direction) == (
+            entity, table, Direction.TWO_WAY)
+        assert spec.pull is not None and spec.pull.target is PullTarget.UPSERT
+        assert spec.pull.qbo_id_column == "qbo_id"
+        assert spec.match_key_groups == [("Name",)]
+        assert spec.on_source_delete is DeleteAction.INACTIVATE
+
+
+def test_the_shipped_account_and_tax_code_specs_say_what_seeds_003_and_004_say() -> None:
+    """Seed 004: financial accounts and sales tax codes are a "1-way import from QuickBooks
+    Online", kept current ("any changes in QuickBooks Online will update the record")."""
+    specs = load_specs(REPO_SPECS)
+    for name, entity, table in (("account", "Account", "accounts"),
+                                ("tax_code", "TaxCode", "tax_codes")):
+        spec = specs[name]
+        assert (spec.qbo_entity, spec.source.table, spec.direction) == (
+            entity, table, Direction.PULL)
+        assert not spec.pushes
+        assert spec.pull is not None and spec.pull.target is PullTarget.UPSERT
+    account_pull, tax_code_pull = specs["account"].pull, specs["tax_code"].pull
+    assert account_pull is not None and tax_code_pull is not None
+    # CDC serves accounts' changes; tax codes, which it does not serve, are read whole.
+    assert (account_pull.read, tax_code_pull.read) == (PullRead.CHANGED, PullRead.ALL)
 
 
 def test_the_shipped_specs_say_what_seed_000_says() -> None:

@@ -268,9 +268,25 @@ def test_a_qbo_record_matched_by_a_create_is_not_imported_too() -> None:
               RecordState(None, None, qbo=acme), RecordState(None, None, qbo=bolt)]
     plan = plan_changes(spec, "realm-1", states, match_candidates=[acme, bolt], now=NOW)
     assert [link.qbo_id for link in plan.links] == ["90"]
-    assert plan.skipped == ["qbo:90"]
+    assert plan.skipped == []  # not left alone: its matched row learns its Id (below)
     assert [(w.kind, w.source_key, w.qbo_id) for w in plan.source_writes] == [
         (SourceWriteKind.UPDATE, "17", "90"), (SourceWriteKind.UPSERT, None, "91")]
     # The matched row learns its QBO Id, so that the next pull finds it by it.
     assert plan.source_writes[0].values == {"qbo_id": "90"}
     assert plan.source_writes[1].values["name"] == "Bolt"
+
+
+def test_a_match_equal_on_both_sides_is_unchanged_in_qbo_while_its_row_learns_the_id() -> None:
+    """The app's "Net 30" found as QBO's own: no QBO write, so the push side counts it as
+    unchanged (its counts add up), although the pull still writes the QBO Id into the row."""
+    spec = make_spec(UPSERT_CLIENT)
+    row = {**ROW, "qbo_id": None}
+    payload = map_row(spec, row).payload
+    acme = {**payload, "Id": "90", "SyncToken": "0", "Balance": 0,
+            "MetaData": {"LastUpdatedTime": "2024-05-01T10:00:00-07:00"}}
+    plan = plan_changes(spec, "realm-1", [RecordState("17", payload, source_row=row)],
+                        match_candidates=[acme], now=NOW)
+    assert [link.qbo_id for link in plan.links] == ["90"] and plan.writes() == []
+    assert [w.values for w in plan.source_writes] == [{"qbo_id": "90"}]
+    assert plan.qbo_unchanged == ["17"]
+    assert plan.unchanged == []  # a source write is due: not unchanged either way
