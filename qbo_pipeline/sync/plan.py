@@ -380,6 +380,10 @@ class _QboWriter:
                            for f in agreed}
                 self.plan.updates.append(
                     self.write(WriteKind.UPDATE, key, qbo_id, payload, settles))
+            elif diff.action is not RecordAction.CONFLICT:
+                # Only the source side changes (QBO's values win, or are read back): the push
+                # side has nothing to write, and counts the record unchanged.
+                self.plan.qbo_unchanged.append(key)
 
     def _rebase(self, state: RecordState, qbo: Mapping[str, Any] | None,
                 diff: RecordDiff) -> None:

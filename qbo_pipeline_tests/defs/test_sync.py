@@ -58,9 +58,9 @@ def assert_counts_add_up(result: ExecuteInProcessResult) -> None:
 
 
 def assert_add_up(c: dict[str, int], where: object = None) -> None:
-    assert c["read"] == c["skipped"] + c["valid"] + c["quarantined"], (where, c)
+    assert c["read"] == c["skipped"] + c["valid"] + c["quarantined"], (where, str(c))
     assert c["valid"] == (c["created"] + c["updated"] + c["unchanged"]
-                          + c["conflicts"] + c["failed"]), (where, c)
+                          + c["conflicts"] + c["failed"]), (where, str(c))
 
 
 def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
