@@ -649,7 +649,7 @@ def settings_show(realm_id: str | None, as_json: bool) -> None:
     from qbo_pipeline.company_settings import show_settings
 
     realm = _realm_or_the_one(realm_id)
-    views = _with_settings(lambda sessions, specs: show_settings(sessions, specs, realm))
+    views = _reviewed(lambda sessions, specs: show_settings(sessions, specs, realm))
     if as_json:
         click.echo(json.dumps([view.to_json() for view in views], indent=2))
         return
@@ -669,7 +669,7 @@ def settings_set(realm_id: str | None, key: str, value: str) -> None:
     from qbo_pipeline.company_settings import change_setting
 
     realm = _realm_or_the_one(realm_id)
-    view = _with_settings(lambda sessions, specs: change_setting(sessions, specs, realm, key,
+    view = _reviewed(lambda sessions, specs: change_setting(sessions, specs, realm, key,
                                                                  value))
     click.echo(f"{view.key} is {_shown(view.value)} for company {realm}; the next sync "
                "follows it")
@@ -683,24 +683,13 @@ def settings_reset(realm_id: str | None, key: str) -> None:
     from qbo_pipeline.company_settings import change_setting
 
     realm = _realm_or_the_one(realm_id)
-    view = _with_settings(lambda sessions, specs: change_setting(sessions, specs, realm, key,
+    view = _reviewed(lambda sessions, specs: change_setting(sessions, specs, realm, key,
                                                                  None))
     click.echo(f"{view.key} is back to its default, {_shown(view.value)}, for company {realm}")
 
 
 def _shown(value: bool | str) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else value
-
-
-def _with_settings(action: Callable[[sessionmaker[Session], SpecSet], T]) -> T:
-    from qbo_pipeline.company_settings import SettingsError
-    from qbo_pipeline.defs.resources import StateDatabase
-
-    specs = _load_specs()
-    try:
-        return action(StateDatabase.from_env().sessions(), specs)
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def _who(decided_by: str | None) -> str:
@@ -727,14 +716,16 @@ def _the_connected_realm(connected: list[str]) -> str:
 
 
 def _reviewed(action: Callable[[sessionmaker[Session], SpecSet], T]) -> T:
-    """Run a review desk request on the state DB of the environment; its refusal, clearly."""
+    """Run a review desk or settings request on the state DB of the environment; its
+    refusal, clearly."""
+    from qbo_pipeline.company_settings import SettingsError
     from qbo_pipeline.defs.resources import StateDatabase
     from qbo_pipeline.review.conflicts import ReviewError
 
     specs = _load_specs()
     try:
         return action(StateDatabase.from_env().sessions(), specs)
-    except ReviewError as exc:
+    except (ReviewError, SettingsError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
