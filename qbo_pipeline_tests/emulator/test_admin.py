@@ -100,6 +100,20 @@ def test_bookkeeper_edit_makes_the_client_copy_stale(server: EmulatorServer,
     assert stale.json()["Fault"]["Error"][0]["code"] == "5010"
 
 
+def test_bookkeeper_edit_changes_what_the_api_only_reads(server: EmulatorServer,
+                                                        company: ConnectedRealm) -> None:
+    """A tax code is read-only in the Accounting API (500 Unsupported Operation), yet a person
+    makes one inactive in QBO's screens: the admin edit plays that, and the API reads it."""
+    refused = company.post("taxcode", {"Id": "TAX", "SyncToken": "0", "sparse": True,
+                                       "Active": False})
+    assert refused.status_code in (400, 500), refused.text
+    edited = admin(server, "POST", f"realms/{company.realm_id}/TaxCode/TAX/edit",
+                   {"Active": False})["TaxCode"]
+    assert edited["Active"] is False
+    read = company.get("taxcode/TAX").json()["TaxCode"]
+    assert (read["Active"], read["SyncToken"]) == (False, edited["SyncToken"])
+
+
 def test_faults_get_put_schedule_and_clear(server: EmulatorServer,
                                            company: ConnectedRealm) -> None:
     """Fault switches are read, set, scheduled and cleared at run time."""

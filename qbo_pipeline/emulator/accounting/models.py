@@ -295,8 +295,9 @@ class QBOBackend:
     def bookkeeper_edit(self, realm_id: str, entity: str, entity_id: str,
                         changes: JSONObject) -> JSONObject:
         """Apply a change as a person editing in QBO's screens now: a sparse update that needs
-        no SyncToken, bumps it and LastUpdatedTime, and publishes the change."""
-        spec = self._writable_spec(entity)
+        no SyncToken, bumps it and LastUpdatedTime, and publishes the change. QBO's screens
+        change what its API only reads (a tax code made inactive), so any entity is editable."""
+        spec = self._spec(entity)
         refuse_unknown_properties(spec.name, changes)
         with self._transaction():
             realm = self._realm(realm_id)
