@@ -371,7 +371,7 @@ class _DemoRows:
                 schema.classes: self._classes(), schema.terms: self._terms()}
 
     def _employee(self, index: int) -> Row:
-        # Only employees log time: time_entry.yaml refers to the employee spec.
+        # In the demo only employees log time (time_entry.yaml takes a 1099 user's too).
         rate = Decimal(self.rng.choice(HOURLY_RATES))
         row = self._user(index, schema.EMPLOYEE_TYPE, "practice.example.com",
                          inactive_share=0.05)

@@ -137,6 +137,7 @@ def test_references_put_the_upstream_sync_first() -> None:
     assert graph[AssetKey(["project", "source"])] == {AssetKey(["client", "synced"])}
     assert graph[AssetKey(["invoice", "source"])] == {AssetKey(["project", "synced"])}
     assert graph[AssetKey(["time_entry", "source"])] == {AssetKey(["employee", "synced"]),
+                                                         AssetKey(["contractor", "synced"]),
                                                          AssetKey(["project", "synced"])}
 
 

@@ -5,8 +5,7 @@ SQLite source and state DBs, Dagster's `materialize`; each test cites the seed l
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -48,6 +47,33 @@ def create_in_qbo(pipeline: PipelineUnderTest, entity: str,
     return record
 
 
+def add_user(pipeline: PipelineUnderTest, first: str, last: str,
+             employment_type: str | None) -> int:
+    """A user added to the app now; returns their id."""
+    user_id = 1 + max(row["id"] for row in rows(pipeline, "SELECT id FROM employees"))
+    touch(pipeline, "INSERT INTO employees (id, first_name, last_name, email, employment_type, "
+                    "active, created_at, updated_at) VALUES (:u, :first, :last, :email, :type, "
+                    "true, :now, :now)", u=user_id, first=first, last=last, type=employment_type,
+          email=f"{first}.{last}@practice.example.com".lower())
+    return user_id
+
+
+def log_time(pipeline: PipelineUnderTest, user_id: int) -> int:
+    """3.5 approved, billable hours the user logs now on a project already synced; returns the
+    time entry's id."""
+    project = rows(pipeline, "SELECT p.id FROM projects p JOIN clients c ON c.id = p.client_id "
+                             "WHERE p.active AND p.deleted_at IS NULL AND c.active AND "
+                             "c.deleted_at IS NULL AND p.id IN (SELECT project_id FROM "
+                             "time_entries) ORDER BY p.id LIMIT 1")[0]["id"]
+    entry_id = 1 + max(row["id"] for row in rows(pipeline, "SELECT id FROM time_entries"))
+    touch(pipeline, "INSERT INTO time_entries (id, employee_id, project_id, work_date, hours, "
+                    "description, billable, approved, hourly_rate, created_at, updated_at) "
+                    "VALUES (:e, :u, :p, :day, 3.5, 'Site inspection', true, true, 110, :now, "
+                    ":now)", e=entry_id, u=user_id, p=project,
+          day=date.today() - timedelta(days=1))
+    return entry_id
+
+
 # --- users: employees ------------------------------------------------------------------------
 
 
@@ -82,24 +108,8 @@ def test_a_time_entry_of_a_user_new_to_qbo_creates_the_employee_in_the_same_run(
     "All users, customers, and services will be created on the fly"). The employee spec runs
     before time_entry, so one run creates both, the time pointing at the new Employee."""
     assert pipeline.run().success
-    project = rows(pipeline, "SELECT p.id FROM projects p JOIN clients c ON c.id = p.client_id "
-                             "WHERE p.active AND p.deleted_at IS NULL AND c.active AND "
-                             "c.deleted_at IS NULL AND p.id IN (SELECT project_id FROM "
-                             "time_entries) ORDER BY p.id LIMIT 1")[0]["id"]
-    user_id = 1 + max(row["id"] for row in rows(pipeline, "SELECT id FROM employees"))
-    entry_id = 1 + max(row["id"] for row in rows(pipeline, "SELECT id FROM time_entries"))
-    stamp = touch(pipeline, "INSERT INTO employees (id, first_name, last_name, email, "
-                            "employment_type, active, created_at, updated_at) VALUES "
-                            "(:u, 'Nadia', 'Brandt', 'nadia.brandt@practice.example.com', "
-                            "'Employee', true, :now, :now)", u=user_id)
-    engine = sa.create_engine(pipeline.source_url)
-    with engine.begin() as connection:
-        connection.execute(sa.insert(schema.time_entries).values(
-            id=entry_id, employee_id=user_id, project_id=project,
-            work_date=stamp.date() - timedelta(days=1), hours=Decimal("3.50"),
-            description="Site inspection", billable=True, approved=True,
-            hourly_rate=Decimal("110.00"), created_at=stamp, updated_at=stamp))
-    engine.dispose()
+    user_id = add_user(pipeline, "Nadia", "Brandt", schema.EMPLOYEE_TYPE)
+    entry_id = log_time(pipeline, user_id)
 
     result = pipeline.run()
     assert result.success
@@ -146,6 +156,34 @@ def test_a_1099_user_becomes_a_vendor_and_a_user_of_no_synced_type_stays_out(
     name = f"{untyped['first_name']} {untyped['last_name']}"
     assert name not in {r["DisplayName"] for r in qbo["Employee"] + qbo["Vendor"]}
     assert str(untyped["id"]) not in set(linked) | set(links_of(pipeline, "employee"))
+
+
+def test_time_of_a_1099_user_names_their_vendor_and_time_of_an_untyped_user_says_why_not(
+        pipeline: PipelineUnderTest) -> None:
+    """Seed 004: a "1099 Vendor" user is a QBO Vendor, so their time is a TimeActivity of
+    NameOf Vendor; "In order for a User to sync, they need a User Type of either Employee or
+    1099 Vendor": the time of a user of neither type is held back, saying so."""
+    assert pipeline.run().success
+    contractor = users_of_type(pipeline, schema.CONTRACTOR_TYPE)[0]
+    contractor_entry = log_time(pipeline, contractor["id"])
+    untyped_entry = log_time(pipeline, add_user(pipeline, "Olive", "Marsh", None))
+
+    result = pipeline.run()
+    assert result.success
+    assert synced_counts(result)["time_entry"]["created"] == 1
+    activity = next(a for a in pipeline.qbo_records()["TimeActivity"]
+                    if a["Id"] == links_of(pipeline, "time_entry")[str(contractor_entry)])
+    assert activity["NameOf"] == "Vendor"
+    assert activity["VendorRef"]["value"] == links_of(pipeline, "contractor")[
+        str(contractor["id"])]
+    assert "EmployeeRef" not in activity
+    with pipeline.sessions.begin() as session:
+        held = {row.source_key: row for row in list_quarantine(
+            session, pipeline.realm.realm_id, "time_entry")}
+    assert str(contractor_entry) not in held
+    reason = " ".join(str(problem) for problem in held[str(untyped_entry)].reasons)
+    assert "NameOf" in reason and "Employee or 1099 Vendor" in reason, reason
+    assert writes_of(pipeline.run()) == (0, 0)
 
 
 def test_a_contractor_already_in_qbo_is_matched_by_first_name_last_name_and_email(

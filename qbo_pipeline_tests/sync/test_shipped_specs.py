@@ -20,7 +20,8 @@ from qbo_pipeline.sync.settings import as_configured
 from qbo_pipeline.sync.validation import validate_frame
 
 NOW = dt.datetime(2024, 5, 1, 9)
-LINKED = {("client", "1"): "101", ("project", "7"): "107", ("employee", "3"): "103"}
+LINKED = {("client", "1"): "101", ("project", "7"): "107", ("employee", "3"): "103",
+          ("contractor", "4"): "204"}
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,10 @@ def test_time_entry_query_runs_on_the_demo_schema(specs: SpecSet) -> None:
             {"id": 7, "client_id": 1, "number": "P-007", "name": "Kitchen", "active": True,
              **stamps}])
         connection.execute(sa.insert(metadata.tables["employees"]), [
-            {"id": 3, "first_name": "Bo", "last_name": "Ng", "active": True, **stamps}])
+            {"id": 3, "first_name": "Bo", "last_name": "Ng", "employment_type": "Employee",
+             "active": True, **stamps},
+            {"id": 4, "first_name": "Cy", "last_name": "Roe", "employment_type": "1099 Vendor",
+             "active": True, **stamps}])
         connection.execute(sa.insert(metadata.tables["time_entries"]), [
             {"id": i, "employee_id": 3, "project_id": 7, "work_date": dt.date(2024, 5, 1),
              "hours": hours, "description": "Framing", "billable": billable,
@@ -94,6 +98,11 @@ def test_time_entry_query_runs_on_the_demo_schema(specs: SpecSet) -> None:
             for i, hours, billable, approved in [(1, Decimal("7.50"), True, True),
                                                  (2, Decimal("0.25"), False, True),
                                                  (3, Decimal("8.00"), True, False)]])
+        # Seed 004: a "1099 Vendor" user's time names their QBO Vendor.
+        connection.execute(sa.insert(metadata.tables["time_entries"]), [
+            {"id": 4, "employee_id": 4, "project_id": 7, "work_date": dt.date(2024, 5, 2),
+             "hours": Decimal("2.00"), "description": "Tiling", "billable": True,
+             "approved": True, "hourly_rate": Decimal("60.00"), **stamps}])
         frame = pd.read_sql_query(sa.text(spec.source.query), connection)
     selected = select_frame(spec, frame)
     mapped = map_frame(spec, selected, resolve_ref=resolve)
@@ -101,11 +110,14 @@ def test_time_entry_query_runs_on_the_demo_schema(specs: SpecSet) -> None:
     assert result.quarantined == ()
     payloads: list[dict[str, Any]] = result.valid[PAYLOAD].tolist()
     assert [(p["Hours"], p.get("Minutes"), p["BillableStatus"]) for p in payloads] == [
-        (7, 30, "Billable"), (0, 15, "NotBillable")]
+        (7, 30, "Billable"), (0, 15, "NotBillable"), (2, 0, "Billable")]
     assert payloads[0]["EmployeeRef"] == {"value": "103"}
     assert payloads[0]["CustomerRef"] == {"value": "107"}
     assert payloads[0]["TxnDate"] == "2024-05-01"
     assert payloads[0]["NameOf"] == "Employee"
+    assert "VendorRef" not in payloads[0]
+    assert (payloads[2]["NameOf"], payloads[2]["VendorRef"]) == ("Vendor", {"value": "204"})
+    assert "EmployeeRef" not in payloads[2]
 
 
 def test_invoice_on_the_sub_customer_with_a_tax_line(specs: SpecSet) -> None:
