@@ -2,8 +2,9 @@
 
 Retries, in two layers of well-kept libraries:
 
-- urllib3's ``Retry`` on the session's adapter: refused or dropped connections before an answer,
-  read timeouts and 5xx, for GET and POST, with exponential backoff and jitter.
+- urllib3's ``Retry`` on the session's adapter (``transport.py``, which the token endpoint's
+  client mounts too): refused or dropped connections before an answer, read timeouts and 5xx,
+  for GET and POST, with exponential backoff and jitter.
 - ``backoff`` (already installed with Dagster; tenacity is not) around each attempt, for what
   urllib3 cannot see: a 429 (QBO sends no Retry-After, so exponential backoff with jitter from
   ``throttle_backoff_seconds``, or Retry-After when a proxy sends one), and a connection cut in
@@ -27,8 +28,6 @@ from typing import Any, Literal
 
 import backoff
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from qbo_pipeline.qbo.changes import (
     CDC_LOOKBACK,
@@ -51,6 +50,7 @@ from qbo_pipeline.qbo.limits import RealmRateLimiter, shared_limiter
 from qbo_pipeline.qbo.queries import find_by_query
 from qbo_pipeline.qbo.settings import QBOSettings
 from qbo_pipeline.qbo.tokens import AccessTokenSource
+from qbo_pipeline.qbo.transport import build_session, retrying_cut_bodies
 
 logger = logging.getLogger(__name__)
 
@@ -59,29 +59,10 @@ BATCH_REQUEST_ID_LIMIT = 36
 BATCH_ITEM_LIMIT = 30  # QBO's limit of items per batch request
 BATCH_ITEM_ID_LIMIT = 10  # QBO's limit on a bId when the batch carries a requestid
 QUERY_PAGE_LIMIT = 1000
-RETRIED_STATUSES = (500, 502, 503, 504)
 THROTTLED_STATUS = 429
 THROTTLE_WAIT_CAP_SECONDS = 60.0
 
 BatchOperationName = Literal["create", "update", "delete", "void", "query"]
-
-
-def build_session(settings: QBOSettings) -> requests.Session:
-    """A session whose adapter retries transport failures and 5xx (see module doc)."""
-    retry = Retry(
-        total=settings.max_retries,
-        backoff_factor=settings.backoff_seconds,
-        backoff_jitter=settings.backoff_seconds,
-        status_forcelist=RETRIED_STATUSES,
-        allowed_methods=frozenset({"GET", "POST"}),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=settings.concurrent_requests)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
 
 
 def _retry_after_seconds(response: requests.Response | None) -> float | None:
@@ -392,14 +373,11 @@ class QBOClient:
 
     def _retrying(self, attempt: Callable[..., requests.Response]
                   ) -> Callable[..., requests.Response]:
-        tries = self.settings.max_retries + 1
-        on_cut_body = backoff.on_exception(
-            backoff.expo, requests.exceptions.ChunkedEncodingError, max_tries=tries,
-            factor=self.settings.backoff_seconds, jitter=backoff.full_jitter)
         on_throttle = backoff.on_predicate(
             throttle_waits, lambda response: response.status_code == THROTTLED_STATUS,
-            max_tries=tries, jitter=None, base_seconds=self.settings.throttle_backoff_seconds)
-        return on_throttle(on_cut_body(attempt))
+            max_tries=self.settings.max_retries + 1, jitter=None,
+            base_seconds=self.settings.throttle_backoff_seconds)
+        return on_throttle(retrying_cut_bodies(attempt, self.settings))
 
     def _attempt(self, method: str, url: str, params: dict[str, str],
                  body: dict[str, Any] | None, batch: bool) -> requests.Response:

@@ -145,13 +145,22 @@ class ConnectionExpiredError(AuthError):
 class TokenEndpointError(AuthError):
     """The OAuth token endpoint failed for another reason than a refused grant."""
 
-    def __init__(self, realm_id: str, status: int, reason: str) -> None:
+    def __init__(self, realm_id: str, status: int | None, reason: str) -> None:
         self.realm_id = realm_id
+        self.status = status
+        answered = "failed" if status is None else f"answered HTTP {status}"
         Exception.__init__(
-            self,
-            f"QBO token endpoint answered HTTP {status} ({reason}) for realm {realm_id}: "
-            f"check the client id, client secret and redirect URI in the QBO settings",
-        )
+            self, f"QBO token endpoint {answered} ({reason}) for realm {realm_id}: "
+                  f"{self.advice_for(status)}")
+
+    @staticmethod
+    def advice_for(status: int | None) -> str:
+        """Intuit's service failing (5xx, unreachable: retried already) is not a setting to
+        fix; a refused request (4xx) is."""
+        if status is None or status >= 500:
+            return ("Intuit's token service is unavailable; nothing was written, and the next "
+                    "run tries again")
+        return "check the client id, client secret and redirect URI in the QBO settings"
 
 
 class ConsentError(Exception):

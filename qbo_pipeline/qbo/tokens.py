@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import requests
 from intuitlib.client import AuthClient
 from intuitlib.enums import Scopes
 from intuitlib.exceptions import AuthClientError
 
 from qbo_pipeline.qbo.errors import ConnectionExpiredError, TokenEndpointError
 from qbo_pipeline.qbo.settings import QBOSettings
+from qbo_pipeline.qbo.transport import mount_retries, retrying_cut_bodies
 
 # Refresh a little before expiry so a token never dies between the check and the request.
 EXPIRY_MARGIN = timedelta(seconds=60)
@@ -99,12 +101,16 @@ class OAuthTokenProvider:
     def _client(self) -> AuthClient:
         # AuthClient fetches the discovery document when built: build it once, on first use.
         if self._auth_client is None:
-            self._auth_client = AuthClient(
+            client = AuthClient(
                 client_id=self.settings.client_id,
                 client_secret=self.settings.client_secret.get_secret_value(),
                 redirect_uri=self.settings.redirect_uri,
                 environment=self.settings.environment,
             )
+            # AuthClient is a requests session: a 5xx or a dropped connection of the token
+            # endpoint is retried with backoff as QBO's API calls are, not failing the run.
+            mount_retries(client, self.settings)
+            self._auth_client = client
         return self._auth_client
 
     def _realm_lock(self, realm_id: str) -> threading.Lock:
@@ -122,9 +128,12 @@ class OAuthTokenProvider:
         with self._client_lock:
             client = self._client()
             try:
-                client.get_bearer_token(code, realm_id=realm_id)
+                retrying_cut_bodies(client.get_bearer_token, self.settings)(
+                    code, realm_id=realm_id)
             except AuthClientError as error:
                 raise self._token_error(realm_id, error) from None
+            except requests.RequestException as error:
+                raise self._unreachable(realm_id, error) from None
             tokens = self._tokens_from(client)
         self.store.save(realm_id, tokens)
         return tokens
@@ -149,9 +158,12 @@ class OAuthTokenProvider:
         with self._client_lock:
             client = self._client()
             try:
-                client.refresh(refresh_token=tokens.refresh_token)
+                retrying_cut_bodies(client.refresh, self.settings)(
+                    refresh_token=tokens.refresh_token)
             except AuthClientError as error:
                 raise self._token_error(realm_id, error) from None
+            except requests.RequestException as error:
+                raise self._unreachable(realm_id, error) from None
             return self._tokens_from(client)
 
     def _stored(self, realm_id: str) -> TokenSet:
@@ -177,3 +189,8 @@ class OAuthTokenProvider:
         if code == "invalid_grant":
             return ConnectionExpiredError(realm_id, code)
         return TokenEndpointError(realm_id, error.status_code, code)
+
+    def _unreachable(self, realm_id: str, error: requests.RequestException) -> Exception:
+        # The exception's text may carry the request (and so a token): only its type is told.
+        return TokenEndpointError(realm_id, None, f"unreachable after {self.settings.max_retries}"
+                                                  f" retries: {type(error).__name__}")

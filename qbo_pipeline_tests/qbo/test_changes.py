@@ -16,8 +16,8 @@ import requests
 
 from qbo_pipeline.qbo import QBOClient, escape_query_value
 from qbo_pipeline.qbo.changes import CDC_MAX_OBJECTS, CDC_REACH, CHANGE_OVERLAP, changes_query
-from qbo_pipeline.qbo.client import build_session
 from qbo_pipeline.qbo.queries import find_by_query
+from qbo_pipeline.qbo.transport import build_session
 from qbo_pipeline_tests.conftest import ConnectedRealm
 from qbo_pipeline_tests.qbo.conftest import ClientUnderTest, client_for
 

@@ -10,7 +10,7 @@ import requests
 
 from qbo_pipeline.emulator.server import EmulatorServer
 from qbo_pipeline.qbo.client import QBOClient
-from qbo_pipeline.qbo.errors import ConnectionExpiredError
+from qbo_pipeline.qbo.errors import ConnectionExpiredError, TokenEndpointError
 from qbo_pipeline.qbo.tokens import InMemoryTokenStore, OAuthTokenProvider, TokenSet
 from qbo_pipeline_tests.conftest import OAUTH
 from qbo_pipeline_tests.qbo.conftest import ClientUnderTest, emulator_settings
@@ -66,3 +66,45 @@ def test_refused_refresh_token_says_to_reconnect(qbo: ClientUnderTest) -> None:
     assert "reconnect QuickBooks (Settings -> Integrations)" in message
     assert "revoked-refresh-token" not in message
     assert OAUTH.client_secret not in message
+
+
+def _expire_access_token(qbo: ClientUnderTest) -> TokenSet:
+    current = qbo.store.load(qbo.realm.realm_id)
+    assert current is not None
+    qbo.store.save(qbo.realm.realm_id, TokenSet(current.access_token, current.refresh_token,
+                                                datetime.now(UTC) - timedelta(seconds=1)))
+    return current
+
+
+@pytest.mark.parametrize("kind", ["server_error", "service_unavailable", "dropped_connection"])
+def test_a_token_endpoint_failing_for_a_moment_is_retried(qbo: ClientUnderTest,
+                                                         kind: str) -> None:
+    """A 500, a 503 or a dropped connection of Intuit's token endpoint is retried with backoff,
+    as QBO's API calls are: the refresh succeeds and its new tokens are stored."""
+    before = _expire_access_token(qbo)
+    qbo.admin("POST", "faults/scheduled", {"kind": kind, "count": 2, "target": "token"})
+    assert list(qbo.client.query("select * from Term"))
+    after = qbo.store.load(qbo.realm.realm_id)
+    assert after is not None and after.access_token != before.access_token
+    assert qbo.injected()[kind] >= 2
+
+
+def test_a_token_endpoint_down_for_good_says_so_and_not_to_check_the_settings(
+        qbo: ClientUnderTest) -> None:
+    """After its retries, a token service still answering 503 fails with a message that says
+    Intuit's service is down and the next run tries again (the client id is not at fault),
+    and carries no token or secret."""
+    before = _expire_access_token(qbo)
+    retries = qbo.client.settings.max_retries
+    qbo.admin("POST", "faults/scheduled",
+              {"kind": "service_unavailable", "count": retries + 1, "target": "token"})
+    with pytest.raises(TokenEndpointError) as raised:
+        qbo.client.read("Customer", "1")
+    message = str(raised.value)
+    assert message.startswith("QBO token endpoint answered HTTP 503")
+    assert "token service is unavailable" in message and "next run tries again" in message
+    assert "client id" not in message
+    for secret in (before.refresh_token, before.access_token, OAUTH.client_secret):
+        assert secret not in message
+    stored = qbo.store.load(qbo.realm.realm_id)
+    assert stored is not None and stored.access_token == before.access_token
