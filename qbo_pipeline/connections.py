@@ -17,7 +17,7 @@ import requests
 from qbo_pipeline.defs.resources import QBOConnection, StateDatabase, StateTokens
 from qbo_pipeline.defs.runner import SyncResources
 from qbo_pipeline.qbo import OAuthTokenProvider, parse_consent_redirect
-from qbo_pipeline.state import StateTokenStore, load_cipher, upsert_realm
+from qbo_pipeline.state import StateTokenStore, cipher_for, upsert_realm
 
 AskRedirect = Callable[[str], str]
 """Given the consent address, returns the address QBO redirected to after consent."""
@@ -27,7 +27,8 @@ CONSENT_TIMEOUT_SECONDS = 30
 
 def token_provider(qbo: QBOConnection, state_db: StateDatabase) -> OAuthTokenProvider:
     """The provider that stores a realm's tokens, encrypted, in the state DB."""
-    store = StateTokens(StateTokenStore(state_db.sessions(), load_cipher()))
+    sessions = state_db.sessions()
+    store = StateTokens(StateTokenStore(sessions, cipher_for(sessions)))
     return OAuthTokenProvider(qbo.settings(), store)
 
 

@@ -20,7 +20,6 @@ from qbo_pipeline.connections import connect_company
 from qbo_pipeline.defs.resources import (
     DISCOVERY_PATH,
     EMULATOR_CLIENT_ID,
-    EMULATOR_CLIENT_SECRET,
     EMULATOR_REDIRECT_URI,
     QBOConnection,
     SourceDatabase,
@@ -92,9 +91,8 @@ def run_demo(specs: SpecSet, workdir: Path, clients: int, progress: Progress) ->
 def demo_resources(workdir: Path, emulator_url: str) -> SyncResources:
     """SQLite source and state files in `workdir`, QBO on the emulator's development app."""
     qbo = QBOConnection(base_url=emulator_url, environment=emulator_url + DISCOVERY_PATH,
-                        client_id=EMULATOR_CLIENT_ID, client_secret=EMULATOR_CLIENT_SECRET,
-                        redirect_uri=EMULATOR_REDIRECT_URI, backoff_seconds=0.05,
-                        throttle_backoff_seconds=0.5)
+                        client_id=EMULATOR_CLIENT_ID, redirect_uri=EMULATOR_REDIRECT_URI,
+                        backoff_seconds=0.05, throttle_backoff_seconds=0.5)
     return SyncResources(SourceDatabase(url=f"sqlite:///{workdir / 'source.sqlite'}"),
                          StateDatabase(url=f"sqlite:///{workdir / 'state.sqlite'}"), qbo)
 

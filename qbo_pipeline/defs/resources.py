@@ -23,9 +23,9 @@ from qbo_pipeline.source import create_source_engine
 from qbo_pipeline.state import (
     StateTokenStore,
     StoredTokens,
+    cipher_for,
     create_state_engine,
     init_state_db,
-    load_cipher,
     state_sessions,
 )
 
@@ -83,7 +83,9 @@ class QBOConnection(ConfigurableResource):
     base_url: str
     environment: str
     client_id: str
-    client_secret: str
+    # An `EnvVar` (Dagster keeps its name, reads the value when a run starts), or None for the
+    # emulator's development app: a value given here would be stored in every run's snapshot.
+    client_secret: str | None = None
     redirect_uri: str
     max_retries: int = 5
     backoff_seconds: float = 0.5
@@ -94,8 +96,8 @@ class QBOConnection(ConfigurableResource):
         """Real QBO when the variables say so; else the local emulator's development app."""
         environ = os.environ if environ is None else environ
         base_url = environ.get(QBO_BASE_URL_VARIABLE, EMULATOR_URL).rstrip("/")
-        secret: str = (EnvVar(QBO_CLIENT_SECRET_VARIABLE)
-                       if environ.get(QBO_CLIENT_SECRET_VARIABLE) else EMULATOR_CLIENT_SECRET)
+        secret = EnvVar(QBO_CLIENT_SECRET_VARIABLE) \
+            if environ.get(QBO_CLIENT_SECRET_VARIABLE) else None
         return cls(
             base_url=base_url,
             environment=environ.get(QBO_ENVIRONMENT_VARIABLE, base_url + DISCOVERY_PATH),
@@ -107,16 +109,25 @@ class QBOConnection(ConfigurableResource):
     def settings(self) -> QBOSettings:
         return QBOSettings.model_validate({
             "base_url": self.base_url, "environment": self.environment,
-            "client_id": self.client_id, "client_secret": self.client_secret,
+            "client_id": self.client_id, "client_secret": self._client_secret(),
             "redirect_uri": self.redirect_uri, "max_retries": self.max_retries,
             "backoff_seconds": self.backoff_seconds,
             "throttle_backoff_seconds": self.throttle_backoff_seconds,
         })
 
+    def _client_secret(self) -> str:
+        if self.client_secret:
+            return self.client_secret
+        if self.client_id == EMULATOR_CLIENT_ID:
+            return EMULATOR_CLIENT_SECRET  # published with the emulator: not a secret
+        raise ValueError(f"no client secret for the QBO app {self.client_id}: set "
+                         f"{QBO_CLIENT_SECRET_VARIABLE} to the app's client secret (Intuit's "
+                         f"developer portal, Keys & credentials)")
+
     def client(self, realm_id: str, sessions: sessionmaker[Session]) -> QBOClient:
         """A client of one realm whose tokens live (encrypted) in the state DB."""
         settings = self.settings()
-        store = StateTokens(StateTokenStore(sessions, load_cipher()))
+        store = StateTokens(StateTokenStore(sessions, cipher_for(sessions)))
         return QBOClient(settings, realm_id, OAuthTokenProvider(settings, store))
 
 

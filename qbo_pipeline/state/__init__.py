@@ -1,7 +1,7 @@
 """The state DB: what the pipeline remembers between runs (links, snapshots, conflicts,
 quarantine, cursors, run results, the write log, realms and their encrypted tokens)."""
 
-from qbo_pipeline.state.crypto import SecretCipher, SecretKeyError, load_cipher
+from qbo_pipeline.state.crypto import SecretCipher, SecretKeyError, cipher_for, load_cipher
 from qbo_pipeline.state.db import (
     DEFAULT_STATE_URL,
     create_state_engine,
@@ -97,8 +97,9 @@ __all__ = [
     "create_state_engine", "decisions_to_apply", "delete_link", "disconnect_realm", "get_cursor",
     "get_links", "get_realm", "get_resolution", "get_sighting", "get_snapshots", "held_rows",
     "init_state_db", "last_synced", "link_for_qbo_id", "links_by_qbo_id", "list_conflicts",
-    "list_quarantine", "list_realms", "list_run_results", "load_cipher", "load_tokens",
-    "mark_decisions_applied", "open_conflict", "open_conflicts", "open_review", "pending_writes",
+    "list_quarantine", "list_realms", "list_run_results", "cipher_for", "load_cipher",
+    "load_tokens", "mark_decisions_applied", "open_conflict", "open_conflicts", "open_review",
+    "pending_writes",
     "quarantine_rows", "record_run_result", "record_sightings", "record_write_intent",
     "refused_request_ids", "release_quarantine", "request_reread", "resolve_conflict",
     "restart_change_window", "rows_due", "save_snapshots", "save_tokens", "set_cursor",

@@ -5,9 +5,11 @@ to rotate keys (the first encrypts, all decrypt). Generate one with
 `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.
 
 In production (`QBO_PIPELINE_ENV=production`, or `production=True`) the variable is required.
-For local development only, a key is generated once into a key file (by default
-`.qbo_pipeline/secret.key`, readable by its owner only) and reused; losing that file means
-reconnecting the realms, since their tokens can no longer be read.
+For local development only, a key is generated once into a key file, readable by its owner
+only, and reused: `secret.key` beside the SQLite state DB whose tokens it encrypts (so a run
+from any working directory finds it), or, for a state DB on a server, in the user's
+configuration folder. Losing that file means reconnecting the realms, since their tokens can no
+longer be read.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from platformdirs import user_config_path
+from sqlalchemy import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 SECRET_KEY_VARIABLE = "QBO_PIPELINE_SECRET_KEY"
 ENVIRONMENT_VARIABLE = "QBO_PIPELINE_ENV"
-DEFAULT_KEY_FILE = Path(".qbo_pipeline") / "secret.key"
+KEY_FILE_NAME = "secret.key"
 _GENERATE_HINT = (
     'generate one with python -c "from cryptography.fernet import Fernet; '
     'print(Fernet.generate_key().decode())"'
@@ -71,13 +76,32 @@ def _fernet(key: str, position: int) -> Fernet:
         ) from None
 
 
+def development_key_file(state_url: str | None) -> Path:
+    """Where the development key of the state DB at `state_url` is kept (module docstring)."""
+    if state_url is not None:
+        parsed = make_url(state_url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "",
+                                                                             ":memory:"):
+            return Path(str(parsed.database)).absolute().parent / KEY_FILE_NAME
+    return user_config_path("qbo_pipeline") / KEY_FILE_NAME
+
+
+def cipher_for(sessions: sessionmaker[Session],
+               environ: Mapping[str, str] | None = None) -> SecretCipher:
+    """The cipher of the state DB these sessions open (its development key lies beside it)."""
+    bind = sessions.kw["bind"]
+    return load_cipher(environ, state_url=bind.url.render_as_string(hide_password=True))
+
+
 def load_cipher(
     environ: Mapping[str, str] | None = None,
     *,
     production: bool | None = None,
-    key_file: Path = DEFAULT_KEY_FILE,
+    state_url: str | None = None,
+    key_file: Path | None = None,
 ) -> SecretCipher:
-    """The cipher for the configured key; see the module docstring for where it comes from."""
+    """The cipher for the configured key; see the module docstring for where it comes from
+    (`key_file`, when given, replaces the development key's place)."""
     environ = os.environ if environ is None else environ
     configured = environ.get(SECRET_KEY_VARIABLE, "").strip()
     if configured:
@@ -89,13 +113,13 @@ def load_cipher(
             f"{SECRET_KEY_VARIABLE} is not set: production needs a secret key to encrypt the "
             f"QBO tokens at rest; {_GENERATE_HINT}, and keep it in your secret store"
         )
-    return SecretCipher([_development_key(key_file)])
+    return SecretCipher([_development_key(key_file or development_key_file(state_url))])
 
 
 def _development_key(key_file: Path) -> str:
     if key_file.exists():
         return key_file.read_text(encoding="ascii").strip()
-    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = Fernet.generate_key().decode("ascii")
     # Created owner-only from the start, never world-readable even briefly.
     descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -7,6 +7,8 @@ land together or not at all.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ def create_state_engine(url: str = DEFAULT_STATE_URL, *, schema: str | None = No
     options: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private_file(Path(parsed.database))
         options["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_SECONDS}
     engine = create_engine(parsed, **options)
     if parsed.get_backend_name() == "sqlite":
@@ -37,6 +39,14 @@ def create_state_engine(url: str = DEFAULT_STATE_URL, *, schema: str | None = No
     if schema is not None:
         engine = engine.execution_options(schema_translate_map={None: schema})
     return engine
+
+
+def _create_private_file(path: Path) -> None:
+    """The state DB holds (encrypted) tokens and every link: its file is its owner's alone,
+    created so before SQLite opens it (SQLite gives its -wal and -shm files the same mode)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _configure_sqlite(connection: Any, _record: Any) -> None:

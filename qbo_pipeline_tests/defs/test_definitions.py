@@ -51,6 +51,7 @@ from qbo_pipeline.defs.partitions import (
 from qbo_pipeline.defs.resources import (
     DEFAULT_SOURCE_URL,
     DEFAULT_STATE_URL,
+    EMULATOR_CLIENT_SECRET,
     EMULATOR_URL,
     QBO_CLIENT_SECRET_VARIABLE,
     QBOConnection,
@@ -171,6 +172,22 @@ def test_client_secret_is_read_through_an_env_var(monkeypatch: pytest.MonkeyPatc
     assert settings.client_secret.get_secret_value() == secret
     assert secret not in repr(settings)
     assert settings.base_url == "https://quickbooks.api.intuit.com"
+
+
+def test_no_client_secret_is_a_config_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found from outside: with QBO_CLIENT_SECRET unset, the emulator's development secret was
+    a config value, stored in every Dagster run snapshot. It is now none: the settings fall
+    back to it when a run starts, for the emulator's own app only."""
+    monkeypatch.delenv(QBO_CLIENT_SECRET_VARIABLE, raising=False)
+    connection = QBOConnection.from_env({})
+    assert connection.client_secret is None
+    assert EMULATOR_CLIENT_SECRET not in repr(connection)
+    settings = connection.process_config_and_initialize().settings()
+    assert settings.client_secret.get_secret_value() == EMULATOR_CLIENT_SECRET
+    real_app = QBOConnection.from_env({"QBO_BASE_URL": "https://quickbooks.api.intuit.com",
+                                       "QBO_CLIENT_ID": "ABcd1234"})
+    with pytest.raises(ValueError, match=f"QBO app ABcd1234: set {QBO_CLIENT_SECRET_VARIABLE}"):
+        real_app.settings()
 
 
 def test_sync_start_date_setting() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect
@@ -34,3 +35,19 @@ def test_sqlite_file_folder_is_created_and_uses_wal(tmp_path: Path) -> None:
     engine.dispose()
     assert (tmp_path / "new" / "folder" / "state.db").exists()
     assert mode == "wal"
+
+
+def test_a_new_sqlite_state_db_is_its_owners_alone(tmp_path: Path) -> None:
+    """Found from outside: the state DB (encrypted tokens, every link) was created readable by
+    everyone. Its folder, its file and SQLite's -wal and -shm files are now the owner's only."""
+    folder = tmp_path / "state"
+    engine = create_state_engine(f"sqlite:///{folder / 'state.db'}")
+    init_state_db(engine)
+    with state_sessions(engine).begin() as session:
+        upsert_realm(session, "r1")
+        written = sorted(path.name for path in folder.iterdir())
+        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in folder.iterdir()}
+    engine.dispose()
+    assert {"state.db", "state.db-wal", "state.db-shm"} <= set(written)
+    assert modes == {name: 0o600 for name in written}
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700

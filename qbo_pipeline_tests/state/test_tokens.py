@@ -17,6 +17,7 @@ from qbo_pipeline.state import (
     StateTokenStore,
     StoredTokens,
     TokenRecord,
+    cipher_for,
     create_state_engine,
     disconnect_realm,
     init_state_db,
@@ -26,6 +27,7 @@ from qbo_pipeline.state import (
     state_sessions,
     upsert_realm,
 )
+from qbo_pipeline.state.crypto import development_key_file
 
 REFRESH = "AB11-refresh-token-plaintext-7f3c"
 ACCESS = "eyJ-access-token-plaintext-91d2"
@@ -127,3 +129,31 @@ def test_development_generates_one_private_key_file(tmp_path: Path) -> None:
     assert second.decrypt(sealed, what="a token") == REFRESH
     assert "hidden" in repr(second)
 
+
+
+def test_the_development_key_lies_beside_the_state_db_whatever_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found from outside: the development key's place was relative to the working directory,
+    so a run started in another folder made a new key and could not read the tokens. It lies
+    beside the SQLite state DB it belongs to: any folder finds the same key."""
+    monkeypatch.delenv("QBO_PIPELINE_SECRET_KEY", raising=False)
+    state_url = f"sqlite:///{tmp_path / 'company' / 'state.db'}"
+    sessions = state_sessions(create_state_engine(state_url))
+    init_state_db(sessions.kw["bind"])
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(here)
+    with sessions.begin() as session:
+        upsert_realm(session, "r1")
+        save_tokens(session, cipher_for(sessions, {}), "r1", StoredTokens(REFRESH))
+    monkeypatch.chdir(elsewhere)
+    with sessions.begin() as session:
+        stored = load_tokens(session, cipher_for(sessions, {}), "r1")
+    assert stored is not None and stored.refresh_token == REFRESH
+    key_file = tmp_path / "company" / "secret.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert not list(here.iterdir()) and not list(elsewhere.iterdir())
+    # A state DB on a server has no folder: its key is the user's, at one absolute place.
+    server_key = development_key_file("postgresql+psycopg://127.0.0.1/test")
+    assert server_key.is_absolute() and server_key.name == "secret.key"
