@@ -147,6 +147,65 @@ def connect(realm: str | None, run_import: bool | None) -> None:
     click.echo("sync it with `qbo-pipeline sync`")
 
 
+@main.command()
+@click.option("--realm", required=True, help="The QBO company (realm id) to disconnect.")
+def disconnect(realm: str) -> None:
+    """Disconnect a QBO company: its tokens are revoked at Intuit and forgotten, and its
+    partition leaves the Dagster UI; its links, conflicts, quarantine and run history stay,
+    so that connecting it again goes on where it stopped."""
+    from qbo_pipeline.connections import disconnect_company
+    from qbo_pipeline.defs.runner import SyncResources
+    from qbo_pipeline.demo import dagster_instance
+    from qbo_pipeline.state.repository import StateError
+
+    resources = SyncResources.from_env()
+    try:
+        with dagster_instance(None) as instance:
+            done = _guarded(lambda: disconnect_company(resources, realm, instance))
+    except StateError as error:
+        raise click.ClickException(str(error)) from error
+    if done.revoke_problem is None:
+        click.echo(f"disconnected QBO company {realm}: Intuit revoked its tokens, and they are "
+                   "deleted here")
+    else:
+        click.echo(f"disconnected QBO company {realm}: its tokens are deleted here, but Intuit "
+                   f"did not confirm the revoke ({done.revoke_problem}); revoke the app in "
+                   "QuickBooks (Settings -> Apps) to be sure")
+    kept = ", ".join(f"{count} {kind}" for kind, count in done.kept.items())
+    click.echo(f"kept for a reconnect: {kept}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="JSON output, for scripts.")
+def connections(as_json: bool) -> None:
+    """Every QBO company the state DB knows: its name in QBO, realm id, connected since,
+    last sync, token expiry and status (a refresh token expiring within 14 days is flagged
+    with the fix)."""
+    from qbo_pipeline.connections import list_connections
+    from qbo_pipeline.defs.runner import SyncResources
+
+    views = _guarded(lambda: list_connections(SyncResources.from_env()))
+    if as_json:
+        click.echo(json.dumps([view.to_json() for view in views], indent=2))
+        return
+    if not views:
+        click.echo("no QBO company is connected: connect one with `qbo-pipeline connect`")
+    for view in views:
+        click.echo(f"{view.realm_id}  {view.company_name or '-'}  [{view.health.level}]")
+        click.echo(f"  connected since {_when(view.connected_at)}"
+                   + (f", disconnected {_when(view.disconnected_at)}"
+                      if view.disconnected_at else "")
+                   + f"; last sync {_when(view.last_sync)}")
+        if view.disconnected_at is None:
+            click.echo(f"  access token until {_when(view.access_token_expires_at)}, refresh "
+                       f"token until {_when(view.refresh_token_expires_at)}")
+        click.echo(f"  {view.health.message}")
+
+
+def _when(moment: datetime | None) -> str:
+    return "never" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
 def _import_company(specs: SpecSet, resources: SyncResources, realm_id: str) -> None:
     from qbo_pipeline.defs.assets import (
         MATCHED_METADATA,

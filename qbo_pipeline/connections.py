@@ -9,15 +9,32 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 import requests
+from dagster import DagsterInstance
 
+from qbo_pipeline.defs.partitions import REALM_DIMENSION
 from qbo_pipeline.defs.resources import QBOConnection, StateDatabase, StateTokens
 from qbo_pipeline.defs.runner import SyncResources
 from qbo_pipeline.qbo import OAuthTokenProvider, parse_consent_redirect
-from qbo_pipeline.state import StateTokenStore, cipher_for, upsert_realm
+from qbo_pipeline.qbo.errors import AuthError, ConnectionExpiredError, QBOError
+from qbo_pipeline.state import (
+    StateTokenStore,
+    cipher_for,
+    disconnect_realm,
+    get_realm,
+    last_sync_finished,
+    list_realms,
+    realm_history,
+    token_expiry,
+    upsert_realm,
+)
+from qbo_pipeline.state.repository import StateError
+from qbo_pipeline.sync.connection_health import ConnectionHealth, connection_health
 
 AskRedirect = Callable[[str], str]
 """Given the consent address, returns the address QBO redirected to after consent."""
@@ -61,3 +78,99 @@ def complete_connection(qbo: QBOConnection, state_db: StateDatabase, redirect_ur
     with state_db.sessions().begin() as session:
         upsert_realm(session, consent.realm_id, sync_start_date=sync_start)
     return consent.realm_id
+
+
+# --- disconnecting ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    """What `disconnect_company` did: whether Intuit revoked the tokens, and what is kept."""
+
+    realm_id: str
+    revoke_problem: str | None
+    kept: dict[str, int]
+
+
+def disconnect_company(resources: SyncResources, realm_id: str,
+                       instance: DagsterInstance | None = None) -> Disconnected:
+    """Revoke the company's tokens at Intuit, forget them, and drop its `realm` partition.
+
+    Its links, conflicts, quarantine and run history stay, so that a reconnect goes on where
+    it stopped. A revoke Intuit does not confirm is reported, not fatal: the tokens are
+    forgotten here either way, and can also be revoked in QBO's app settings.
+    """
+    with resources.state_db.sessions().begin() as session:
+        realm = get_realm(session, realm_id)
+        if realm is None or realm.disconnected_at is not None:
+            known = ", ".join(r.realm_id for r in list_realms(session)) or "none"
+            raise StateError(f"company {realm_id} is not connected (connected: {known})")
+    problem: str | None = None
+    try:
+        token_provider(resources.qbo, resources.state_db).revoke(realm_id)
+    except (AuthError, ConnectionExpiredError) as error:
+        problem = str(error)
+    with resources.state_db.sessions().begin() as session:
+        disconnect_realm(session, realm_id)
+        kept = realm_history(session, realm_id)
+    if instance is not None and instance.has_dynamic_partition(REALM_DIMENSION, realm_id):
+        instance.delete_dynamic_partition(REALM_DIMENSION, realm_id)
+    return Disconnected(realm_id, problem, kept)
+
+
+# --- listing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionView:
+    """One company as `qbo-pipeline connections` shows it."""
+
+    realm_id: str
+    company_name: str | None
+    connected_at: datetime
+    disconnected_at: datetime | None
+    last_sync: datetime | None
+    access_token_expires_at: datetime | None
+    refresh_token_expires_at: datetime | None
+    health: ConnectionHealth
+
+    def to_json(self) -> dict[str, Any]:
+        def when(moment: datetime | None) -> str | None:
+            return None if moment is None else moment.isoformat()
+        return {"realm_id": self.realm_id, "company_name": self.company_name,
+                "status": str(self.health.level), "message": self.health.message,
+                "refresh_token_days_left": self.health.days_left,
+                "connected_at": when(self.connected_at),
+                "disconnected_at": when(self.disconnected_at), "last_sync": when(self.last_sync),
+                "access_token_expires_at": when(self.access_token_expires_at),
+                "refresh_token_expires_at": when(self.refresh_token_expires_at)}
+
+
+def list_connections(resources: SyncResources, *, now: datetime | None = None,
+                     ask_qbo: bool = True) -> list[ConnectionView]:
+    """Every company the state DB knows, connected or not; `ask_qbo` reads each connected
+    company's name from QBO's CompanyInfo (a company QBO refuses shows the reason instead)."""
+    moment = now or datetime.now(UTC)
+    with resources.state_db.sessions().begin() as session:
+        rows = [(realm, token_expiry(session, realm.realm_id),
+                 last_sync_finished(session, realm.realm_id))
+                for realm in list_realms(session, include_disconnected=True)]
+    views = []
+    for realm, expiry, last_sync in rows:
+        connected = realm.disconnected_at is None
+        refresh_expiry = expiry.refresh_token_expires_at if expiry else None
+        health = connection_health(realm.realm_id, refresh_expiry, moment, connected=connected)
+        name = _company_name(resources, realm.realm_id) if ask_qbo and health.syncs else None
+        views.append(ConnectionView(
+            realm.realm_id, name, realm.connected_at, realm.disconnected_at, last_sync,
+            expiry.access_token_expires_at if expiry else None, refresh_expiry, health))
+    return views
+
+
+def _company_name(resources: SyncResources, realm_id: str) -> str:
+    try:
+        info = resources.qbo.client(realm_id, resources.state_db.sessions()).read(
+            "CompanyInfo", realm_id)
+    except (QBOError, AuthError, ConnectionExpiredError) as error:
+        return f"(QBO refused: {error})"
+    return str(info.get("CompanyName") or "(no name in QBO)")

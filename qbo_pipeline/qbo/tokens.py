@@ -138,6 +138,19 @@ class OAuthTokenProvider:
         self.store.save(realm_id, tokens)
         return tokens
 
+    def revoke(self, realm_id: str) -> None:
+        """Revoke the realm's refresh token at Intuit's revoke endpoint: it and the access
+        tokens it gave stop working. The stored tokens are left to the caller to forget."""
+        tokens = self._stored(realm_id)
+        with self._client_lock:
+            client = self._client()
+            try:
+                retrying_cut_bodies(client.revoke, self.settings)(token=tokens.refresh_token)
+            except AuthClientError as error:
+                raise self._token_error(realm_id, error) from None
+            except requests.RequestException as error:
+                raise self._unreachable(realm_id, error) from None
+
     def access_token(self, realm_id: str) -> str:
         tokens = self._stored(realm_id)
         if tokens.access_expired(self._clock()):

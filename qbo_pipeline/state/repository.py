@@ -921,6 +921,37 @@ def disconnect_realm(session: Session, realm_id: str) -> None:
     session.flush()
 
 
+def realm_history(session: Session, realm_id: str) -> dict[str, int]:
+    """What the state DB keeps of a realm, by kind: what a disconnect leaves for a reconnect."""
+    columns = {"links": LinkRecord.realm_id, "conflicts": ConflictRecord.realm_id,
+               "quarantined rows": QuarantineRecord.realm_id,
+               "run results": RunResultRecord.realm_id}
+    return {name: session.scalar(select(func.count()).where(column == realm_id)) or 0
+            for name, column in columns.items()}
+
+
+def last_sync_finished(session: Session, realm_id: str) -> datetime | None:
+    """When a sync of the realm last finished a spec (the run results record each one)."""
+    return _aware(session.scalar(select(func.max(RunResultRecord.finished_at))
+                                 .where(RunResultRecord.realm_id == realm_id)))
+
+
+@dataclass(frozen=True)
+class TokenExpiry:
+    """When a realm's stored tokens expire, read without decrypting them."""
+
+    access_token_expires_at: datetime | None
+    refresh_token_expires_at: datetime | None
+
+
+def token_expiry(session: Session, realm_id: str) -> TokenExpiry | None:
+    record = session.get(TokenRecord, realm_id)
+    if record is None:
+        return None
+    return TokenExpiry(_aware(record.access_token_expires_at),
+                       _aware(record.refresh_token_expires_at))
+
+
 @dataclass(frozen=True, repr=False)
 class StoredTokens:
     """A realm's OAuth tokens in clear, in memory only; the repr hides them."""
