@@ -21,7 +21,7 @@ from qbo_pipeline.defs.partitions import REALM_DIMENSION
 from qbo_pipeline.defs.resources import QBOConnection, StateDatabase, StateTokens
 from qbo_pipeline.defs.runner import SyncResources
 from qbo_pipeline.qbo import OAuthTokenProvider, parse_consent_redirect
-from qbo_pipeline.qbo.errors import AuthError, ConnectionExpiredError, QBOError
+from qbo_pipeline.qbo.errors import AuthError, QBOError
 from qbo_pipeline.state import (
     StateTokenStore,
     cipher_for,
@@ -108,7 +108,7 @@ def disconnect_company(resources: SyncResources, realm_id: str,
     problem: str | None = None
     try:
         token_provider(resources.qbo, resources.state_db).revoke(realm_id)
-    except (AuthError, ConnectionExpiredError) as error:
+    except AuthError as error:  # a refused or expired grant too
         problem = str(error)
     with resources.state_db.sessions().begin() as session:
         disconnect_realm(session, realm_id)
@@ -146,10 +146,10 @@ class ConnectionView:
                 "refresh_token_expires_at": when(self.refresh_token_expires_at)}
 
 
-def list_connections(resources: SyncResources, *, now: datetime | None = None,
-                     ask_qbo: bool = True) -> list[ConnectionView]:
-    """Every company the state DB knows, connected or not; `ask_qbo` reads each connected
-    company's name from QBO's CompanyInfo (a company QBO refuses shows the reason instead)."""
+def list_connections(resources: SyncResources, *,
+                     now: datetime | None = None) -> list[ConnectionView]:
+    """Every company the state DB knows, connected or not, each that can sync with its name
+    from QBO's CompanyInfo (a company QBO refuses shows the reason instead)."""
     moment = now or datetime.now(UTC)
     with resources.state_db.sessions().begin() as session:
         rows = [(realm, token_expiry(session, realm.realm_id),
@@ -160,7 +160,7 @@ def list_connections(resources: SyncResources, *, now: datetime | None = None,
         connected = realm.disconnected_at is None
         refresh_expiry = expiry.refresh_token_expires_at if expiry else None
         health = connection_health(realm.realm_id, refresh_expiry, moment, connected=connected)
-        name = _company_name(resources, realm.realm_id) if ask_qbo and health.syncs else None
+        name = _company_name(resources, realm.realm_id) if health.syncs else None
         views.append(ConnectionView(
             realm.realm_id, name, realm.connected_at, realm.disconnected_at, last_sync,
             expiry.access_token_expires_at if expiry else None, refresh_expiry, health))
@@ -168,9 +168,11 @@ def list_connections(resources: SyncResources, *, now: datetime | None = None,
 
 
 def _company_name(resources: SyncResources, realm_id: str) -> str:
+    client = resources.qbo.client(realm_id, resources.state_db.sessions())
     try:
-        info = resources.qbo.client(realm_id, resources.state_db.sessions()).read(
-            "CompanyInfo", realm_id)
-    except (QBOError, AuthError, ConnectionExpiredError) as error:
+        info = client.read("CompanyInfo", realm_id)
+    except QBOError as error:  # authorization failures included
         return f"(QBO refused: {error})"
+    finally:
+        client.close()
     return str(info.get("CompanyName") or "(no name in QBO)")
