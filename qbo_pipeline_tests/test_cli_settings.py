@@ -56,6 +56,11 @@ def test_settings_are_shown_changed_and_reset(company: Company) -> None:
                                         "'sometimes'"),
     (["set", "client.enabled", "maybe"], "client.enabled is on or off: give true or false"),
     (["reset", "nothing"], "there is no setting 'nothing'"),
+    # Seed 003's "QuickBooks Income Account Name": a name, as QuickBooks shows it.
+    (["set", "service_income_account", "  "], "service_income_account is a name: give one"),
+    (["set", "service_income_account", "Sales\u202e"], "holds U+202E (RIGHT-TO-LEFT "
+                                                       "OVERRIDE) at position 6"),
+    (["set", "service_income_account", "x" * 101], "holds at most 100 characters, not 101"),
 ])
 def test_a_bad_key_or_value_is_refused_and_changes_nothing(company: Company,
                                                            arguments: list[str],
@@ -68,6 +73,18 @@ def test_a_bad_key_or_value_is_refused_and_changes_nothing(company: Company,
     assert stored(company) == before
     unknown = CliRunner().invoke(main, ["settings", "--realm", "404", "show"])
     assert unknown.exit_code != 0 and "realm 404 is not connected" in unknown.output
+
+
+def test_the_income_account_of_new_services_is_a_text_setting(company: Company) -> None:
+    """Seed 003: "You can change which income account is used when syncing by changing the
+    'QuickBooks Income Account Name' field in your account settings"; the default is the
+    "Services" account of every new QBO company."""
+    shown = settings(company)
+    assert "service_income_account       Services (default)" in shown.output, shown.output
+    changed = settings(company, "set", "service_income_account", " Sales of Product Income ")
+    assert changed.exit_code == 0, changed.output
+    assert stored(company) == {"service_income_account": "Sales of Product Income"}
+    assert settings(company, "reset", "service_income_account").exit_code == 0
 
 
 def test_unapproved_time_syncs_on_the_next_run_once_approved_only_is_off(

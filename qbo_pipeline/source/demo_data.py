@@ -610,6 +610,7 @@ class _DemoRows:
             "billable": bad or self.rng.random() < 0.85,
             "approved": bad or self.rng.random() < 0.8,
             "hourly_rate": rate.quantize(CENT),
+            "service_name": _service_worked_on(entry_id),
             **stamps,
         }
 
@@ -735,3 +736,10 @@ def _make_quantity_negative(line: Row) -> None:
 def _slug(name: str) -> str:
     words = "".join(c if c.isalnum() else " " for c in name.lower()).split()
     return "-".join(words)
+
+
+def _service_worked_on(entry_id: int) -> str:
+    """An hourly service, chosen by the entry's id: not by the generator's random numbers,
+    which would then draw every later row otherwise than before."""
+    hourly = [name for name, rate in SERVICES if rate is not None]
+    return hourly[entry_id % len(hourly)]

@@ -161,6 +161,8 @@ time_entries = Table(
     Column("billable", Boolean, nullable=False),
     Column("approved", Boolean, nullable=False),
     Column("hourly_rate", MONEY, nullable=False),
+    # The service worked on, by name (as an invoice line names one): QBO's ItemRef.
+    Column("service_name", String(100), nullable=True),
     *_timestamps(),
     _change_index("time_entries"),
 )

@@ -10,7 +10,7 @@ Values are checked when set (`sync.settings`); this module only says what exists
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,11 @@ ENABLED = "enabled"
 class SettingKind(StrEnum):
     BOOLEAN = "boolean"
     CHOICE = "choice"
+    TEXT = "text"  # a name the company types, such as its income account's
+
+
+# What a text setting may hold: a QuickBooks name is at most 100 characters.
+TEXT_SETTING_MAX_LENGTH = 100
 
 
 class CompanySetting(SpecModel):
@@ -50,6 +55,9 @@ class CompanySetting(SpecModel):
             if self.choices or not isinstance(self.default, bool):
                 raise ValueError("a boolean setting has no choices and a default of true or "
                                  "false")
+        elif self.kind is SettingKind.TEXT:
+            if self.choices or not isinstance(self.default, str) or not self.default.strip():
+                raise ValueError("a text setting has no choices and a default text")
         elif not self.choices or self.default not in self.choices:
             raise ValueError("a choice setting lists its choices and its default is one of them")
         return self
@@ -130,6 +138,7 @@ def reference_problems(located: Sequence[tuple[str, EntitySpec]],
                                    else "")
                                 + (f"; not a choice {', '.join(map(repr, extra))}" if extra
                                    else ""))
+        problems.extend(_lookup_default_problems(origin, spec, company))
         if isinstance(spec.uppercase, SettingSwitch):
             switch = company.get(spec.uppercase.setting)
             if switch is None or switch.kind is not SettingKind.BOOLEAN:
@@ -143,3 +152,17 @@ def reference_problems(located: Sequence[tuple[str, EntitySpec]],
                             for path, mapping in spec.lines.fields.items()
                             if isinstance(mapping.template, SettingTemplate))
     return problems
+
+
+def _lookup_default_problems(origin: str, spec: EntitySpec,
+                             company: Mapping[str, CompanySetting]) -> Iterator[str]:
+    """A lookup's default read from a setting reads a text setting of the company's."""
+    for path, mapping in spec.all_fields().items():
+        name = mapping.lookup.default_setting if mapping.lookup is not None else None
+        if name is None:
+            continue
+        setting = company.get(name)
+        if setting is None or setting.kind is not SettingKind.TEXT:
+            known = [key for key, s in company.items() if s.kind is SettingKind.TEXT]
+            yield (f"{origin}: {path}.lookup.default: {name!r} is not a text setting of "
+                   f"{COMPANY_SETTINGS_FILE} (its text settings: {', '.join(known) or 'none'})")

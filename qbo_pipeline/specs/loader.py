@@ -229,6 +229,22 @@ def _target_problems(spec: EntitySpec, path: str, target: EntitySpec) -> Iterato
         field = path.rsplit(".", 1)[-1]
         yield (f"{field} refers to a QuickBooks {expected}, but spec '{target.name}' syncs "
                f"{target.qbo_entity} records - refer to a spec of {expected} records")
+    lookup = spec.all_fields()[path].lookup
+    if lookup is not None and lookup.create is not None:
+        yield from _creator_problems(lookup.by, target)
+
+
+def _creator_problems(by: str, target: EntitySpec) -> Iterator[str]:
+    """A spec that creates looked-up records on the fly sends them to QBO, and maps the
+    looked-up field from a column (the looked-up value goes there)."""
+    if not target.pushes:
+        yield (f"lookup.create: spec '{target.name}' only pulls, so it cannot create a "
+               f"QuickBooks record - give it direction: two_way, or remove 'create'")
+    mapping = target.fields.get(by)
+    if mapping is None or mapping.column is None or not target.flow_of(mapping).pushes:
+        yield (f"lookup.create: spec '{target.name}' must map {by} from a column that it "
+               f"pushes, to create a record from the looked-up value - map {by}: "
+               "{column: ...} in it")
 
 
 def _cycle_problems(located: Sequence[tuple[str, EntitySpec]],

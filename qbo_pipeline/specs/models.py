@@ -215,16 +215,34 @@ class SettingSwitch(SpecModel):
     setting: str
 
 
+class SettingValue(SpecModel):
+    """A text a company sets (`{setting: service_income_account}`): `value` is the company's,
+    filled in by `sync.settings.for_company` before a run maps a row; a spec leaves it out."""
+
+    setting: str
+    value: str | None = None
+
+
+class CreateOnTheFly(SpecModel):
+    """Create the looked-up record when QBO lacks it, through another spec's mapping (seed 003:
+    "services will be created on the fly if they don't already exist in QuickBooks")."""
+
+    spec: str
+
+
 class LookupTarget(SpecModel):
     """A QBO record found by one of its fields (an Item by Name): emits `{"value": <QBO Id>}`.
 
-    The looked-up value is a source column or a fixed `value`.
+    The looked-up value is a source column or a fixed `value`. A column's lookup can fall back
+    on a `default` when the column is empty, and `create` the record QBO lacks.
     """
 
     qbo_entity: str
     by: str = "Name"
     column: str | None = None
     value: str | None = None
+    default: str | SettingValue | None = None
+    create: CreateOnTheFly | None = None
 
     @model_validator(mode="after")
     def _check(self) -> LookupTarget:
@@ -232,7 +250,19 @@ class LookupTarget(SpecModel):
             raise ValueError("a lookup needs exactly one of 'column' or 'value'")
         if self.column is not None and (problem := _column_problem(self.column)):
             raise ValueError(problem)
+        if self.column is None and self.default is not None:
+            raise ValueError("a lookup of a fixed value has no empty column to default: "
+                             "remove 'default'")
+        if self.column is None and self.create is not None:
+            # A fixed value (the "Sales Tax" item) is the company's to keep, never ours to make.
+            raise ValueError("a lookup of a fixed value does not create its record: remove "
+                             "'create', or look up a column")
         return self
+
+    @property
+    def default_setting(self) -> str | None:
+        """The company setting the default reads, if it reads one."""
+        return self.default.setting if isinstance(self.default, SettingValue) else None
 
 
 class FieldMapping(SpecModel):
@@ -664,16 +694,29 @@ class EntitySpec(SpecModel):
         return bool(self.pulled_fields)
 
     def references(self) -> dict[str, str]:
-        """Spec path (`fields.ParentRef`) -> referenced spec name, lines included."""
-        found = {f"fields.{path}": m.ref.spec for path, m in self.fields.items()
-                 if m.ref is not None}
+        """Spec path (`fields.ParentRef`) -> referenced spec name, lines included: a `ref`'s
+        spec, and the spec a lookup creates its records with (it syncs first, so that a
+        record it has just created in QBO is found, not made twice)."""
+        return {path: target for path, mapping in self.all_fields().items()
+                if (target := _referred_spec(mapping)) is not None}
+
+    def all_fields(self) -> dict[str, FieldMapping]:
+        """Every field mapping by its spec path (`fields.X`, `lines.fields.X`,
+        `lines.tax_line.fields.X`)."""
+        found = {f"fields.{path}": m for path, m in self.fields.items()}
         if self.lines is not None:
             for prefix, fields in (("lines.fields", self.lines.fields),
                                    ("lines.tax_line.fields", _tax_fields(self.lines))):
-                for path, mapping in fields.items():
-                    if mapping.ref is not None:
-                        found[f"{prefix}.{path}"] = mapping.ref.spec
+                found.update({f"{prefix}.{path}": m for path, m in fields.items()})
         return found
+
+
+def _referred_spec(mapping: FieldMapping) -> str | None:
+    if mapping.ref is not None:
+        return mapping.ref.spec
+    if mapping.lookup is not None and mapping.lookup.create is not None:
+        return mapping.lookup.create.spec
+    return None
 
 
 def _tax_fields(lines: LinesSpec) -> dict[str, FieldMapping]:

@@ -30,6 +30,7 @@ from qbo_pipeline.qbo import (
     refused_for_good,
 )
 from qbo_pipeline.source import read, read_keys, read_lines
+from qbo_pipeline.source.by_spec import read_by
 from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.state import (
     ConflictSighting,
@@ -97,7 +98,17 @@ from qbo_pipeline.sync.batches import (
 )
 from qbo_pipeline.sync.cursor import RowProgress, next_cursor, window_rows
 from qbo_pipeline.sync.diff import qbo_updated_at
-from qbo_pipeline.sync.mapping import DELETED, PAYLOAD, SOURCE_KEY
+from qbo_pipeline.sync.ids import payload_hash, request_id
+from qbo_pipeline.sync.mapping import DELETED, PAYLOAD, SOURCE_KEY, NotCreated, frame_records
+from qbo_pipeline.sync.on_the_fly import (
+    NewRecord,
+    creating_specs,
+    new_record,
+    not_created,
+    refused,
+    value_column,
+    wanted_records,
+)
 from qbo_pipeline.sync.pull import pull_query
 from qbo_pipeline.sync.resolutions import DecidedField, decided_fields
 from qbo_pipeline.sync.results import (
@@ -123,7 +134,7 @@ from qbo_pipeline.sync.scope import (
     references_of,
     sync_start,
 )
-from qbo_pipeline.sync.settings import effective, row_filters
+from qbo_pipeline.sync.settings import effective, for_company, row_filters
 from qbo_pipeline.sync.values import source_key_of, to_moment
 
 # --- <spec>/source ---------------------------------------------------------------------------
@@ -143,8 +154,8 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
         synced = last_synced(session, realm_id, {t for row in held for t in row.refers_to})
         asked = rows_due(session, realm_id, spec.name)
     start = sync_start(realm.sync_start_date if realm is not None else None, default_start)
-    overrides = row_filters(spec, effective(specs.settings,
-                                            realm.settings if realm is not None else None))
+    values = effective(specs.settings, realm.settings if realm is not None else None)
+    overrides = row_filters(spec, values)
     window = read_scope(spec, incremental=scope.incremental, dates=scope.dates,
                         until=scope.until,
                         cursor=cursor.change_window_end if cursor is not None else None,
@@ -163,7 +174,10 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
               if (moment := to_moment(value)) is not None}
     references = {key: references_of(spec, row) for key, row in zip(keys, rows, strict=True)}
     in_scope = _in_scope(spec, frame, start, overrides)
-    mapped = map_rows(spec, engine, sessions, client, realm_id, in_scope)
+    # The import on connect writes nothing to QBO: it creates nothing on the fly either.
+    creators = None if scope.importing else {
+        name: for_company(specs[name], values) for name in creating_specs(spec)}
+    mapped = map_rows(spec, engine, sessions, client, realm_id, in_scope, creators)
     raw = dict(zip(keys, rows, strict=True)) if spec.pulls else {}
     days = business_days(keys, frame[spec.source.business_date]) \
         if rows and is_transaction(spec) and spec.source.business_date else {}
@@ -178,10 +192,60 @@ def _source_frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pd.Data
 
 
 def map_rows(spec: EntitySpec, engine: Engine, sessions: sessionmaker[Session],
-             client: QBOClient, realm_id: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Source rows mapped to QBO payloads, references resolved through the links."""
-    return map_frame(spec, frame, _lines(spec, engine, frame),
-                     _ref_resolver(spec, sessions, realm_id), _lookup_resolver(client))
+             client: QBOClient, realm_id: str, frame: pd.DataFrame,
+             creators: Mapping[str, EntitySpec] | None = None) -> pd.DataFrame:
+    """Source rows mapped to QBO payloads, references resolved through the links. Given the
+    specs its lookups create with (as the company has them), the records those lookups need
+    and QBO lacks are created first."""
+    lines = _lines(spec, engine, frame)
+    settled = {} if creators is None else _create_on_the_fly(
+        spec, creators, engine, sessions, client, realm_id, frame, lines)
+    return map_frame(spec, frame, lines, _ref_resolver(spec, sessions, realm_id),
+                     _lookup_resolver(client, settled))
+
+
+def _create_on_the_fly(spec: EntitySpec, creators: Mapping[str, EntitySpec], engine: Engine,
+                       sessions: sessionmaker[Session], client: QBOClient, realm_id: str,
+                       frame: pd.DataFrame, lines: pd.DataFrame | None
+                       ) -> dict[tuple[str, str, str], str | NotCreated]:
+    """The records the rows' creating lookups look for: the Id QBO has, the Id of the record
+    created now (`sync.on_the_fly` decides what), or why it could not be made."""
+    children = frame_records(lines) if lines is not None else []
+    settled: dict[tuple[str, str, str], str | NotCreated] = {}
+    resolve = _lookup_resolver(client)
+    for wanted in wanted_records(spec, frame_records(frame), children):
+        found = client.find_by(*wanted.key)
+        if found:  # several: the lookup says it is ambiguous; none is made
+            if len(found) == 1:
+                settled[wanted.key] = str(found[0]["Id"])
+            continue
+        creator = creators[wanted.spec]
+        own = read_by(engine, creator, value_column(creator, wanted.by), [wanted.value])
+        settled[wanted.key] = _create(spec, creator, new_record(creator, wanted, own, resolve),
+                                      client, sessions, realm_id)
+    return settled
+
+
+def _create(spec: EntitySpec, creator: EntitySpec, record: NewRecord, client: QBOClient,
+            sessions: sessionmaker[Session], realm_id: str) -> str | NotCreated:
+    """Create one record on the fly; link it to the creator's row it was made from."""
+    if record.reasons:
+        return not_created(record)
+    key = record.source_key or f"on-the-fly:{record.wanted.value}"
+    try:
+        created = client.create(creator.qbo_entity, record.payload,
+                                request_id(realm_id, creator.name, key,
+                                           payload_hash(record.payload)))
+    except QBOError as error:
+        if not refused_for_good(error):
+            raise  # QBO unavailable: the run fails as a failed lookup would, and is retried
+        return refused(record.wanted, str(error), spec)
+    with sessions.begin() as session:
+        save_snapshots(session, realm_id, creator.qbo_entity, [created])
+        if record.source_key is not None:
+            upsert_links(session, realm_id, creator.name, [_link_update(
+                creator, link_for(record.source_key, created, record.base))])
+    return str(created["Id"])
 
 
 def _in_scope(spec: EntitySpec, frame: pd.DataFrame, start: date,
@@ -214,10 +278,12 @@ def _ref_resolver(spec: EntitySpec, sessions: sessionmaker[Session],
     return resolve
 
 
-def _lookup_resolver(client: QBOClient) -> ResolveLookup:
-    found: dict[tuple[str, str, str], str | None] = {}
+def _lookup_resolver(client: QBOClient,
+                     settled: Mapping[tuple[str, str, str], str | NotCreated] | None = None
+                     ) -> ResolveLookup:
+    found: dict[tuple[str, str, str], str | NotCreated | None] = dict(settled or {})
 
-    def resolve(entity: str, by: str, value: str) -> str | None:
+    def resolve(entity: str, by: str, value: str) -> str | NotCreated | None:
         if (entity, by, value) not in found:
             records = client.find_by(entity, by, value)
             found[(entity, by, value)] = str(records[0]["Id"]) if len(records) == 1 else None

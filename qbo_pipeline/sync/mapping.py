@@ -28,6 +28,7 @@ from qbo_pipeline.specs import (
     LookupTarget,
     MappingKind,
     RefTarget,
+    SettingValue,
     ValueType,
 )
 from qbo_pipeline.specs.checks import LINES_FIELD
@@ -50,8 +51,19 @@ from qbo_pipeline.sync.values import (
 
 ResolveRef = Callable[[str, str], str | None]
 """(spec name, source key) -> the QBO Id linked to that record, or None."""
-ResolveLookup = Callable[[str, str, str], str | None]
-"""(QBO entity, QBO field, value) -> the Id of the QBO record with that value, or None."""
+
+
+@dataclass(frozen=True)
+class NotCreated:
+    """A looked-up record QBO lacks and the sync could not create on the fly: why not."""
+
+    problem: str
+    fix: str
+
+
+ResolveLookup = Callable[[str, str, str], "str | NotCreated | None"]
+"""(QBO entity, QBO field, value) -> the Id of the QBO record with that value, or None, or
+why the record the lookup creates on the fly could not be made."""
 
 # Columns of a mapped frame besides one column per mapped QBO field path. QBO field names
 # are PascalCase, so these lower-case names cannot collide with them.
@@ -175,6 +187,8 @@ class _RowMapper:
         raw = target.value if target.column is None else self._read(row, target.column)
         value = to_json_value(raw)
         if value is None:
+            value = lookup_default(target)
+        if value is None:
             return None
         if mapping.plain_text and (found_unsafe := unsafe_characters(str(value))):
             # No QuickBooks name a person typed holds these: do not even ask QBO for it.
@@ -184,13 +198,24 @@ class _RowMapper:
                                 default_fix(self.spec, mapping, "plain_text"))
         found = self.resolve_lookup(target.qbo_entity, target.by, str(value)) \
             if self.resolve_lookup is not None else None
+        if isinstance(found, NotCreated):
+            raise _FieldProblem(found.problem, found.fix)
         if found is None:
-            change = (f"or change {target.column} on the {self.spec.record_label}"
-                      if target.column else "or change the lookup in the mapping spec")
             raise _FieldProblem(
                 f"needs a QuickBooks {target.qbo_entity} with {target.by} {quoted(value)}, "
-                "and there is none", f"create it in QuickBooks {change}")
+                "and there is none", f"create it in QuickBooks {self._change(target, row)}")
         return {"value": found}
+
+    def _change(self, target: LookupTarget, row: Mapping[str, Any]) -> str:
+        """What else fixes a lookup that found nothing: the value's column, the setting its
+        default comes from, or the spec."""
+        if target.column is None:
+            return "or change the lookup in the mapping spec"
+        if target.default_setting is not None and is_missing(row.get(target.column)):
+            return (f"or set {target.column} on the {self.spec.record_label}, or change the "
+                    f"company setting {target.default_setting} (`qbo-pipeline settings set "
+                    f"{target.default_setting} NAME`)")
+        return f"or change {target.column} on the {self.spec.record_label}"
 
     def _read(self, row: Mapping[str, Any], column: str) -> Any:
         """A column's value as the sync uses it (bytes decoded, NaN refused)."""
@@ -199,6 +224,16 @@ class _RowMapper:
         except ValueError as error:
             raise _FieldProblem(f"is wrong: {error}",
                                 f"correct {column} on the {self.spec.record_label}") from None
+
+
+def lookup_default(target: LookupTarget) -> str | None:
+    """What a lookup looks for when its column is empty: its default, as the company has it
+    (`sync.settings.for_company` fills in a setting's value)."""
+    default = target.default
+    if isinstance(default, SettingValue):
+        assert default.value is not None, "map a spec resolved by settings.for_company"
+        return default.value
+    return default
 
 
 def _column(row: Mapping[str, Any], column: str) -> Any:
@@ -327,8 +362,6 @@ def map_frame(spec: EntitySpec, frame: pd.DataFrame, children: pd.DataFrame | No
         raise ValueError(f"spec {spec.name}: the source rows lack the column(s) "
                          f"{', '.join(missing)} named in its source section")
     lines_by_parent = _group_children(spec, children)
-    pushed = list(spec.pushed_fields)
-    business_date = spec.source.business_date
     rows = frame_records(frame)
     keys = [source_key_of(row[spec.source.primary_key]) for row in rows]
     duplicates = duplicate_key_issues(spec, keys)
@@ -341,19 +374,27 @@ def map_frame(spec: EntitySpec, frame: pd.DataFrame, children: pd.DataFrame | No
         deleted = not problems and is_deleted(spec, row)
         mapped = MappedRow(source_key, {}) if deleted else map_row(
             spec, row, lines_by_parent.get(source_key, []), resolve_ref, resolve_lookup)
-        record = {
-            SOURCE_KEY: source_key,
-            UPDATED_AT: row[spec.source.updated_at],
-            BUSINESS_DATE: row[business_date] if business_date is not None else None,
-            DELETED: deleted,
-            PAYLOAD: mapped.payload,
-            CHILD_LINES: list(mapped.child_lines),
-            TAX_LINE: mapped.tax_line,
-            ISSUES: problems + list(mapped.issues),
-        }
-        record.update({path: get_path(mapped.payload, path) for path in pushed})
-        records.append(record)
+        records.append(mapped_record(spec, mapped, row, deleted, problems))
     return pd.DataFrame(records, columns=mapped_columns(spec))
+
+
+def mapped_record(spec: EntitySpec, mapped: MappedRow, row: Mapping[str, Any],
+                  deleted: bool = False, problems: Sequence[RowIssue] = ()) -> dict[str, Any]:
+    """One row of a frame made by `map_frame`: the row's bookkeeping, its payload and issues
+    (`problems`: those of the row itself), and the value of each pushed field."""
+    business_date = spec.source.business_date
+    record = {
+        SOURCE_KEY: mapped.source_key,
+        UPDATED_AT: row.get(spec.source.updated_at),
+        BUSINESS_DATE: row.get(business_date) if business_date is not None else None,
+        DELETED: deleted,
+        PAYLOAD: mapped.payload,
+        CHILD_LINES: list(mapped.child_lines),
+        TAX_LINE: mapped.tax_line,
+        ISSUES: [*problems, *mapped.issues],
+    }
+    record.update({path: get_path(mapped.payload, path) for path in spec.pushed_fields})
+    return record
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -13,8 +13,14 @@ from typing import Any
 
 from qbo_pipeline.qbo.fields import nearest
 from qbo_pipeline.specs import EntitySpec, SpecSet
-from qbo_pipeline.specs.company_settings import ENABLED, CompanySetting, SettingKind
-from qbo_pipeline.specs.models import SettingSwitch
+from qbo_pipeline.specs.company_settings import (
+    ENABLED,
+    TEXT_SETTING_MAX_LENGTH,
+    CompanySetting,
+    SettingKind,
+)
+from qbo_pipeline.specs.models import FieldMapping, SettingSwitch, SettingValue
+from qbo_pipeline.sync.values import describe_character, quoted, unsafe_characters
 
 SYNC_MODE = "sync_mode"
 MANUAL = "manual"
@@ -45,9 +51,24 @@ def parse_value(catalog: Mapping[str, CompanySetting], key: str, text: str) -> b
         if given.lower() in FALSE_WORDS:
             return False
         raise SettingError(f"{key} is on or off: give true or false, not {text!r}")
+    if setting.kind is SettingKind.TEXT:
+        return _text_value(key, given)
     if given not in setting.choices:
         raise SettingError(f"{key} is one of {', '.join(map(repr, setting.choices))}, not "
                            f"{text!r}")
+    return given
+
+
+def _text_value(key: str, given: str) -> str:
+    if not given:
+        raise SettingError(f"{key} is a name: give one, not an empty text")
+    if len(given) > TEXT_SETTING_MAX_LENGTH:
+        raise SettingError(f"{key} holds at most {TEXT_SETTING_MAX_LENGTH} characters, not "
+                           f"{len(given)}")
+    if found := unsafe_characters(given):
+        position, character = found[0]
+        raise SettingError(f"{key} {quoted(given)} holds {describe_character(character)} at "
+                           f"position {position}: type the name as QuickBooks shows it")
     return given
 
 
@@ -65,6 +86,8 @@ def _stored_or_default(setting: CompanySetting, value: Any) -> bool | str:
         return value
     if setting.kind is SettingKind.CHOICE and value in setting.choices:
         return str(value)
+    if setting.kind is SettingKind.TEXT and isinstance(value, str) and value.strip():
+        return value
     return setting.default
 
 
@@ -89,6 +112,7 @@ def for_company(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
     plain templates and a plain switch only."""
     if isinstance(spec.uppercase, SettingSwitch):
         spec = spec.model_copy(update={"uppercase": bool(values.get(spec.uppercase.setting))})
+    spec = _with_lookup_defaults(spec, values)
     chosen = spec.chosen_templates
     if not chosen:
         return spec
@@ -104,6 +128,24 @@ def for_company(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
             mapping = mapping.model_copy(update={"template": template.choices[str(value)]})
         fields[path] = mapping
     return spec.model_copy(update={"fields": fields})
+
+
+def _with_lookup_defaults(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
+    """Each lookup default a setting gives, with the company's value filled in."""
+    fields = {path: _lookup_default_filled(mapping, values)
+              for path, mapping in spec.fields.items()}
+    if fields == spec.fields:
+        return spec
+    return spec.model_copy(update={"fields": fields})
+
+
+def _lookup_default_filled(mapping: FieldMapping, values: Mapping[str, Any]) -> FieldMapping:
+    lookup = mapping.lookup
+    if lookup is None or not isinstance(lookup.default, SettingValue):
+        return mapping
+    value = values.get(lookup.default.setting)
+    default = lookup.default.model_copy(update={"value": None if value is None else str(value)})
+    return mapping.model_copy(update={"lookup": lookup.model_copy(update={"default": default})})
 
 
 def as_configured(specs: SpecSet, name: str,
@@ -122,7 +164,24 @@ def specs_to_read_again(key: str, specs: Iterable[EntitySpec]) -> list[str]:
     """The specs whose rows a change of setting `key` must have the next run read whole: a
     spec's own setting (a filter, on or off) changes which of its rows sync, including rows
     an earlier run read and left out, which its change window would not bring back; a
-    company-wide setting a spec's fields read (a name format) changes every row's payload."""
+    company-wide setting a spec's fields read (a name format) changes every row's payload.
+
+    A lookup default read from a setting (the income account of new services) changes the
+    records created from now on, not the ones made already: the spec that reads it is not
+    read again, but the specs creating records through it are, so that the rows held back
+    for want of such a record (an unknown account) are tried again."""
+    every = list(specs)
+    by_name = {spec.name: spec for spec in every}
     spec_name, _, rest = key.partition(".")
-    return [spec.name for spec in specs
-            if (rest and spec.name == spec_name) or (not rest and key in settings_read(spec))]
+    return [spec.name for spec in every
+            if (rest and spec.name == spec_name) or (not rest and key in settings_read(spec))
+            or (not rest and key in _creators_settings(spec, by_name))]
+
+
+def _creators_settings(spec: EntitySpec, specs: Mapping[str, EntitySpec]) -> set[str]:
+    """The lookup defaults' settings of the specs that `spec`'s lookups create records with."""
+    creators = {m.lookup.create.spec for m in spec.all_fields().values()
+                if m.lookup is not None and m.lookup.create is not None}
+    return {setting for name in creators if name in specs
+            for m in specs[name].fields.values()
+            if m.lookup is not None and (setting := m.lookup.default_setting) is not None}

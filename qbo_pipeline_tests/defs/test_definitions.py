@@ -65,8 +65,8 @@ from qbo_pipeline.state import disconnect_realm, set_cursor, set_realm_setting, 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 specs = load_pipeline_specs()
 defs = build_defs(specs)
-SPEC_NAMES = ("client", "contractor", "employee", "invoice", "project", "term", "time_entry",
-              "tracking_class", "vendor")
+SPEC_NAMES = ("client", "contractor", "employee", "invoice", "project", "service", "term",
+              "time_entry", "tracking_class", "vendor")
 
 
 @pytest.fixture
@@ -99,11 +99,12 @@ def test_each_spec_has_the_assets_of_its_direction_grouped_by_spec() -> None:
     graph = _graph()
     expected = {AssetKey([name, stage]) for stage in PUSH_STAGES for name in SPEC_NAMES}
     expected |= {AssetKey(["invoice", "applied"])}  # invoices pull their balance back
-    # Vendors, terms and classes are kept both ways.
-    expected |= {AssetKey([name, "applied"]) for name in ("vendor", "term", "tracking_class")}
-    # Imported from QBO only: services, accounts, tax codes.
+    # Vendors, terms, classes and services are kept both ways.
+    expected |= {AssetKey([name, "applied"])
+                 for name in ("vendor", "term", "tracking_class", "service")}
+    # Imported from QBO only: accounts, tax codes.
     expected |= {AssetKey([name, stage]) for stage in PULL_STAGES
-                 for name in ("service", "account", "tax_code")}
+                 for name in ("account", "tax_code")}
     assert set(graph) == expected
     groups = {spec.key: spec.group_name for spec in defs.resolve_all_asset_specs()}
     assert groups[AssetKey(["invoice", "diff"])] == "invoice"
@@ -136,10 +137,14 @@ def test_references_put_the_upstream_sync_first() -> None:
     graph = _graph()
     assert graph[AssetKey(["client", "source"])] == set()
     assert graph[AssetKey(["project", "source"])] == {AssetKey(["client", "synced"])}
-    assert graph[AssetKey(["invoice", "source"])] == {AssetKey(["project", "synced"])}
+    # Services an invoice or a time entry names are created through service.yaml when QBO
+    # lacks them (seed 003): the service spec syncs (and applies) first.
+    assert graph[AssetKey(["invoice", "source"])] == {AssetKey(["project", "synced"]),
+                                                      AssetKey(["service", "applied"])}
     assert graph[AssetKey(["time_entry", "source"])] == {AssetKey(["employee", "synced"]),
                                                          AssetKey(["contractor", "synced"]),
-                                                         AssetKey(["project", "synced"])}
+                                                         AssetKey(["project", "synced"]),
+                                                         AssetKey(["service", "applied"])}
 
 
 def test_the_steps_carry_the_quarantine_conflict_and_duplicate_checks() -> None:

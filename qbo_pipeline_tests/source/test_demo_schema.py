@@ -32,7 +32,7 @@ EXPECTED_COLUMNS = {
     "employees": "id first_name last_name email phone employment_type active created_at "
     "updated_at deleted_at",
     "time_entries": "id employee_id project_id work_date hours description billable approved "
-    "hourly_rate created_at updated_at deleted_at",
+    "hourly_rate service_name created_at updated_at deleted_at",
     "invoices": "id project_id number issue_date due_date notes tax_rate tax_amount status "
     "balance created_at updated_at deleted_at",
     "invoice_lines": "id invoice_id line_no description quantity unit_price amount service_name",

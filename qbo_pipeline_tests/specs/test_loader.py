@@ -78,9 +78,11 @@ def test_the_shipped_specs_load_in_dependency_order() -> None:
     assert order.index("employee") < order.index("time_entry")
     assert order.index("contractor") < order.index("time_entry")
     assert order.index("project") < order.index("time_entry")
-    assert specs.upstream_of("invoice") == ["project"]
-    # Time is an Employee's or, for a 1099 user, a Vendor's (seed 004).
-    assert specs.upstream_of("time_entry") == ["contractor", "employee", "project"]
+    # The services the invoices and time entries name are created through service.yaml when
+    # QBO lacks them (seed 003): it syncs first. Time is an Employee's or, for a 1099 user, a
+    # Vendor's (seed 004).
+    assert specs.upstream_of("invoice") == ["project", "service"]
+    assert specs.upstream_of("time_entry") == ["contractor", "employee", "project", "service"]
     assert specs.upstream_of("client") == []
 
 

@@ -144,9 +144,9 @@ def test_the_readme_examples_are_valid() -> None:
 
 
 def test_the_shipped_specs_pull_only_where_the_seeds_say() -> None:
-    """Services come from QBO (seed 003/004); invoices push and pull back their balance
-    (seed 001's "fully paid becomes PAID"); vendors, classes and terms go both ways, every
-    field (seed 004: "a 2-way sync ... depending on where it was updated last", "Full 2-way
+    """Invoices push and pull back their balance (seed 001's "fully paid becomes PAID");
+    vendors, classes, terms and services go both ways, every field that reads a column (seed
+    004: "a 2-way sync ... depending on where it was updated last", "Invoice Items: Full 2-way
     sync"); accounts and tax codes only come from QBO (seed 004: "1-way import"); the rest
     only push."""
     specs = load_specs(README.parent)
@@ -156,7 +156,10 @@ def test_the_shipped_specs_pull_only_where_the_seeds_say() -> None:
     for name in ("term", "tracking_class", "vendor"):
         assert list(specs[name].pulled_fields) == list(specs[name].pushed_fields) == list(
             specs[name].fields)
-    for name in ("service", "account", "tax_code"):
+    # A service's Type is a constant: pushed, never read back (the pull reads services only).
+    assert list(specs["service"].pulled_fields) == [
+        path for path in specs["service"].pushed_fields if path != "Type"]
+    for name in ("account", "tax_code"):
         assert not specs[name].pushes, name
     assert list(specs["invoice"].pull_only_fields) == ["Balance"]
     for spec in specs:

@@ -64,7 +64,19 @@ pull:
       set: {status: paid}
 """
 
+# QBO's services, only imported: nothing it maps can be created from the app.
+PULLED_SERVICE = """
+name: service
+qbo_entity: Item
+direction: pull
+source: {table: services, primary_key: id, updated_at: updated_at}
+fields:
+  Name: {column: name}
+pull: {target: upsert, qbo_id_column: qbo_id}
+"""
+
 BASE: dict[str, str | bytes | None] = {"client": CLIENT, "invoice": INVOICE}
+CREATING_LOOKUP = "{lookup: {qbo_entity: Item, by: Name, column: service}}"
 
 
 def client(**replacements: str) -> dict[str, str | bytes | None]:
@@ -383,6 +395,36 @@ MISTAKES: dict[str, Mistake] = {
                    "  DocNumber: {column: number}\n  DueDate: {constant: 2024-02-30}"}),
         "not valid YAML", "line 8, column 23: cannot read '2024-02-30': day is out of range "
         "for month - quote it", file="invoice"),
+    # -- lookups that create what QBO lacks (seed 003: "created on the fly") ---------------
+    "a lookup of a fixed value that creates": Mistake(
+        invoice(**{CREATING_LOOKUP: "{lookup: {qbo_entity: Item, value: Sales Tax, "
+                                    "create: {spec: service}}}"}),
+        "lines.fields.SalesItemLineDetail.ItemRef.lookup",
+        "a lookup of a fixed value does not create its record", file="invoice"),
+    "a lookup created through an unknown spec": Mistake(
+        invoice(**{CREATING_LOOKUP: "{lookup: {qbo_entity: Item, column: service, "
+                                    "create: {spec: servise}}}"}),
+        "lines.fields.SalesItemLineDetail.ItemRef", "unknown spec 'servise'", file="invoice",
+        set_level=True),
+    "a lookup created through a spec of another entity": Mistake(
+        invoice(**{CREATING_LOOKUP: "{lookup: {qbo_entity: Item, column: service, "
+                                    "create: {spec: client}}}"}),
+        "lines.fields.SalesItemLineDetail.ItemRef",
+        "ItemRef refers to a QuickBooks Item, but spec 'client' syncs Customer records",
+        file="invoice", set_level=True, count=2),
+    "a lookup created through a pull-only spec": Mistake(
+        {**invoice(**{CREATING_LOOKUP: "{lookup: {qbo_entity: Item, column: service, "
+                                       "create: {spec: service}}}"}),
+         "service": PULLED_SERVICE},
+        "lines.fields.SalesItemLineDetail.ItemRef",
+        ("lookup.create: spec 'service' only pulls, so it cannot create a QuickBooks record",
+         "give it direction: two_way"), file="invoice", set_level=True, count=2),
+    "a lookup default from a setting that is not a text setting": Mistake(
+        invoice(**{CREATING_LOOKUP: "{lookup: {qbo_entity: Item, column: service, "
+                                    "default: {setting: sync_mode}}}"}),
+        "lines.fields.SalesItemLineDetail.ItemRef.lookup.default",
+        "'sync_mode' is not a text setting of company_settings.yaml", file="invoice",
+        set_level=True),
     "control character": Mistake(
         client(**{"{column: company}": "{column: comp\x07any}"}), "not valid YAML",
         "the character U+0007 is not allowed in YAML - remove it"),
