@@ -358,6 +358,7 @@ def _sync_realm(specs: SpecSet, resources: SyncResources, instance: DagsterInsta
                                        record_key=record_key, dates=dates,
                                        progress=click.echo))
     click.echo(_counts_tables(report))
+    _echo_renamed(report)
     return report
 
 
@@ -376,6 +377,7 @@ def demo(workdir: Path, clients: int) -> None:
     click.echo(f"\nSynced demo company {outcome.report.realm_id} "
                f"(Dagster run {outcome.report.run_id}):")
     click.echo(_counts_tables(outcome.report))
+    _echo_renamed(outcome.report)
     click.echo(f"\nQuarantined rows ({len(outcome.quarantined)}), held back until fixed in the "
                "source or until a record they refer to changes:")
     for row in outcome.quarantined:
@@ -802,6 +804,16 @@ def _fail_on_failed_records(report: SyncReport) -> None:
         raise click.ClickException(f"some writes to QBO failed in realm {report.realm_id} "
                                    f"({listed}): their reasons are printed above the summary "
                                    "and in the run's logs; the next sync tries them again")
+
+
+def _echo_renamed(report: SyncReport) -> None:
+    """The records written under another name, theirs being taken in QuickBooks (the
+    company's display_name_collision setting)."""
+    if report.renamed:
+        click.echo(f"\nRenamed in QuickBooks ({len(report.renamed)}), their names being "
+                   "taken by another customer, vendor or employee:")
+        for line in report.renamed:
+            click.echo(f"  {line}")
 
 
 def _counts_tables(report: SyncReport) -> str:

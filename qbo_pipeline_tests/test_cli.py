@@ -108,10 +108,10 @@ def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: Demo
     assert "time_entry/synced" in output  # progress, one line per materialized stage
     # created, updated, unchanged, quarantined, conflicts, failed: 6 clients, 2 held back
     assert re.search(r"\n  client +4 +0 +0 +2 +0 +0\n", output), output
-    # Users by type (seed 004): 2 subcontractors as Vendors; 3 vendors, the one named as a
-    # client refused by QBO and held back with its reason.
+    # Users by type (seed 004): 2 subcontractors as Vendors; 4 vendors, the one named as a
+    # client renamed (display_name_collision), not held back.
     assert re.search(r"\n  contractor +2 +0 +0 +0 +0 +0\n", output), output
-    assert re.search(r"\n  vendor +3 +0 +0 +0 +0 +1\n", output), output
+    assert re.search(r"\n  vendor +4 +0 +0 +0 +0 +0\n", output), output
     # Seed 004's classes and terms both ways: the app's made in QBO or linked by name (Net 30,
     # Commercial), QBO's imported into the app.
     assert re.search(r"\n  term +2 +0 +1 +0 +0 +0\n", output), output
@@ -124,10 +124,13 @@ def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: Demo
     assert re.search(r"\n  tracking_class +1 +1 +0 +0 +0 +0\n", imported), output
     header, client_line = output.split("Synced demo company")[1].splitlines()[1:3]
     assert header.index("created") + len("created") == client_line.index("4") + 1  # aligned
-    assert "Quarantined rows (6)" in output
+    assert "Quarantined rows (5)" in output
+    # Named, with the QBO record holding its name (client 1's name holds a quote: "...").
+    assert re.search(r"\nRenamed in QuickBooks \(1\).*\n  vendor 4: named [\"'].+ \(Vendor\)"
+                     r"[\"'] in QuickBooks \(Id \d+\), since [\"'].+[\"'] is taken by "
+                     r"QuickBooks Customer \d+\n", output), output
     assert "\n  client 2: PrimaryEmailAddr.Address is required" in output
     assert "\n  time entry 1: Hours 25.0 is above the maximum of 24" in output
-    assert "\n  vendor 4: QuickBooks refused the create" in output
     assert "dagster dev -w workspace.yaml" in output
     assert f"qbo-pipeline emulator --state {demo_run.workdir / 'emulator.sqlite'}" in output
     assert f"DAGSTER_HOME={demo_run.workdir / 'dagster_home'}" in output

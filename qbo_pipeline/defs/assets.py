@@ -110,6 +110,10 @@ STAGE_KINDS = {"source": {"sql", "pandas"}, "validated": {"pandera"},
 PULL_STAGES = ("qbo_snapshot", "diff", "applied")
 # Of the `failed` records, those held back with QBO's reason (tried again when they change).
 REFUSED_METADATA = "held_back"
+# Of the `created` and `updated`, those given another DisplayName than the source's (taken in
+# QBO by another customer, vendor or employee), and the line naming each (`sync.names`).
+RENAMED_METADATA = "renamed"
+RENAMED_RECORDS_METADATA = "renamed_records"
 PREVIEW_ROWS = 5
 VALIDATION_CHECK = "no_quarantined_rows"
 CONFLICTS_CHECK = "no_open_conflicts"
@@ -411,6 +415,9 @@ class SpecRun:
                     context.run.run_id)
         for error in tally.errors:
             context.log.warning(error)
+        renamed = [record.describe(spec.record_label) for record in tally.renamed]
+        for line in renamed:
+            context.log.info(line)
         if diff.stage is not None and diff.stage.days:
             _report_days(context, asset_key("synced", spec.name),
                          outcomes_by_day(diff.stage.days, tally.rows))
@@ -419,6 +426,9 @@ class SpecRun:
             tally.rows, key=lambda row: row.result in ("created", "written"))],
             columns=["source_key", "qbo_id", "operation", "result"])
         return {**_counts(counts), REFUSED_METADATA: len(tally.refusals),
+                RENAMED_METADATA: len(renamed),
+                **({RENAMED_RECORDS_METADATA: MetadataValue.text("\n".join(renamed))}
+                   if renamed else {}),
                 "preview": MetadataValue.md(markdown_table(written, limit=20, width=80))}
 
     def unmatched_in_qbo(self) -> int:

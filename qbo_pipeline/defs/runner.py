@@ -25,6 +25,8 @@ from dagster import (
 from qbo_pipeline.defs.assets import (
     IMPORT_METADATA,
     REFUSED_METADATA,
+    RENAMED_METADATA,
+    RENAMED_RECORDS_METADATA,
     SWITCHED_OFF_METADATA,
     StageFailed,
     asset_key,
@@ -88,6 +90,8 @@ class SyncReport:
     run_id: str
     counts: dict[str, dict[str, int]]  # written to QBO (`<spec>/synced`)
     applied: dict[str, dict[str, int]] = field(default_factory=dict)  # into the source
+    # The records given another DisplayName than the source's, one line each.
+    renamed: list[str] = field(default_factory=list)
 
 
 # --- the company's partition ---------------------------------------------------------------
@@ -162,7 +166,8 @@ def run_sync(specs: SpecSet, resources: SyncResources, instance: DagsterInstance
         raise SyncRunError(f"the sync run {result.run_id} of realm {realm_id} failed: "
                            + "; ".join(_step_failures(result.all_events)))
     return SyncReport(realm_id, result.run_id, synced_counts(result.all_events),
-                      synced_counts(result.all_events, "applied"))
+                      synced_counts(result.all_events, "applied"),
+                      renamed_records(result.all_events))
 
 
 def import_keys(specs: SpecSet) -> list[AssetKey]:
@@ -239,9 +244,23 @@ def synced_counts(events: Sequence[DagsterEvent],
             metadata = materialization.metadata
             counts[materialization.asset_key.path[0]] = {
                 name: int(metadata[name].value)  # type: ignore[arg-type]
-                for name in (*COUNT_NAMES, REFUSED_METADATA, *IMPORT_METADATA)
+                for name in (*COUNT_NAMES, REFUSED_METADATA, RENAMED_METADATA,
+                             *IMPORT_METADATA)
                 if name in metadata}
     return counts
+
+
+def renamed_records(events: Sequence[DagsterEvent]) -> list[str]:
+    """The lines of the `<spec>/synced` materializations naming each record given another
+    DisplayName than the source's (a run over many months records them on each)."""
+    lines: dict[str, None] = {}
+    for event in events:
+        if event.is_step_materialization:
+            metadata = event.step_materialization_data.materialization.metadata
+            if RENAMED_RECORDS_METADATA in metadata:
+                lines.update(dict.fromkeys(
+                    str(metadata[RENAMED_RECORDS_METADATA].value).splitlines()))
+    return list(lines)
 
 
 def _progress_logger(progress: ProgressCallback | None) -> LoggerDefinition:

@@ -100,6 +100,10 @@ _ENTITIES: list[QboEntity] = [
 ]
 
 QBO_ENTITIES: dict[str, QboEntity] = {entity.name: entity for entity in _ENTITIES}
+# The lists whose DisplayName is unique across all three, inactive records included (6240),
+# and its longest length (Intuit's entity reference: "max 500 chars").
+DISPLAY_NAME_ENTITIES = ("Customer", "Vendor", "Employee")
+DISPLAY_NAME_MAX_LENGTH = 500
 CDC_ENTITIES: frozenset[str] = frozenset(e.name for e in _ENTITIES if e.in_cdc)
 
 

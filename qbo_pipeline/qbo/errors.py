@@ -10,11 +10,13 @@ what to do; they never carry tokens (faults never echo them, and we add none).
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 _XML_NAMESPACE = "{http://schema.intuit.com/finance/v3}"
+_TAKEN_BY = re.compile(r"\bId=(\d+)")
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,23 @@ class StaleObjectError(ValidationError):
 
 
 class DuplicateNameError(ValidationError):
-    """6240: the DisplayName is already used by a Customer, Vendor or Employee."""
+    """6240: the DisplayName is already used by a Customer, Vendor or Employee (or an item's,
+    an account's, a class's or a term's Name by another of its list)."""
 
     advice = ("link the existing QBO record (match by DisplayName) or give this record a "
               "different name")
+
+    @property
+    def on_display_name(self) -> bool:
+        """True when the name refused is a DisplayName (QBO names the element; an answer
+        that names none is taken as one: items and the like answer `Name`)."""
+        return self.faults[0].element in ("", "DisplayName") if self.faults else True
+
+    @property
+    def taken_by(self) -> str | None:
+        """The Id of the QBO record holding the name (QBO's detail ends `: Id=59`)."""
+        found = _TAKEN_BY.search(self.detail)
+        return found.group(1) if found else None
 
 
 class DuplicateDocNumberError(ValidationError):

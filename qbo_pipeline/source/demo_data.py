@@ -449,8 +449,9 @@ class _DemoRows:
         self._invalid(
             schema.vendors,
             row["id"],
-            f"name {row['name']!r} is also client #1's name; QBO DisplayNames must be unique "
-            "across customers, vendors and employees",
+            f"name {row['name']!r} is also client #1's name; QBO DisplayNames are unique "
+            "across customers, vendors and employees, so the sync names the vendor "
+            f"{row['name'] + ' (Vendor)'!r} (company setting display_name_collision)",
         )
         return {schema.vendors: [row]}
 

@@ -2,6 +2,8 @@
 
 - `links`: a source record and the QBO record it was pushed to, with the payload last pushed
   (the base of the three-way diff) and the SyncToken of that write;
+- `given_names`: the DisplayName given in QBO to a record whose own name another QBO record
+  holds ("Acme (Vendor)"), sent again by every later run (`sync.names`);
 - `snapshots`: the QBO side as last fetched (query or CDC);
 - `conflicts`: fields changed on both sides, waiting for a bookkeeper's decision;
   `conflict_resolutions` records each decision (who, when, what) and the run that applied it;
@@ -148,6 +150,26 @@ class LinkRecord(StateBase):
     base_hash: Mapped[str | None] = mapped_column(String(64))
     delete_applied: Mapped[bool] = mapped_column(default=False)
     last_synced_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class GivenNameRecord(StateBase):
+    """The DisplayName a record was given in QBO because the source's was taken there (6240):
+    later runs send it again while the source keeps the name it was given for."""
+
+    __tablename__ = "qbo_given_names"
+    __table_args__ = (
+        UniqueConstraint("realm_id", "spec_name", "source_key", name="uq_given_names_source"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    spec_name: Mapped[str]
+    source_key: Mapped[str]
+    wanted_name: Mapped[str] = mapped_column(Text)  # the source's name
+    given_name: Mapped[str] = mapped_column(Text)  # the name in QBO
+    qbo_id: Mapped[str] = mapped_column(String(64))
+    taken_by: Mapped[str | None] = mapped_column(String(64))  # the QBO record holding `wanted`
+    given_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class SnapshotRecord(StateBase):

@@ -24,6 +24,7 @@ from qbo_pipeline.state.models import (
     ConflictSightingRecord,
     ConflictStatus,
     CursorRecord,
+    GivenNameRecord,
     HeldReferenceRecord,
     LinkRecord,
     QuarantineRecord,
@@ -179,6 +180,54 @@ def link_for_qbo_id(session: Session, realm_id: str, qbo_entity: str,
     return session.scalars(select(LinkRecord).where(
         LinkRecord.realm_id == realm_id, LinkRecord.qbo_entity == qbo_entity,
         LinkRecord.qbo_id == qbo_id).execution_options(populate_existing=True)).one_or_none()
+
+
+# --- given names -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NameGiven:
+    """A record written to QBO under another DisplayName than the source's."""
+
+    source_key: str
+    wanted_name: str
+    given_name: str
+    qbo_id: str
+    taken_by: str | None = None
+
+
+def record_given_names(session: Session, realm_id: str, spec_name: str,
+                       names: Iterable[NameGiven], *, given_at: datetime | None = None) -> int:
+    """Insert or replace each record's given name by (realm, spec, source key)."""
+    given_at = given_at or utc_now()
+    rows = {name.source_key: {
+        "realm_id": realm_id, "spec_name": spec_name, "source_key": name.source_key,
+        "wanted_name": name.wanted_name, "given_name": name.given_name, "qbo_id": name.qbo_id,
+        "taken_by": name.taken_by, "given_at": given_at} for name in names}
+    if not rows:
+        return 0
+    statement = _upsert(session, GivenNameRecord)
+    statement = statement.on_conflict_do_update(
+        index_elements=["realm_id", "spec_name", "source_key"],
+        set_={column: statement.excluded[column] for column in (
+            "wanted_name", "given_name", "qbo_id", "taken_by", "given_at")})
+    for chunk in _chunks(list(rows.values())):
+        session.execute(statement, list(chunk))
+    return len(rows)
+
+
+def given_names(session: Session, realm_id: str, spec_name: str,
+                keys: Iterable[str] | None = None) -> dict[str, GivenNameRecord]:
+    """The given names of a spec's records by source key: all, or those of `keys`."""
+    base = select(GivenNameRecord).where(GivenNameRecord.realm_id == realm_id,
+                                         GivenNameRecord.spec_name == spec_name)
+    if keys is None:
+        return {row.source_key: row for row in session.scalars(base)}
+    found: dict[str, GivenNameRecord] = {}
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        for row in session.scalars(base.where(GivenNameRecord.source_key.in_(chunk))):
+            found[row.source_key] = row
+    return found
 
 
 # --- snapshots -------------------------------------------------------------------------------

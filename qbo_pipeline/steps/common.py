@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.state import ConflictStatus, get_links
 from qbo_pipeline.sync import Plan
+from qbo_pipeline.sync.names import CollisionRule, GivenName
 from qbo_pipeline.sync.resolutions import Decision
 from qbo_pipeline.sync.reverse import ResolveSourceKey
 from qbo_pipeline.sync.scope import BusinessDates, ReadScope
@@ -88,6 +89,10 @@ class PlanStage:
     decisions: tuple[tuple[int, str], ...] = ()
     # The source stamp of every row in play (those read because QBO changed too): key -> stamp.
     stamps: dict[str, datetime] = field(default_factory=dict)
+    # The DisplayNames given in QBO instead of the source's (already in `sources`), and what
+    # the company does when QBO refuses one as taken (`sync.names`).
+    given_names: dict[str, GivenName] = field(default_factory=dict)
+    collision_rule: CollisionRule = CollisionRule.HOLD_BACK
 
 
 # What a person decides on a conflict, as the state records it and as the core names it.

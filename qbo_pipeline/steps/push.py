@@ -21,6 +21,7 @@ from qbo_pipeline.qbo import (
     BATCH_ITEM_LIMIT,
     BatchOperation,
     BatchResult,
+    DuplicateNameError,
     QBOClient,
     QBOError,
     QBOServiceError,
@@ -29,6 +30,7 @@ from qbo_pipeline.qbo import (
     batch_item_id,
     refused_for_good,
 )
+from qbo_pipeline.qbo.entities import DISPLAY_NAME_ENTITIES
 from qbo_pipeline.source import read, read_keys, read_lines
 from qbo_pipeline.source.by_spec import read_by
 from qbo_pipeline.specs import EntitySpec, SpecSet
@@ -36,6 +38,7 @@ from qbo_pipeline.state import (
     ConflictSighting,
     DecidedConflict,
     LinkUpdate,
+    NameGiven,
     QuarantineEntry,
     WriteIntent,
     WriteOutcome,
@@ -46,12 +49,14 @@ from qbo_pipeline.state import (
     get_links,
     get_realm,
     get_snapshots,
+    given_names,
     held_rows,
     last_synced,
     links_by_qbo_id,
     open_conflicts,
     pending_writes,
     quarantine_rows,
+    record_given_names,
     record_sightings,
     record_write_intent,
     refused_request_ids,
@@ -100,6 +105,18 @@ from qbo_pipeline.sync.cursor import RowProgress, next_cursor, window_rows
 from qbo_pipeline.sync.diff import qbo_updated_at
 from qbo_pipeline.sync.ids import payload_hash, request_id
 from qbo_pipeline.sync.mapping import DELETED, PAYLOAD, SOURCE_KEY, NotCreated, frame_records
+from qbo_pipeline.sync.names import (
+    COLLISION_SETTING,
+    DISPLAY_NAME,
+    Collision,
+    GivenName,
+    HoldBack,
+    as_given,
+    collision_rule,
+    holder_type,
+    resolve_collision,
+    same_name,
+)
 from qbo_pipeline.sync.on_the_fly import (
     NewRecord,
     creating_specs,
@@ -109,6 +126,7 @@ from qbo_pipeline.sync.on_the_fly import (
     value_column,
     wanted_records,
 )
+from qbo_pipeline.sync.plan import with_display_name
 from qbo_pipeline.sync.pull import pull_query
 from qbo_pipeline.sync.resolutions import DecidedField, decided_fields
 from qbo_pipeline.sync.results import (
@@ -116,6 +134,7 @@ from qbo_pipeline.sync.results import (
     Fate,
     LinkChange,
     Refusal,
+    Renamed,
     Tally,
     link_after,
     link_for,
@@ -365,6 +384,13 @@ def plan_spec(spec: EntitySpec, specs: SpecSet, stage: Stage, client: QBOClient,
     sources = {row[SOURCE_KEY]: (None if row[DELETED] else dict(row[PAYLOAD]))
                for row in frame.to_dict("records")}
     with sessions.begin() as session:
+        realm = get_realm(session, realm_id)
+        named = {key: GivenName(given.wanted_name, given.given_name)
+                 for key, given in given_names(session, realm_id, spec.name,
+                                               list(sources)).items()}
+        # Compared and sent under the name QBO has, while the source keeps the one it replaced.
+        sources = {key: None if source is None else as_given(source, named.get(key))
+                   for key, source in sources.items()}
         links = get_links(session, realm_id, spec.name, list(sources))
         snapshots = get_snapshots(session, realm_id, spec.qbo_entity,
                                   [link.qbo_id for link in links.values()])
@@ -382,7 +408,7 @@ def plan_spec(spec: EntitySpec, specs: SpecSet, stage: Stage, client: QBOClient,
                           qbo.get(links[key].qbo_id) if key in links else None,
                           links[key].delete_applied if key in links else False,
                           source_updated_at=stamps.get(key), source_row=rows.get(key),
-                          decided=_decided_fields(decided.get(key)))
+                          decided=_decided_fields(decided.get(key)), given_name=named.get(key))
               for key, source in sources.items()]
     if spec.pulls:
         if qbo_changes:
@@ -401,7 +427,9 @@ def plan_spec(spec: EntitySpec, specs: SpecSet, stage: Stage, client: QBOClient,
         unchanged=sum(1 for key in plan.qbo_unchanged if key in window),
         conflicts=sum(1 for conflict in plan.conflicts if conflict.source_key in window)),
         stage, fetched, tuple((d.conflict_id, d.source_key) for d in decided.values()
-                              if d.pending), stamps)
+                              if d.pending), stamps, named,
+        collision_rule(effective(specs.settings, realm.settings if realm is not None else None)
+                       .get(COLLISION_SETTING)))
 
 
 def _decided_fields(decided: DecidedConflict | None) -> dict[str, DecidedField] | None:
@@ -500,9 +528,13 @@ def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
     unanswered = [[p.request_id for p in batch] for batch in pending.batches
                   if {p.request_id for p in batch} not in recovered]
     stale: list[Write] = []
+    taken: list[_NameTaken] = []
     for batch in in_batches(writes, unanswered, BATCH_ITEM_LIMIT):
-        stale.extend(_write_batch(spec, stage, client, sessions, batch, tally))
-    _heal_stale(spec, stage, client, sessions, stale, tally)
+        sent = _write_batch(spec, stage, client, sessions, batch, tally)
+        stale.extend(sent.stale)
+        taken.extend(sent.taken)
+    taken.extend(_heal_stale(spec, stage, client, sessions, stale, tally))
+    _rename_taken(spec, stage, client, sessions, taken, tally)
     assert stage.stage is not None, f"spec {spec.name}: a push reads source rows"
     with sessions.begin() as session:
         settled = tally.settled(stage.stage.frame[SOURCE_KEY])
@@ -610,19 +642,57 @@ def _re_diff_created(spec: EntitySpec, stage: PlanStage, write: Write,
         key, stage.sources.get(key), recovered_base(spec, write, record), record))
 
 
+@dataclass(frozen=True)
+class _Renaming:
+    """A write sent again under another DisplayName: the source's name, the names tried
+    before this one, and who holds the source's name."""
+
+    wanted: str
+    attempt: int
+    tried_before: tuple[str, ...]
+    taken_by: str | None
+    taken_by_type: str | None
+
+
+@dataclass(frozen=True)
+class _NameTaken:
+    """A write QBO refused because its DisplayName is taken (6240), not counted yet: it is
+    sent again under another name, or held back (`sync.names.resolve_collision`)."""
+
+    write: Write
+    collision: Collision
+    renaming: _Renaming | None  # how the write refused was itself renamed
+
+
+@dataclass(frozen=True)
+class _Sent:
+    stale: list[Write]  # refused as stale: re-read and re-diffed
+    taken: list[_NameTaken]
+
+
 def _write_batch(spec: EntitySpec, stage: PlanStage, client: QBOClient,
-                 sessions: sessionmaker[Session], writes: Sequence[Write],
-                 tally: Tally) -> list[Write]:
-    """Send one batch; returns the writes QBO refused as stale, to be re-diffed."""
+                 sessions: sessionmaker[Session], writes: Sequence[Write], tally: Tally,
+                 renamings: Mapping[str, _Renaming] | None = None) -> _Sent:
+    """Send one batch; returns the writes QBO refused as stale, to be re-diffed, and those it
+    refused for a DisplayName taken, to be renamed. `renamings`: the writes (by request id)
+    sent under another name than the source's, recorded with their link once written."""
     realm_id = stage.scope.realm_id
+    renamings = renamings or {}
     with sessions.begin() as session:
         record_write_intent(session, realm_id, spec.name, [
             WriteIntent(w.source_key, w.request_id, w.kind.value, w.qbo_id) for w in writes])
         previous = get_links(session, realm_id, spec.name, [w.source_key for w in writes])
     results = _send_batch(spec, client, writes)
-    links, written, stale, answered = [], [], [], []
+    links, written, stale, answered, taken, names = [], [], [], [], [], []
     for write, result in zip(writes, results, strict=True):
-        fate = tally.count(spec, write, _answer(result))
+        answer = _answer(result)
+        renaming = renamings.get(write.request_id)
+        collision = _collision(stage, write, answer, renaming)
+        if collision is not None:
+            answered.append(_outcome(write, result))
+            taken.append(_NameTaken(write, collision, renaming))
+            continue
+        fate = tally.count(spec, write, answer)
         if fate is not Fate.FAILED:  # a passing failure has no answer: its batch is re-sent
             answered.append(_outcome(write, result))
         if fate is Fate.STALE:
@@ -633,11 +703,84 @@ def _write_batch(spec: EntitySpec, stage: PlanStage, client: QBOClient,
             link = previous.get(write.source_key)
             links.append(_link_update(spec, link_after(
                 write, result.record, link.base_payload if link else None)))
+            if renaming is not None:
+                names.append(_name_given(write, result.record, renaming, tally))
     with sessions.begin() as session:
         complete_write(session, realm_id, answered)
         upsert_links(session, realm_id, spec.name, links)
+        record_given_names(session, realm_id, spec.name, names)
         save_snapshots(session, realm_id, spec.qbo_entity, written)
-    return stale
+    return _Sent(stale, taken)
+
+
+def _collision(stage: PlanStage, write: Write, answer: Answer,
+               renaming: _Renaming | None) -> Collision | None:
+    """The DisplayName collision QBO answered `write` with, if it did."""
+    tried = write.payload.get(DISPLAY_NAME)
+    if not answer.name_taken or not isinstance(tried, str):
+        return None
+    if renaming is not None:
+        return Collision(write.source_key, renaming.wanted, tried, renaming.attempt,
+                         answer.taken_by)
+    given = stage.given_names.get(write.source_key)
+    # A name given by an earlier run that QBO refuses now: resolved from the source's name.
+    wanted = given.wanted if given is not None and same_name(tried, given.given) else tried
+    return Collision(write.source_key, wanted, tried, 0 if wanted == tried else 1,
+                     answer.taken_by)
+
+
+def _name_given(write: Write, record: Mapping[str, Any], renaming: _Renaming,
+                tally: Tally) -> NameGiven:
+    given = str(write.payload[DISPLAY_NAME])
+    qbo_id = str(record["Id"])
+    tally.renamed.append(Renamed(write.source_key, qbo_id, renaming.wanted, given,
+                                 renaming.taken_by, renaming.taken_by_type))
+    return NameGiven(write.source_key, renaming.wanted, given, qbo_id, renaming.taken_by)
+
+
+def _rename_taken(spec: EntitySpec, stage: PlanStage, client: QBOClient,
+                  sessions: sessionmaker[Session], taken: Sequence[_NameTaken],
+                  tally: Tally) -> None:
+    """Send each write whose DisplayName QBO refused as taken again under the next name the
+    company's rule gives, until one is free or the rule gives up (then it is held back with
+    the names tried, the record holding the name and the fix)."""
+    realm_id = stage.scope.realm_id
+    while taken:
+        retries: list[Write] = []
+        renamings: dict[str, _Renaming] = {}
+        for name_taken in _with_holder_types(spec, stage, sessions, taken):
+            collision, before = name_taken.collision, name_taken.renaming
+            tried = (*before.tried_before, collision.tried) if before else (collision.tried,)
+            outcome = resolve_collision(collision, spec.qbo_entity, stage.collision_rule,
+                                        tried[:-1])
+            if isinstance(outcome, HoldBack):
+                tally.count(spec, name_taken.write, Answer(error=outcome.reason, refused=True))
+                continue
+            retry = with_display_name(realm_id, spec.name, name_taken.write, outcome.name)
+            retries.append(retry)
+            first = before or collision
+            renamings[retry.request_id] = _Renaming(collision.wanted, outcome.attempt, tried,
+                                                    first.taken_by, first.taken_by_type)
+        taken = []
+        for batch in split(retries, BATCH_ITEM_LIMIT):
+            sent = _write_batch(spec, stage, client, sessions, batch, tally, renamings)
+            taken.extend(sent.taken)
+            for write in sent.stale:
+                tally.count(spec, write, Answer(error="refused as stale while renamed; the "
+                                                "next run re-reads it"))
+
+
+def _with_holder_types(spec: EntitySpec, stage: PlanStage, sessions: sessionmaker[Session],
+                       taken: Sequence[_NameTaken]) -> list[_NameTaken]:
+    """Each refusal with the list of the record holding the name, as far as the snapshots
+    know it (QBO's answer names its Id only)."""
+    ids = {refused.collision.taken_by for refused in taken} - {None}
+    with sessions.begin() as session:
+        known = {entity: {qbo_id: snapshot.payload for qbo_id, snapshot in get_snapshots(
+            session, stage.scope.realm_id, entity, [i for i in ids if i]).items()}
+            for entity in DISPLAY_NAME_ENTITIES}
+    return [replace(refused, collision=replace(refused.collision, taken_by_type=holder_type(
+        refused.collision.tried, refused.collision.taken_by, known))) for refused in taken]
 
 
 def _send_batch(spec: EntitySpec, client: QBOClient, writes: Sequence[Write]
@@ -660,25 +803,32 @@ def _answer(result: BatchResult) -> Answer:
     error = result.error
     if error is None:
         return Answer(record=result.record)
+    taken = isinstance(error, DuplicateNameError) and error.on_display_name
     return Answer(error=str(error), stale=isinstance(error, StaleObjectError),
-                  refused=refused_for_good(error))
+                  refused=refused_for_good(error), name_taken=taken,
+                  taken_by=error.taken_by if isinstance(error, DuplicateNameError) else None)
 
 
 def _heal_stale(spec: EntitySpec, stage: PlanStage, client: QBOClient,
                 sessions: sessionmaker[Session], refused: Sequence[Write],
-                tally: Tally) -> None:
+                tally: Tally) -> list[_NameTaken]:
     """Writes refused for a stale SyncToken (someone saved the record in QBO after the
     snapshot): re-read each record, let the core re-diff it, record the conflicts and send
-    the retries once. A retry refused as stale again is left for the next run."""
+    the retries once. A retry refused as stale again is left for the next run; one refused
+    for a DisplayName taken is returned, to be renamed."""
     if not refused:
-        return
+        return []
     resolutions = [r for r in (_re_diff(spec, stage, client, sessions, w, tally)
                                for w in refused) if r is not None]
     retries = _settle(spec, stage, sessions, resolutions, tally)
+    taken: list[_NameTaken] = []
     for batch in split(retries, BATCH_ITEM_LIMIT):
-        for write in _write_batch(spec, stage, client, sessions, batch, tally):
+        sent = _write_batch(spec, stage, client, sessions, batch, tally)
+        taken.extend(sent.taken)
+        for write in sent.stale:
             tally.count(spec, write, Answer(error="refused as stale twice in one run; the "
                                             "next run re-reads it"))
+    return taken
 
 
 def _settle(spec: EntitySpec, stage: PlanStage, sessions: sessionmaker[Session],

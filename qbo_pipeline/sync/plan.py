@@ -36,6 +36,7 @@ from qbo_pipeline.sync.diff import (
     flow_of_path,
 )
 from qbo_pipeline.sync.ids import payload_hash, request_id
+from qbo_pipeline.sync.names import DISPLAY_NAME, GivenName, as_wanted
 from qbo_pipeline.sync.pull import (
     PullPlanner,
     SourceWrite,
@@ -73,7 +74,10 @@ class RecordState:
     - `source_row`: the raw source columns, needed by a spec that pulls wherever there is a row
       (pull-only fields and auto-apply rules compare against it); None when there is none;
     - `decided`: path -> a person's decision on the record's conflict, applied while both
-      sides still hold the values decided on (`sync.resolutions`).
+      sides still hold the values decided on (`sync.resolutions`);
+    - `given_name`: the DisplayName the pipeline gave the record in QBO because the source's
+      was taken (`sync.names`): `source` carries it already (`names.as_given`); a pull reads
+      it back as the source's name.
     """
 
     source_key: str | None
@@ -84,6 +88,7 @@ class RecordState:
     source_updated_at: dt.datetime | None = None
     source_row: Mapping[str, Any] | None = None
     decided: Mapping[str, DecidedField] | None = None
+    given_name: GivenName | None = None
 
 
 class WriteKind(StrEnum):
@@ -313,6 +318,21 @@ def sparse_update(source: Mapping[str, Any], qbo: Mapping[str, Any],
     return payload
 
 
+def planned_write(realm_id: str, spec_name: str, write: Write) -> Write:
+    """`write` under the request id of its change: the same change, the same id."""
+    change = payload_hash({"operation": write.kind.value, "body": write.payload})
+    return replace(write, request_id=request_id(realm_id, spec_name, write.source_key, change))
+
+
+def with_display_name(realm_id: str, spec_name: str, write: Write, name: str) -> Write:
+    """A create or update sent again under another DisplayName (the source's is taken in
+    QBO: `sync.names`), as a new change with its own request id; what it settles learns the
+    name, so that the next diff finds both sides alike."""
+    payload = {**write.payload, DISPLAY_NAME: name}
+    settles = None if write.settles is None else {**write.settles, DISPLAY_NAME: name}
+    return planned_write(realm_id, spec_name, replace(write, payload=payload, settles=settles))
+
+
 def _identity(qbo: Mapping[str, Any]) -> dict[str, Any]:
     return {"Id": str(qbo["Id"]), "SyncToken": str(qbo["SyncToken"])}
 
@@ -345,9 +365,8 @@ class _QboWriter:
 
     def write(self, kind: WriteKind, source_key: str, qbo_id: str | None,
               payload: dict[str, Any], settles: dict[str, Any] | None = None) -> Write:
-        change = payload_hash({"operation": kind.value, "body": payload})
-        rid = request_id(self.plan.realm_id, self.spec.name, source_key, change)
-        return Write(kind, source_key, qbo_id, payload, rid, settles)
+        return planned_write(self.plan.realm_id, self.spec.name, Write(
+            kind, source_key, qbo_id, payload, "", settles))
 
     def add(self, state: RecordState, qbo: Mapping[str, Any] | None, diff: RecordDiff) -> None:
         self.plan.diffs.append(diff)
@@ -503,7 +522,8 @@ class _Planner:
               base: Mapping[str, Any] | None) -> tuple[RecordDiff, UnmappedRecord | None]:
         unmapped, same = None, None
         if self.pull is not None and qbo is not None and state.source is not None:
-            unmapped = self.pull.unmap(qbo, key)
+            # A name the pipeline gave the record in QBO reads back as the source's own.
+            unmapped = self.pull.unmap(as_wanted(qbo, state.given_name), key)
             same = self.pull.pull_only_same(unmapped, self._row(state))
         diff = diff_record(self.spec, key, state.source, base, qbo, state.delete_applied,
                            source_updated_at=state.source_updated_at, pull_only_same=same,

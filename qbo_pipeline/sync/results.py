@@ -58,6 +58,9 @@ class Answer:
     error: str | None = None
     stale: bool = False
     refused: bool = False
+    # QBO refused the DisplayName as taken (6240); `taken_by`: the Id of the record holding it.
+    name_taken: bool = False
+    taken_by: str | None = None
 
     @property
     def fate(self) -> Fate:
@@ -122,6 +125,25 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class Renamed:
+    """A record written under another DisplayName than the source's, which QBO holds for
+    another record (`sync.names`)."""
+
+    source_key: str
+    qbo_id: str
+    wanted: str
+    given: str
+    taken_by: str | None = None
+    taken_by_type: str | None = None
+
+    def describe(self, record_label: str) -> str:
+        holder = (f"QuickBooks {self.taken_by_type or 'record'} {self.taken_by}"
+                  if self.taken_by else "another QuickBooks record")
+        return (f"{record_label} {self.source_key}: named {self.given!r} in QuickBooks "
+                f"(Id {self.qbo_id}), since {self.wanted!r} is taken by {holder}")
+
+
+@dataclass(frozen=True)
 class WriteRow:
     """One write as the run's preview lists it."""
 
@@ -153,6 +175,8 @@ class Tally:
     refusals: list[Refusal] = field(default_factory=list)
     retry: list[str] = field(default_factory=list)  # failed for a passing reason
     rows: list[WriteRow] = field(default_factory=list)
+    # Of the created and updated, those written under another name than the source's.
+    renamed: list[Renamed] = field(default_factory=list)
 
     def blocked(self, source_key: str, reason: str) -> None:
         """A record the plan cannot write (two QBO records match it...): held back like a

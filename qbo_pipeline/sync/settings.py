@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from qbo_pipeline.qbo.entities import DISPLAY_NAME_ENTITIES
 from qbo_pipeline.qbo.fields import nearest
 from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.specs.company_settings import (
@@ -20,6 +21,7 @@ from qbo_pipeline.specs.company_settings import (
     SettingKind,
 )
 from qbo_pipeline.specs.models import FieldMapping, SettingSwitch, SettingValue
+from qbo_pipeline.sync.names import COLLISION_SETTING, DISPLAY_NAME
 from qbo_pipeline.sync.values import describe_character, quoted, unsafe_characters
 
 SYNC_MODE = "sync_mode"
@@ -155,9 +157,13 @@ def as_configured(specs: SpecSet, name: str,
 
 
 def settings_read(spec: EntitySpec) -> set[str]:
-    """The company-wide settings a spec reads by name (its templates, its capitals)."""
+    """The company-wide settings a spec reads by name (its templates, its capitals), and the
+    DisplayName collision rule of a spec that names customers, vendors or employees (a row
+    held back under "Hold back" is tried again under the new rule)."""
     switch = {spec.uppercase.setting} if isinstance(spec.uppercase, SettingSwitch) else set()
-    return {template.setting for template in spec.chosen_templates.values()} | switch
+    named = {COLLISION_SETTING} if spec.qbo_entity in DISPLAY_NAME_ENTITIES \
+        and DISPLAY_NAME in spec.fields else set()
+    return {template.setting for template in spec.chosen_templates.values()} | switch | named
 
 
 def specs_to_read_again(key: str, specs: Iterable[EntitySpec]) -> list[str]:

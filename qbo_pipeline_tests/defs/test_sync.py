@@ -11,7 +11,12 @@ import requests
 import sqlalchemy as sa
 from dagster import AssetKey, ExecuteInProcessResult
 
-from qbo_pipeline.defs.assets import VALIDATION_CHECK, SourceClock, stages_of
+from qbo_pipeline.defs.assets import (
+    RENAMED_RECORDS_METADATA,
+    VALIDATION_CHECK,
+    SourceClock,
+    stages_of,
+)
 from qbo_pipeline.defs.partitions import run_dates
 from qbo_pipeline.state import get_cursor, get_links, list_conflicts, list_quarantine, set_cursor
 from qbo_pipeline.steps.common import COUNT_NAMES, SyncScope
@@ -29,11 +34,13 @@ from qbo_pipeline_tests.defs.conftest import SPECS as specs
 
 # The demo's deliberately invalid rows that the shipped specs must hold back, by spec. Vendor 4
 # has client 1's name: QBO refuses it (6240, names are unique across customers and vendors),
-# and it is held back with QBO's reason.
+# and the default display_name_collision names it "<name> (Vendor)" instead of holding it back.
 EXPECTED_QUARANTINE = {("client", "2"), ("client", "3"), ("project", "2"), ("time_entry", "1"),
-                       ("invoice", "1"), ("vendor", "4")}
+                       ("invoice", "1")}
 # What QBO refuses for good among those: (spec, rows), counted `failed` (and `held_back`).
-EXPECTED_REFUSED = {"vendor": 1}
+EXPECTED_REFUSED: dict[str, int] = {}
+# Written under another name than the source's, theirs being taken: (spec, rows).
+EXPECTED_RENAMED = {"vendor": 1}
 
 
 def synced_counts(result: ExecuteInProcessResult,
@@ -45,7 +52,8 @@ def synced_counts(result: ExecuteInProcessResult,
         if materialization.asset_key.path[-1] == stage:
             counts[materialization.asset_key.path[0]] = {
                 name: int(value.value)  # type: ignore[arg-type]
-                for name, value in materialization.metadata.items() if name != "preview"}
+                for name, value in materialization.metadata.items()
+                if name not in ("preview", RENAMED_RECORDS_METADATA)}
     return counts
 
 
@@ -78,8 +86,8 @@ def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
                     "AND employment_type = 'Employee'",
         "contractor": "SELECT COUNT(*) FROM employees WHERE deleted_at IS NULL "
                       "AND employment_type = '1099 Vendor'",
-        "vendor": "SELECT COUNT(*) FROM vendors WHERE deleted_at IS NULL "
-                  "AND name NOT IN (SELECT name FROM clients)",
+        # The one named as a client too is created under another name (EXPECTED_RENAMED).
+        "vendor": "SELECT COUNT(*) FROM vendors WHERE deleted_at IS NULL",
         "invoice": f"SELECT COUNT(*) FROM invoices WHERE deleted_at IS NULL "
                    f"AND id NOT IN {bad_invoices} AND project_id IN ({live_projects})"
                    + on_day.format(column="issue_date"),
@@ -119,6 +127,8 @@ def test_full_sync_creates_one_record_per_valid_row(pipeline: PipelineUnderTest)
     counts = synced_counts(result)
     assert {name: c["created"] for name, c in counts.items()} == expected
     assert {name: c["failed"] for name, c in counts.items() if c["failed"]} == EXPECTED_REFUSED
+    assert {name: c["renamed"] for name, c in counts.items()
+            if c.get("renamed")} == EXPECTED_RENAMED
     assert all(c["updated"] == 0 for c in counts.values())
     qbo = pipeline.qbo_records()
     assert len(qbo["Customer"]) == expected["client"] + expected["project"]
@@ -187,10 +197,14 @@ def test_bad_rows_are_quarantined_and_reported(pipeline: PipelineUnderTest) -> N
     assert held[("invoice", "1")] == [
         "invoice 1: Line[1].SalesItemLineDetail.Qty -12.25 is below the minimum of 0 - make "
         "the line's quantity zero or more (a credit belongs on a credit memo)"]
-    # Held back with QBO's reason, and after client 1, which keeps its name: clients sync first.
-    assert "6240 Duplicate Name Exists Error" in " ".join(held[("vendor", "4")])
+    # Vendor 4, named as client 1, is renamed rather than held back; client 1 keeps its name:
+    # clients sync first.
     with pipeline.sessions.begin() as session:
-        assert "1" in get_links(session, pipeline.realm.realm_id, "client")
+        client = get_links(session, pipeline.realm.realm_id, "client")["1"]
+        vendor = get_links(session, pipeline.realm.realm_id, "vendor")["4"]
+    names = {r["Id"]: r["DisplayName"] for records in pipeline.qbo_records().values()
+             for r in records if "DisplayName" in r}
+    assert names[vendor.qbo_id] == f"{names[client.qbo_id]} (Vendor)"
     checks = {e.asset_key: e for e in result.get_asset_check_evaluations()
               if e.check_name == VALIDATION_CHECK}
     client_check = checks[AssetKey(["client", "validated"])]

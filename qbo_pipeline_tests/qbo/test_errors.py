@@ -105,3 +105,14 @@ def test_every_error_of_a_fault_is_reported() -> None:
     assert [fault.code for fault in error.faults] == ["2050", "2020"]
     assert "(field DisplayName)" in str(error)
     assert "Line is missing" in str(error)
+
+
+def test_a_duplicate_name_says_which_record_holds_it_and_whether_it_is_a_display_name() -> None:
+    """Intuit's 6240 detail ends with the Id of the record holding the name ("The name supplied
+    already exists. : Id=59"); the element tells a DisplayName from an item's Name."""
+    display = error_from_fault_body(UPDATE_CUSTOMER, faults.DuplicateName("59").fault_body())
+    item = error_from_fault_body(UPDATE_CUSTOMER,
+                                 faults.DuplicateName("7", "Name").fault_body())
+    assert isinstance(display, DuplicateNameError) and isinstance(item, DuplicateNameError)
+    assert (display.taken_by, display.on_display_name) == ("59", True)
+    assert (item.taken_by, item.on_display_name) == ("7", False)

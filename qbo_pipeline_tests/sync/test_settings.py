@@ -75,6 +75,14 @@ def test_a_specs_own_setting_has_its_rows_read_again() -> None:
     assert specs_to_read_again("sync_mode", SPECS) == []
 
 
+def test_the_display_name_collision_rule_has_the_named_lists_read_again() -> None:
+    """Seed 004's per-company settings: a vendor held back under "Hold back" is tried again
+    under the rule chosen since, without waiting for the row to change."""
+    assert sorted(specs_to_read_again("display_name_collision", SPECS)) == [
+        "client", "contractor", "employee", "project", "vendor"]
+    assert CATALOG["display_name_collision"].default == "Add the record type"
+
+
 def test_a_name_format_chooses_the_template_the_company_maps_with() -> None:
     """Seed 004: "Customer Account Name Format" and "Customer Job Format"."""
     client = as_configured(SPECS, "client", {"customer_name_format": "Lastname, Firstname"})
@@ -88,7 +96,8 @@ def test_a_name_format_chooses_the_template_the_company_maps_with() -> None:
     project = {"id": 7, "client_id": 1, "number": "P-7", "name": "Kitchen",
                "job_address_line1": "9 Elm St"}
     assert map_row(job, project).payload["DisplayName"] == "P-7 - 9 Elm St"
-    assert settings_read(SPECS["client"]) == {"customer_name_format", "capitalize_names"}
+    assert settings_read(SPECS["client"]) == {"customer_name_format", "capitalize_names",
+                                              "display_name_collision"}
     assert specs_to_read_again("customer_name_format", SPECS) == ["client"]
     assert specs_to_read_again("job_name_format", SPECS) == ["project"]
     assert SPECS["client"].fields["DisplayName"].reverse_problem is not None  # push only
