@@ -88,7 +88,8 @@ def test_a_name_format_chooses_the_template_the_company_maps_with() -> None:
     project = {"id": 7, "client_id": 1, "number": "P-7", "name": "Kitchen",
                "job_address_line1": "9 Elm St"}
     assert map_row(job, project).payload["DisplayName"] == "P-7 - 9 Elm St"
-    assert settings_read(SPECS["client"]) == {"customer_name_format", "capitalize_names"}
+    assert settings_read(SPECS["client"]) == {"customer_name_format", "capitalize_names",
+                                              "customers_sync"}
     assert specs_to_read_again("customer_name_format", SPECS) == ["client"]
     assert specs_to_read_again("job_name_format", SPECS) == ["project"]
     assert SPECS["client"].fields["DisplayName"].reverse_problem is not None  # push only
@@ -97,7 +98,8 @@ def test_a_name_format_chooses_the_template_the_company_maps_with() -> None:
 def test_a_template_with_no_choice_for_the_value_is_an_error() -> None:
     with pytest.raises(SettingError, match="setting customer_name_format is 'Nickname', which "
                                            "has no template"):
-        for_company(SPECS["client"], {"customer_name_format": "Nickname"})
+        for_company(SPECS["client"], {"customer_name_format": "Nickname",
+                                      "customers_sync": "always"})
 
 
 def test_capital_letters_are_the_companys_choice_and_spare_e_mail_addresses() -> None:
