@@ -375,8 +375,9 @@ class SpecRun:
                 metadata = self.write_to_source(planned)
             yield self.materialized("applied", metadata)
         elif self.declared.pulls:
-            yield self.materialized("applied", {**_counts({}),
-                                                NOT_PULLED_METADATA: self.not_pulled_note()})
+            yield self.materialized("applied", {
+                **_counts({}), NOT_PULLED_METADATA: self.not_pulled_note(),
+                "preview": MetadataValue.md(markdown_table(pd.DataFrame()))})
 
     def enabled(self) -> bool:
         return spec_enabled(self.spec, self.settings)
