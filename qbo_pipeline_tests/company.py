@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
+import yaml
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
@@ -47,13 +48,17 @@ def synced_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def two_way_specs(folder: Path) -> Path:
-    """The shipped specs, with clients two-way (a person's decision can go either way)."""
+    """The shipped specs, with clients two-way in every field a column feeds, for every
+    company and every client (a person's decision can go either way)."""
     folder.mkdir(parents=True, exist_ok=True)
     for spec_file in SHIPPED_SPECS.glob("*.yaml"):
         shutil.copy(spec_file, folder / spec_file.name)
-    client = (folder / "client.yaml").read_text().replace("\ndirection: push\n",
-                                                          "\ndirection: two_way\n")
-    (folder / "client.yaml").write_text(client + "pull:\n  target: linked\n")
+    client = yaml.safe_load((folder / "client.yaml").read_text())
+    client.pop("by_setting")
+    for field in client["fields"].values():
+        if "column" in field:
+            field.pop("direction", None)
+    (folder / "client.yaml").write_text(yaml.safe_dump(client, sort_keys=False))
     return folder
 
 

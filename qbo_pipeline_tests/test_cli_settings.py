@@ -38,6 +38,11 @@ def test_settings_are_shown_changed_and_reset(company: Company) -> None:
     assert shown.exit_code == 0, shown.output
     assert "time_entry.approved_only     true (default)" in shown.output
     assert "[automatic | manual]" in shown.output
+    assert "[always | when used]" in shown.output  # customers_sync (seed 004)
+    chosen = settings(company, "set", "customers_sync", "when used")
+    assert chosen.exit_code == 0, chosen.output
+    assert stored(company) == {"customers_sync": "when used"}
+    settings(company, "reset", "customers_sync")
     changed = settings(company, "set", "time_entry.approved_only", "off")
     assert changed.exit_code == 0, changed.output
     assert "time_entry.approved_only is false for company" in changed.output
@@ -55,6 +60,9 @@ def test_settings_are_shown_changed_and_reset(company: Company) -> None:
     (["set", "sync_mode", "sometimes"], "sync_mode is one of 'automatic', 'manual', not "
                                         "'sometimes'"),
     (["set", "client.enabled", "maybe"], "client.enabled is on or off: give true or false"),
+    # Seed 004's customers synced "when used", or seed 000's "always".
+    (["set", "customers_sync", "sometimes"], "customers_sync is one of 'always', 'when used', "
+                                             "not 'sometimes'"),
     (["reset", "nothing"], "there is no setting 'nothing'"),
     # Seed 003's "QuickBooks Income Account Name": a name, as QuickBooks shows it.
     (["set", "service_income_account", "  "], "service_income_account is a name: give one"),

@@ -77,6 +77,7 @@ from qbo_pipeline.steps.common import (
     Stage,
     SyncScope,
     record_key_for,
+    run_record_of,
 )
 from qbo_pipeline.steps.pull import (
     applied_rows,
@@ -119,6 +120,8 @@ VALIDATION_CHECK = "no_quarantined_rows"
 CONFLICTS_CHECK = "no_open_conflicts"
 DUPLICATES_CHECK = "no_likely_duplicates"
 SWITCHED_OFF_METADATA = "switched_off"
+# A spec that pulls, made push only for a company by its setting (`by_setting`).
+NOT_PULLED_METADATA = "not_pulled"
 NOT_IN_QBO_METADATA = "not_in_qbo"  # import on connect: source records QBO has no match for
 MATCHED_METADATA = "matched"  # import on connect: source records linked to their QBO record
 # import on connect: QBO records of the entity that no source record matched (reported only)
@@ -271,8 +274,14 @@ def scope_of(context: AssetExecutionContext, clock: SourceClock | None = None) -
     clock = clock or SourceClock()
     until = change_window_end(clock.now() or datetime.now(UTC),
                               timedelta(seconds=clock.change_window_lag_seconds))
+    # The run's assets, when it names them (a run of the whole job, or `materialize` of a
+    # list of assets, names none: every asset of the job runs).
+    selection = context.run.asset_selection or None
     return SyncScope(realm_id, incremental, run_dates(months, context.run.tags.get(DAYS_TAG)),
-                     until, run_id=context.run.run_id, importing=mode == IMPORT_MODE)
+                     until, run_id=context.run.run_id, importing=mode == IMPORT_MODE,
+                     selected=None if selection is None else frozenset(
+                         key.path[0] for key in selection),
+                     run_record=run_record_of(context.run.tags))
 
 
 def realm_and_months(context: AssetExecutionContext) -> tuple[str, list[str]]:
@@ -316,7 +325,9 @@ class SpecRun:
         with sessions.begin() as session:
             realm = get_realm(session, scope.realm_id)
         self.settings = effective(specs.settings, realm.settings if realm else None)
-        # The company's own templates (a name format it chose) in place of the choices.
+        # The company's own templates (a name format it chose) in place of the choices, and
+        # what its `by_setting` choice makes of the spec; the assets stay the spec's own.
+        self.declared = spec
         self.spec = for_company(spec, self.settings)
 
     def stages(self, client: QBOClient,
@@ -367,9 +378,19 @@ class SpecRun:
             with self.failing_as("applied"):
                 metadata = self.write_to_source(planned)
             yield self.materialized("applied", metadata)
+        elif self.declared.pulls:
+            yield self.materialized("applied", {
+                **_counts({}), NOT_PULLED_METADATA: self.not_pulled_note(),
+                "preview": MetadataValue.md(markdown_table(pd.DataFrame()))})
 
     def enabled(self) -> bool:
         return spec_enabled(self.spec, self.settings)
+
+    def not_pulled_note(self) -> str:
+        chosen = self.declared.by_setting
+        setting = f"setting {chosen.setting}" if chosen is not None else "settings"
+        return (f"nothing comes back from QuickBooks for company {self.scope.realm_id}: its "
+                f"{setting} makes {self.spec.name} push only")
 
     def switched_off(self) -> Iterator[MaterializeResult | AssetCheckResult]:
         """A spec the company does not sync: each stage says so, nothing is read or written;
@@ -378,7 +399,7 @@ class SpecRun:
         note = (f"not synced: {spec.name}.{ENABLED} is off for company {self.scope.realm_id} "
                 f"(turn it on with `qbo-pipeline settings --realm {self.scope.realm_id} set "
                 f"{spec.name}.{ENABLED} true`)")
-        for stage in stages_of(spec):
+        for stage in stages_of(self.declared):
             yield self.materialized(stage, {**_counts({}), SWITCHED_OFF_METADATA: note})
         if spec.pushes:
             yield AssetCheckResult(asset_key=asset_key("validated", spec.name),

@@ -24,6 +24,7 @@ from dagster import (
 
 from qbo_pipeline.defs.assets import (
     IMPORT_METADATA,
+    NOT_PULLED_METADATA,
     REFUSED_METADATA,
     RENAMED_METADATA,
     RENAMED_RECORDS_METADATA,
@@ -298,4 +299,6 @@ def describe_materialization(event: DagsterEvent) -> str:
                       if name in metadata and metadata[name].value)
     if SWITCHED_OFF_METADATA in metadata:
         shown = "switched off for this company"
+    elif NOT_PULLED_METADATA in metadata:
+        shown = "push only for this company"
     return f"  {materialization.asset_key.to_user_string():<28} {shown or 'nothing to do'}"

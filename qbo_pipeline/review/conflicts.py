@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbo_pipeline.specs import SpecSet
+from qbo_pipeline.specs import EntitySpec, SpecSet
 from qbo_pipeline.state import (
     ConflictRecord,
     ConflictStatus,
+    get_realm,
     get_resolution,
     get_sighting,
     get_snapshots,
@@ -29,6 +30,7 @@ from qbo_pipeline.state import (
 )
 from qbo_pipeline.steps.common import STATUS_OF
 from qbo_pipeline.sync.resolutions import Decision, apply_qbo_problems
+from qbo_pipeline.sync.settings import as_configured
 
 # QBO fields that name a record to a person, in the order they are tried.
 NAME_FIELDS = ("DisplayName", "FullyQualifiedName", "Name", "DocNumber", "Description")
@@ -109,8 +111,8 @@ def decide(sessions: sessionmaker[Session], specs: SpecSet, conflict_ids: Sequen
         raise ReviewError("say who decides (--by): every decision is recorded with its author")
     with sessions.begin() as session:
         records = [_conflict(session, conflict_id) for conflict_id in conflict_ids]
-        problems = [problem for record in records for problem in _problems(specs, record,
-                                                                           decision)]
+        problems = [problem for record in records
+                    for problem in _problems(session, specs, record, decision)]
         if problems:
             raise ReviewError("; ".join(problems))
         for record in records:
@@ -121,7 +123,8 @@ def decide(sessions: sessionmaker[Session], specs: SpecSet, conflict_ids: Sequen
         return [_view(session, specs, record) for record in records]
 
 
-def _problems(specs: SpecSet, record: ConflictRecord, decision: Decision) -> list[str]:
+def _problems(session: Session, specs: SpecSet, record: ConflictRecord,
+              decision: Decision) -> list[str]:
     if record.status is not ConflictStatus.OPEN:
         return [f"conflict {record.id} was decided already ({record.status.value} by "
                 f"{record.resolved_by}); a new difference opens a new conflict"]
@@ -130,8 +133,25 @@ def _problems(specs: SpecSet, record: ConflictRecord, decision: Decision) -> lis
                 "defines any more"]
     if decision is Decision.APPLY_QBO:
         return [f"conflict {record.id}: {problem}" for problem in apply_qbo_problems(
-            specs[record.spec_name], [str(f["path"]) for f in record.fields])]
+            company_spec(session, specs, record.realm_id, record.spec_name),
+            [str(f["path"]) for f in record.fields])]
     return []
+
+
+def company_spec(session: Session, specs: SpecSet, realm_id: str, name: str) -> EntitySpec:
+    """Spec `name` as the company has it: a setting may make a two-way spec push only."""
+    realm = get_realm(session, realm_id)
+    return as_configured(specs, name, realm.settings if realm is not None else None)
+
+
+def apply_qbo_problems_of(sessions: sessionmaker[Session], specs: SpecSet,
+                          view: ConflictView) -> list[str]:
+    """Why the conflict's QBO values cannot be written into the source, if they cannot."""
+    if view.entity not in specs:
+        return []
+    with sessions.begin() as session:
+        spec = company_spec(session, specs, view.realm_id, view.entity)
+    return apply_qbo_problems(spec, [str(f["path"]) for f in view.fields])
 
 
 def _conflict(session: Session, conflict_id: int) -> ConflictRecord:

@@ -33,13 +33,19 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from qbo_pipeline.review.conflicts import ReviewError, decide, list_conflicts, show_conflict
+from qbo_pipeline.review.conflicts import (
+    ReviewError,
+    apply_qbo_problems_of,
+    decide,
+    list_conflicts,
+    show_conflict,
+)
 from qbo_pipeline.review.guard import AdminCredential, CsrfGuard, basic_user
 from qbo_pipeline.review.links import find_duplicates, relink, show_link, unlink
 from qbo_pipeline.review.quarantine import list_quarantined, retry_row
 from qbo_pipeline.specs import SpecSet
 from qbo_pipeline.state import list_realms
-from qbo_pipeline.sync.resolutions import Decision, apply_qbo_problems
+from qbo_pipeline.sync.resolutions import Decision
 
 HERE = Path(__file__).parent
 CSRF_COOKIE = "qbo_review_csrf"
@@ -259,9 +265,8 @@ class _Pages:
                                            conflict_id)
         except ReviewError as error:
             raise HTTPException(404, str(error)) from error
-        paths = [str(f["path"]) for f in view.fields]
-        problems = apply_qbo_problems(self.desk.specs[view.entity], paths) \
-            if view.entity in self.desk.specs else []
+        problems = await run_in_threadpool(apply_qbo_problems_of, self.desk.sessions,
+                                           self.desk.specs, view)
         return self.render(request, "conflict.html", title=f"Conflict {view.id}", view=view,
                            apply_qbo_problems=problems, decisions=DECISION_LABELS)
 

@@ -54,6 +54,7 @@ def spec_problems(spec: EntitySpec, file_stem: str | None = None) -> list[Proble
         *_lines_problems(spec),
         *_match_key_problems(spec),
         *_conflict_problems(spec),
+        *_choice_problems(spec),
         *_setting_problems(spec),
         *_push_problems(spec),
         *_direction_problems(spec),
@@ -201,6 +202,24 @@ def _conflict_problems(spec: EntitySpec) -> Iterator[Problem]:
     for path in spec.conflict.fields:
         if problem := _named_field_problem(spec, path, mapped):
             yield f"conflict.fields.{path}", problem
+
+
+def _choice_problems(spec: EntitySpec) -> Iterator[Problem]:
+    """What a company's choice changes: mapped fields' policies, and a direction that only
+    narrows the spec's own (its assets are built from the spec's, for every company)."""
+    if spec.by_setting is None:
+        return
+    mapped = _mapped_paths(spec)
+    for choice, change in spec.by_setting.choices.items():
+        where = f"by_setting.choices.{choice}"
+        for path in change.conflict_fields:
+            if problem := _named_field_problem(spec, path, mapped):
+                yield f"{where}.conflict_fields.{path}", problem
+        if change.direction not in (None, Direction.PUSH, spec.direction):
+            yield f"{where}.direction", (
+                f"a choice can keep the spec's direction ({spec.direction.value}) or make it "
+                f"push, not {change.direction.value}: give the spec itself the widest "
+                "direction a company may choose (its assets are built from it)")
 
 
 def _setting_problems(spec: EntitySpec) -> Iterator[Problem]:

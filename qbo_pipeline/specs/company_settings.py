@@ -20,6 +20,7 @@ from pydantic import ValidationError, model_validator
 from qbo_pipeline.specs.models import (
     SPEC_NAME,
     EntitySpec,
+    SettingChoices,
     SettingSwitch,
     SettingTemplate,
     SpecModel,
@@ -146,6 +147,8 @@ def reference_problems(located: Sequence[tuple[str, EntitySpec]],
                 problems.append(f"{origin}: uppercase: {spec.uppercase.setting!r} is not a "
                                 f"boolean setting of {COMPANY_SETTINGS_FILE} (its boolean "
                                 f"settings: {', '.join(known) or 'none'})")
+        if spec.by_setting is not None:
+            problems.extend(_choices_problems(origin, spec.by_setting, company))
         if spec.lines is not None:
             problems.extend(f"{origin}: lines.fields.{path}.template: a template chosen by a "
                             "setting is for the record's own fields, not its lines"
@@ -166,3 +169,22 @@ def _lookup_default_problems(origin: str, spec: EntitySpec,
             known = [key for key, s in company.items() if s.kind is SettingKind.TEXT]
             yield (f"{origin}: {path}.lookup.default: {name!r} is not a text setting of "
                    f"{COMPANY_SETTINGS_FILE} (its text settings: {', '.join(known) or 'none'})")
+
+
+def _choices_problems(origin: str, chosen: SettingChoices,
+                      company: Mapping[str, CompanySetting]) -> list[str]:
+    """`by_setting`: a company-wide choice setting, and one entry per choice of it."""
+    where = f"{origin}: by_setting"
+    setting = company.get(chosen.setting)
+    if setting is None or setting.kind is not SettingKind.CHOICE:
+        known = [name for name, s in company.items() if s.kind is SettingKind.CHOICE]
+        return [f"{where}.setting: {chosen.setting!r} is not a choice setting of "
+                f"{COMPANY_SETTINGS_FILE} (its choice settings: {', '.join(known) or 'none'})"]
+    missing = [c for c in setting.choices if c not in chosen.choices]
+    extra = [c for c in chosen.choices if c not in setting.choices]
+    if not missing and not extra:
+        return []
+    return [f"{where}.choices: say what each choice of {chosen.setting} "
+            f"({', '.join(map(repr, setting.choices))}) changes, {{}} for nothing"
+            + (f"; missing {', '.join(map(repr, missing))}" if missing else "")
+            + (f"; not a choice {', '.join(map(repr, extra))}" if extra else "")]

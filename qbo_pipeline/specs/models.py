@@ -230,6 +230,31 @@ class CreateOnTheFly(SpecModel):
     spec: str
 
 
+class SpecChoice(SpecModel):
+    """What one choice of a company setting changes in a spec (see `SettingChoices`): the
+    spec's direction for that company (only ever narrowed: the assets are built from the
+    spec's own), whether its unlinked rows sync only when used, and conflict policies."""
+
+    direction: Direction | None = None
+    only_when_used: bool | None = None
+    conflict_fields: dict[str, ConflictPolicy] = Field(default_factory=dict)
+
+
+class SettingChoices(SpecModel):
+    """A spec that each company shapes by a choice setting (`{setting: customers_sync,
+    choices: {always: {direction: push}, when used: {only_when_used: true}}}`):
+    `sync.settings.for_company` applies the company's choice before a run."""
+
+    setting: str
+    choices: dict[str, SpecChoice]
+
+    @model_validator(mode="after")
+    def _check(self) -> SettingChoices:
+        if not self.choices:
+            raise ValueError("give what each choice of the setting changes ({} for nothing)")
+        return self
+
+
 class LookupTarget(SpecModel):
     """A QBO record found by one of its fields (an Item by Name): emits `{"value": <QBO Id>}`.
 
@@ -639,6 +664,12 @@ class EntitySpec(SpecModel):
     # Seed 004's "Synchronization Format": the record's text sent in capital letters (its own
     # fields that only push, e-mail addresses left alone); a company setting says when.
     uppercase: bool | SettingSwitch = False
+    # Seed 004's customers: a row not linked to QBO yet syncs only when used, i.e. when a
+    # record of this run refers to it (directly or through others: an invoice's project's
+    # client), or when it is asked for by key (`sync --entity E --id K`); see `sync.scope`.
+    only_when_used: bool = False
+    # Parts of the spec a company setting chooses (`SettingChoices`).
+    by_setting: SettingChoices | None = None
 
     @property
     def record_label(self) -> str:

@@ -42,6 +42,20 @@ class SyncScope:
     record_key: str | None = None  # one source record only: a per-record sync
     run_id: str | None = None  # the Dagster run, recorded with the conflicts it finds
     importing: bool = False  # the import on connect: match and link, write nothing to QBO
+    # The specs this run syncs (None: every spec), and the one record a per-record sync
+    # names (spec name, key), whichever spec's step reads it: what says which records of the
+    # run use an `only_when_used` spec's rows.
+    selected: frozenset[str] | None = None
+    run_record: tuple[str, str] | None = None
+
+    def runs(self, spec_name: str) -> bool:
+        return self.selected is None or spec_name in self.selected
+
+    def record_of(self, spec_name: str) -> str | None:
+        """The key a per-record sync names of this spec, if it names one of its records."""
+        if self.run_record is None or self.run_record[0] != spec_name:
+            return None
+        return self.run_record[1]
 
 
 @dataclass(frozen=True)
@@ -104,8 +118,14 @@ DECISION_OF = {status: decision for decision, status in STATUS_OF.items()}
 
 def record_key_for(spec_name: str, tags: Mapping[str, str]) -> str | None:
     """The one source key a run syncs of this spec (tag `qbo/record` = `<spec>/<key>`)."""
+    record = run_record_of(tags)
+    return record[1] if record is not None and record[0] == spec_name else None
+
+
+def run_record_of(tags: Mapping[str, str]) -> tuple[str, str] | None:
+    """(spec name, source key) of the record a per-record sync names, if it names one."""
     name, _, key = tags.get(RECORD_TAG, "").partition("/")
-    return key if name == spec_name and key else None
+    return (name, key) if name and key else None
 
 
 def linked_qbo_ids(specs: SpecSet, session: Session, realm_id: str, qbo_entity: str) -> set[str]:

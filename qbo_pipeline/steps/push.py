@@ -144,16 +144,22 @@ from qbo_pipeline.sync.results import (
 from qbo_pipeline.sync.scope import (
     HeldRow,
     ReadMode,
+    ReadScope,
+    References,
     brings_in_qbo_changes,
     business_days,
     due_again,
+    in_use,
     is_transaction,
     on_or_after_start,
     read_scope,
+    references_in_use,
     references_of,
+    referrers_of,
     sync_start,
+    used_keys,
 )
-from qbo_pipeline.sync.settings import effective, for_company, row_filters
+from qbo_pipeline.sync.settings import effective, for_company, row_filters, spec_enabled
 from qbo_pipeline.sync.values import source_key_of, to_moment
 
 # --- <spec>/source ---------------------------------------------------------------------------
@@ -184,6 +190,9 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
     due = [] if window.mode is ReadMode.RECORD else list(dict.fromkeys([*due_again(
         [HeldRow(row.source_key, row.held_at, row.refers_to,
                  unstamped=row.source_updated_at is None) for row in held], synced), *asked]))
+    usage = _usage(spec, specs, engine, sessions, scope, start, window)
+    if usage is not None:  # the rows in use that are not in QBO yet, whatever their stamp
+        due.extend(sorted(usage.used - usage.linked - set(due)))
     rows = read(engine, spec, window, also_keys=due)
     frame = _source_frame(rows, spec.source.columns)
     key_column, stamp_column = spec.source.primary_key, spec.source.updated_at
@@ -193,6 +202,9 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
               if (moment := to_moment(value)) is not None}
     references = {key: references_of(spec, row) for key, row in zip(keys, rows, strict=True)}
     in_scope = _in_scope(spec, frame, start, overrides)
+    if usage is not None and not in_scope.empty:
+        in_scope = in_scope[in_use([source_key_of(value) for value in in_scope[key_column]],
+                                   linked=usage.linked, used=usage.used, read=window)]
     # The import on connect writes nothing to QBO: it creates nothing on the fly either.
     creators = None if scope.importing else {
         name: for_company(specs[name], values) for name in creating_specs(spec)}
@@ -202,6 +214,59 @@ def read_source(spec: EntitySpec, specs: SpecSet, engine: Engine,
         if rows and is_transaction(spec) and spec.source.business_date else {}
     return Stage(scope, mapped, {"read": len(frame), "skipped": len(frame) - len(in_scope)},
                  window, stamps, references, raw, days)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """An `only_when_used` spec's keys linked to QBO, and those the run's records use."""
+
+    linked: set[str]
+    used: set[str]
+
+
+def _usage(spec: EntitySpec, specs: SpecSet, engine: Engine, sessions: sessionmaker[Session],
+           scope: SyncScope, start: date, window: ReadScope) -> Usage | None:
+    """For a spec whose rows sync only when used (`sync.scope.in_use`), which are: the rows
+    that the run's other specs read or hold refer to (`sync.scope.used_keys`)."""
+    if not spec.only_when_used or window.mode is ReadMode.RECORD:
+        return None
+    ordered = specs.in_dependency_order()
+    with sessions.begin() as session:
+        realm = get_realm(session, scope.realm_id)
+        linked = set(get_links(session, scope.realm_id, spec.name))
+    values = effective(specs.settings, realm.settings if realm is not None else None)
+    in_play = {name: _references_in_play(for_company(specs[name], values), engine, sessions,
+                                         scope, start, values)
+               for name in referrers_of(spec.name, ordered)
+               if scope.runs(name) and spec_enabled(specs[name], values)
+               and specs[name].pushes}
+
+    def read_references(name: str, keys: Sequence[str]) -> list[References]:
+        return references_in_use(specs[name], read_keys(engine, specs[name], keys))
+
+    return Usage(linked, used_keys(spec.name, ordered, in_play, read_references))
+
+
+def _references_in_play(spec: EntitySpec, engine: Engine, sessions: sessionmaker[Session],
+                        scope: SyncScope, start: date,
+                        values: Mapping[str, Any]) -> list[References]:
+    """What the rows a spec's own step syncs this run refer to (its read, as `read_source`
+    scopes it), and what its held rows wait for."""
+    with sessions.begin() as session:
+        cursor = get_cursor(session, scope.realm_id, spec.name)
+        held = held_rows(session, scope.realm_id, spec.name)
+    window = read_scope(spec, incremental=scope.incremental, dates=scope.dates,
+                        until=scope.until,
+                        cursor=cursor.change_window_end if cursor is not None else None,
+                        record_key=scope.record_of(spec.name), importing=scope.importing)
+    rows = read(engine, spec, window)
+    frame = _in_scope(spec, _source_frame(rows, spec.source.columns), start,
+                      row_filters(spec, values))
+    found = references_in_use(spec, [{str(column): value for column, value in row.items()}
+                                     for row in frame.to_dict("records")])
+    if window.mode is not ReadMode.RECORD:
+        found.extend(row.refers_to for row in held)
+    return found
 
 
 def _source_frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:

@@ -14,11 +14,15 @@ A run reads in one of three ways:
 
 Besides what the window reads, a run re-reads the rows held back earlier that are due again
 (`due_again`): their reason may be gone although the row itself did not change.
+
+A spec with `only_when_used` (seed 004's customers) narrows what it reads to the rows in use
+(`in_use`): those linked to QBO already, the one asked for by key, and those a record of this
+run refers to, directly or through others (`used_keys`: an invoice's project's client).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -26,7 +30,13 @@ from enum import StrEnum
 import pandas as pd
 
 from qbo_pipeline.specs import QBO_ENTITIES, EntityKind, EntitySpec
+from qbo_pipeline.sync.mapping import is_deleted
 from qbo_pipeline.sync.values import is_missing, source_key_of, to_date, to_moment
+
+# The (spec name, source key) of each record a row refers to (see `references_of`).
+References = tuple[tuple[str, str], ...]
+# (spec name, source keys) -> the references of each of those rows, read by key.
+ReadReferences = Callable[[str, Sequence[str]], Iterable[References]]
 
 # Rows stamped in the last moments may belong to transactions still committing: read up to a
 # little before now, and the next run starts exactly there.
@@ -196,3 +206,51 @@ def references_of(spec: EntitySpec, row: Mapping[str, object]) -> tuple[tuple[st
         if not is_missing(value):
             found.append((mapping.ref.spec, source_key_of(value)))
     return tuple(sorted(set(found)))
+
+
+def referrers_of(target: str, specs: Sequence[EntitySpec]) -> list[str]:
+    """The specs that refer to `target`, directly or through other specs, each before the
+    specs it refers to (an invoice before its project). `specs` are in dependency order."""
+    leads: set[str] = {target}
+    for spec in specs:
+        if set(spec.references().values()) & leads:
+            leads.add(spec.name)
+    return [spec.name for spec in reversed(specs) if spec.name in leads - {target}]
+
+
+def references_in_use(spec: EntitySpec, rows: Iterable[Mapping[str, object]]) -> list[References]:
+    """What the rows a run syncs refer to, for `used_keys`: a row deleted in the source goes
+    to QBO as a void or an inactivation at most, and uses no record."""
+    return [references_of(spec, row) for row in rows if not is_deleted(spec, row)]
+
+
+def used_keys(target: str, specs: Sequence[EntitySpec],
+              in_play: Mapping[str, Iterable[References]],
+              read_references: ReadReferences) -> set[str]:
+    """The keys of `target` that the records of this run use: referred to by a record in play
+    (`in_play`: spec name -> the references of each of its records this run syncs or holds),
+    or by a record those refer to, and so on (an invoice refers to a project, which refers to
+    its client). Records referred to along the way are read by key (`read_references`), since
+    their own spec may not read them this run. `specs` are in dependency order."""
+    leads = referrers_of(target, specs)
+    wanted: dict[str, set[str]] = {name: set() for name in (*leads, target)}
+    for name in leads:  # every spec that refers to `name` came before it
+        found = list(in_play.get(name, ()))
+        if wanted[name]:
+            found.extend(read_references(name, sorted(wanted[name])))
+        for references in found:
+            for spec_name, key in references:
+                if spec_name in wanted:
+                    wanted[spec_name].add(key)
+    return wanted[target]
+
+
+def in_use(keys: Sequence[str], *, linked: Set[str], used: Set[str],
+           read: ReadScope) -> list[bool]:
+    """Which rows of an `only_when_used` spec this run syncs (seed 004: "A customer account
+    only exports to QuickBooks when it is manually synced ..., or when a Contract/Job,
+    Invoice, or Payment are synced"): the one asked for by key, those linked already (two-way
+    from then on), and those records of this run use. The others wait, unread by QBO."""
+    if read.mode is ReadMode.RECORD:
+        return [True] * len(keys)
+    return [key in linked or key in used for key in keys]

@@ -109,9 +109,10 @@ def syncs_by_itself(values: Mapping[str, Any]) -> bool:
 
 
 def for_company(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
-    """The spec as the company has it: each template a setting chooses replaced by the
-    chosen one, and its capitals on or off, so that mapping, diffing and reading back see
-    plain templates and a plain switch only."""
+    """The spec as the company has it: what its `by_setting` choice changes applied, each
+    template a setting chooses replaced by the chosen one, and its capitals on or off, so
+    that mapping, diffing and reading back see plain templates and a plain switch only."""
+    spec = _with_choice(spec, values)
     if isinstance(spec.uppercase, SettingSwitch):
         spec = spec.model_copy(update={"uppercase": bool(values.get(spec.uppercase.setting))})
     spec = _with_lookup_defaults(spec, values)
@@ -150,6 +151,30 @@ def _lookup_default_filled(mapping: FieldMapping, values: Mapping[str, Any]) -> 
     return mapping.model_copy(update={"lookup": lookup.model_copy(update={"default": default})})
 
 
+def _with_choice(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
+    """The spec with the company's choice of its `by_setting` applied: a direction narrowed
+    to push drops the pull section (nothing comes back), policies are overridden."""
+    chosen = spec.by_setting
+    if chosen is None:
+        return spec
+    value = values.get(chosen.setting)
+    if value not in chosen.choices:
+        raise SettingError(f"{spec.name}: by_setting: setting {chosen.setting} is {value!r}, "
+                           f"which the spec does not know (choices: "
+                           f"{', '.join(chosen.choices)})")
+    change = chosen.choices[str(value)]
+    update: dict[str, Any] = {"by_setting": None}
+    if change.direction is not None:
+        update["direction"] = change.direction
+    if change.only_when_used is not None:
+        update["only_when_used"] = change.only_when_used
+    if change.conflict_fields:
+        update["conflict"] = spec.conflict.model_copy(update={
+            "fields": {**spec.conflict.fields, **change.conflict_fields}})
+    chosen_spec = spec.model_copy(update=update)
+    return chosen_spec if chosen_spec.pulls else chosen_spec.model_copy(update={"pull": None})
+
+
 def as_configured(specs: SpecSet, name: str,
                   stored: Mapping[str, Any] | None = None) -> EntitySpec:
     """Spec `name` as a company with these stored settings has it (None: the defaults)."""
@@ -157,13 +182,15 @@ def as_configured(specs: SpecSet, name: str,
 
 
 def settings_read(spec: EntitySpec) -> set[str]:
-    """The company-wide settings a spec reads by name (its templates, its capitals), and the
-    DisplayName collision rule of a spec that names customers, vendors or employees (a row
-    held back under "Hold back" is tried again under the new rule)."""
+    """The company-wide settings a spec reads by name (its templates, its capitals, what its
+    `by_setting` chooses), and the DisplayName collision rule of a spec that names customers,
+    vendors or employees (a row held back under "Hold back" is tried again under the new rule)."""
     switch = {spec.uppercase.setting} if isinstance(spec.uppercase, SettingSwitch) else set()
+    chosen = {spec.by_setting.setting} if spec.by_setting is not None else set()
     named = {COLLISION_SETTING} if spec.qbo_entity in DISPLAY_NAME_ENTITIES \
         and DISPLAY_NAME in spec.fields else set()
-    return {template.setting for template in spec.chosen_templates.values()} | switch | named
+    return ({template.setting for template in spec.chosen_templates.values()} | switch | chosen
+            | named)
 
 
 def specs_to_read_again(key: str, specs: Iterable[EntitySpec]) -> list[str]:

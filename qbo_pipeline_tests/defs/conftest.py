@@ -3,7 +3,7 @@ and a Dagster instance that knows the realm, run through Dagster's own `material
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 import requests
 from cryptography.fernet import Fernet
-from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import (
+    AssetKey,
+    AssetsDefinition,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    materialize,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbo_pipeline.defs.assets import build_all_assets
@@ -32,6 +38,7 @@ from qbo_pipeline.demo import seed_demo_items
 from qbo_pipeline.source.demo_data import DemoSummary, generate_demo_data
 from qbo_pipeline.specs import SpecSet
 from qbo_pipeline.state import StateTokenStore, StoredTokens, load_cipher, upsert_realm
+from qbo_pipeline.steps.common import RECORD_TAG
 from qbo_pipeline_tests.conftest import OAUTH, REDIRECT_URI, ConnectedRealm
 
 # Every demo row is dated after this, so the realm's start date lets all of them through.
@@ -59,14 +66,18 @@ class PipelineUnderTest:
         return self.state.sessions()
 
     def run(self, *, incremental: bool = True, day: date | None = None,
-            selection: list[str] | None = None, run_config: dict[str, Any] | None = None,
-            specs: SpecSet = SPECS) -> ExecuteInProcessResult:
+            selection: Sequence[str | AssetKey] | None = None,
+            run_config: dict[str, Any] | None = None, specs: SpecSet = SPECS,
+            record: str | None = None) -> ExecuteInProcessResult:
         """An incremental run (on the month of `day`, default today), or with
-        `incremental=False` a backfill of the one day `day` (on its month, tag `qbo/days`)."""
+        `incremental=False` a backfill of the one day `day` (on its month, tag `qbo/days`);
+        `record` (`<spec>/<key>`) makes it a per-record sync, as `sync --entity --id`."""
         day = day or datetime.now(UTC).date()
         key = sync_partition_key(self.realm.realm_id, day)
         tags = {MODE_TAG: INCREMENTAL_MODE} if incremental else {
             MODE_TAG: WINDOW_MODE, DAYS_TAG: day.isoformat()}
+        if record is not None:
+            tags[RECORD_TAG] = record
         return materialize(
             pipeline_assets(specs), partition_key=key, instance=self.instance,
             tags=tags, selection=selection, run_config=run_config,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import yaml
 
 from qbo_pipeline.specs import SpecSet, load_specs
 from qbo_pipeline.state import list_quarantine
@@ -143,9 +144,14 @@ def specs_with_client_query(tmp_path: Path, query: str) -> SpecSet:
     folder = tmp_path / "specs"
     shutil.copytree(SHIPPED_SPECS, folder)
     client = folder / "client.yaml"
-    text = client.read_text()
-    assert "  table: clients\n" in text
-    client.write_text(text.replace("  table: clients\n", f"  query: \"{query}\"\n"))
+    spec = yaml.safe_load(client.read_text())
+    # Seed 000's push-only clients: a spec that pulls writes into a table, not a query.
+    for key in ("by_setting", "pull"):
+        spec.pop(key)
+    spec["direction"] = "push"
+    assert spec["source"].pop("table") == "clients"
+    spec["source"]["query"] = query
+    client.write_text(yaml.safe_dump(spec, sort_keys=False))
     return load_specs(folder)
 
 

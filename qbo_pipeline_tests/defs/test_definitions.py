@@ -99,9 +99,11 @@ def test_each_spec_has_the_assets_of_its_direction_grouped_by_spec() -> None:
     graph = _graph()
     expected = {AssetKey([name, stage]) for stage in PUSH_STAGES for name in SPEC_NAMES}
     expected |= {AssetKey(["invoice", "applied"])}  # invoices pull their balance back
-    # Vendors, terms, classes and services are kept both ways.
-    expected |= {AssetKey([name, "applied"])
-                 for name in ("vendor", "term", "tracking_class", "service")}
+    # Vendors, terms, classes and services are kept both ways; clients and projects for a
+    # company whose customers_sync is "when used" (seed 004), so their applied asset is there
+    # for all.
+    expected |= {AssetKey([name, "applied"]) for name in ("vendor", "term", "tracking_class",
+                                                           "service", "client", "project")}
     # Imported from QBO only: accounts, tax codes.
     expected |= {AssetKey([name, stage]) for stage in PULL_STAGES
                  for name in ("account", "tax_code")}
@@ -136,14 +138,14 @@ def test_each_spec_flows_source_to_synced() -> None:
 def test_references_put_the_upstream_sync_first() -> None:
     graph = _graph()
     assert graph[AssetKey(["client", "source"])] == set()
-    assert graph[AssetKey(["project", "source"])] == {AssetKey(["client", "synced"])}
+    assert graph[AssetKey(["project", "source"])] == {AssetKey(["client", "applied"])}
     # Services an invoice or a time entry names are created through service.yaml when QBO
     # lacks them (seed 003): the service spec syncs (and applies) first.
-    assert graph[AssetKey(["invoice", "source"])] == {AssetKey(["project", "synced"]),
+    assert graph[AssetKey(["invoice", "source"])] == {AssetKey(["project", "applied"]),
                                                       AssetKey(["service", "applied"])}
     assert graph[AssetKey(["time_entry", "source"])] == {AssetKey(["employee", "synced"]),
                                                          AssetKey(["contractor", "synced"]),
-                                                         AssetKey(["project", "synced"]),
+                                                         AssetKey(["project", "applied"]),
                                                          AssetKey(["service", "applied"])}
 
 
@@ -291,15 +293,10 @@ def test_realm_sensor_follows_connections(instance: DagsterInstance, tmp_path: P
 
 
 def test_a_spec_that_also_pulls_gets_its_applied_asset_after_synced(tmp_path: Path) -> None:
-    """A two-way spec: source -> validated -> qbo_snapshot -> diff -> synced -> applied, and
-    the specs that refer to it wait for its last asset."""
-    for spec_file in (REPO_ROOT / "mapping_specs").glob("*.yaml"):
-        shutil.copy(spec_file, tmp_path / spec_file.name)
-    client = (tmp_path / "client.yaml").read_text()
-    (tmp_path / "client.yaml").write_text(
-        client.replace("\ndirection: push\n", "\ndirection: two_way\n")
-        + "pull: {target: linked}\n")
-    graph = build_defs(load_specs(tmp_path)).resolve_asset_graph()
+    """A two-way spec (the shipped client, both ways for a company whose customers_sync is
+    "when used"): source -> validated -> qbo_snapshot -> diff -> synced -> applied, and the
+    specs that refer to it wait for its last asset."""
+    graph = build_defs(load_specs(REPO_ROOT / "mapping_specs")).resolve_asset_graph()
     parents = {key: set(graph.get(key).parent_keys) for key in graph.get_all_asset_keys()}
     applied = AssetKey(["client", "applied"])
     assert parents[applied] == {AssetKey(["client", "diff"]), AssetKey(["client", "synced"])}

@@ -81,7 +81,7 @@ def test_the_cursor_stays_before_a_write_that_failed_for_a_passing_reason(
     with pipeline.sessions.begin() as session:
         assert get_cursor(session, realm_id, "client").change_window_end == before
     result = pipeline.run(selection=["client/source", "client/validated", "client/qbo_snapshot",
-                                     "client/diff", "client/synced"])
+                                     "client/diff", "client/synced", "client/applied"])
     assert synced_counts(result)["client"]["updated"] == 1
     phones = [c.get("PrimaryPhone", {}).get("FreeFormNumber")
               for c in pipeline.qbo_records()["Customer"]]

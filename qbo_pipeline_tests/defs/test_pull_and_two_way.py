@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
+import yaml
 from dagster import ExecuteInProcessResult
 
 from qbo_pipeline.specs import SpecSet, load_specs
 from qbo_pipeline.state import get_links, list_conflicts, list_quarantine
+from qbo_pipeline_tests.company import two_way_specs
 from qbo_pipeline_tests.defs.conftest import PipelineUnderTest
 from qbo_pipeline_tests.defs.test_holds_and_cursor import scalar, touch
 from qbo_pipeline_tests.defs.test_sync import synced_counts
@@ -97,13 +99,12 @@ def test_qbo_service_items_are_imported_once_and_kept_current(
 
 
 def two_way_clients(folder: Path, policy: str) -> SpecSet:
-    """The shipped specs, with clients two-way under one conflict policy."""
-    for spec_file in SHIPPED_SPECS.glob("*.yaml"):
-        shutil.copy(spec_file, folder / spec_file.name)
-    client = (folder / "client.yaml").read_text()
-    client = client.replace("\ndirection: push\n", "\ndirection: two_way\n")
-    client = client.replace("conflict:\n  default: review", f"conflict:\n  default: {policy}")
-    (folder / "client.yaml").write_text(client + "pull:\n  target: linked\n")
+    """The shipped specs, with clients two-way in every field for every company, under one
+    conflict policy."""
+    two_way_specs(folder)
+    client = yaml.safe_load((folder / "client.yaml").read_text())
+    client["conflict"] = {"default": policy}
+    (folder / "client.yaml").write_text(yaml.safe_dump(client, sort_keys=False))
     return load_specs(folder)
 
 

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from dagster import AssetKey, ExecuteInProcessResult
 
 from qbo_pipeline.defs.assets import (
-    RENAMED_RECORDS_METADATA,
     VALIDATION_CHECK,
     SourceClock,
     stages_of,
@@ -50,10 +49,10 @@ def synced_counts(result: ExecuteInProcessResult,
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         if materialization.asset_key.path[-1] == stage:
+            # The numbers only: a stage may also say in words why it did nothing.
             counts[materialization.asset_key.path[0]] = {
-                name: int(value.value)  # type: ignore[arg-type]
-                for name, value in materialization.metadata.items()
-                if name not in ("preview", RENAMED_RECORDS_METADATA)}
+                name: value.value for name, value in materialization.metadata.items()
+                if isinstance(value.value, int)}
     return counts
 
 

@@ -112,3 +112,53 @@ def test_capitals_are_switched_by_a_boolean_setting(tmp_path: Path) -> None:
                for found in problems_of(tmp_path))
     write_specs(tmp_path, client=spec.replace("SWITCH", "sync_mode"))
     assert load_specs(tmp_path)["client"].uppercase is not False
+
+
+TWO_WAY = """
+name: client
+qbo_entity: Customer
+direction: two_way
+source: {table: clients, primary_key: id, updated_at: updated_at, business_date: created_at}
+fields:
+  DisplayName: {column: name}
+  PrimaryEmailAddr.Address: {column: email, direction: push}
+match_keys: [DisplayName]
+on_source_delete: inactivate
+pull: {target: linked}
+by_setting:
+  setting: customer_name_format
+  choices: CHOICES
+"""
+
+
+@pytest.mark.parametrize(("choices", "problem"), [
+    ("{Short: {direction: push}, Long: {only_when_used: true}}", None),
+    ("{Short: {}}", "by_setting.choices: say what each choice of customer_name_format ('Short', "
+                    "'Long') changes, {} for nothing; missing 'Long'"),
+    ("{Short: {}, Long: {}, Tall: {}}", "not a choice 'Tall'"),
+    ("{Short: {}, Long: {direction: pull}}",
+     "by_setting.choices.Long.direction: a choice can keep the spec's direction (two_way) or "
+     "make it push, not pull"),
+    ("{Short: {}, Long: {conflict_fields: {PrimaryEmailAdr.Address: source_wins}}}",
+     "by_setting.choices.Long.conflict_fields.PrimaryEmailAdr.Address:"),
+    ("{Short: {}, Long: {only_when_usd: true}}", "only_when_usd"),
+])
+def test_what_a_setting_chooses_of_a_spec_is_checked_with_it(
+        tmp_path: Path, choices: str, problem: str | None) -> None:
+    """Seed 004's per-company settings shape a spec (customers synced when used, or always):
+    each choice of the setting says what it changes, and only what a spec can be."""
+    write_specs(tmp_path, client=TWO_WAY.replace("CHOICES", choices))
+    (tmp_path / COMPANY_SETTINGS_FILE).write_text(FORMATS, encoding="utf-8")
+    if problem is None:
+        assert load_specs(tmp_path)["client"].by_setting is not None
+        return
+    problems = problems_of(tmp_path)
+    assert any("client.yaml" in found and problem in found for found in problems), problems
+
+
+def test_a_spec_is_shaped_only_by_a_choice_setting(tmp_path: Path) -> None:
+    write_specs(tmp_path, client=TWO_WAY.replace("customer_name_format", "sync_mode").replace(
+        "CHOICES", "{Short: {}, Long: {}}"))
+    (tmp_path / COMPANY_SETTINGS_FILE).write_text(FORMATS, encoding="utf-8")
+    assert any("by_setting.setting: 'sync_mode' is not a choice setting" in found
+               for found in problems_of(tmp_path))

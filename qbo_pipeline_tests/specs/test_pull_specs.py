@@ -19,6 +19,7 @@ from qbo_pipeline.specs import (
     parse_spec,
 )
 from qbo_pipeline.specs.checks import inactive_column
+from qbo_pipeline.sync.settings import as_configured
 from qbo_pipeline_tests.sync.sample_specs import make_spec
 
 README = Path(__file__).resolve().parents[2] / "mapping_specs" / "README.md"
@@ -147,12 +148,16 @@ def test_the_shipped_specs_pull_only_where_the_seeds_say() -> None:
     """Invoices push and pull back their balance (seed 001's "fully paid becomes PAID");
     vendors, classes, terms and services go both ways, every field that reads a column (seed
     004: "a 2-way sync ... depending on where it was updated last", "Invoice Items: Full 2-way
-    sync"); accounts and tax codes only come from QBO (seed 004: "1-way import"); the rest
-    only push."""
+    sync"); accounts and tax codes only come from QBO (seed 004: "1-way import"); clients
+    and projects both ways only for a company whose customers_sync is "when used" (seed 004:
+    "Once the customer is connected, it is a 2-way sync"); the rest only push."""
     specs = load_specs(README.parent)
     pulling = {spec.name for spec in specs if spec.pulls}
-    assert pulling == {"account", "invoice", "service", "tax_code", "term", "tracking_class",
-                       "vendor"}
+    assert pulling == {"account", "client", "invoice", "project", "service", "tax_code", "term",
+                       "tracking_class", "vendor"}
+    for name in ("client", "project"):
+        assert not as_configured(specs, name).pulls, name  # seed 000's, the default
+        assert as_configured(specs, name, {"customers_sync": "when used"}).pulls, name
     for name in ("term", "tracking_class", "vendor"):
         assert list(specs[name].pulled_fields) == list(specs[name].pushed_fields) == list(
             specs[name].fields)

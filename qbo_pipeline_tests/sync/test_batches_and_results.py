@@ -16,6 +16,7 @@ from qbo_pipeline.sync.results import (
     qbo_operation,
     recovered_base,
 )
+from qbo_pipeline.sync.settings import as_configured
 from qbo_pipeline_tests.sync.test_scope_and_cursor import SPECS
 
 
@@ -65,7 +66,7 @@ def test_only_unsendable_batches_holding_a_create_of_an_unlinked_record_are_reco
 
 
 def test_a_recovered_record_is_based_on_what_qbo_holds_of_the_compared_fields() -> None:
-    spec = SPECS["client"]
+    spec = as_configured(SPECS, "client")  # as a company on the defaults has it: push only
     sent = {"DisplayName": "Acme", "PrimaryEmailAddr": {"Address": "a@example.com"}}
     now = Write(WriteKind.CREATE, "1", None, sent, "logged-1", sent)
     record = {"Id": "58", "SyncToken": "0", **sent, "Active": True, "MetaData": {"x": 1}}

@@ -12,13 +12,16 @@ import pytest
 from qbo_pipeline.specs import EntitySpec, load_specs
 from qbo_pipeline.sync.diff import RecordAction
 from qbo_pipeline.sync.plan import RecordState, plan_changes
+from qbo_pipeline.sync.settings import as_configured
 
 OLD, NEW, NEXT = "555-0100", "555-0101", "555-0102"
 
 
 @pytest.fixture(scope="module")
 def client() -> EntitySpec:
-    return load_specs(Path(__file__).resolve().parents[2] / "mapping_specs")["client"]
+    """The shipped client spec as a company on the default settings has it (push only)."""
+    return as_configured(load_specs(Path(__file__).resolve().parents[2] / "mapping_specs"),
+                         "client")
 
 
 def payload(phone: str) -> dict[str, Any]:

@@ -16,10 +16,14 @@ from qbo_pipeline.sync.scope import (
     HeldRow,
     ReadMode,
     due_again,
+    in_use,
     on_or_after_start,
     read_scope,
+    references_in_use,
     references_of,
+    referrers_of,
     sync_start,
+    used_keys,
 )
 
 SPECS = load_specs(Path(__file__).resolve().parents[2] / "mapping_specs")
@@ -133,3 +137,48 @@ def test_rows_sharing_the_failed_rows_stamp_are_read_again() -> None:
 def test_the_cursor_stays_when_the_first_row_failed(since: datetime | None) -> None:
     rows = [RowProgress(at(1), False), RowProgress(at(2), True)]
     assert next_cursor(since, NOON, rows) is None
+
+
+# --- rows of an only_when_used spec (seed 004's customers) -------------------------------------
+
+
+def test_the_clients_in_use_are_found_through_projects_invoices_and_held_rows() -> None:
+    """Seed 004: a customer exports "when a Contract/Job, Invoice, or Payment are synced": an
+    invoice's client is reached through its project, read by key when its own spec does not
+    read it this run; a held project waiting for its client uses it too."""
+    ordered = SPECS.in_dependency_order()
+    assert referrers_of("client", ordered)[-1] == "project"  # its referrers come first
+    assert {"invoice", "time_entry"} <= set(referrers_of("client", ordered))
+    projects = {"7": (("client", "3"),), "8": (("client", "4"),)}
+    asked: list[tuple[str, list[str]]] = []
+
+    def read_references(name: str, keys: list[str]) -> list[tuple[tuple[str, str], ...]]:
+        asked.append((name, list(keys)))
+        return [projects[key] for key in keys if name == "project"]
+
+    in_play = {"invoice": [(("project", "7"),)], "project": [(("client", "5"),)],
+               "time_entry": [(("employee", "1"), ("project", "8"))]}
+    assert used_keys("client", ordered, in_play, read_references) == {"3", "4", "5"}
+    assert asked == [("project", ["7", "8"])]
+    assert used_keys("client", ordered, {}, read_references) == set()
+
+
+def test_a_deleted_row_uses_nothing() -> None:
+    """Seed 004's "when a Contract/Job ... [is] synced": a job deleted in the app is not one
+    synced into QuickBooks, so it sends no customer there."""
+    rows = [{"id": 7, "client_id": 3, "deleted_at": None},
+            {"id": 8, "client_id": 4, "deleted_at": datetime(2026, 1, 1)}]
+    assert references_in_use(SPECS["project"], rows) == [(("client", "3"),)]
+
+
+def test_only_the_rows_in_use_linked_or_asked_for_sync() -> None:
+    """Seed 004: "A customer account only exports to QuickBooks when it is manually synced
+    ..., or when a Contract/Job, Invoice, or Payment are synced"; once connected, "it is a
+    2-way sync from that point on"."""
+    window = read_scope(SPECS["client"], incremental=True, dates=DAYS, until=NOON,
+                        cursor=CURSOR)
+    keys = ["1", "2", "3"]
+    assert in_use(keys, linked={"1"}, used={"3"}, read=window) == [True, False, True]
+    record = read_scope(SPECS["client"], incremental=True, dates=DAYS, until=NOON,
+                        cursor=CURSOR, record_key="2")
+    assert in_use(["2"], linked=set(), used=set(), read=record) == [True]

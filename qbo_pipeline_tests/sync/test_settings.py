@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qbo_pipeline.defs.definitions import load_pipeline_specs
+from qbo_pipeline.specs import ConflictPolicy, Direction
 from qbo_pipeline.sync.mapping import map_row
 from qbo_pipeline.sync.settings import (
     FALSE_WORDS,
@@ -97,7 +98,7 @@ def test_a_name_format_chooses_the_template_the_company_maps_with() -> None:
                "job_address_line1": "9 Elm St"}
     assert map_row(job, project).payload["DisplayName"] == "P-7 - 9 Elm St"
     assert settings_read(SPECS["client"]) == {"customer_name_format", "capitalize_names",
-                                              "display_name_collision"}
+                                              "display_name_collision", "customers_sync"}
     assert specs_to_read_again("customer_name_format", SPECS) == ["client"]
     assert specs_to_read_again("job_name_format", SPECS) == ["project"]
     assert SPECS["client"].fields["DisplayName"].reverse_problem is not None  # push only
@@ -106,7 +107,8 @@ def test_a_name_format_chooses_the_template_the_company_maps_with() -> None:
 def test_a_template_with_no_choice_for_the_value_is_an_error() -> None:
     with pytest.raises(SettingError, match="setting customer_name_format is 'Nickname', which "
                                            "has no template"):
-        for_company(SPECS["client"], {"customer_name_format": "Nickname"})
+        for_company(SPECS["client"], {"customer_name_format": "Nickname",
+                                      "customers_sync": "always"})
 
 
 def test_capital_letters_are_the_companys_choice_and_spare_e_mail_addresses() -> None:
@@ -121,3 +123,24 @@ def test_capital_letters_are_the_companys_choice_and_spare_e_mail_addresses() ->
     assert plain["DisplayName"] == "Acme Builders"  # off by default
     assert "capitalize_names" in settings_read(SPECS["project"])
     assert specs_to_read_again("capitalize_names", SPECS) == ["client", "project"]
+
+
+def test_customers_sync_chooses_seed_000s_clients_or_seed_004s() -> None:
+    """Seed 004's customers ("only exports ... when it is manually synced ... or when a
+    Contract/Job, Invoice, or Payment are synced"; contact data "a 1-way push") for a company
+    that chooses them; seed 000's push of every client is the default."""
+    default = for_company(SPECS["client"], effective(CATALOG, None))
+    assert (default.direction, default.pulls, default.pull, default.only_when_used) == (
+        Direction.PUSH, False, None, False)
+    chosen = for_company(SPECS["client"], effective(CATALOG, {"customers_sync": "when used"}))
+    assert (chosen.direction, chosen.only_when_used, chosen.by_setting) == (
+        Direction.TWO_WAY, True, None)
+    assert set(chosen.pulled_fields) >= {"CompanyName", "BillAddr.City", "Active"}
+    contact = {"GivenName", "FamilyName", "PrimaryEmailAddr.Address",
+               "PrimaryPhone.FreeFormNumber"}
+    assert not contact & set(chosen.pulled_fields)
+    assert {chosen.conflict.policy_for(path) for path in contact} == {
+        ConflictPolicy.SOURCE_WINS}
+    job = for_company(SPECS["project"], effective(CATALOG, {"customers_sync": "when used"}))
+    assert job.pulls and not job.only_when_used  # every project syncs (seed 000)
+    assert specs_to_read_again("customers_sync", SPECS) == ["client", "project"]

@@ -64,7 +64,7 @@ def test_project_is_a_sub_customer_named_number_dash_name(specs: SpecSet) -> Non
 
 
 def test_project_contact_changed_in_qbo_is_kept(specs: SpecSet) -> None:
-    spec = specs["project"]
+    spec = as_configured(specs, "project")
     pushed = {"DisplayName": "P-007 - Kitchen", "Job": True, "ParentRef": {"value": "101"},
               "PrimaryPhone": {"FreeFormNumber": "555-0100"}}
     changed = {**pushed, "PrimaryPhone": {"FreeFormNumber": "555-0199"}}
