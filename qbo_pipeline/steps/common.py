@@ -41,6 +41,8 @@ class SyncScope:
     record_key: str | None = None  # one source record only: a per-record sync
     run_id: str | None = None  # the Dagster run, recorded with the conflicts it finds
     importing: bool = False  # the import on connect: match and link, write nothing to QBO
+    # A reconciliation run re-reads QBO's changes from here too (`sync.events.qbo_read_since`).
+    qbo_reread_since: datetime | None = None
 
 
 @dataclass(frozen=True)
