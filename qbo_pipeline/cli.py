@@ -662,6 +662,41 @@ def review(host: str, port: int, allowed_hosts: tuple[str, ...], log_level: str)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
+WEBHOOK_VERIFIER_VARIABLE = "QBO_WEBHOOK_VERIFIER_TOKEN"
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (QBO reaches it through your HTTPS proxy).")
+@click.option("--port", default=8767, show_default=True, type=int, help="Port to listen on.")
+@click.option("--path", default="/qbo/webhooks", show_default=True,
+              help="The path QBO posts to (the endpoint URL's path on Intuit's portal).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def webhooks(host: str, port: int, path: str, log_level: str) -> None:
+    """Receive QBO's webhooks: verify, store the events in the state DB, answer at once.
+
+    The verifier token is read from QBO_WEBHOOK_VERIFIER_TOKEN; the Dagster sensor
+    `webhook_sync_sensor` turns the stored events into sync runs.
+    """
+    import os
+
+    import uvicorn
+
+    from qbo_pipeline.defs.resources import StateDatabase
+    from qbo_pipeline.webhooks.server import webhook_config
+
+    token = os.environ.get(WEBHOOK_VERIFIER_VARIABLE, "")
+    if not token:
+        raise click.ClickException(
+            f"{WEBHOOK_VERIFIER_VARIABLE} is not set: copy the verifier token from your app's "
+            "Webhooks page on Intuit's developer portal (for the emulator, the token it signs "
+            "with: --webhook-verifier or PUT /admin/webhooks)")
+    sessions = StateDatabase.from_env().sessions()
+    click.echo(f"Webhook receiver on http://{host}:{port}{path}")
+    uvicorn.Server(webhook_config(sessions, token, host, port, path, log_level)).run()
+
+
 def review_desk(credential: AdminCredential | None = None) -> ReviewDesk:
     """The review page's desk on the environment's state DB and specs, syncing one record
     as `qbo-pipeline sync --entity E --id K` does."""

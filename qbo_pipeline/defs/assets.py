@@ -18,7 +18,7 @@ sees exactly the rows that stage held back, and a bad row never fails the step.
 
 import functools
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -54,8 +54,10 @@ from qbo_pipeline.defs.partitions import (
     MODE_TAG,
     MONTH_DIMENSION,
     REALM_DIMENSION,
+    RECONCILE_SINCE_TAG,
     month_of,
     month_partition_key,
+    parse_reconcile_tag,
     run_dates,
 )
 from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
@@ -160,6 +162,12 @@ def stages_of(spec: EntitySpec) -> tuple[str, ...]:
     if not spec.pushes:
         return PULL_STAGES
     return (*PUSH_STAGES, "applied") if spec.pulls else PUSH_STAGES
+
+
+def spec_asset_keys(specs: SpecSet, names: Collection[str]) -> list[AssetKey]:
+    """Every asset of the named specs, in dependency order."""
+    return [asset_key(stage, spec.name) for spec in specs.in_dependency_order()
+            if spec.name in names for stage in stages_of(spec)]
 
 
 def last_stage(spec: EntitySpec) -> AssetKey:
@@ -281,7 +289,9 @@ def scope_of(context: AssetExecutionContext, clock: SourceClock | None = None) -
                      until, run_id=context.run.run_id, importing=mode == IMPORT_MODE,
                      selected=None if selection is None else frozenset(
                          key.path[0] for key in selection),
-                     run_record=run_record_of(context.run.tags))
+                     run_record=run_record_of(context.run.tags),
+                     qbo_reread_since=parse_reconcile_tag(
+                         context.run.tags.get(RECONCILE_SINCE_TAG)))
 
 
 def realm_and_months(context: AssetExecutionContext) -> tuple[str, list[str]]:

@@ -20,7 +20,12 @@ from typing import Any
 from dagster import Definitions, definitions, in_process_executor
 
 from qbo_pipeline.defs.assets import build_all_assets
-from qbo_pipeline.defs.jobs import build_incremental_schedule, sync_job
+from qbo_pipeline.defs.events import build_webhook_sensor
+from qbo_pipeline.defs.jobs import (
+    build_incremental_schedule,
+    build_reconciliation_schedule,
+    sync_job,
+)
 from qbo_pipeline.defs.partitions import build_sync_partitions, sync_start_date
 from qbo_pipeline.defs.resources import QBOConnection, SourceDatabase, StateDatabase
 from qbo_pipeline.defs.sensors import realm_partitions_sensor
@@ -70,8 +75,9 @@ def build_defs(specs: SpecSet | None = None, resources: Mapping[str, Any] | None
         assets=build_all_assets(specs, build_sync_partitions(start), start,
                                 asset_owners(environ)),
         jobs=[sync_job],
-        schedules=[build_incremental_schedule(start, specs.settings)],
-        sensors=[realm_partitions_sensor],
+        schedules=[build_incremental_schedule(start, specs.settings),
+                   build_reconciliation_schedule(start, specs.settings)],
+        sensors=[realm_partitions_sensor, build_webhook_sensor(specs, start, specs.settings)],
         # Every run in one process, a backfill's included (its job is Dagster's implicit asset
         # job). Nothing goes through an IO manager: each spec's stages hand each other their
         # rows inside its one step, and a run is re-run whole (its writes are idempotent).

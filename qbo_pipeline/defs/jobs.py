@@ -1,12 +1,14 @@
-"""The sync job and the 15-minute schedule that runs it for every connected realm."""
+"""The sync job, the 15-minute schedule that runs it for every connected realm, and the daily
+reconciliation that also re-reads the last day of QBO's changes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from dagster import (
+    AssetKey,
     AssetSelection,
     DefaultScheduleStatus,
     RunRequest,
@@ -23,11 +25,13 @@ from qbo_pipeline.defs.partitions import (
     MODE_TAG,
     REALM_DIMENSION,
     REALM_TAG,
+    RECONCILE_SINCE_TAG,
     sync_run_partitions,
 )
 from qbo_pipeline.defs.resources import StateDatabase
 from qbo_pipeline.specs.company_settings import CompanySetting
 from qbo_pipeline.state import list_realms, synced_realms
+from qbo_pipeline.sync.events import reconciliation_start
 from qbo_pipeline.sync.scope import sync_start
 from qbo_pipeline.sync.settings import effective, syncs_by_itself
 
@@ -68,12 +72,16 @@ def realm_history(state_db: StateDatabase,
 
 
 def incremental_run_requests(context: ScheduleEvaluationContext, history: RealmHistory,
-                             default_start: date) -> Iterator[RunRequest | SkipReason]:
+                             default_start: date, *,
+                             reconcile: bool = False) -> Iterator[RunRequest | SkipReason]:
     """One incremental run per connected realm: on today's month, or, for a realm that has
     never synced, over every month since its start date (its first sync reads them all). The
     run key makes a tick's request unique, and the `qbo/realm` tag lets the run queue allow
-    one run per realm."""
+    one run per realm. A reconciliation's runs (`reconcile`) also re-read QBO's changes of the
+    last day (tag `qbo/reconcile_since`)."""
     moment = context.scheduled_execution_time or datetime.now(UTC)
+    extra = {RECONCILE_SINCE_TAG: reconciliation_start(moment).isoformat()} if reconcile else {}
+    prefix = "reconcile:" if reconcile else ""
     realms = context.instance.get_dynamic_partitions(REALM_DIMENSION)
     if not realms:
         yield SkipReason("no QBO company is connected yet: connect one to start syncing")
@@ -86,13 +94,22 @@ def incremental_run_requests(context: ScheduleEvaluationContext, history: RealmH
     for realm_id in realms:
         if realm_id in history.manual:
             continue  # a person syncs it, record by record
-        start = max(sync_start(history.starts.get(realm_id), default_start), default_start)
-        partitions = sync_run_partitions(realm_id, first_sync=realm_id not in history.synced,
-                                         start=start, today=today)
-        yield RunRequest(
-            run_key=f"{realm_id}:{moment.isoformat()}", partition_key=partitions.key,
-            tags={REALM_TAG: realm_id, MODE_TAG: INCREMENTAL_MODE, **partitions.tags},
-        )
+        yield realm_run_request(realm_id, history, default_start, today,
+                                f"{prefix}{realm_id}:{moment.isoformat()}", extra)
+
+
+def realm_run_request(realm_id: str, history: RealmHistory, default_start: date, today: date,
+                      run_key: str, tags: Mapping[str, str] | None = None,
+                      asset_selection: Sequence[AssetKey] | None = None) -> RunRequest:
+    """An incremental sync run of one realm, on the partitions its sync covers."""
+    start = max(sync_start(history.starts.get(realm_id), default_start), default_start)
+    partitions = sync_run_partitions(realm_id, first_sync=realm_id not in history.synced,
+                                     start=start, today=today)
+    return RunRequest(
+        run_key=run_key, partition_key=partitions.key,
+        tags={REALM_TAG: realm_id, MODE_TAG: INCREMENTAL_MODE, **partitions.tags, **(tags or {})},
+        asset_selection=list(asset_selection) if asset_selection is not None else None,
+    )
 
 
 def build_incremental_schedule(default_start: date, catalog: Mapping[str, CompanySetting]
@@ -107,3 +124,22 @@ def build_incremental_schedule(default_start: date, catalog: Mapping[str, Compan
                                             default_start)
 
     return incremental_sync
+
+
+RECONCILE_DAILY = "0 3 * * *"
+RECONCILIATION_SCHEDULE_NAME = "daily_cdc_reconciliation"
+
+
+def build_reconciliation_schedule(default_start: date, catalog: Mapping[str, CompanySetting]
+                                  | None = None) -> ScheduleDefinition:
+    @schedule(name=RECONCILIATION_SCHEDULE_NAME, cron_schedule=RECONCILE_DAILY, job=sync_job,
+              execution_timezone="UTC", default_status=DefaultScheduleStatus.STOPPED,
+              description="Daily at 03:00 UTC, an incremental sync of each realm that also "
+                          "re-reads QBO's changes of the last 25 hours (CDC): what webhooks "
+                          "missed, as Intuit asks of apps that use them.")
+    def daily_cdc_reconciliation(context: ScheduleEvaluationContext,
+                                 state_db: StateDatabase) -> Iterator[RunRequest | SkipReason]:
+        yield from incremental_run_requests(context, realm_history(state_db, catalog),
+                                            default_start, reconcile=True)
+
+    return daily_cdc_reconciliation

@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from dagster import (
     DynamicPartitionsDefinition,
@@ -52,6 +52,8 @@ DEFAULT_SYNC_START_DATE = "2024-01-01"
 REALM_TAG = "qbo/realm"
 MODE_TAG = "qbo/mode"
 DAYS_TAG = "qbo/days"
+# A reconciliation run (the daily schedule) re-reads QBO's changes since this moment (ISO 8601).
+RECONCILE_SINCE_TAG = "qbo/reconcile_since"
 # The tags Dagster gives the one run of a backfill over a range of partitions.
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -113,6 +115,18 @@ def parse_days_tag(text: str) -> BusinessDates:
     if last_day < first_day:
         raise ValueError(f"run tag {DAYS_TAG}={text!r} ends before it starts")
     return BusinessDates(first_day, last_day)
+
+
+def parse_reconcile_tag(text: str | None) -> datetime | None:
+    """The moment of a `qbo/reconcile_since` tag (UTC unless it names an offset), or None."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"run tag {RECONCILE_SINCE_TAG}={text!r} is not a moment: write it as "
+                         "ISO 8601, e.g. 2025-03-04T03:00:00+00:00") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def run_dates(months: Sequence[str], days_tag: str | None) -> BusinessDates:

@@ -30,8 +30,7 @@ from qbo_pipeline.defs.assets import (
     RENAMED_RECORDS_METADATA,
     SWITCHED_OFF_METADATA,
     StageFailed,
-    asset_key,
-    stages_of,
+    spec_asset_keys,
 )
 from qbo_pipeline.defs.definitions import build_defs
 from qbo_pipeline.defs.instance import WORKER_TAG, this_worker
@@ -59,6 +58,7 @@ from qbo_pipeline.state import (
     synced_realms,
 )
 from qbo_pipeline.steps.common import COUNT_NAMES, RECORD_TAG
+from qbo_pipeline.sync.events import with_references
 from qbo_pipeline.sync.scope import BusinessDates, imported_on_connect, sync_start
 
 ProgressCallback = Callable[[str], None]
@@ -122,19 +122,12 @@ def quarantined_rows(state_db: StateDatabase, realm_id: str) -> list[QuarantineR
 def chain_keys(specs: SpecSet, spec_name: str | None = None) -> list[AssetKey]:
     """Every asset of the spec and of the specs it refers to, directly or not (all specs when
     no name is given), so the references resolve through links this run writes."""
-    by_name = {spec.name: spec for spec in specs.in_dependency_order()}
-    if spec_name is not None and spec_name not in by_name:
+    names = {spec.name for spec in specs}
+    if spec_name is not None and spec_name not in names:
         raise SyncRunError(f"unknown entity {spec_name!r}: the mapping specs define "
-                           f"{', '.join(sorted(by_name))}")
-    wanted = set(by_name) if spec_name is None else {spec_name}
-    pending = list(wanted)
-    while pending:
-        for upstream in by_name[pending.pop()].references().values():
-            if upstream not in wanted:
-                wanted.add(upstream)
-                pending.append(upstream)
-    return [asset_key(stage, name) for name in by_name if name in wanted
-            for stage in stages_of(by_name[name])]
+                           f"{', '.join(sorted(names))}")
+    return spec_asset_keys(specs, names if spec_name is None
+                           else with_references(specs, [spec_name]))
 
 
 def run_sync(specs: SpecSet, resources: SyncResources, instance: DagsterInstance,

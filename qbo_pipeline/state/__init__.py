@@ -115,3 +115,22 @@ __all__ = [
     "set_realm_setting", "state_sessions", "supersede_writes", "synced_realms", "token_expiry",
     "unanswered_batches", "upsert_links", "upsert_realm",
 ]
+
+# The webhook events (issue 11): kept apart so the lists above stay as they are.
+from qbo_pipeline.state.models import WebhookEventRecord  # noqa: E402
+from qbo_pipeline.state.webhook_events import (  # noqa: E402
+    NotifiedChange,
+    list_webhook_events,
+    pending_webhook_events,
+    run_keys_without_run_id,
+    set_webhook_run_id,
+    settle_webhook_events,
+    store_webhook_events,
+    webhook_events_of_run,
+)
+
+__all__ += [
+    "NotifiedChange", "WebhookEventRecord", "list_webhook_events", "pending_webhook_events",
+    "run_keys_without_run_id", "set_webhook_run_id", "settle_webhook_events",
+    "store_webhook_events", "webhook_events_of_run",
+]

@@ -17,7 +17,8 @@
 - `run_results`: the counts of each run;
 - `write_log`: each QBO write's request id, recorded before the batch is sent, so that a run
   killed between the write and its link can be recovered without a duplicate;
-- `realms` and `tokens`: connected QBO companies and their OAuth tokens, encrypted.
+- `realms` and `tokens`: connected QBO companies and their OAuth tokens, encrypted;
+- `webhook_events`: the changes QBO's webhooks notified, and the sync run each asked for.
 
 Every table's name starts with `qbo_`, so that the state can live in a database that holds
 other tables too: Dagster's own storage, for one, has a `snapshots` table.
@@ -382,3 +383,32 @@ class TokenRecord(StateBase):
     access_token_expires_at: Mapped[datetime | None]
     refresh_token_expires_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class WebhookEventRecord(StateBase):
+    """A change QBO notified by webhook, stored before the delivery is answered; one row per
+    change (realm, entity, Id, lastUpdated), however often it is delivered. `outcome` is None
+    until the webhook sensor handles it (see `sync.events`): then the run it asked for
+    (`run_key`, and the run's id once Dagster has it) or why it needed none."""
+
+    __tablename__ = "qbo_webhook_events"
+    __table_args__ = (
+        UniqueConstraint("realm_id", "qbo_entity", "qbo_id", "last_updated",
+                         name="uq_webhook_events_change"),
+        Index("ix_webhook_events_outcome", "outcome"),
+        Index("ix_webhook_events_run_key", "run_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    qbo_entity: Mapped[str] = mapped_column(String(64))
+    qbo_id: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(20))
+    last_updated: Mapped[datetime | None]
+    event_id: Mapped[str | None]
+    received_at: Mapped[datetime] = mapped_column(default=utc_now)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    run_key: Mapped[str | None]
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    handled_at: Mapped[datetime | None]

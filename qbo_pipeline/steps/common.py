@@ -47,6 +47,8 @@ class SyncScope:
     # run use an `only_when_used` spec's rows.
     selected: frozenset[str] | None = None
     run_record: tuple[str, str] | None = None
+    # A reconciliation run re-reads QBO's changes from here too (`sync.events.qbo_read_since`).
+    qbo_reread_since: datetime | None = None
 
     def runs(self, spec_name: str) -> bool:
         return self.selected is None or spec_name in self.selected

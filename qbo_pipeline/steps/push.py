@@ -103,6 +103,7 @@ from qbo_pipeline.sync.batches import (
 )
 from qbo_pipeline.sync.cursor import RowProgress, next_cursor, window_rows
 from qbo_pipeline.sync.diff import qbo_updated_at
+from qbo_pipeline.sync.events import qbo_read_since
 from qbo_pipeline.sync.ids import payload_hash, request_id
 from qbo_pipeline.sync.mapping import DELETED, PAYLOAD, SOURCE_KEY, NotCreated, frame_records
 from qbo_pipeline.sync.names import (
@@ -413,7 +414,8 @@ def refresh_snapshots(spec: EntitySpec, client: QBOClient, sessions: sessionmake
     realm_id = scope.realm_id
     with sessions.begin() as session:
         cursor = get_cursor(session, realm_id, spec.name)
-        last = cursor.snapshot_cursor if cursor is not None else None
+        last = qbo_read_since(cursor.snapshot_cursor if cursor is not None else None,
+                              scope.qbo_reread_since)
     if spec.pulls:
         query = pull_query(spec, now, last)
         records = client.changed_since(query.qbo_entity, query.since, now, query.filter)
