@@ -196,7 +196,7 @@ def test_nobody_consenting_times_out_with_what_to_do(app: App) -> None:
     result = CliRunner().invoke(main, ["connect", "--no-browser", "--timeout", "1"])
 
     assert result.exit_code == 1, result.output
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # the 1-second wait, not a hang
     assert "Open this address in a browser on this machine" in result.output
     assert f"{app.qbo_url}/connect/oauth2?" in result.output
     assert "nobody consented within 1 second" in result.output
