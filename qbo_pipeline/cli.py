@@ -116,6 +116,8 @@ def demo_data(url: str, clients: int | None, rows: int | None, seed: int, reset:
 
 # --- connect, sync, demo ---------------------------------------------------------------------
 
+# How long `connect` waits for a person to sign in to Intuit and choose a company.
+BROWSER_CONSENT_SECONDS = 300
 CONNECT_HINT = ("connect one with `qbo-pipeline connect` (or run `qbo-pipeline demo` for a demo "
                 "company)")
 
@@ -127,20 +129,32 @@ CONNECT_HINT = ("connect one with `qbo-pipeline connect` (or run `qbo-pipeline d
               help="Run the import on connect: link the source's names-list records to the "
                    "QBO records they match, import what the specs import, write nothing to "
                    "QBO (default: for a company connected for the first time).")
-def connect(realm: str | None, run_import: bool | None) -> None:
+@click.option("--browser/--no-browser", "open_browser", default=True, show_default=True,
+              help="Open the consent screen in this machine's web browser (--no-browser: only "
+                   "print its address, e.g. over SSH with the redirect URI's port forwarded).")
+@click.option("--timeout", "timeout_seconds", default=BROWSER_CONSENT_SECONDS,
+              show_default=True, type=click.IntRange(min=1),
+              help="Seconds to wait for the consent redirect to reach the local callback.")
+def connect(realm: str | None, run_import: bool | None, open_browser: bool,
+            timeout_seconds: int) -> None:
     """Connect a QBO company: consent, then its tokens are stored encrypted in the state DB.
 
-    Against the local emulator, consent is immediate; against QBO, open the printed address,
-    consent, and paste the address QBO redirected to. A company connected for the first time
-    is then imported (one Dagster run): its customers, employees, services... are matched to
-    the source's records by the specs' match keys and linked, before any sync writes to QBO.
+    Against the emulator's development app, consent is immediate. With a QBO app whose
+    redirect URI (QBO_REDIRECT_URI) is on this machine, e.g. http://localhost:8000/callback,
+    the consent screen opens in the browser and a server on 127.0.0.1 at that port receives
+    QBO's redirect; with any other redirect URI, paste the address QBO redirected to. A
+    company connected for the first time is then imported (one Dagster run): its customers,
+    employees, services... are matched to the source's records by the specs' match keys and
+    linked, before any sync writes to QBO.
     """
-    from qbo_pipeline.connections import connect_company
+    from qbo_pipeline.connections import connect_company, consent_for
     from qbo_pipeline.defs.runner import SyncResources, connected_realms
 
     resources = SyncResources.from_env()
     known = set(connected_realms(resources.state_db))
-    realm_id = _guarded(lambda: connect_company(resources, realm, _ask_redirect))
+    show = _show_consent(open_browser, timeout_seconds, resources.qbo.redirect_uri)
+    consent = consent_for(resources.qbo, show, _ask_redirect, timeout_seconds)
+    realm_id = _guarded(lambda: connect_company(resources, realm, consent))
     click.echo(f"connected QBO company {realm_id}")
     if run_import if run_import is not None else realm_id not in known:
         _import_company(_load_specs(), resources, realm_id)
@@ -228,6 +242,33 @@ def _import_company(specs: SpecSet, resources: SyncResources, realm_id: str) -> 
     for entity, numbers in report.applied.items():
         click.echo(f"  {entity:<12} imported {numbers.get('created', 0)}, updated "
                    f"{numbers.get('updated', 0)} from QBO into the source")
+
+
+def _show_consent(open_browser: bool, timeout_seconds: int,
+                  redirect_uri: str) -> Callable[[str], None]:
+    from qbo_pipeline.qbo.callback import duration_words
+
+    def show(consent_url: str) -> None:
+        if open_browser:
+            click.echo("Opening QuickBooks' consent screen in your web browser; if it does not "
+                       f"open, open this address in a browser on this machine:\n{consent_url}")
+        else:
+            click.echo("Open this address in a browser on this machine, sign in to QuickBooks "
+                       f"and choose the company to connect:\n{consent_url}")
+        click.echo(f"Waiting up to {duration_words(timeout_seconds)} for QuickBooks to send the "
+                   f"browser back to {redirect_uri} (Ctrl-C stops)")
+        if open_browser and not _open_browser(consent_url):
+            click.echo("No web browser could be opened here: open the address above yourself.")
+    return show
+
+
+def _open_browser(url: str) -> bool:
+    import webbrowser
+
+    try:
+        return webbrowser.open(url)
+    except webbrowser.Error:
+        return False
 
 
 def _ask_redirect(consent_url: str) -> str:

@@ -1,7 +1,9 @@
 """Connecting a QBO company: the OAuth authorization-code flow, tokens stored encrypted.
 
-Against the local emulator consent is immediate; against QBO a person consents in a browser
-and the address QBO redirected to is handed back (`ask_redirect`). The redirect's parsing and
+How the consent redirect comes back is a `Consent`: the emulator's development app consents at
+once (`immediate_consent`); with a redirect URI on this machine a person consents in a browser
+and a local server receives the redirect (`browser_consent`); with any other redirect URI the
+person pastes the address the browser ended on (`pasted_consent`). The redirect's parsing and
 checks are QBO protocol (`qbo.parse_consent_redirect`); this module stores the outcome.
 """
 
@@ -20,7 +22,14 @@ from dagster import DagsterInstance
 from qbo_pipeline.defs.partitions import REALM_DIMENSION
 from qbo_pipeline.defs.resources import QBOConnection, StateDatabase, StateTokens
 from qbo_pipeline.defs.runner import SyncResources
-from qbo_pipeline.qbo import OAuthTokenProvider, parse_consent_redirect
+from qbo_pipeline.qbo import (
+    CallbackAddress,
+    ConsentError,
+    OAuthTokenProvider,
+    local_callback,
+    parse_consent_redirect,
+)
+from qbo_pipeline.qbo.callback import ConsentReceiver, Finish
 from qbo_pipeline.qbo.errors import AuthError, QBOError
 from qbo_pipeline.state import (
     StateTokenStore,
@@ -38,8 +47,13 @@ from qbo_pipeline.sync.connection_health import ConnectionHealth, connection_hea
 
 AskRedirect = Callable[[str], str]
 """Given the consent address, returns the address QBO redirected to after consent."""
+Show = Callable[[str], None]
+"""Puts the consent address before the person (opens a browser on it, or prints it)."""
+Consent = Callable[[str, Finish], str]
+"""Has the consent address (its first argument) consented to, and hands the redirect that
+comes back to `Finish`; returns the realm id `Finish` connected."""
 
-CONSENT_TIMEOUT_SECONDS = 30
+CONSENT_TIMEOUT_SECONDS = 30  # the emulator's immediate answer
 
 
 def token_provider(qbo: QBOConnection, state_db: StateDatabase) -> OAuthTokenProvider:
@@ -50,23 +64,62 @@ def token_provider(qbo: QBOConnection, state_db: StateDatabase) -> OAuthTokenPro
 
 
 def connect_company(resources: SyncResources, realm_id: str | None = None,
-                    ask_redirect: AskRedirect | None = None) -> str:
+                    consent: Consent | None = None) -> str:
     """Consent, swap the code for tokens and register the realm; returns its id.
 
-    `realm_id` asks the emulator for that company back (after a restart); real QBO ignores it.
+    `consent` defaults to the emulator's immediate one. `realm_id` asks the emulator for that
+    company back (after a restart); real QBO ignores it.
     """
-    state = secrets.token_urlsafe(16)
+    state = secrets.token_urlsafe(16)  # the CSRF guard: only its own redirect completes this
     url = token_provider(resources.qbo, resources.state_db).authorization_url(state)
     if realm_id:
         url += "&" + urlencode({"realm_id": realm_id})
-    consent = requests.get(url, allow_redirects=False, timeout=CONSENT_TIMEOUT_SECONDS)
-    location = consent.headers.get("Location", "")
-    if not location.startswith(resources.qbo.redirect_uri):
-        if ask_redirect is None:
-            raise ConnectionError("QBO asks a person to consent: open the consent address "
-                                  "in a browser (run `qbo-pipeline connect` in a terminal)")
-        location = ask_redirect(url)
-    return complete_connection(resources.qbo, resources.state_db, location, state)
+
+    def finish(redirect_url: str) -> str:
+        return complete_connection(resources.qbo, resources.state_db, redirect_url, state)
+
+    chosen = consent or immediate_consent(resources.qbo.redirect_uri)
+    return chosen(url, finish)
+
+
+def consent_for(qbo: QBOConnection, show: Show, ask_redirect: AskRedirect,
+                timeout_seconds: float) -> Consent:
+    """How `qbo-pipeline connect` gets consent with this configuration (see the module)."""
+    if qbo.emulator_app():
+        return immediate_consent(qbo.redirect_uri)
+    address = local_callback(qbo.redirect_uri)
+    if address is None:
+        return pasted_consent(ask_redirect)
+    return browser_consent(address, show, timeout_seconds)
+
+
+def immediate_consent(redirect_uri: str) -> Consent:
+    """The emulator's consent: it redirects at once, so the redirect is read, not followed."""
+    def consent(url: str, finish: Finish) -> str:
+        answer = requests.get(url, allow_redirects=False, timeout=CONSENT_TIMEOUT_SECONDS)
+        location = answer.headers.get("Location", "")
+        if not location.startswith(redirect_uri):
+            raise ConsentError("QBO asks a person to consent: run `qbo-pipeline connect` in a "
+                               "terminal, with the QBO app's QBO_CLIENT_ID and QBO_REDIRECT_URI")
+        return finish(location)
+    return consent
+
+
+def browser_consent(address: CallbackAddress, show: Show, timeout_seconds: float) -> Consent:
+    """A person consents in a browser; a server on 127.0.0.1 receives the redirect, or
+    `ConsentError` says nobody consented within `timeout_seconds`."""
+    def consent(url: str, finish: Finish) -> str:
+        with ConsentReceiver(address, finish) as receiver:
+            show(url)  # once listening, so that even an instant redirect finds the server
+            return receiver.wait(timeout_seconds)
+    return consent
+
+
+def pasted_consent(ask_redirect: AskRedirect) -> Consent:
+    """The redirect URI is not on this machine: the person pastes where the browser ended."""
+    def consent(url: str, finish: Finish) -> str:
+        return finish(ask_redirect(url))
+    return consent
 
 
 def complete_connection(qbo: QBOConnection, state_db: StateDatabase, redirect_url: str,

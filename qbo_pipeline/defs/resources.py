@@ -115,10 +115,15 @@ class QBOConnection(ConfigurableResource):
             "throttle_backoff_seconds": self.throttle_backoff_seconds,
         })
 
+    def emulator_app(self) -> bool:
+        """Whether this is the bundled emulator's development app, whose OAuth server consents
+        at once for its one user (no person, no browser)."""
+        return self.client_id == EMULATOR_CLIENT_ID
+
     def _client_secret(self) -> str:
         if self.client_secret:
             return self.client_secret
-        if self.client_id == EMULATOR_CLIENT_ID:
+        if self.emulator_app():
             return EMULATOR_CLIENT_SECRET  # published with the emulator: not a secret
         raise ValueError(f"no client secret for the QBO app {self.client_id}: set "
                          f"{QBO_CLIENT_SECRET_VARIABLE} to the app's client secret (Intuit's "

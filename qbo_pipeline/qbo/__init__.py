@@ -34,7 +34,13 @@ from qbo_pipeline.qbo.errors import (
     ValidationError,
     refused_for_good,
 )
-from qbo_pipeline.qbo.oauth import ConsentResult, parse_consent_redirect
+from qbo_pipeline.qbo.oauth import (
+    CallbackAddress,
+    ConsentResult,
+    carries_consent_answer,
+    local_callback,
+    parse_consent_redirect,
+)
 from qbo_pipeline.qbo.queries import escape_query_value
 from qbo_pipeline.qbo.settings import QBOSettings
 from qbo_pipeline.qbo.tokens import InMemoryTokenStore, OAuthTokenProvider, TokenSet, TokenStore
@@ -46,6 +52,7 @@ __all__ = [
     "AuthError",
     "BatchOperation",
     "BatchResult",
+    "CallbackAddress",
     "ConnectionExpiredError",
     "ConsentError",
     "ConsentResult",
@@ -69,7 +76,9 @@ __all__ = [
     "ValidationError",
     "batch_item_id",
     "batch_request_id",
+    "carries_consent_answer",
     "escape_query_value",
+    "local_callback",
     "newer_sync_token",
     "parse_consent_redirect",
     "qbo_entity",

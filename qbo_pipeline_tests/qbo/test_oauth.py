@@ -6,7 +6,14 @@ from urllib.parse import urlencode
 
 import pytest
 
-from qbo_pipeline.qbo import ConsentError, ConsentResult, parse_consent_redirect
+from qbo_pipeline.qbo import (
+    CallbackAddress,
+    ConsentError,
+    ConsentResult,
+    carries_consent_answer,
+    local_callback,
+    parse_consent_redirect,
+)
 
 CALLBACK = "http://localhost:8000/callback"
 STATE = "state-4f1c"
@@ -61,3 +68,36 @@ def test_an_error_that_is_not_a_short_code_is_cut() -> None:
 def test_no_expected_state_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="expected_state"):
         parse_consent_redirect(redirect(code=CODE, realmId="9130"), "")
+
+
+@pytest.mark.parametrize(("redirect_uri", "address"), [
+    ("http://localhost:8000/callback", CallbackAddress(8000, "/callback")),
+    ("http://127.0.0.1:53682/qbo/callback", CallbackAddress(53682, "/qbo/callback")),
+    ("http://localhost/callback", CallbackAddress(80, "/callback")),
+    ("http://localhost:8000", CallbackAddress(8000, "/")),
+])
+def test_a_redirect_uri_on_this_machine_is_received_locally(redirect_uri: str,
+                                                             address: CallbackAddress) -> None:
+    assert local_callback(redirect_uri) == address
+
+
+@pytest.mark.parametrize("redirect_uri", [
+    "https://app.example.com/qbo/callback",  # the app's own server
+    "https://localhost:8000/callback",  # a local server has no certificate to answer https
+    "https://developer.intuit.com/v2/OAuth2Playground/RedirectUrl",
+    "http://localhost:port/callback",
+    "http://192.168.1.5:8000/callback",  # another machine's view of this one: not loopback
+])
+def test_any_other_redirect_uri_is_not(redirect_uri: str) -> None:
+    assert local_callback(redirect_uri) is None
+
+
+@pytest.mark.parametrize(("target", "answer"), [
+    ("/callback?code=c&state=s&realmId=1", True),
+    ("/callback?error=access_denied&state=s", True),
+    ("/callback?state=s", True),
+    ("/callback", False),
+    ("/callback?utm_source=mail", False),
+])
+def test_a_consent_answer_carries_a_code_a_state_or_an_error(target: str, answer: bool) -> None:
+    assert carries_consent_answer(target) is answer
