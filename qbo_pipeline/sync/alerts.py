@@ -42,12 +42,13 @@ REPAIR_QUARANTINE = ("repair the held rows in the source (qbo-pipeline quarantin
 DECIDE_CONFLICTS = "decide them: qbo-pipeline conflicts list --realm {realm} --entity {spec}"
 
 # Credentials as they could appear in an error text: a bearer header, an OAuth form or JSON
-# field, or a long opaque string (Intuit's tokens are hundreds of characters).
+# field, or a long opaque string (Intuit's tokens are hundreds of characters; a JWT's parts,
+# between its dots, are each that long, while a dotted module path's parts are short).
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
     re.compile(r"(?i)((?:access|refresh|id)_token|client_secret|verifier_token|password)"
                r"([\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]+"),
-    re.compile(r"[A-Za-z0-9_\-\.=+]{40,}"),
+    re.compile(r"[A-Za-z0-9_\-=+]{40,}"),
 )
 
 
