@@ -4,7 +4,8 @@
   sync, a backfill, the health job) becomes one alert naming its job, run id, company and fix.
 - `check_alerts`, a run-status sensor on finished runs: the failed checks of the run whose rule
   made them alerts (they carry `ALERT_METADATA`: an expiring or expired refresh token, a
-  growing quarantine, a long-open conflict) are sent on, one message per company.
+  growing quarantine, a long-open conflict) are sent on, one message per company; the same
+  alert raised by an earlier run lately is not sent again (`sync.alerts.REPEAT_AFTER`).
 
 The checks and the failed runs are in the Dagster UI either way; the sensors only deliver
 them. Delivery is a JSON POST to `QBO_ALERT_WEBHOOK_URL` (a Slack incoming webhook reads its
@@ -17,15 +18,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
 from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckKey,
     ConfigurableResource,
     DagsterEventType,
+    DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
     EnvVar,
+    EventLogEntry,
     MetadataValue,
     RunFailureSensorContext,
     RunStatusSensorContext,
@@ -37,7 +43,7 @@ from dagster import (
 from dagster_shared.error import SerializableErrorInfo
 
 from qbo_pipeline.defs.partitions import RANGE_START_TAG, REALM_DIMENSION, REALM_TAG
-from qbo_pipeline.sync.alerts import Alert, run_failure_alert
+from qbo_pipeline.sync.alerts import Alert, is_repeat, run_failure_alert
 
 ALERT_WEBHOOK_VARIABLE = "QBO_ALERT_WEBHOOK_URL"
 # A check result's alerts for a person, as the JSON the webhook receives (`Alert.to_json`):
@@ -46,6 +52,9 @@ ALERT_METADATA = "alerts"
 RUN_FAILURE_SENSOR_NAME = "sync_run_failure_alert"
 CHECK_ALERTS_SENSOR_NAME = "check_alerts"
 PARTITION_REALM_TAG = f"dagster/partition/{REALM_DIMENSION}"
+# Earlier evaluations of a check looked at for a repeated alert: a day of 15-minute runs of
+# ten companies (with more, an alert may be sent again sooner: a repeat, never a loss).
+HISTORY_LIMIT = 1000
 
 
 class AlertDeliveryError(Exception):
@@ -114,7 +123,11 @@ def error_text(error: SerializableErrorInfo) -> str:
     return text
 
 
+# Every run of the instance, not only this code location's: `qbo-pipeline sync` runs its job
+# in its own process, so its runs carry no code location for the sensor to match (the
+# instance serves this pipeline alone).
 @run_failure_sensor(name=RUN_FAILURE_SENSOR_NAME, default_status=DefaultSensorStatus.RUNNING,
+                    monitor_all_code_locations=True,
                     description="Sends an alert for every failed run (a sync, a backfill, the "
                                 "health job) to QBO_ALERT_WEBHOOK_URL, naming the company and "
                                 "the fix.")
@@ -126,24 +139,51 @@ def sync_run_failure_alert(context: RunFailureSensorContext, alerts: AlertWebhoo
 
 
 def check_alert_payloads(context: RunStatusSensorContext) -> Iterator[Mapping[str, Any]]:
-    """The alerts of the run's failed checks, as their checks wrote them."""
-    records = context.instance.all_logs(context.dagster_run.run_id,
-                                        of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
-    for record in records:
-        event = record.dagster_event
-        if event is None or event.event_type is not DagsterEventType.ASSET_CHECK_EVALUATION:
+    """The alerts of the run's failed checks, as their checks wrote them, but those an
+    earlier run's check raised lately (already sent)."""
+    run_id = context.dagster_run.run_id
+    now = datetime.now(UTC)
+    for record in context.instance.all_logs(run_id,
+                                            of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = _evaluation(record)
+        if evaluation is None or evaluation.passed:
             continue
-        evaluation = event.asset_check_evaluation_data
-        if evaluation.passed:
+        found = _payloads(evaluation)
+        if found:
+            earlier = list(_earlier_payloads(context.instance, evaluation.asset_check_key,
+                                             run_id))
+            yield from (payload for payload in found if not is_repeat(payload, earlier, now))
+
+
+def _evaluation(record: EventLogEntry) -> AssetCheckEvaluation | None:
+    event = record.dagster_event
+    if event is None or event.event_type is not DagsterEventType.ASSET_CHECK_EVALUATION:
+        return None
+    return event.asset_check_evaluation_data
+
+
+def _payloads(evaluation: AssetCheckEvaluation) -> list[Mapping[str, Any]]:
+    stored = evaluation.metadata.get(ALERT_METADATA)
+    found = stored.value if stored is not None else None
+    return [p for p in found if isinstance(p, Mapping)] if isinstance(found, list) else []
+
+
+def _earlier_payloads(instance: DagsterInstance, key: AssetCheckKey,
+                      run_id: str) -> Iterator[tuple[datetime, Mapping[str, Any]]]:
+    """The alerts of the check's latest evaluations by other runs (every company's: the
+    check is one for all of them), with when each was raised."""
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        key, limit=HISTORY_LIMIT)
+    for execution in history:
+        evaluation = _evaluation(execution.event) if execution.event is not None else None
+        if execution.run_id == run_id or evaluation is None:
             continue
-        stored = evaluation.metadata.get(ALERT_METADATA)
-        found = stored.value if stored is not None else None
-        if isinstance(found, list):
-            yield from (payload for payload in found if isinstance(payload, Mapping))
+        when = datetime.fromtimestamp(execution.create_timestamp, UTC)
+        yield from ((when, payload) for payload in _payloads(evaluation))
 
 
 @run_status_sensor(name=CHECK_ALERTS_SENSOR_NAME, run_status=DagsterRunStatus.SUCCESS,
-                   default_status=DefaultSensorStatus.RUNNING,
+                   default_status=DefaultSensorStatus.RUNNING, monitor_all_code_locations=True,
                    description="Sends the alerts of a finished run's failed checks (refresh "
                                "tokens expiring or expired, growing quarantines, long-open "
                                "conflicts) to QBO_ALERT_WEBHOOK_URL.")

@@ -17,10 +17,11 @@ anything shaped like a credential before a message leaves the pipeline.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from qbo_pipeline.sync.connection_health import ConnectionHealth, HealthLevel
 
@@ -31,6 +32,10 @@ GROWING_RUNS = 2
 QUARANTINE_THRESHOLD = 100
 # A conflict holds its record back from syncing until decided: a week is long enough.
 LONG_OPEN_DAYS = 7
+# The same alert (company, subject, severity) is sent again only after this long: a conflict
+# open for a week would otherwise alert at every 15-minute run. Under a day, so that the daily
+# token check's warning is sent each day although its runs start a few seconds apart.
+REPEAT_AFTER = timedelta(hours=20)
 
 AUTH_MARKERS = ("3200", "3100", "401", "unauthorized", "authoriz", "invalid_grant",
                 "refresh token", "token refresh", "no active quickbooks connection")
@@ -78,6 +83,21 @@ class Alert:
         return {"text": self.text(), "severity": str(self.severity), "realm_id": self.realm_id,
                 "subject": self.subject, "message": redact(self.message),
                 "fix": redact(self.fix)}
+
+
+AlertPayload = Mapping[str, Any]
+
+
+def alert_identity(payload: AlertPayload) -> tuple[Any, Any, Any]:
+    return payload.get("realm_id"), payload.get("subject"), payload.get("severity")
+
+
+def is_repeat(payload: AlertPayload, earlier: Iterable[tuple[datetime, AlertPayload]],
+              now: datetime, *, repeat_after: timedelta = REPEAT_AFTER) -> bool:
+    """Whether the same alert was raised (by an earlier run's check) within `repeat_after`."""
+    wanted = alert_identity(payload)
+    return any(alert_identity(other) == wanted and _aware(now) - _aware(when) < repeat_after
+               for when, other in earlier)
 
 
 def redact(text: str) -> str:

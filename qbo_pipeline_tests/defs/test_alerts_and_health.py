@@ -24,6 +24,7 @@ from dagster import (
     DagsterInstance,
     ExecuteInProcessResult,
     build_run_status_sensor_context,
+    build_sensor_context,
     materialize,
 )
 
@@ -240,6 +241,22 @@ def test_a_failed_sync_run_is_an_alert_naming_the_run_company_and_fix(
     assert pipeline.realm.refresh_token not in json.dumps(alert)
 
 
+def test_the_failure_sensor_ticking_on_the_instance_sends_the_runs_failed_since(
+        pipeline: PipelineUnderTest, receiver: AlertReceiver) -> None:
+    """As the daemon runs it: a first tick starts from now, the next sends what failed since
+    (a run of the CLI's own process included: it has no code location to match)."""
+    resources = {"alerts": AlertWebhook(url=receiver.url)}
+    with build_sensor_context(instance=pipeline.instance, resources=resources) as first:
+        sync_run_failure_alert.evaluate_tick(first)
+        cursor = first.cursor
+    result = failing_sync(pipeline)
+    with build_sensor_context(instance=pipeline.instance, resources=resources,
+                              cursor=cursor) as second:
+        sync_run_failure_alert.evaluate_tick(second)
+    assert [alert["subject"] for alert in receiver.received] == [
+        f"run {result.dagster_run.run_id} of {result.dagster_run.job_name}"]
+
+
 def test_an_unreachable_or_refusing_webhook_fails_without_naming_its_address(
         pipeline: PipelineUnderTest) -> None:
     result = failing_sync(pipeline)
@@ -309,3 +326,9 @@ def test_a_conflict_open_longer_than_a_week_is_an_alert(pipeline: PipelineUnderT
     assert alert["realm_id"] == realm_id and alert["subject"] == "client conflicts"
     assert alert["fix"] == f"decide them: qbo-pipeline conflicts list --realm {realm_id} " \
                            "--entity client"
+
+    # The next run (15 minutes later, say) still shows it red, but does not send it again.
+    again = pipeline.run(selection=clients)
+    assert conflicts_check(again).severity is AssetCheckSeverity.ERROR
+    send_check_alerts(again, pipeline.instance, receiver.url)
+    assert len(receiver.received) == 1

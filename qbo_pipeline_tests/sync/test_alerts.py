@@ -12,9 +12,11 @@ from qbo_pipeline.sync.alerts import (
     GROWING_RUNS,
     LONG_OPEN_DAYS,
     QUARANTINE_THRESHOLD,
+    REPEAT_AFTER,
     Severity,
     conflict_alert,
     connection_alert,
+    is_repeat,
     quarantine_alert,
     redact,
     run_failure_alert,
@@ -101,3 +103,19 @@ def test_no_credential_leaves_in_an_alert() -> None:
                max_size=120))
 def test_any_long_opaque_string_is_redacted(opaque: str) -> None:
     assert opaque not in redact(f"failed with {opaque} here")
+
+
+def test_the_same_alert_is_sent_again_only_after_a_while() -> None:
+    alert = conflict_alert("9", "client", 1, NOW - timedelta(days=8), NOW)
+    assert alert is not None
+    payload = alert.to_json()
+    other_company = {**payload, "realm_id": "10"}
+    worse = {**payload, "severity": "warn"}
+    assert not is_repeat(payload, [], NOW)
+    assert is_repeat(payload, [(NOW - timedelta(minutes=15), payload)], NOW)
+    assert not is_repeat(payload, [(NOW - REPEAT_AFTER, payload)], NOW)
+    assert not is_repeat(payload, [(NOW - timedelta(minutes=15), other_company),
+                                   (NOW - timedelta(minutes=15), worse)], NOW)
+    # Daily checks start a few seconds apart: yesterday's warning does not silence today's.
+    assert not is_repeat(payload, [(NOW - timedelta(days=1) + timedelta(seconds=5), payload)],
+                         NOW)
