@@ -22,6 +22,7 @@ from dagster import (
     AssetCheckEvaluation,
     AssetCheckSeverity,
     DagsterInstance,
+    EnvVar,
     ExecuteInProcessResult,
     build_run_status_sensor_context,
     build_sensor_context,
@@ -31,6 +32,7 @@ from dagster import (
 from qbo_pipeline.connections import connect_company
 from qbo_pipeline.defs.alerts import (
     ALERT_METADATA,
+    ALERT_WEBHOOK_VARIABLE,
     CHECK_ALERTS_SENSOR_NAME,
     RUN_FAILURE_SENSOR_NAME,
     AlertDeliveryError,
@@ -267,6 +269,21 @@ def test_an_unreachable_or_refusing_webhook_fails_without_naming_its_address(
                 pytest.raises(AlertDeliveryError, match="answered HTTP 404") as refused:
         sync_run_failure_alert(context.for_run_failure())
     assert "hooks/alerts" not in str(refused.value) and "127.0.0.1" not in str(refused.value)
+
+
+def test_the_webhook_address_is_read_through_an_env_var(monkeypatch: pytest.MonkeyPatch,
+                                                         receiver: AlertReceiver) -> None:
+    """A Slack webhook's address is its credential: Dagster keeps the variable's name."""
+    monkeypatch.setenv(ALERT_WEBHOOK_VARIABLE, receiver.url)
+    webhook = AlertWebhook.from_env({ALERT_WEBHOOK_VARIABLE: receiver.url})
+    assert webhook.url == EnvVar(ALERT_WEBHOOK_VARIABLE)
+    assert receiver.url not in repr(webhook)
+    webhook.process_config_and_initialize().send({"text": "hello"})
+    assert receiver.received == [{"text": "hello"}]
+    unset = AlertWebhook.from_env({ALERT_WEBHOOK_VARIABLE: ""})
+    assert not unset.configured
+    unset.send({"text": "nowhere"})  # logged by the sensors, sent nowhere
+    assert len(receiver.received) == 1
 
 
 def validation_check(result: ExecuteInProcessResult) -> AssetCheckEvaluation:
