@@ -47,6 +47,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from qbo_pipeline.defs.alerts import alert_metadata
 from qbo_pipeline.defs.partitions import (
     DAYS_TAG,
     IMPORT_MODE,
@@ -69,6 +70,7 @@ from qbo_pipeline.state import (
     OpenReview,
     get_realm,
     mark_decisions_applied,
+    open_quarantine_after_runs,
     open_review,
     record_run_result,
 )
@@ -95,6 +97,7 @@ from qbo_pipeline.steps.push import (
     unlinked_qbo_records,
     validate_and_quarantine,
 )
+from qbo_pipeline.sync.alerts import GROWING_RUNS, Alert, conflict_alert, quarantine_alert
 from qbo_pipeline.sync.plan import import_only
 from qbo_pipeline.sync.results import outcomes_by_day
 from qbo_pipeline.sync.scope import CHANGE_WINDOW_LAG, change_window_end
@@ -356,7 +359,7 @@ class SpecRun:
                 validated, result = validate_and_quarantine(spec, source, self.sessions)
             counts = validated.counted()
             yield self.materialized("validated", _metadata(counts, validated.frame, spec))
-            yield _validation_check(spec, result)
+            yield _validation_check(spec, result, self.quarantine_alert())
         with self.failing_as("qbo_snapshot"):
             fetched = refresh_snapshots(spec, client, self.sessions,
                                         validated.scope if validated else self.scope,
@@ -381,7 +384,7 @@ class SpecRun:
                     metadata[UNMATCHED_IN_QBO_METADATA] = self.unmatched_in_qbo()
                 review = self.open_review()
             yield self.materialized("synced", {**metadata, **_open_metadata(review)})
-            yield _conflicts_check(spec, review)
+            yield _conflicts_check(spec, review, self.scope.realm_id)
             if spec.match_key_groups:
                 yield self.duplicates_check()
         if spec.pulls:
@@ -416,7 +419,7 @@ class SpecRun:
                                    check_name=VALIDATION_CHECK, passed=True,
                                    severity=AssetCheckSeverity.WARN,
                                    metadata={"quarantined": 0, SWITCHED_OFF_METADATA: note})
-            yield _conflicts_check(spec, self.open_review())
+            yield _conflicts_check(spec, self.open_review(), self.scope.realm_id)
             if spec.match_key_groups:
                 yield self.duplicates_check()
 
@@ -467,6 +470,16 @@ class SpecRun:
             return len(unlinked_qbo_records(self.spec, self.specs, session,
                                             self.scope.realm_id))
 
+    def quarantine_alert(self) -> Alert | None:
+        """Whether the spec's quarantine keeps growing or is too big, after this validation
+        (this run's own result is recorded later, at `synced`)."""
+        realm_id = self.scope.realm_id
+        with self.sessions.begin() as session:
+            before = open_quarantine_after_runs(session, realm_id, self.spec.name,
+                                                GROWING_RUNS)
+            now = open_review(session, realm_id, self.spec.name).quarantined
+        return quarantine_alert(realm_id, self.spec.name, before, now)
+
     def open_review(self) -> OpenReview:
         with self.sessions.begin() as session:
             return open_review(session, self.scope.realm_id, self.spec.name)
@@ -497,13 +510,28 @@ class SpecRun:
                                                            width=60))}
 
 
-def _validation_check(spec: EntitySpec, result: ValidationResult) -> AssetCheckResult:
+def _validation_check(spec: EntitySpec, result: ValidationResult,
+                      alert: Alert | None = None) -> AssetCheckResult:
+    """A warning when this run held rows back; an error (an alert) when the quarantine keeps
+    growing or is over its threshold."""
     problems = result.quarantine_frame()
-    return AssetCheckResult(
-        asset_key=asset_key("validated", spec.name), check_name=VALIDATION_CHECK,
-        passed=problems.empty, severity=AssetCheckSeverity.WARN,
-        metadata={"quarantined": len(result.quarantined),
-                  "rows": MetadataValue.md(markdown_table(problems, limit=50, width=300))})
+    metadata: dict[str, Any] = {
+        "quarantined": len(result.quarantined),
+        "rows": MetadataValue.md(markdown_table(problems, limit=50, width=300))}
+    return _alerting_check(asset_key("validated", spec.name), VALIDATION_CHECK,
+                           problems.empty, metadata, alert)
+
+
+def _alerting_check(key: AssetKey, name: str, passed: bool, metadata: dict[str, Any],
+                    alert: Alert | None) -> AssetCheckResult:
+    """The check's own warning, raised to a failed error carrying the alert when its rule
+    says so: the UI shows it red, and the `check_alerts` sensor sends it on."""
+    if alert is None:
+        return AssetCheckResult(asset_key=key, check_name=name, passed=passed,
+                                severity=AssetCheckSeverity.WARN, metadata=metadata)
+    return AssetCheckResult(asset_key=key, check_name=name, passed=False,
+                            severity=AssetCheckSeverity.ERROR, description=alert.text(),
+                            metadata={**metadata, **alert_metadata(alert)})
 
 
 def _open_metadata(review: OpenReview) -> dict[str, int]:
@@ -511,16 +539,18 @@ def _open_metadata(review: OpenReview) -> dict[str, int]:
     return {"open_conflicts": review.conflicts, "open_quarantined": review.quarantined}
 
 
-def _conflicts_check(spec: EntitySpec, review: OpenReview) -> AssetCheckResult:
+def _conflicts_check(spec: EntitySpec, review: OpenReview, realm_id: str) -> AssetCheckResult:
+    """A warning while conflicts wait; an error (an alert) once one waited too long."""
+    now = datetime.now(UTC)
     metadata: dict[str, Any] = {
         "open_conflicts": review.conflicts,
         "where_to_decide": f"qbo-pipeline conflicts list --entity {spec.name}"}
     if review.oldest_conflict is not None:
-        age = datetime.now(UTC) - review.oldest_conflict
+        age = now - review.oldest_conflict
         metadata["oldest_age_hours"] = round(age.total_seconds() / 3600, 1)
-    return AssetCheckResult(asset_key=asset_key("synced", spec.name), check_name=CONFLICTS_CHECK,
-                            passed=review.conflicts == 0, severity=AssetCheckSeverity.WARN,
-                            metadata=metadata)
+    alert = conflict_alert(realm_id, spec.name, review.conflicts, review.oldest_conflict, now)
+    return _alerting_check(asset_key("synced", spec.name), CONFLICTS_CHECK,
+                           review.conflicts == 0, metadata, alert)
 
 
 def _snapshot_metadata(fetched: Fetched, counts: Mapping[str, int]) -> dict[str, Any]:

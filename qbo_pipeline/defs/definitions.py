@@ -19,8 +19,15 @@ from typing import Any
 
 from dagster import Definitions, definitions, in_process_executor
 
+from qbo_pipeline.defs.alerts import AlertWebhook, check_alerts, sync_run_failure_alert
 from qbo_pipeline.defs.assets import build_all_assets
 from qbo_pipeline.defs.events import build_webhook_sensor
+from qbo_pipeline.defs.health import (
+    connection_health_job,
+    connection_health_schedule,
+    connections,
+    refresh_tokens_valid,
+)
 from qbo_pipeline.defs.jobs import (
     build_incremental_schedule,
     build_reconciliation_schedule,
@@ -62,7 +69,8 @@ def asset_owners(environ: Mapping[str, str] | None = None) -> list[str]:
 def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {"source_db": SourceDatabase.from_env(environ),
             "state_db": StateDatabase.from_env(environ),
-            "qbo": QBOConnection.from_env(environ)}
+            "qbo": QBOConnection.from_env(environ),
+            "alerts": AlertWebhook.from_env(environ)}
 
 
 def build_defs(specs: SpecSet | None = None, resources: Mapping[str, Any] | None = None,
@@ -71,13 +79,18 @@ def build_defs(specs: SpecSet | None = None, resources: Mapping[str, Any] | None
     specs = specs if specs is not None else load_pipeline_specs(environ)
     start = sync_start_date(environ)
     resources = dict(resources) if resources is not None else resources_from_env(environ)
+    # Alerts go where the environment says, unless the caller (the CLI) routes them itself.
+    resources.setdefault("alerts", AlertWebhook.from_env(environ))
     return Definitions(
-        assets=build_all_assets(specs, build_sync_partitions(start), start,
-                                asset_owners(environ)),
-        jobs=[sync_job],
+        assets=[*build_all_assets(specs, build_sync_partitions(start), start,
+                                  asset_owners(environ)), connections],
+        asset_checks=[refresh_tokens_valid],
+        jobs=[sync_job, connection_health_job],
         schedules=[build_incremental_schedule(start, specs.settings),
-                   build_reconciliation_schedule(start, specs.settings)],
-        sensors=[realm_partitions_sensor, build_webhook_sensor(specs, start, specs.settings)],
+                   build_reconciliation_schedule(start, specs.settings),
+                   connection_health_schedule],
+        sensors=[realm_partitions_sensor, build_webhook_sensor(specs, start, specs.settings),
+                 sync_run_failure_alert, check_alerts],
         # Every run in one process, a backfill's included (its job is Dagster's implicit asset
         # job). Nothing goes through an IO manager: each spec's stages hand each other their
         # rows inside its one step, and a run is re-run whole (its writes are idempotent).

@@ -134,3 +134,8 @@ __all__ += [
     "run_keys_without_run_id", "set_webhook_run_id", "settle_webhook_events",
     "store_webhook_events", "webhook_events_of_run",
 ]
+
+# The alerts' view of the quarantine's history (issue 11).
+from qbo_pipeline.state.repository import open_quarantine_after_runs  # noqa: E402
+
+__all__ += ["open_quarantine_after_runs"]

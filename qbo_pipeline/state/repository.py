@@ -630,6 +630,30 @@ def list_quarantine(session: Session, realm_id: str, spec_name: str | None = Non
                                                QuarantineRecord.source_key)))
 
 
+def open_quarantine_after_runs(session: Session, realm_id: str, spec_name: str,
+                               runs: int) -> list[int]:
+    """How many of the spec's rows were held in quarantine when each of its last `runs` run
+    results was recorded, oldest first: the history a growing quarantine is judged by.
+
+    Read from each row's first sighting and release, so no count needs storing; a row held
+    again after a release counts from its first sighting (close enough for a trend)."""
+    finished = list(session.scalars(select(RunResultRecord.finished_at).where(
+        RunResultRecord.realm_id == realm_id, RunResultRecord.spec_name == spec_name,
+        RunResultRecord.finished_at.is_not(None)).order_by(RunResultRecord.id.desc())
+        .limit(runs)))
+    return [_open_quarantine_at(session, realm_id, spec_name, moment)
+            for moment in reversed(finished) if moment is not None]
+
+
+def _open_quarantine_at(session: Session, realm_id: str, spec_name: str,
+                        moment: datetime) -> int:
+    return int(session.scalar(select(func.count()).select_from(QuarantineRecord).where(
+        QuarantineRecord.realm_id == realm_id, QuarantineRecord.spec_name == spec_name,
+        QuarantineRecord.first_seen <= moment,
+        (QuarantineRecord.released_at.is_(None)) | (QuarantineRecord.released_at > moment)))
+        or 0)
+
+
 def request_reread(session: Session, realm_id: str, spec_name: str, source_key: str,
                    reason: str) -> None:
     """Have the next run read this row again although it did not change."""

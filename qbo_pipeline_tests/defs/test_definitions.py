@@ -25,6 +25,7 @@ from dagster import (
     instance_for_test,
 )
 
+from qbo_pipeline.defs.alerts import CHECK_ALERTS_SENSOR_NAME, RUN_FAILURE_SENSOR_NAME
 from qbo_pipeline.defs.assets import (
     CONFLICTS_CHECK,
     DUPLICATES_CHECK,
@@ -36,6 +37,12 @@ from qbo_pipeline.defs.assets import (
     markdown_table,
 )
 from qbo_pipeline.defs.definitions import build_defs, load_pipeline_specs
+from qbo_pipeline.defs.health import (
+    CONNECTIONS_KEY,
+    HEALTH_JOB_NAME,
+    HEALTH_SCHEDULE_NAME,
+    REFRESH_TOKENS_CHECK,
+)
 from qbo_pipeline.defs.jobs import SCHEDULE_NAME, build_incremental_schedule
 from qbo_pipeline.defs.partitions import (
     DEFAULT_SYNC_START_DATE,
@@ -107,6 +114,8 @@ def test_each_spec_has_the_assets_of_its_direction_grouped_by_spec() -> None:
     # Imported from QBO only: accounts, tax codes.
     expected |= {AssetKey([name, stage]) for stage in PULL_STAGES
                  for name in ("account", "tax_code")}
+    # The connected companies, never materialized: their refresh token check rides on it.
+    expected |= {CONNECTIONS_KEY}
     assert set(graph) == expected
     groups = {spec.key: spec.group_name for spec in defs.resolve_all_asset_specs()}
     assert groups[AssetKey(["invoice", "diff"])] == "invoice"
@@ -156,6 +165,19 @@ def test_the_steps_carry_the_quarantine_conflict_and_duplicate_checks() -> None:
     assert sorted((k.asset_key.to_user_string(), k.name) for k in check_keys) == [
         ("client/synced", DUPLICATES_CHECK), ("client/synced", CONFLICTS_CHECK),
         ("client/validated", VALIDATION_CHECK)]
+
+
+def test_the_alerts_and_the_connection_health_check_are_registered() -> None:
+    """The token check runs alone in its job (never in a sync), daily; the alert sensors
+    run by default, since an alert nobody switched on alerts nobody."""
+    health = defs.resolve_job_def(HEALTH_JOB_NAME)
+    assert {(k.asset_key, k.name) for k in health.asset_layer.asset_graph.asset_check_keys} == {
+        (CONNECTIONS_KEY, REFRESH_TOKENS_CHECK)}
+    sync = defs.resolve_job_def("sync_job").asset_layer.asset_graph
+    assert REFRESH_TOKENS_CHECK not in {key.name for key in sync.asset_check_keys}
+    assert defs.resolve_schedule_def(HEALTH_SCHEDULE_NAME).cron_schedule == "0 6 * * *"
+    for name in (RUN_FAILURE_SENSOR_NAME, CHECK_ALERTS_SENSOR_NAME):
+        assert defs.resolve_sensor_def(name).default_status.value == "RUNNING"
 
 
 def test_local_defaults_without_environment() -> None:
