@@ -43,12 +43,14 @@ def parse_consent_redirect(redirect_url: str, expected_state: str) -> ConsentRes
         raise ValueError("parse_consent_redirect: expected_state must be the state the "
                          "connection was started with")
     query = {name: values[0] for name, values in parse_qs(urlparse(redirect_url).query).items()}
-    if "error" in query:
-        raise ConsentError(f"QBO refused the connection: {_error_code(query['error'])}")
-    # Compared in constant time: the state is a secret shared with the consent screen.
+    # The state first, in constant time (it is a secret shared with the consent screen): an
+    # error redirect carries it too (RFC 6749 4.1.2.1), so a forged "error=" cannot cancel a
+    # connection someone is consenting to.
     if not hmac.compare_digest(query.get("state", "").encode(), expected_state.encode()):
         raise ConsentError("the consent redirect's state does not match the one this "
                            "connection was started with: start the connection again")
+    if "error" in query:
+        raise ConsentError(f"QBO refused the connection: {_error_code(query['error'])}")
     missing = [name for name in ("code", "realmId") if not query.get(name)]
     if missing:
         raise ConsentError(f"the consent redirect carries no {' and no '.join(missing)}: "

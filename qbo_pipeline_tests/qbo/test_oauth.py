@@ -35,6 +35,14 @@ def test_a_refused_consent_says_so() -> None:
         parse_consent_redirect(redirect(error="access_denied", state=STATE), STATE)
 
 
+def test_a_refusal_with_another_state_is_a_forgery_not_a_refusal() -> None:
+    """Someone who sends the callback an "error=" redirect without the state cannot cancel a
+    connection a person is consenting to: the state is checked first."""
+    for forged in (redirect(error="access_denied"), redirect(error="access_denied", state="x")):
+        with pytest.raises(ConsentError, match="state does not match"):
+            parse_consent_redirect(forged, STATE)
+
+
 def test_a_state_that_does_not_match_is_refused_without_echoing_either() -> None:
     with pytest.raises(ConsentError, match="start the connection again") as raised:
         parse_consent_redirect(redirect(code=CODE, state="forged", realmId="9130"), STATE)
