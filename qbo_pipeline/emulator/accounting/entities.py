@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from qbo_pipeline.emulator.exceptions import (
     BusinessValidation,
     DuplicateName,
+    EmailAddressRequired,
     IllegalCharacters,
     InvalidFieldValue,
     InvalidId,
@@ -449,6 +450,13 @@ def customer_taxable(lookup: Lookup, record: dict[str, Any]) -> None:
                              and is_blank(record.get("TaxExemptionReasonId")))
 
 
+def email_for_email_delivery(lookup: Lookup, record: dict[str, Any]) -> None:
+    """QBO's 6420: a customer whose invoices are sent by email needs an email address."""
+    address = (record.get("PrimaryEmailAddr") or {}).get("Address")
+    if record.get("PreferredDeliveryMethod") == "Email" and is_blank(address):
+        raise EmailAddressRequired()
+
+
 # --------------------------------------------------------------------------- transactions
 
 _LINE_DETAILS: dict[str, tuple[str, ...]] = {
@@ -631,7 +639,8 @@ def _build_specs() -> dict[str, EntitySpec]:
                    defaults={**active, "BillWithParent": False, "Balance": 0,
                              "BalanceWithJobs": 0, "CurrencyRef": HOME_CURRENCY,
                              "PreferredDeliveryMethod": "Print"},
-                   rules=(*_name_rules(), customer_taxable, hierarchy("Customer", "DisplayName"))),
+                   rules=(*_name_rules(), customer_taxable, email_for_email_delivery,
+                          hierarchy("Customer", "DisplayName"))),
         EntitySpec("Vendor", "name",
                    defaults={**active, "Vendor1099": False, "Balance": 0,
                              "CurrencyRef": HOME_CURRENCY},
