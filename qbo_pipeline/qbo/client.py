@@ -22,13 +22,13 @@ import hashlib
 import logging
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import backoff
 import requests
-from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
 from qbo_pipeline.qbo.changes import (
     CDC_LOOKBACK,
@@ -154,10 +154,14 @@ def _timed_out(error: requests.RequestException) -> bool:
     """Whether no answer came in time (rather than no connection at all). Once urllib3's
     retries are spent, requests hands a read timeout over as a ``ConnectionError`` wrapping
     urllib3's ``MaxRetryError``, whose ``reason`` tells."""
-    if isinstance(error, requests.exceptions.Timeout):
-        return True
     wrapped = error.args[0] if error.args else None
-    return isinstance(getattr(wrapped, "reason", None), ReadTimeoutError | ConnectTimeoutError)
+    reason = getattr(wrapped, "reason", None)
+    # urllib3's NewConnectionError (refused, no route, no DNS) is a ConnectTimeoutError for
+    # backwards compatibility, yet nothing timed out: the connection could not be made.
+    if isinstance(reason, NewConnectionError):
+        return False
+    return isinstance(error, requests.exceptions.Timeout) or isinstance(
+        reason, ReadTimeoutError | ConnectTimeoutError)
 
 
 def record_name(body: dict[str, Any]) -> str:
@@ -336,11 +340,12 @@ class QBOClient:
         return [self._batch_result(operation, by_bid.get(operation.bid))
                 for operation in chunk]
 
-    @staticmethod
-    def _batch_result(operation: BatchOperation, item: dict[str, Any] | None) -> BatchResult:
+    def _batch_result(self, operation: BatchOperation, item: dict[str, Any] | None
+                      ) -> BatchResult:
         entity_id = str(operation.body.get("Id", ""))
         context = RequestContext(f"batch {operation.operation} (bId {operation.bid})",
-                                 operation.entity, entity_id, record_name(operation.body))
+                                 operation.entity, entity_id, record_name(operation.body),
+                                 self.realm_id)
         if item is None:
             missing = FaultDetail("", "the batch response has no item for this bId")
             return BatchResult(operation.bid, operation.entity,
@@ -378,6 +383,7 @@ class QBOClient:
             raise ValueError(f"{context.describe()}: POST without a requestid cannot be "
                              f"retried safely")
         url = f"{self.settings.company_url(self.realm_id)}/{path}"
+        context = replace(context, realm_id=self.realm_id)
         try:
             response = self._attempt_with_retries(method, url, params, body, path == "batch")
         except requests.exceptions.InvalidJSONError:

@@ -165,7 +165,13 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "QuickBooks did not answer in time",
         "run the sync again (QBO can be slow at peak times, or raise the client timeout); "
         "writes carry a requestid, so nothing is written twice", "QBOServiceError"),
-    # --- found before any request (seed 001's "Failed to sync customer") ---------------------
+    # --- seed 001's "Failed to sync customer": a missing email ---------------------------------
+    CatalogEntry(
+        "missing_email", "6420 Email Address is required",
+        "Failed to sync customer: the customer is missing an email address (its invoices "
+        "are sent by email)",
+        "add an email to the client in the source (or send its invoices by print), then "
+        "re-sync", "ValidationError", codes=("6420",)),
     CatalogEntry(
         "source_record_invalid", "no request: the mapping spec's checks refuse the row",
         "Failed to sync: the source record breaks a rule of its mapping spec (e.g. a "

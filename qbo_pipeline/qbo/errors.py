@@ -40,6 +40,7 @@ class RequestContext:
     entity: str = ""
     entity_id: str = ""
     name: str = ""  # the record's DisplayName, Name or DocNumber, when the body has one
+    realm_id: str = ""  # the company, for a fix that names it (``--realm R``)
 
     def describe(self) -> str:
         parts = (self.entity, f"Id={self.entity_id}" if self.entity_id else "",
@@ -75,7 +76,9 @@ class QBOError(Exception):
 
     @property
     def advice(self) -> str:
-        return self.entry.fix
+        realm = self.context.realm_id
+        return self.entry.fix.replace("--realm R", f"--realm {realm}") if realm \
+            else self.entry.fix
 
     @property
     def code(self) -> str:
