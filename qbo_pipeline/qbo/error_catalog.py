@@ -35,16 +35,15 @@ class CatalogEntry:
     statuses: tuple[int, ...] = ()  # HTTP statuses taken when no code decides
 
 
-RECONNECT = ("disconnect and reconnect the company (qbo-pipeline connect --realm R; "
-             "in the app, Settings -> Integrations)")
+# Seed 001 says "Settings -> Integrations" of its own app; ours is the command line.
+RECONNECT = "disconnect and reconnect the company (qbo-pipeline connect --realm R)"
 
 CATALOG: tuple[CatalogEntry, ...] = (
     # --- connection and tokens (seed 001's first two messages, seed 003's "reconnect") -------
     CatalogEntry(
         "no_connection", "no tokens stored for the company",
         "No active QuickBooks connection",
-        "connect the company (qbo-pipeline connect --realm R; in the app, Settings -> "
-        "Integrations)", "ConnectionExpiredError"),
+        "connect the company (qbo-pipeline connect --realm R)", "ConnectionExpiredError"),
     CatalogEntry(
         "token_refresh_failed", "token endpoint: invalid_grant on refresh",
         "Token refresh failed: the refresh token expired (100 days after its last rotation) "
