@@ -68,11 +68,11 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "QuickBooks refused the access token (AuthenticationFailed)", RECONNECT,
         "AuthError", codes=("3200",), statuses=(401,)),
     CatalogEntry(
-        "authorization_failed", "3100 / HTTP 403, 120",
+        "authorization_failed", "3100 / HTTP 403",
         "QuickBooks refused access to this company (the user who connected it lost access, "
         "or the token is for another company)",
         "have an admin of the QuickBooks company " + RECONNECT, "AuthError",
-        codes=("3100", "120"), statuses=(403,)),
+        codes=("3100",), statuses=(403,)),
     # --- limits -------------------------------------------------------------------------------
     CatalogEntry(
         "throttled", "3001 / HTTP 429",
@@ -209,14 +209,6 @@ def entry_for(codes: Iterable[str], status: int | None) -> CatalogEntry:
         if status >= 500:
             return _BY_KEY["service_error"]
     return _BY_KEY["refused"]
-
-
-def compose(record: str, entry_key: str, detail: str = "") -> str:
-    """``<record>: <message>[ (<detail>)]. Fix: <fix>.`` (``R`` in the fix becomes the realm
-    when the record names one)."""
-    found = entry(entry_key)
-    told = f" ({detail})" if detail else ""
-    return f"{record}: {found.message}{told}. Fix: {found.fix}."
 
 
 def catalog_markdown() -> str:

@@ -289,8 +289,11 @@ def refused(qbo: ClientUnderTest) -> Produced:
 
 def service_error(qbo: ClientUnderTest) -> Produced:
     under_test = _fast(qbo)
-    under_test.schedule_fault("server_error", count=2)
+    # A 500 with QBO's JSON fault, then the load balancer's 503 HTML page on the retry.
+    under_test.schedule_fault("server_error")
+    under_test.schedule_fault("service_unavailable")
     error = _caught(lambda: _customer(under_test, "Outage Co"))
+    assert error.http_status == 503
     return _produced(error, "Customer 'Outage Co'", *_company_secrets(qbo))
 
 
