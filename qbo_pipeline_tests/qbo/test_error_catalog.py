@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import requests
 
-from qbo_pipeline.qbo.client import QBOClient
+from qbo_pipeline.qbo.client import BatchOperation, QBOClient
 from qbo_pipeline.qbo.error_catalog import CATALOG, entry, entry_for
 from qbo_pipeline.qbo.errors import ConnectionExpiredError, QBOError, TokenEndpointError
 from qbo_pipeline.qbo.settings import QBOSettings
@@ -404,3 +404,23 @@ def test_entries_are_found_by_code_then_family_then_status(codes: list[str],
                                                            key: str) -> None:
     assert entry_for(codes, status).key == key
 
+
+
+def test_a_batch_items_fault_gets_its_entrys_message_naming_the_record(
+        company: ClientUnderTest) -> None:
+    """The push writes in batches: each item's fault is matched and worded as a single
+    request's would be, naming the record the item carries."""
+    _customer(company, "Batch Twin")
+    operations = [
+        BatchOperation("b1", "create", "Customer", {"DisplayName": "Batch Twin"}),
+        BatchOperation("b2", "create", "Customer",
+                       {"DisplayName": "Batch Emailless", "PreferredDeliveryMethod": "Email"}),
+        BatchOperation("b3", "create", "Customer", {"DisplayName": "Batch Fine"}),
+    ]
+    twin, emailless, fine = company.client.batch(operations)
+    assert fine.ok
+    for result, key, name in ((twin, "duplicate_name", "Batch Twin"),
+                              (emailless, "missing_email", "Batch Emailless")):
+        assert result.error is not None and result.error.entry.key == key
+        message = str(result.error)
+        assert f"Customer '{name}'" in message and entry(key).fix in message
