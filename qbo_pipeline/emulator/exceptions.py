@@ -182,6 +182,13 @@ class EmailAddressRequired(QBOFault):
             "PrimaryEmailAddr.Address must be supplied.", "PrimaryEmailAddr")
 
 
+class SubLevelLimit(QBOFault):
+    """6180: a customer, account, class or item nested deeper than QBO's five levels."""
+
+    code = "6180"
+    message = "Sub Level Limit"
+
+
 class QueryParserError(QBOFault):
     """4000: the query text cannot be parsed."""
 

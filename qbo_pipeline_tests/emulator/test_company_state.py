@@ -1,5 +1,6 @@
 """What only QBO's screens change, and the faults it brings: a lapsed subscription (6190),
-closed books (6200); and a customer emailed its invoices without an email (6420).
+closed books (6200); and two rules of QBO's own list: a customer emailed its invoices without
+an email (6420), a sixth level of sub-customers (6180).
 
 The rules are checked on the backend alone (no server), the wire format and the admin switch
 over HTTP. Codes and messages follow Intuit's error codes list and its "subscription states"
@@ -20,6 +21,7 @@ from qbo_pipeline.emulator.exceptions import (
     EmailAddressRequired,
     InvalidCompanyStatus,
     InvalidRequest,
+    SubLevelLimit,
 )
 from qbo_pipeline_tests.conftest import ConnectedRealm
 from qbo_pipeline_tests.emulator.test_accounting_api import created, error_of, sale_line
@@ -106,3 +108,15 @@ def test_the_faults_go_on_the_wire_as_qbo_sends_them(realm: ConnectedRealm) -> N
     assert (closed["code"], closed["element"]) == ("6200", "TxnDate")
     refused = requests.put(admin, json={}, timeout=10)
     assert refused.status_code == 400 and "SubscriptionStatus" in refused.text
+
+
+def test_a_sixth_level_of_sub_customers_is_6180(backend: QBOBackend) -> None:
+    """Intuit's error codes: 6180 "Sub Level Limit", five levels of nesting at most."""
+    parent = backend.create(REALM, "Customer", {"DisplayName": "Level 0"})
+    for level in range(1, 5):
+        parent = backend.create(REALM, "Customer", {
+            "DisplayName": f"Level {level}", "Job": True, "ParentRef": {"value": parent["Id"]}})
+    with pytest.raises(SubLevelLimit) as raised:
+        backend.create(REALM, "Customer", {"DisplayName": "Level 5", "Job": True,
+                                           "ParentRef": {"value": parent["Id"]}})
+    assert (raised.value.code, raised.value.element) == ("6180", "ParentRef")

@@ -25,6 +25,7 @@ from qbo_pipeline.emulator.exceptions import (
     InvalidReference,
     ObjectNotFound,
     RequiredParameterMissing,
+    SubLevelLimit,
 )
 
 NAME_ENTITIES = ("Customer", "Vendor", "Employee")  # one DisplayName namespace across them
@@ -292,7 +293,7 @@ def hierarchy(entity: str, label: str) -> Rule:
         _refuse_cycle(lookup, entity, record, parent)
         level = depth_below(parent)
         if level > MAX_CUSTOMER_LEVEL:
-            raise BusinessValidation(
+            raise SubLevelLimit(
                 f"{entity} {name!r} would be at level {level + 1}; QBO allows at most "
                 f"{MAX_CUSTOMER_LEVEL + 1} levels (a parent and {MAX_CUSTOMER_LEVEL} levels of "
                 f"sub-{entity.lower()}s)",
