@@ -33,6 +33,10 @@ class CatalogEntry:
     codes: tuple[str, ...] = ()
     family: str = ""  # the first digit of the unknown codes this entry takes (2xxx, 6xxx)
     statuses: tuple[int, ...] = ()  # HTTP statuses taken when no code decides
+    # A write refused for what it carries: held back with the message until the record (or
+    # one it refers to) changes. Otherwise the push re-reads it now (a stale SyncToken), or
+    # the next run tries again (the fault passes, or a person fixes the connection).
+    held_back: bool = False
 
 
 # Seed 001 says "Settings -> Integrations" of its own app; ours is the command line.
@@ -95,59 +99,59 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "required_field_missing", "2020 Required param missing",
         "QuickBooks needs a field the record does not have",
         "fill the field QBO names in the source record, or map it in the mapping spec, "
-        "then re-sync", "ValidationError", codes=("2020",)),
+        "then re-sync", "ValidationError", codes=("2020",), held_back=True),
     CatalogEntry(
         "unsupported_property", "2010 Request has invalid or unsupported property",
         "QuickBooks does not know a field the mapping spec sends",
         "remove or rename the field QBO names in the mapping spec (mapping_specs/), then "
-        "re-sync", "ValidationError", codes=("2010",)),
+        "re-sync", "ValidationError", codes=("2010",), held_back=True),
     CatalogEntry(
         "invalid_reference", "2500 Invalid Reference Id",
         "The record refers to a QuickBooks record that does not exist",
         "sync the record it refers to first, or correct the reference in the source; the "
         "record is retried when what it refers to changes", "ValidationError",
-        codes=("2500",)),
+        codes=("2500",), held_back=True),
     CatalogEntry(
         "invalid_value", "any other 2xxx (2030, 2040, 2050...)",
         "QuickBooks refused a field's value",
         "correct the field QBO names in the source record or the mapping spec, then re-sync",
-        "ValidationError", family="2"),
+        "ValidationError", family="2", held_back=True),
     CatalogEntry(
         "query_refused", "4000 / 4001 query errors",
         "QuickBooks refused a query the pipeline built",
         "a bug or an unsupported filter: check the spec's filter, and report the query "
-        "with its intuit_tid", "ValidationError", codes=("4000", "4001")),
+        "with its intuit_tid", "ValidationError", codes=("4000", "4001"), held_back=True),
     CatalogEntry(
         "object_not_found", "610 Object Not Found / HTTP 404",
         "The QuickBooks record, or one it refers to, was deleted or made inactive",
         "restore it in QuickBooks, or clear the link so the record is re-created",
-        "ObjectNotFoundError", codes=("610",), statuses=(404,)),
+        "ObjectNotFoundError", codes=("610",), statuses=(404,), held_back=True),
     CatalogEntry(
         "duplicate_name", "6240 Duplicate Name Exists Error",
         "The name is already used by another QuickBooks record",
         "link the existing QBO record (match by DisplayName) or give this record a "
-        "different name", "DuplicateNameError", codes=("6240",)),
+        "different name", "DuplicateNameError", codes=("6240",), held_back=True),
     CatalogEntry(
         "duplicate_doc_number", "6140 Duplicate Document Number Error",
         "The document number is already used by another transaction of this type",
         "link the existing QBO transaction (match by DocNumber) or renumber this one",
-        "DuplicateDocNumberError", codes=("6140",)),
+        "DuplicateDocNumberError", codes=("6140",), held_back=True),
     CatalogEntry(
         "business_validation", "6000 business validation error",
         "A QuickBooks business rule refused the record",
         "read QBO's detail (which rule, which field), correct the record or the company's "
-        "setting it names, then re-sync", "ValidationError", codes=("6000",)),
+        "setting it names, then re-sync", "ValidationError", codes=("6000",), held_back=True),
     CatalogEntry(
         "business_rule", "any other 6xxx (6210 closed books...)",
         "A QuickBooks business rule refused the record",
         "read QBO's detail and correct the record or the company setting it names (for a "
         "closed period, the closing date in QuickBooks), then re-sync", "ValidationError",
-        family="6"),
+        family="6", held_back=True),
     CatalogEntry(
         "refused", "any other fault of a 4xx answer (500 Unsupported Operation...)",
         "QuickBooks refused the request",
         "read QBO's code and detail in Intuit's error list, correct the record or the "
-        "mapping spec, then re-sync", "ValidationError", statuses=(400,)),
+        "mapping spec, then re-sync", "ValidationError", statuses=(400,), held_back=True),
     # --- the service and the network -----------------------------------------------------------
     CatalogEntry(
         "service_error", "HTTP 5xx, after retries",
@@ -170,13 +174,13 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "Failed to sync customer: the customer is missing an email address (its invoices "
         "are sent by email)",
         "add an email to the client in the source (or send its invoices by print), then "
-        "re-sync", "ValidationError", codes=("6420",)),
+        "re-sync", "ValidationError", codes=("6420",), held_back=True),
     CatalogEntry(
         "source_record_invalid", "no request: the mapping spec's checks refuse the row",
         "Failed to sync: the source record breaks a rule of its mapping spec (e.g. a "
         "customer missing an email address)",
         "correct the source record as the message says (e.g. add an email to the client); "
-        "it is synced by the next run", "RowIssue"),
+        "it is synced by the next run", "RowIssue", held_back=True),
 )
 
 _BY_KEY = {entry.key: entry for entry in CATALOG}
@@ -213,8 +217,9 @@ def entry_for(codes: Iterable[str], status: int | None) -> CatalogEntry:
 
 def catalog_markdown() -> str:
     """The README's table, one row per entry, in the catalog's order."""
-    rows = ["| Key | Fault | Message | Fix |", "|---|---|---|---|"]
+    rows = ["| Key | Fault | Message | Fix | Held back |", "|---|---|---|---|---|"]
     for item in CATALOG:
-        cells = (f"`{item.key}`", item.fault, item.message, item.fix)
+        cells = (f"`{item.key}`", item.fault, item.message, item.fix,
+                 "yes" if item.held_back else "no")
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(rows)

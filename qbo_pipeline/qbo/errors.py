@@ -121,6 +121,8 @@ class DuplicateNameError(ValidationError):
     """6240: the DisplayName is already used by a Customer, Vendor or Employee (or an item's,
     an account's, a class's or a term's Name by another of its list)."""
 
+    catalog_key = "duplicate_name"
+
     @property
     def on_display_name(self) -> bool:
         """True when the name refused is a DisplayName (QBO names the element; an answer
@@ -291,7 +293,8 @@ def refused_for_good(error: QBOError) -> bool:
     """True when QBO refused a write for what it carries (a field, a duplicate name, an
     inactive record it refers to): sending the same write again gets the same answer, so the
     record waits until it or what it refers to changes. A stale SyncToken is not such a
-    refusal (re-read and retry), nor is a throttle, an outage or a refused token."""
+    refusal (re-read and retry), nor is a throttle, an outage, a refused token or a lapsed
+    subscription (the same write works once the plan is renewed)."""
     if isinstance(error, StaleObjectError):
         return False
     return isinstance(error, ValidationError | ObjectNotFoundError)

@@ -23,7 +23,12 @@ import requests
 
 from qbo_pipeline.qbo.client import BatchOperation, QBOClient
 from qbo_pipeline.qbo.error_catalog import CATALOG, entry, entry_for
-from qbo_pipeline.qbo.errors import ConnectionExpiredError, QBOError, TokenEndpointError
+from qbo_pipeline.qbo.errors import (
+    ConnectionExpiredError,
+    QBOError,
+    TokenEndpointError,
+    refused_for_good,
+)
 from qbo_pipeline.qbo.settings import QBOSettings
 from qbo_pipeline.qbo.tokens import InMemoryTokenStore, OAuthTokenProvider, TokenSet
 from qbo_pipeline.specs import load_specs
@@ -54,6 +59,7 @@ class Produced:
     record: str
     secrets: tuple[str, ...] = ()
     realm_id: str | None = None  # the company the fix names, when not the test's own
+    error: QBOError | None = None  # what the client raised (none for the source's check)
 
 
 Case = Callable[[ClientUnderTest], Produced]
@@ -66,7 +72,7 @@ def _caught(call: Callable[[], Any]) -> QBOError:
 
 
 def _produced(error: QBOError, record: str, *secrets: str) -> Produced:
-    return Produced(error.entry.key, str(error), record, secrets)
+    return Produced(error.entry.key, str(error), record, secrets, error=error)
 
 
 def _fast(qbo: ClientUnderTest, **overrides: Any) -> ClientUnderTest:
@@ -126,7 +132,8 @@ def no_connection(qbo: ClientUnderTest) -> Produced:
     client = QBOClient(settings, qbo.realm.realm_id, empty)
     with pytest.raises(ConnectionExpiredError) as raised:
         client.read("Customer", "1")
-    return Produced(raised.value.entry.key, str(raised.value), qbo.realm.realm_id)
+    return Produced(raised.value.entry.key, str(raised.value), qbo.realm.realm_id,
+                    error=raised.value)
 
 
 def token_refresh_failed(qbo: ClientUnderTest) -> Produced:
@@ -134,7 +141,7 @@ def token_refresh_failed(qbo: ClientUnderTest) -> Produced:
     with pytest.raises(ConnectionExpiredError) as raised:
         qbo.client.read("Customer", "1")
     return Produced(raised.value.entry.key, str(raised.value), qbo.realm.realm_id,
-                    _company_secrets(qbo))
+                    _company_secrets(qbo), error=raised.value)
 
 
 def authorization_code_refused(qbo: ClientUnderTest) -> Produced:
@@ -142,7 +149,8 @@ def authorization_code_refused(qbo: ClientUnderTest) -> Produced:
     qbo.tokens.exchange_code(realm_id, code)
     with pytest.raises(ConnectionExpiredError) as raised:
         qbo.tokens.exchange_code(realm_id, code)  # a code is good once
-    return Produced(raised.value.entry.key, str(raised.value), realm_id, (code,))
+    return Produced(raised.value.entry.key, str(raised.value), realm_id, (code,),
+                    error=raised.value)
 
 
 def token_request_refused(qbo: ClientUnderTest) -> Produced:
@@ -154,7 +162,7 @@ def token_request_refused(qbo: ClientUnderTest) -> Produced:
     with pytest.raises(TokenEndpointError) as raised:
         client.read("Customer", "1")
     return Produced(raised.value.entry.key, str(raised.value), qbo.realm.realm_id,
-                    (wrong, *_company_secrets(qbo)))
+                    (wrong, *_company_secrets(qbo)), error=raised.value)
 
 
 def token_service_unavailable(qbo: ClientUnderTest) -> Produced:
@@ -165,7 +173,7 @@ def token_service_unavailable(qbo: ClientUnderTest) -> Produced:
     with pytest.raises(TokenEndpointError) as raised:
         under_test.client.read("Customer", "1")
     return Produced(raised.value.entry.key, str(raised.value), qbo.realm.realm_id,
-                    _company_secrets(under_test))
+                    _company_secrets(under_test), error=raised.value)
 
 
 def authentication_failed(qbo: ClientUnderTest) -> Produced:
@@ -371,6 +379,8 @@ def test_the_fault_gives_the_entrys_message(key: str, company: ClientUnderTest) 
         assert found.fix.replace("--realm R", f"--realm {realm_id}") in produced.message
     for secret in produced.secrets:
         assert secret not in produced.message
+    if produced.error is not None:  # what the push does with it is what the table says
+        assert refused_for_good(produced.error) is found.held_back
 
 
 def test_seed_messages_are_in_the_catalog() -> None:
