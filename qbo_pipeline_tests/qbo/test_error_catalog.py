@@ -314,12 +314,14 @@ def network_unreachable(qbo: ClientUnderTest) -> Produced:
 
 def network_timeout(qbo: ClientUnderTest) -> Produced:
     under_test = _fast(qbo, timeout_seconds=0.2, max_retries=0)
+    # The delay is the emulator's own setting: put it back for the tests after this one.
+    before = under_test.admin("GET", "faults")["settings"]["slow_seconds"]
     under_test.admin("PUT", "faults", {"slow_seconds": 0.6})
     try:
         under_test.schedule_fault("slow")
         error = _caught(lambda: under_test.client.read("Customer", "1"))
     finally:
-        under_test.admin("PUT", "faults", {"slow_seconds": 30.0})
+        under_test.admin("PUT", "faults", {"slow_seconds": before})
     return _produced(error, "Customer Id=1", *_company_secrets(qbo))
 
 
