@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from qbo_pipeline.cli import main
+from qbo_pipeline.qbo.error_catalog import catalog_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,3 +47,12 @@ def test_demo_data_command_fills_a_sqlite_file(tmp_path: Path) -> None:
     again = CliRunner().invoke(main, ["demo-data", "--url", url, "--clients", "5"])
     assert again.exit_code != 0
     assert "--reset" in again.output or "reset" in again.output
+
+
+def test_the_readme_error_catalog_is_the_codes_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("<!-- error-catalog:start -->", 1)[1].split(
+        "<!-- error-catalog:end -->", 1)[0]
+    assert section.strip() == catalog_markdown(), (
+        "the README's error catalog differs from qbo_pipeline/qbo/error_catalog.py: paste "
+        "the output of catalog_markdown() between the error-catalog markers")

@@ -142,6 +142,53 @@ class BusinessValidation(QBOFault):
     message = "A business validation error has occurred while processing your request"
 
 
+class InvalidCompanyStatus(QBOFault):
+    """6190: the company's subscription ended, was canceled, is suspended or has a billing
+    problem, so QBO allows reads only (Intuit's "subscription states" page)."""
+
+    code = "6190"
+    message = "Invalid Company Status"
+
+    def __init__(self, status: str) -> None:
+        super().__init__(
+            f"Subscription period has ended or been canceled or there was a billing problem: "
+            f"the company's subscription is {status}, so data can be read but not added or "
+            f"changed until the subscription is active again.")
+
+
+class AccountPeriodClosed(QBOFault):
+    """6200: the bookkeeper closed the books through a date; a transaction dated on or
+    before it can be neither written nor changed through the API."""
+
+    code = "6200"
+    message = "Account Period Closed"
+
+    def __init__(self, entity: str, txn_date: str, close_date: str) -> None:
+        super().__init__(
+            f"Account Period Closed, cannot update through services API: {entity} dated "
+            f"{txn_date} falls in a period closed through {close_date}.", "TxnDate")
+
+
+class EmailAddressRequired(QBOFault):
+    """6420: a customer whose invoices go by email (``PreferredDeliveryMethod`` Email) has no
+    ``PrimaryEmailAddr``."""
+
+    code = "6420"
+    message = "Email Address is required"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Email Address is required: the customer's PreferredDeliveryMethod is Email, so "
+            "PrimaryEmailAddr.Address must be supplied.", "PrimaryEmailAddr")
+
+
+class SubLevelLimit(QBOFault):
+    """6180: a customer, account, class or item nested deeper than QBO's five levels."""
+
+    code = "6180"
+    message = "Sub Level Limit"
+
+
 class QueryParserError(QBOFault):
     """4000: the query text cannot be parsed."""
 

@@ -22,12 +22,13 @@ import hashlib
 import logging
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import backoff
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
 from qbo_pipeline.qbo.changes import (
     CDC_LOOKBACK,
@@ -149,6 +150,30 @@ def _check_request_id(request_id: str, limit: int, context: RequestContext) -> N
                          f"got {len(request_id)}; derive a shorter one (e.g. a hash)")
 
 
+def _timed_out(error: requests.RequestException) -> bool:
+    """Whether no answer came in time (rather than no connection at all). Once urllib3's
+    retries are spent, requests hands a read timeout over as a ``ConnectionError`` wrapping
+    urllib3's ``MaxRetryError``, whose ``reason`` tells."""
+    wrapped = error.args[0] if error.args else None
+    reason = getattr(wrapped, "reason", None)
+    # urllib3's NewConnectionError (refused, no route, no DNS) is a ConnectTimeoutError for
+    # backwards compatibility, yet nothing timed out: the connection could not be made.
+    if isinstance(reason, NewConnectionError):
+        return False
+    return isinstance(error, requests.exceptions.Timeout) or isinstance(
+        reason, ReadTimeoutError | ConnectTimeoutError)
+
+
+def record_name(body: dict[str, Any]) -> str:
+    """What a person calls the record: its DisplayName, Name or DocNumber, when it has one
+    (an Id alone does not tell a bookkeeper which customer failed)."""
+    for field_name in ("DisplayName", "Name", "DocNumber"):
+        value = body.get(field_name)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
 def _entity_path(entity: str) -> str:
     return entity.lower()
 
@@ -183,7 +208,7 @@ class QBOClient:
     # --- single records -------------------------------------------------------------------
 
     def create(self, entity: str, body: dict[str, Any], request_id: str) -> dict[str, Any]:
-        context = RequestContext("create", entity)
+        context = RequestContext("create", entity, name=record_name(body))
         answer = self._write(_entity_path(entity), body, request_id, context)
         return self._record(answer, entity, context)
 
@@ -195,7 +220,7 @@ class QBOClient:
     def update(self, entity: str, body: dict[str, Any], request_id: str,
                sparse: bool = True) -> dict[str, Any]:
         """Update with the SyncToken in ``body``; a stale one raises ``StaleObjectError``."""
-        context = RequestContext("update", entity, str(body.get("Id", "")))
+        context = RequestContext("update", entity, str(body.get("Id", "")), record_name(body))
         if not body.get("Id") or body.get("SyncToken") is None:
             raise ValueError(f"{context.describe()}: an update needs the record's Id and "
                              f"SyncToken (read the record first)")
@@ -315,11 +340,12 @@ class QBOClient:
         return [self._batch_result(operation, by_bid.get(operation.bid))
                 for operation in chunk]
 
-    @staticmethod
-    def _batch_result(operation: BatchOperation, item: dict[str, Any] | None) -> BatchResult:
+    def _batch_result(self, operation: BatchOperation, item: dict[str, Any] | None
+                      ) -> BatchResult:
         entity_id = str(operation.body.get("Id", ""))
         context = RequestContext(f"batch {operation.operation} (bId {operation.bid})",
-                                 operation.entity, entity_id)
+                                 operation.entity, entity_id, record_name(operation.body),
+                                 self.realm_id)
         if item is None:
             missing = FaultDetail("", "the batch response has no item for this bId")
             return BatchResult(operation.bid, operation.entity,
@@ -357,6 +383,7 @@ class QBOClient:
             raise ValueError(f"{context.describe()}: POST without a requestid cannot be "
                              f"retried safely")
         url = f"{self.settings.company_url(self.realm_id)}/{path}"
+        context = replace(context, realm_id=self.realm_id)
         try:
             response = self._attempt_with_retries(method, url, params, body, path == "batch")
         except requests.exceptions.InvalidJSONError:
@@ -365,11 +392,19 @@ class QBOClient:
                                      "infinity); the record's source value must be corrected")
             raise ValidationError(context, (reason,)) from None
         except requests.RequestException as error:
-            reason = FaultDetail("", f"could not reach QBO at {self.settings.base_url} after "
-                                     f"{self.settings.max_retries} retries "
-                                     f"({type(error).__name__})")
-            raise QBOServiceError(context, (reason,)) from None
+            raise self._unreachable(context, error) from None
         return self._parse(response, context)
+
+    def _unreachable(self, context: RequestContext,
+                     error: requests.RequestException) -> QBOServiceError:
+        """No answer after the retries. Only the exception's type is told: its text may
+        carry the request, headers and all."""
+        reason = FaultDetail("", f"no answer from {self.settings.base_url} after "
+                                 f"{self.settings.max_retries} retries "
+                                 f"({type(error).__name__})")
+        return QBOServiceError(context, (reason,),
+                               catalog_key="network_timeout" if _timed_out(error)
+                               else "network_unreachable")
 
     def _retrying(self, attempt: Callable[..., requests.Response]
                   ) -> Callable[..., requests.Response]:

@@ -1,10 +1,11 @@
-"""QBO's error catalog as exceptions the sync layer can act on.
+"""QBO's faults as exceptions the sync layer can act on.
 
 QBO answers failures in three shapes: the usual JSON ``{"Fault": {"Error": [...], "type": ...}}``,
 a lowercase ``{"fault": {"error": [...]}}`` on 401s, and an XML ``IntuitResponse/Fault`` on
-throttling (even to JSON clients). ``error_from_response`` reads all three and picks the exception
-class from QBO's error code, falling back to the HTTP status. Messages name the entity, the Id and
-what to do; they never carry tokens (faults never echo them, and we add none).
+throttling (even to JSON clients). ``error_from_response`` reads all three; which exception class
+is raised, and the message's words and fix, come from the one table of ``error_catalog.py`` (by
+QBO's error code, its family, then the HTTP status). Messages name the entity, the Id or name,
+and what to do; they never carry tokens (faults never echo them, and we add none).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from qbo_pipeline.qbo.error_catalog import CatalogEntry, entry, entry_for
 
 _XML_NAMESPACE = "{http://schema.intuit.com/finance/v3}"
 _TAKEN_BY = re.compile(r"\bId=(\d+)")
@@ -36,25 +39,46 @@ class RequestContext:
     operation: str
     entity: str = ""
     entity_id: str = ""
+    name: str = ""  # the record's DisplayName, Name or DocNumber, when the body has one
+    realm_id: str = ""  # the company, for a fix that names it (``--realm R``)
 
     def describe(self) -> str:
-        target = " ".join(part for part in (self.entity, f"Id={self.entity_id}"
-                                            if self.entity_id else "") if part)
+        parts = (self.entity, f"Id={self.entity_id}" if self.entity_id else "",
+                 repr(self.name) if self.name else "")
+        target = " ".join(part for part in parts if part)
         return f"QBO {self.operation} {target}".rstrip()
 
 
 class QBOError(Exception):
-    """Any failure answered by QBO (or on the way to it)."""
+    """Any failure answered by QBO (or on the way to it). ``entry`` is its error catalog
+    entry: given (a failure seen before any answer), else found from the fault's codes and
+    HTTP status, else the class's own."""
 
-    advice: ClassVar[str] = "see the QBO error code in Intuit's error list"
+    catalog_key: ClassVar[str] = "refused"
 
     def __init__(self, context: RequestContext, faults: tuple[FaultDetail, ...] = (),
-                 http_status: int | None = None, intuit_tid: str | None = None) -> None:
+                 http_status: int | None = None, intuit_tid: str | None = None,
+                 catalog_key: str | None = None) -> None:
         self.context = context
         self.faults = faults
         self.http_status = http_status
         self.intuit_tid = intuit_tid
+        self.entry: CatalogEntry = self._entry(catalog_key)
         super().__init__(self._compose())
+
+    def _entry(self, catalog_key: str | None) -> CatalogEntry:
+        if catalog_key is not None:
+            return entry(catalog_key)
+        codes = [fault.code for fault in self.faults if fault.code]
+        if not codes and self.http_status is None:
+            return entry(self.catalog_key)
+        return entry_for(codes, self.http_status)
+
+    @property
+    def advice(self) -> str:
+        realm = self.context.realm_id
+        return self.entry.fix.replace("--realm R", f"--realm {realm}") if realm \
+            else self.entry.fix
 
     @property
     def code(self) -> str:
@@ -68,7 +92,8 @@ class QBOError(Exception):
         status = f" (HTTP {self.http_status})" if self.http_status else ""
         reasons = "; ".join(_describe_fault(fault) for fault in self.faults) or "no fault detail"
         tid = f" [intuit_tid {self.intuit_tid}]" if self.intuit_tid else ""
-        return f"{self.context.describe()} failed{status}: {reasons}. Fix: {self.advice}.{tid}"
+        return (f"{self.context.describe()} failed{status}: {self.entry.message}: {reasons}. "
+                f"Fix: {self.advice}.{tid}")
 
 
 def _describe_fault(fault: FaultDetail) -> str:
@@ -83,21 +108,20 @@ def _describe_fault(fault: FaultDetail) -> str:
 class ValidationError(QBOError):
     """2020, 2050, 2500, 4000, 6000...: QBO refused the payload or query as written."""
 
-    advice = "correct the field QBO names in the source record or the mapping spec, then re-sync"
+    catalog_key = "invalid_value"
 
 
 class StaleObjectError(ValidationError):
     """5010: the SyncToken sent is not the current one; re-read, re-diff, then write again."""
 
-    advice = "someone edited the record in QBO; re-read it, re-diff and retry the write"
+    catalog_key = "stale_sync_token"
 
 
 class DuplicateNameError(ValidationError):
     """6240: the DisplayName is already used by a Customer, Vendor or Employee (or an item's,
     an account's, a class's or a term's Name by another of its list)."""
 
-    advice = ("link the existing QBO record (match by DisplayName) or give this record a "
-              "different name")
+    catalog_key = "duplicate_name"
 
     @property
     def on_display_name(self) -> bool:
@@ -115,67 +139,74 @@ class DuplicateNameError(ValidationError):
 class DuplicateDocNumberError(ValidationError):
     """6140: the DocNumber is already used by the same transaction type."""
 
-    advice = "link the existing QBO transaction (match by DocNumber) or renumber this one"
+    catalog_key = "duplicate_doc_number"
 
 
 class ObjectNotFoundError(QBOError):
     """610: the record (or one it refers to) does not exist, or is inactive or deleted."""
 
-    advice = ("the QBO record or one it refers to was deleted or made inactive; restore it in "
-              "QBO or clear the link so the record is re-created")
+    catalog_key = "object_not_found"
 
 
 class ThrottledError(QBOError):
     """3001 / HTTP 429: over QBO's rate limits even after waiting and retrying."""
 
-    advice = "QBO is rate limiting this company; wait a minute and run the sync again"
+    catalog_key = "throttled"
+
+
+class PlanLimitError(QBOError):
+    """6190: the company's subscription ended, was canceled or has a billing problem, so QBO
+    allows reads only. Not refused for good: the same write works once the plan is renewed."""
+
+    catalog_key = "plan_limit"
 
 
 class AuthError(QBOError):
     """3200 / HTTP 401 (token refused) and 3100 / HTTP 403 (not allowed for this company)."""
 
-    advice = "reconnect QuickBooks (Settings -> Integrations)"
+    catalog_key = "authentication_failed"
 
 
 class QBOServiceError(QBOError):
     """HTTP 5xx or an unreachable QBO, after retries."""
 
-    advice = ("QBO is unavailable; writes carry a requestid, so running the sync again is safe "
-              "and writes nothing twice")
+    catalog_key = "service_error"
+
+
+def _company_message(realm_id: str, catalog_key: str, reason: str) -> str:
+    """A token failure's message from the catalog: the company stands for the record, and
+    the fix's ``--realm R`` names it."""
+    found = entry(catalog_key)
+    fix = found.fix.replace("--realm R", f"--realm {realm_id}")
+    return f"QBO company {realm_id}: {found.message} ({reason}). Fix: {fix}."
 
 
 class ConnectionExpiredError(AuthError):
-    """The refresh token was refused (``invalid_grant``): only a person can reconnect."""
+    """No usable grant: none stored (``no_connection``), or the refresh token or code was
+    refused (``invalid_grant``). Only a person can connect again."""
 
-    def __init__(self, realm_id: str, reason: str = "invalid_grant") -> None:
+    def __init__(self, realm_id: str, reason: str = "invalid_grant",
+                 catalog_key: str = "token_refresh_failed") -> None:
         self.realm_id = realm_id
         self.reason = reason
-        Exception.__init__(
-            self,
-            f"QBO connection for realm {realm_id} expired or was revoked ({reason}): "
-            f"reconnect QuickBooks (Settings -> Integrations)",
-        )
+        self.entry = entry(catalog_key)
+        Exception.__init__(self, _company_message(realm_id, catalog_key, reason))
 
 
 class TokenEndpointError(AuthError):
-    """The OAuth token endpoint failed for another reason than a refused grant."""
+    """The OAuth token endpoint failed for another reason than a refused grant: Intuit's
+    service failing (5xx, unreachable: retried already) is not a setting to fix; a refused
+    request (4xx: the app's credentials) is."""
 
     def __init__(self, realm_id: str, status: int | None, reason: str) -> None:
         self.realm_id = realm_id
         self.status = status
-        answered = "failed" if status is None else f"answered HTTP {status}"
-        Exception.__init__(
-            self, f"QBO token endpoint {answered} ({reason}) for realm {realm_id}: "
-                  f"{self.advice_for(status)}")
-
-    @staticmethod
-    def advice_for(status: int | None) -> str:
-        """Intuit's service failing (5xx, unreachable: retried already) is not a setting to
-        fix; a refused request (4xx) is."""
-        if status is None or status >= 500:
-            return ("Intuit's token service is unavailable; nothing was written, and the next "
-                    "run tries again")
-        return "check the client id, client secret and redirect URI in the QBO settings"
+        unavailable = status is None or status >= 500
+        self.entry = entry("token_service_unavailable" if unavailable
+                           else "token_request_refused")
+        answered = "unreachable" if status is None else f"HTTP {status}"
+        Exception.__init__(self, _company_message(realm_id, self.entry.key,
+                                                  f"token endpoint {answered}: {reason}"))
 
 
 class ConsentError(Exception):
@@ -183,32 +214,17 @@ class ConsentError(Exception):
     short). The message names what is wrong, never a code, state or token."""
 
 
-_CLASS_BY_CODE: dict[str, type[QBOError]] = {
-    "5010": StaleObjectError,
-    "6240": DuplicateNameError,
-    "6140": DuplicateDocNumberError,
-    "610": ObjectNotFoundError,
-    "3001": ThrottledError,
-    "3200": AuthError,
-    "3100": AuthError,
-}
+def _classes() -> dict[str, type[QBOError]]:
+    """The exception classes the catalog's ``error`` column may name, by name."""
+    return {cls.__name__: cls for cls in (
+        QBOError, ValidationError, StaleObjectError, DuplicateNameError,
+        DuplicateDocNumberError, ObjectNotFoundError, ThrottledError, PlanLimitError,
+        AuthError, QBOServiceError, ConnectionExpiredError, TokenEndpointError)}
 
 
 def _class_for(status: int | None, faults: tuple[FaultDetail, ...]) -> type[QBOError]:
-    for fault in faults:
-        if fault.code in _CLASS_BY_CODE:
-            return _CLASS_BY_CODE[fault.code]
-    if status == 429:
-        return ThrottledError
-    if status in (401, 403):
-        return AuthError
-    if status is not None and status >= 500:
-        return QBOServiceError
-    if status == 404:
-        return ObjectNotFoundError
-    if status is None or status == 400 or faults:
-        return ValidationError
-    return QBOError
+    """The class the catalog names for this answer's codes and status."""
+    return _classes()[entry_for([fault.code for fault in faults], status).error]
 
 
 def _json_faults(body: dict[str, Any]) -> tuple[FaultDetail, ...]:
@@ -277,7 +293,8 @@ def refused_for_good(error: QBOError) -> bool:
     """True when QBO refused a write for what it carries (a field, a duplicate name, an
     inactive record it refers to): sending the same write again gets the same answer, so the
     record waits until it or what it refers to changes. A stale SyncToken is not such a
-    refusal (re-read and retry), nor is a throttle, an outage or a refused token."""
+    refusal (re-read and retry), nor is a throttle, an outage, a refused token or a lapsed
+    subscription (the same write works once the plan is renewed)."""
     if isinstance(error, StaleObjectError):
         return False
     return isinstance(error, ValidationError | ObjectNotFoundError)

@@ -131,7 +131,7 @@ class OAuthTokenProvider:
                 retrying_cut_bodies(client.get_bearer_token, self.settings)(
                     code, realm_id=realm_id)
             except AuthClientError as error:
-                raise self._token_error(realm_id, error) from None
+                raise self._token_error(realm_id, error, "authorization_code_refused") from None
             except requests.RequestException as error:
                 raise self._unreachable(realm_id, error) from None
             tokens = self._tokens_from(client)
@@ -182,7 +182,8 @@ class OAuthTokenProvider:
     def _stored(self, realm_id: str) -> TokenSet:
         tokens = self.store.load(realm_id)
         if tokens is None:
-            raise ConnectionExpiredError(realm_id, "no tokens stored: never connected")
+            raise ConnectionExpiredError(realm_id, "no tokens stored: never connected, or "
+                                                   "disconnected", "no_connection")
         return tokens
 
     def _tokens_from(self, client: AuthClient) -> TokenSet:
@@ -197,10 +198,13 @@ class OAuthTokenProvider:
         )
 
     @staticmethod
-    def _token_error(realm_id: str, error: AuthClientError) -> Exception:
+    def _token_error(realm_id: str, error: AuthClientError,
+                     refused_grant: str = "token_refresh_failed") -> Exception:
+        """``refused_grant``: the catalog entry of an ``invalid_grant`` here (a refresh token,
+        or a code being exchanged)."""
         code = _error_code(error)
         if code == "invalid_grant":
-            return ConnectionExpiredError(realm_id, code)
+            return ConnectionExpiredError(realm_id, code, refused_grant)
         return TokenEndpointError(realm_id, error.status_code, code)
 
     def _unreachable(self, realm_id: str, error: requests.RequestException) -> Exception:

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from qbo_pipeline.qbo.error_catalog import entry
+
 WARN_DAYS = 14
 # Seed 001: "Token refresh failed -> your 100-day refresh token expired; disconnect and
-# reconnect"; seed 003: reconnect to fix authorization failures.
-RECONNECT_FIX = "disconnect and reconnect the company (qbo-pipeline connect --realm {realm})"
+# reconnect"; seed 003: reconnect to fix authorization failures. The words are the error
+# catalog's, so the warning before expiry and the failure after it give the same fix.
+RECONNECT_FIX = entry("token_refresh_failed").fix.replace("--realm R", "--realm {realm}")
 
 
 class HealthLevel(StrEnum):

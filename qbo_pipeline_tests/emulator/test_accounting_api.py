@@ -195,7 +195,7 @@ def test_sub_customers_form_a_hierarchy_of_at_most_five_levels(realm: ConnectedR
     assert parent["FullyQualifiedName"] == "Level0:Level1:Level2:Level3:Level4"
     too_deep = realm.post("customer", {"DisplayName": "Level5", "Job": True,
                                        "ParentRef": {"value": parent["Id"]}})
-    assert error_of(too_deep)["code"] == "6000"
+    assert error_of(too_deep)["code"] == "6180"  # Intuit's error codes: "Sub Level Limit"
 
 
 def test_job_without_parent_is_refused(realm: ConnectedRealm) -> None:

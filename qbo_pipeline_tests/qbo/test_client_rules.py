@@ -34,12 +34,12 @@ def client() -> QBOClient:
 
 
 def test_write_request_id_over_50_characters_is_refused(client: QBOClient) -> None:
-    with pytest.raises(ValueError, match="create Customer: requestid must be 1 to 50"):
+    with pytest.raises(ValueError, match="create Customer 'A': requestid must be 1 to 50"):
         client.create("Customer", {"DisplayName": "A"}, "x" * 51)
 
 
 def test_update_without_sync_token_is_refused(client: QBOClient) -> None:
-    with pytest.raises(ValueError, match="update Customer Id=5: an update needs"):
+    with pytest.raises(ValueError, match="update Customer Id=5 'A': an update needs"):
         client.update("Customer", {"Id": "5", "DisplayName": "A"}, "req-1")
 
 

@@ -54,7 +54,7 @@ def test_stale_object_message_says_what_to_do() -> None:
     fault = faults.StaleObject("Customer", "58", "0", "1")
     error = error_from_response(UPDATE_CUSTOMER, 400, json.dumps(fault.to_json_body()))
     assert isinstance(error, ValidationError)
-    assert "re-read it, re-diff and retry" in str(error)
+    assert "the push re-reads the record, re-diffs it and retries" in str(error)
     assert error.faults[0].element == "SyncToken"
 
 
@@ -63,7 +63,7 @@ def test_lowercase_401_fault_shape_is_an_auth_error() -> None:
     error = error_from_response(RequestContext("read", "Invoice", "7"), 401, json.dumps(body))
     assert isinstance(error, AuthError)
     assert error.code == "3200"
-    assert "reconnect QuickBooks" in str(error)
+    assert "disconnect and reconnect the company" in str(error)
 
 
 def test_xml_throttle_fault_is_parsed_even_for_json_clients() -> None:

@@ -62,8 +62,9 @@ def test_refused_refresh_token_says_to_reconnect(qbo: ClientUnderTest) -> None:
     with pytest.raises(ConnectionExpiredError) as raised:
         qbo.client.read("Customer", "1")
     message = str(raised.value)
-    assert message.startswith(f"QBO connection for realm {realm_id} expired or was revoked")
-    assert "reconnect QuickBooks (Settings -> Integrations)" in message
+    assert message.startswith(f"QBO company {realm_id}: Token refresh failed")
+    assert f"disconnect and reconnect the company (qbo-pipeline connect --realm {realm_id}" \
+        in message
     assert "revoked-refresh-token" not in message
     assert OAUTH.client_secret not in message
 
@@ -101,7 +102,8 @@ def test_a_token_endpoint_down_for_good_says_so_and_not_to_check_the_settings(
     with pytest.raises(TokenEndpointError) as raised:
         qbo.client.read("Customer", "1")
     message = str(raised.value)
-    assert message.startswith("QBO token endpoint answered HTTP 503")
+    assert message.startswith(f"QBO company {qbo.realm.realm_id}: Intuit's token service is "
+                              "unavailable (token endpoint HTTP 503")
     assert "token service is unavailable" in message and "next run tries again" in message
     assert "client id" not in message
     for secret in (before.refresh_token, before.access_token, OAUTH.client_secret):

@@ -18,12 +18,14 @@ from typing import Any, Protocol
 from qbo_pipeline.emulator.exceptions import (
     BusinessValidation,
     DuplicateName,
+    EmailAddressRequired,
     IllegalCharacters,
     InvalidFieldValue,
     InvalidId,
     InvalidReference,
     ObjectNotFound,
     RequiredParameterMissing,
+    SubLevelLimit,
 )
 
 NAME_ENTITIES = ("Customer", "Vendor", "Employee")  # one DisplayName namespace across them
@@ -291,7 +293,7 @@ def hierarchy(entity: str, label: str) -> Rule:
         _refuse_cycle(lookup, entity, record, parent)
         level = depth_below(parent)
         if level > MAX_CUSTOMER_LEVEL:
-            raise BusinessValidation(
+            raise SubLevelLimit(
                 f"{entity} {name!r} would be at level {level + 1}; QBO allows at most "
                 f"{MAX_CUSTOMER_LEVEL + 1} levels (a parent and {MAX_CUSTOMER_LEVEL} levels of "
                 f"sub-{entity.lower()}s)",
@@ -447,6 +449,13 @@ def customer_taxable(lookup: Lookup, record: dict[str, Any]) -> None:
     if record.get("Taxable") is None:
         record["Taxable"] = (not is_blank(record.get("DefaultTaxCodeRef"))
                              and is_blank(record.get("TaxExemptionReasonId")))
+
+
+def email_for_email_delivery(lookup: Lookup, record: dict[str, Any]) -> None:
+    """QBO's 6420: a customer whose invoices are sent by email needs an email address."""
+    address = (record.get("PrimaryEmailAddr") or {}).get("Address")
+    if record.get("PreferredDeliveryMethod") == "Email" and is_blank(address):
+        raise EmailAddressRequired()
 
 
 # --------------------------------------------------------------------------- transactions
@@ -631,7 +640,8 @@ def _build_specs() -> dict[str, EntitySpec]:
                    defaults={**active, "BillWithParent": False, "Balance": 0,
                              "BalanceWithJobs": 0, "CurrencyRef": HOME_CURRENCY,
                              "PreferredDeliveryMethod": "Print"},
-                   rules=(*_name_rules(), customer_taxable, hierarchy("Customer", "DisplayName"))),
+                   rules=(*_name_rules(), customer_taxable, email_for_email_delivery,
+                          hierarchy("Customer", "DisplayName"))),
         EntitySpec("Vendor", "name",
                    defaults={**active, "Vendor1099": False, "Balance": 0,
                              "CurrencyRef": HOME_CURRENCY},

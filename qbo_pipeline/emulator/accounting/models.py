@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,10 +39,12 @@ from qbo_pipeline.emulator.accounting.persistence import ChangeSet, StoredRealm,
 from qbo_pipeline.emulator.accounting.properties import refuse_unknown_properties
 from qbo_pipeline.emulator.events import ChangeEvent, ChangeListener
 from qbo_pipeline.emulator.exceptions import (
+    AccountPeriodClosed,
     BusinessValidation,
     CDCEntityNotSupported,
     CDCLookbackExceeded,
     DuplicateDocNumber,
+    InvalidCompanyStatus,
     InvalidRequest,
     NameListDeleteNotAllowed,
     ObjectNotFound,
@@ -66,6 +68,11 @@ DEFAULT_PREFERENCES = {
     "CustomTxnNumbers": True,
     "WarnDuplicateDocNum": True,
 }
+
+# Intuit's subscription states: with these a company can be read but not written (6190).
+READ_ONLY_SUBSCRIPTIONS = frozenset({"CANCELED", "EXPIRED", "SUSPENDED", "RESTRICTED"})
+SUBSCRIPTION_STATUSES = frozenset({"TRIAL", "TRIALOPTIN", "SUBSCRIBED", "PAID"}
+                                  | READ_ONLY_SUBSCRIPTIONS)
 
 JSONObject = dict[str, Any]
 Response = tuple[int, JSONObject]
@@ -104,6 +111,23 @@ class Realm:
 
     def preference(self, name: str) -> bool:
         return bool(self.settings["preferences"].get(name, DEFAULT_PREFERENCES.get(name)))
+
+    def refuse_writes_if_read_only(self) -> None:
+        """QBO's 6190 for every write while the subscription does not allow them."""
+        status = str(self.settings.get("subscription_status", "SUBSCRIBED"))
+        if status in READ_ONLY_SUBSCRIPTIONS:
+            raise InvalidCompanyStatus(status)
+
+    def refuse_if_books_closed(self, spec: EntitySpec, record: JSONObject,
+                               today: str) -> None:
+        """QBO's 6200 for a transaction dated on or before the books' closing date (a record
+        without a TxnDate is dated today, as QBO dates it)."""
+        close_date = self.settings.get("book_close_date")
+        if not close_date or spec.kind != "transaction":
+            return
+        txn_date = str(record.get("TxnDate") or today)
+        if txn_date <= str(close_date):
+            raise AccountPeriodClosed(spec.name, txn_date, str(close_date))
 
 
 class QBOBackend:
@@ -160,6 +184,9 @@ class QBOBackend:
 
     def _now(self) -> datetime:
         return self._clock()
+
+    def _today(self) -> str:
+        return self._now().astimezone(COMPANY_TIMEZONE).date().isoformat()
 
     def _realm(self, realm_id: str) -> Realm:
         realm = self._realms.get(realm_id)
@@ -219,6 +246,26 @@ class QBOBackend:
             realm.settings["preferences"][name] = value
             self._changes.realms[realm_id] = realm.settings
 
+    def set_company_state(self, realm_id: str, changes: JSONObject) -> JSONObject:
+        """What a bookkeeper changes in QBO's screens, not through the API: the subscription
+        (``SubscriptionStatus``) and the books' closing date (``BookCloseDate``, or null to
+        reopen them). Returns the company's state after the change."""
+        unknown = sorted(set(changes) - {"SubscriptionStatus", "BookCloseDate"})
+        if unknown:
+            raise InvalidRequest(f"Unknown company setting(s) {', '.join(unknown)}; known: "
+                                 "BookCloseDate, SubscriptionStatus", unknown[0])
+        with self._transaction():
+            realm = self._realm(realm_id)
+            if "SubscriptionStatus" in changes:
+                realm.settings["subscription_status"] = _subscription(
+                    changes["SubscriptionStatus"])
+            if "BookCloseDate" in changes:
+                realm.settings["book_close_date"] = _close_date(changes["BookCloseDate"])
+            self._changes.realms[realm_id] = realm.settings
+            return {"SubscriptionStatus": realm.settings.get("subscription_status",
+                                                             "SUBSCRIBED"),
+                    "BookCloseDate": realm.settings.get("book_close_date")}
+
     def seed_realm(self, realm_id: str, objects: dict[str, list[JSONObject]]
                    ) -> dict[str, list[JSONObject]]:
         """Create the given objects through the normal rules, in order; returns them created."""
@@ -273,7 +320,9 @@ class QBOBackend:
         # QBO reads the body before anything else, so an unknown property fails first.
         refuse_unknown_properties(spec.name, body)
         with self._transaction():
-            return self._create(self._realm(realm_id), spec, body, publish=True)
+            realm = self._realm(realm_id)
+            realm.refuse_writes_if_read_only()
+            return self._create(realm, spec, body, publish=True)
 
     def read(self, realm_id: str, entity: str, entity_id: str) -> JSONObject:
         spec = self._spec(entity)
@@ -289,6 +338,7 @@ class QBOBackend:
         refuse_unknown_properties(spec.name, body)
         with self._transaction():
             realm = self._realm(realm_id)
+            realm.refuse_writes_if_read_only()
             current = self._checked_current(realm, spec, body, "update")
             return self._update(realm, spec, current, body, operation="Update")
 
@@ -315,7 +365,9 @@ class QBOBackend:
             raise UnsupportedOperation("delete", spec.name)
         with self._transaction():
             realm = self._realm(realm_id)
+            realm.refuse_writes_if_read_only()
             current = self._checked_current(realm, spec, body, "delete")
+            realm.refuse_if_books_closed(spec, current, self._today())
             self._refuse_if_paid(realm, spec, current, "delete")
             entity_id = current["Id"]
             del realm.objects[spec.name][entity_id]
@@ -337,7 +389,9 @@ class QBOBackend:
                                        "QBO voids Invoice and Payment through the API")
         with self._transaction():
             realm = self._realm(realm_id)
+            realm.refuse_writes_if_read_only()
             current = self._checked_current(realm, spec, body, "void")
+            realm.refuse_if_books_closed(spec, current, self._today())
             self._refuse_if_paid(realm, spec, current, "void")
             voided = copy.deepcopy(current)
             for line in lines(voided):
@@ -508,6 +562,7 @@ class QBOBackend:
         return copy.deepcopy(record)
 
     def _validate(self, realm: Realm, spec: EntitySpec, record: JSONObject) -> None:
+        realm.refuse_if_books_closed(spec, record, self._today())
         apply_rules(spec, realm, record)
         if spec.checks_doc_number and realm.preference("WarnDuplicateDocNum"):
             _refuse_duplicate_doc_number(realm, spec, record)
@@ -570,6 +625,24 @@ class QBOBackend:
 
 
 # ---------------------------------------------------------------------- module functions
+
+
+def _subscription(value: Any) -> str:
+    status = str(value).upper()
+    if status not in SUBSCRIPTION_STATUSES:
+        raise InvalidRequest(f"SubscriptionStatus {value!r} is not one of "
+                             f"{', '.join(sorted(SUBSCRIPTION_STATUSES))}", "SubscriptionStatus")
+    return status
+
+
+def _close_date(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise InvalidRequest(f"BookCloseDate {value!r} is not a date (YYYY-MM-DD) or null",
+                             "BookCloseDate") from None
 
 
 def _id_order(value: Any) -> tuple[int, str]:

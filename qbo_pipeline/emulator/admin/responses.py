@@ -109,6 +109,18 @@ class RealmAdmin:
         return {"realm_id": realm_id, "objects": await run_in_threadpool(self.backend.dump_realm,
                                                                           realm_id)}
 
+    async def company_state(self, request: Request) -> dict[str, Any]:
+        """Change what only QBO's screens change: ``SubscriptionStatus`` (a canceled or
+        expired company answers writes with 6190) and ``BookCloseDate`` (transactions dated
+        on or before it answer 6200; null reopens the books)."""
+        realm_id = await self._known_realm(request)
+        changes = await _json_object(request)
+        if not changes:
+            raise AdminError(400, 'send {"SubscriptionStatus": "CANCELED"} and/or '
+                                  '{"BookCloseDate": "2026-01-31"} (null reopens the books)')
+        state = await run_in_threadpool(self.backend.set_company_state, realm_id, changes)
+        return {"realm_id": realm_id, **state}
+
     async def bookkeeper_edit(self, request: Request) -> dict[str, Any]:
         """Apply ``changes`` as a person editing the record in QBO right now would."""
         realm_id = await self._known_realm(request)

@@ -16,6 +16,8 @@ def admin_routes(emulator: Emulator) -> list[BaseRoute]:
         Route("/admin/realms", admin_endpoint(realms.create, 201), methods=["POST"]),
         Route("/admin/realms/{realm_id}/reset", admin_endpoint(realms.reset), methods=["POST"]),
         Route("/admin/realms/{realm_id}/seed", admin_endpoint(realms.seed), methods=["POST"]),
+        Route("/admin/realms/{realm_id}/company", admin_endpoint(realms.company_state),
+              methods=["PUT"]),
         Route("/admin/realms/{realm_id}/dump", admin_endpoint(realms.dump), methods=["GET"]),
         Route("/admin/realms/{realm_id}/{entity}/{entity_id}/edit",
               admin_endpoint(realms.bookkeeper_edit), methods=["POST"]),
