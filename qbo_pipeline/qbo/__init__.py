@@ -37,7 +37,15 @@ from qbo_pipeline.qbo.errors import (
 from qbo_pipeline.qbo.oauth import ConsentResult, parse_consent_redirect
 from qbo_pipeline.qbo.queries import escape_query_value
 from qbo_pipeline.qbo.settings import QBOSettings
-from qbo_pipeline.qbo.tokens import InMemoryTokenStore, OAuthTokenProvider, TokenSet, TokenStore
+from qbo_pipeline.qbo.tokens import (
+    InMemoryTokenStore,
+    LockedTokenSet,
+    OAuthTokenProvider,
+    RefreshDecision,
+    TokenSet,
+    TokenStore,
+    decide_refresh,
+)
 
 __all__ = [
     "BATCH_ITEM_LIMIT",
@@ -54,6 +62,7 @@ __all__ = [
     "DuplicateNameError",
     "EntityKind",
     "InMemoryTokenStore",
+    "LockedTokenSet",
     "OAuthTokenProvider",
     "ObjectNotFoundError",
     "QBOClient",
@@ -61,6 +70,7 @@ __all__ = [
     "QBOServiceError",
     "QBOSettings",
     "QboEntity",
+    "RefreshDecision",
     "StaleObjectError",
     "ThrottledError",
     "TokenEndpointError",
@@ -69,6 +79,7 @@ __all__ = [
     "ValidationError",
     "batch_item_id",
     "batch_request_id",
+    "decide_refresh",
     "escape_query_value",
     "newer_sync_token",
     "parse_consent_redirect",
