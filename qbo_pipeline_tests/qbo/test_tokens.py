@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -180,3 +182,19 @@ def test_the_code_exchange_records_the_hard_expiry(emulator_server: EmulatorServ
     stored = tokens.exchange_code(redirect["realmId"][0], redirect["code"][0])
     assert stored.refresh_hard_expires_at is not None
     assert stored.refresh_hard_expires_at > datetime.now(UTC) + timedelta(days=4 * 365)
+
+
+def test_threads_refreshing_at_once_share_one_refresh(qbo: ClientUnderTest) -> None:
+    """The in-memory store serializes a realm's refreshes too: threads that all saw the same
+    token expire end with one new access token, not one each."""
+    _expire_access_token(qbo)
+    start = threading.Barrier(4)
+
+    def refresh() -> str:
+        start.wait(timeout=30)
+        return qbo.tokens.access_token(qbo.realm.realm_id)
+
+    with ThreadPoolExecutor(4) as pool:
+        tokens = set(pool.map(lambda _: refresh(), range(4)))
+    stored = qbo.store.load(qbo.realm.realm_id)
+    assert stored is not None and tokens == {stored.access_token}
