@@ -230,8 +230,8 @@ class OAuthTokenProvider:
             tokens = locked.load()
             if tokens is None:
                 raise ConnectionExpiredError(realm_id, "no tokens stored: never connected")
-            if decide_refresh(tokens, rejected_token, self._clock()) \
-                    is RefreshDecision.USE_STORED:
+            decision = decide_refresh(tokens, rejected_token, self._clock())
+            if decision is RefreshDecision.USE_STORED:
                 return tokens.access_token
             fresh = keep_known_hard_expiry(self._refresh(realm_id, tokens), tokens)
             # Stored before the realm is let go: no other refresh can start from the refresh
