@@ -212,7 +212,7 @@ def connections(as_json: bool) -> None:
                    + f"; last sync {_when(view.last_sync)}")
         if view.disconnected_at is None:
             click.echo(f"  access token until {_when(view.access_token_expires_at)}, refresh "
-                       f"token until {_when(view.refresh_token_expires_at)}")
+                       f"token until {_when(view.refresh_token_ends_at)}")
         click.echo(f"  {view.health.message}")
 
 

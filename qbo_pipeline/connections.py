@@ -43,7 +43,11 @@ from qbo_pipeline.state import (
     upsert_realm,
 )
 from qbo_pipeline.state.repository import StateError
-from qbo_pipeline.sync.connection_health import ConnectionHealth, connection_health
+from qbo_pipeline.sync.connection_health import (
+    ConnectionHealth,
+    connection_health,
+    refresh_token_end,
+)
 
 AskRedirect = Callable[[str], str]
 """Given the consent address, returns the address QBO redirected to after consent."""
@@ -184,8 +188,15 @@ class ConnectionView:
     disconnected_at: datetime | None
     last_sync: datetime | None
     access_token_expires_at: datetime | None
-    refresh_token_expires_at: datetime | None
+    refresh_token_expires_at: datetime | None  # rolling: pushed back by each rotation
+    refresh_token_hard_expires_at: datetime | None  # Intuit's maximum; None when unknown
     health: ConnectionHealth
+
+    @property
+    def refresh_token_ends_at(self) -> datetime | None:
+        """When the refresh token stops working: the earlier of its two expiries."""
+        return refresh_token_end(self.refresh_token_expires_at,
+                                 self.refresh_token_hard_expires_at)
 
     def to_json(self) -> dict[str, Any]:
         def when(moment: datetime | None) -> str | None:
@@ -196,7 +207,9 @@ class ConnectionView:
                 "connected_at": when(self.connected_at),
                 "disconnected_at": when(self.disconnected_at), "last_sync": when(self.last_sync),
                 "access_token_expires_at": when(self.access_token_expires_at),
-                "refresh_token_expires_at": when(self.refresh_token_expires_at)}
+                "refresh_token_expires_at": when(self.refresh_token_expires_at),
+                "refresh_token_hard_expires_at": when(self.refresh_token_hard_expires_at),
+                "refresh_token_ends_at": when(self.refresh_token_ends_at)}
 
 
 def list_connections(resources: SyncResources, *,
@@ -212,11 +225,14 @@ def list_connections(resources: SyncResources, *,
     for realm, expiry, last_sync in rows:
         connected = realm.disconnected_at is None
         refresh_expiry = expiry.refresh_token_expires_at if expiry else None
-        health = connection_health(realm.realm_id, refresh_expiry, moment, connected=connected)
+        hard_expiry = expiry.refresh_token_hard_expires_at if expiry else None
+        health = connection_health(realm.realm_id, refresh_expiry, moment,
+                                   hard_expires_at=hard_expiry, connected=connected)
         name = _company_name(resources, realm.realm_id) if health.syncs else None
         views.append(ConnectionView(
             realm.realm_id, name, realm.connected_at, realm.disconnected_at, last_sync,
-            expiry.access_token_expires_at if expiry else None, refresh_expiry, health))
+            expiry.access_token_expires_at if expiry else None, refresh_expiry, hard_expiry,
+            health))
     return views
 
 

@@ -68,6 +68,24 @@ def test_a_refresh_token_near_or_past_its_expiry_says_to_reconnect(company: Comp
     assert view["company_name"] is None
 
 
+def test_the_hard_maximum_is_recorded_and_warns_when_it_comes_first(company: Company) -> None:
+    """The connect asked Intuit for the refresh token's hard maximum (five years from consent
+    in the emulator) and recorded it beside the rolling expiry; when it comes first, the
+    connection is judged by it."""
+    view = listed(company)
+    hard = datetime.fromisoformat(view["refresh_token_hard_expires_at"])
+    assert hard > datetime.now(UTC) + timedelta(days=4 * 365)
+    assert view["refresh_token_ends_at"] == view["refresh_token_expires_at"]
+    soon = datetime.now(UTC) + timedelta(days=5)
+    with company.state.sessions().begin() as session:
+        session.execute(update(TokenRecord).where(TokenRecord.realm_id == company.realm_id)
+                        .values(refresh_token_hard_expires_at=soon))
+    view = listed(company)
+    assert view["status"] == "expiring" and "maximum lifetime" in view["message"]
+    assert view["refresh_token_ends_at"] == view["refresh_token_hard_expires_at"]
+    assert 4.9 < view["refresh_token_days_left"] <= 5
+
+
 def test_disconnect_revokes_the_tokens_and_keeps_the_history(company: Company) -> None:
     resources = SyncResources.from_env()
     sessions = resources.state_db.sessions()

@@ -9,18 +9,20 @@ secret) are read through `dagster.EnvVar`, so Dagster stores the variable's name
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 
 from dagster import ConfigurableResource, EnvVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbo_pipeline.qbo import OAuthTokenProvider, QBOClient, QBOSettings, TokenSet
+from qbo_pipeline.qbo import LockedTokenSet, OAuthTokenProvider, QBOClient, QBOSettings, TokenSet
 from qbo_pipeline.source import create_source_engine
 from qbo_pipeline.state import (
+    LockedTokens,
     StateTokenStore,
     StoredTokens,
     cipher_for,
@@ -156,18 +158,44 @@ class StateTokens:
         self._store = store
 
     def load(self, realm_id: str) -> TokenSet | None:
-        stored = self._store.load(realm_id)
-        if stored is None:
-            return None
-        # No stored access token counts as an expired one: the provider refreshes it.
-        expires = stored.access_token_expires_at or datetime.min.replace(tzinfo=UTC)
-        if expires.tzinfo is None:
-            expires = expires.replace(tzinfo=UTC)
-        return TokenSet(stored.access_token or "", stored.refresh_token, expires,
-                        stored.refresh_token_expires_at)
+        return _token_set(self._store.load(realm_id))
 
     def save(self, realm_id: str, tokens: TokenSet) -> None:
-        self._store.save(realm_id, StoredTokens(
-            refresh_token=tokens.refresh_token, access_token=tokens.access_token,
-            access_token_expires_at=tokens.access_expires_at,
-            refresh_token_expires_at=tokens.refresh_expires_at))
+        self._store.save(realm_id, _stored_tokens(tokens))
+
+    @contextlib.contextmanager
+    def refreshing(self, realm_id: str) -> Iterator[LockedTokenSet]:
+        """The realm's token row locked in the state DB (see `StateTokenStore.refreshing`):
+        runs in other processes wait here while one refreshes."""
+        with self._store.refreshing(realm_id) as locked:
+            yield _LockedStateTokens(locked)
+
+
+class _LockedStateTokens:
+    def __init__(self, locked: LockedTokens) -> None:
+        self._locked = locked
+
+    def load(self) -> TokenSet | None:
+        return _token_set(self._locked.load())
+
+    def save(self, tokens: TokenSet) -> None:
+        self._locked.save(_stored_tokens(tokens))
+
+
+def _token_set(stored: StoredTokens | None) -> TokenSet | None:
+    if stored is None:
+        return None
+    # No stored access token counts as an expired one: the provider refreshes it.
+    expires = stored.access_token_expires_at or datetime.min.replace(tzinfo=UTC)
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    return TokenSet(stored.access_token or "", stored.refresh_token, expires,
+                    stored.refresh_token_expires_at, stored.refresh_token_hard_expires_at)
+
+
+def _stored_tokens(tokens: TokenSet) -> StoredTokens:
+    return StoredTokens(
+        refresh_token=tokens.refresh_token, access_token=tokens.access_token,
+        access_token_expires_at=tokens.access_expires_at,
+        refresh_token_expires_at=tokens.refresh_expires_at,
+        refresh_token_hard_expires_at=tokens.refresh_hard_expires_at)

@@ -44,7 +44,15 @@ from qbo_pipeline.qbo.oauth import (
 )
 from qbo_pipeline.qbo.queries import escape_query_value
 from qbo_pipeline.qbo.settings import QBOSettings
-from qbo_pipeline.qbo.tokens import InMemoryTokenStore, OAuthTokenProvider, TokenSet, TokenStore
+from qbo_pipeline.qbo.tokens import (
+    InMemoryTokenStore,
+    LockedTokenSet,
+    OAuthTokenProvider,
+    RefreshDecision,
+    TokenSet,
+    TokenStore,
+    decide_refresh,
+)
 
 __all__ = [
     "BATCH_ITEM_LIMIT",
@@ -62,6 +70,7 @@ __all__ = [
     "DuplicateNameError",
     "EntityKind",
     "InMemoryTokenStore",
+    "LockedTokenSet",
     "OAuthTokenProvider",
     "ObjectNotFoundError",
     "PlanLimitError",
@@ -70,6 +79,7 @@ __all__ = [
     "QBOServiceError",
     "QBOSettings",
     "QboEntity",
+    "RefreshDecision",
     "StaleObjectError",
     "ThrottledError",
     "TokenEndpointError",
@@ -79,6 +89,7 @@ __all__ = [
     "batch_item_id",
     "batch_request_id",
     "carries_consent_answer",
+    "decide_refresh",
     "escape_query_value",
     "local_callback",
     "newer_sync_token",

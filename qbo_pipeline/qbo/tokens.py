@@ -2,16 +2,28 @@
 
 Access tokens live an hour and refresh tokens rotate: every refresh may hand back a new refresh
 token, and the old one stops working soon after, so the new one is saved before anything else.
-``TokenStore`` is where they are kept (the state DB later; memory now).
+``TokenStore`` is where they are kept (the state DB, encrypted; or memory).
+
+Several runs may find a realm's access token expired at once, in threads or in processes. Each
+refresh runs inside ``TokenStore.refreshing``, which lets one of them at a time in (the state DB
+locks the realm's token row) and re-reads the stored tokens there; ``decide_refresh`` then says
+whether to refresh at Intuit or to take what another run stored meanwhile. So a realm's tokens
+are refreshed once per expiry, and no run ever refreshes with, or stores, a spent refresh token.
+
+A refresh token dies at the earlier of its rolling expiry (``x_refresh_token_expires_in``, 100
+days from its last rotation) and Intuit's hard maximum (``x_refresh_token_hard_expires_in``,
+sent when asked for); both are recorded.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 import requests
@@ -34,15 +46,55 @@ def _utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class TokenSet:
-    """One realm's tokens. The token values never appear in ``repr``."""
+    """One realm's tokens. The token values never appear in ``repr``.
+
+    ``refresh_expires_at`` is the refresh token's rolling expiry, ``refresh_hard_expires_at``
+    Intuit's hard maximum for it (None when the token endpoint did not say).
+    """
 
     access_token: str = field(repr=False)
     refresh_token: str = field(repr=False)
     access_expires_at: datetime
     refresh_expires_at: datetime | None = None
+    refresh_hard_expires_at: datetime | None = None
 
     def access_expired(self, now: datetime) -> bool:
         return now + EXPIRY_MARGIN >= self.access_expires_at
+
+
+class RefreshDecision(StrEnum):
+    REFRESH = "refresh"  # ask Intuit for new tokens
+    USE_STORED = "use_stored"  # another run refreshed since the caller looked: take its tokens
+
+
+def decide_refresh(stored: TokenSet, seen_access_token: str, now: datetime) -> RefreshDecision:
+    """What to do with a realm's tokens, re-read once its refresh is serialized, when the
+    caller found ``seen_access_token`` expired or rejected by QBO.
+
+    Stored tokens with another access token, still valid, were stored by a run that refreshed
+    meanwhile: refreshing again would spend the refresh token it just got, so they are taken as
+    they are. Otherwise (the same token, none, or one expired too) the tokens are refreshed.
+    """
+    if (stored.access_token and stored.access_token != seen_access_token
+            and not stored.access_expired(now)):
+        return RefreshDecision.USE_STORED
+    return RefreshDecision.REFRESH
+
+
+def keep_known_hard_expiry(fresh: TokenSet, previous: TokenSet) -> TokenSet:
+    """The hard maximum belongs to the consent, not to one refresh token: an answer that does
+    not repeat it leaves the one known before."""
+    if fresh.refresh_hard_expires_at is not None or previous.refresh_hard_expires_at is None:
+        return fresh
+    return replace(fresh, refresh_hard_expires_at=previous.refresh_hard_expires_at)
+
+
+class LockedTokenSet(Protocol):
+    """A realm's stored tokens while its refresh is serialized (``TokenStore.refreshing``)."""
+
+    def load(self) -> TokenSet | None: ...
+
+    def save(self, tokens: TokenSet) -> None: ...
 
 
 class TokenStore(Protocol):
@@ -52,6 +104,12 @@ class TokenStore(Protocol):
 
     def save(self, realm_id: str, tokens: TokenSet) -> None: ...
 
+    def refreshing(self, realm_id: str) -> AbstractContextManager[LockedTokenSet]:
+        """The realm's tokens, held against every other refresh of the realm (in any thread,
+        and for a shared store in any process) until the block ends; what the block saves is
+        stored when it ends, before the next refresh is let in."""
+        ...
+
 
 class InMemoryTokenStore:
     """A ``TokenStore`` for tests and one-off runs: tokens vanish with the process."""
@@ -59,6 +117,7 @@ class InMemoryTokenStore:
     def __init__(self) -> None:
         self._tokens: dict[str, TokenSet] = {}
         self._lock = threading.Lock()
+        self._realm_locks: dict[str, threading.Lock] = {}
 
     def load(self, realm_id: str) -> TokenSet | None:
         with self._lock:
@@ -67,6 +126,25 @@ class InMemoryTokenStore:
     def save(self, realm_id: str, tokens: TokenSet) -> None:
         with self._lock:
             self._tokens[realm_id] = tokens
+
+    @contextmanager
+    def refreshing(self, realm_id: str) -> Iterator[LockedTokenSet]:
+        with self._lock:
+            realm_lock = self._realm_locks.setdefault(realm_id, threading.Lock())
+        with realm_lock:
+            yield _InMemoryLockedTokens(self, realm_id)
+
+
+@dataclass(frozen=True)
+class _InMemoryLockedTokens:
+    store: InMemoryTokenStore
+    realm_id: str
+
+    def load(self) -> TokenSet | None:
+        return self.store.load(self.realm_id)
+
+    def save(self, tokens: TokenSet) -> None:
+        self.store.save(self.realm_id, tokens)
 
 
 class AccessTokenSource(Protocol):
@@ -96,7 +174,6 @@ class OAuthTokenProvider:
         self._clock = clock
         self._auth_client: AuthClient | None = None
         self._client_lock = threading.Lock()
-        self._realm_locks: dict[str, threading.Lock] = {}
 
     def _client(self) -> AuthClient:
         # AuthClient fetches the discovery document when built: build it once, on first use.
@@ -107,15 +184,13 @@ class OAuthTokenProvider:
                 redirect_uri=self.settings.redirect_uri,
                 environment=self.settings.environment,
             )
+            # Intuit reports a refresh token's hard maximum lifetime only when asked to.
+            client.include_refresh_token_hard_expires_in = True
             # AuthClient is a requests session: a 5xx or a dropped connection of the token
             # endpoint is retried with backoff as QBO's API calls are, not failing the run.
             mount_retries(client, self.settings)
             self._auth_client = client
         return self._auth_client
-
-    def _realm_lock(self, realm_id: str) -> threading.Lock:
-        with self._client_lock:
-            return self._realm_locks.setdefault(realm_id, threading.Lock())
 
     def authorization_url(self, state: str, scopes: Sequence[Scopes] = (Scopes.ACCOUNTING,)
                           ) -> str:
@@ -127,13 +202,8 @@ class OAuthTokenProvider:
         """Swap the authorization code from the redirect for tokens, and store them."""
         with self._client_lock:
             client = self._client()
-            try:
-                retrying_cut_bodies(client.get_bearer_token, self.settings)(
-                    code, realm_id=realm_id)
-            except AuthClientError as error:
-                raise self._token_error(realm_id, error, "authorization_code_refused") from None
-            except requests.RequestException as error:
-                raise self._unreachable(realm_id, error) from None
+            self._call_token_endpoint(client, realm_id, lambda: client.get_bearer_token(
+                code, realm_id=realm_id), refused_grant="authorization_code_refused")
             tokens = self._tokens_from(client)
         self.store.save(realm_id, tokens)
         return tokens
@@ -144,12 +214,8 @@ class OAuthTokenProvider:
         tokens = self._stored(realm_id)
         with self._client_lock:
             client = self._client()
-            try:
-                retrying_cut_bodies(client.revoke, self.settings)(token=tokens.refresh_token)
-            except AuthClientError as error:
-                raise self._token_error(realm_id, error) from None
-            except requests.RequestException as error:
-                raise self._unreachable(realm_id, error) from None
+            self._call_token_endpoint(client, realm_id, lambda: client.revoke(
+                token=tokens.refresh_token))
 
     def access_token(self, realm_id: str) -> str:
         tokens = self._stored(realm_id)
@@ -158,26 +224,43 @@ class OAuthTokenProvider:
         return tokens.access_token
 
     def refresh_access_token(self, realm_id: str, rejected_token: str) -> str:
-        """Refresh once per rejected token, however many threads saw it rejected."""
-        with self._realm_lock(realm_id):
-            tokens = self._stored(realm_id)
-            if tokens.access_token != rejected_token:
-                return tokens.access_token  # another thread refreshed meanwhile
-            fresh = self._refresh(realm_id, tokens)
-            self.store.save(realm_id, fresh)
+        """Refresh once per rejected token, however many threads or processes saw it rejected:
+        the first one in refreshes, the others take what it stored."""
+        with self.store.refreshing(realm_id) as locked:
+            tokens = locked.load()
+            if tokens is None:
+                raise ConnectionExpiredError(realm_id, "no tokens stored: never connected")
+            decision = decide_refresh(tokens, rejected_token, self._clock())
+            if decision is RefreshDecision.USE_STORED:
+                return tokens.access_token
+            fresh = keep_known_hard_expiry(self._refresh(realm_id, tokens), tokens)
+            # Stored before the realm is let go: no other refresh can start from the refresh
+            # token this one just spent.
+            locked.save(fresh)
             return fresh.access_token
 
     def _refresh(self, realm_id: str, tokens: TokenSet) -> TokenSet:
         with self._client_lock:
             client = self._client()
-            try:
-                retrying_cut_bodies(client.refresh, self.settings)(
-                    refresh_token=tokens.refresh_token)
-            except AuthClientError as error:
-                raise self._token_error(realm_id, error) from None
-            except requests.RequestException as error:
-                raise self._unreachable(realm_id, error) from None
+            self._call_token_endpoint(client, realm_id, lambda: client.refresh(
+                refresh_token=tokens.refresh_token))
             return self._tokens_from(client)
+
+    def _call_token_endpoint(self, client: AuthClient, realm_id: str, call: Callable[[], Any],
+                             refused_grant: str = "token_refresh_failed") -> None:
+        """Call Intuit's token or revoke endpoint with retries; its failures become our errors,
+        which never carry the request (it holds tokens). ``refused_grant``: the catalog entry
+        of an ``invalid_grant``."""
+        # AuthClient keeps every field of the last answer, whichever realm it was for: an
+        # expiry this answer leaves out must not be another answer's.
+        client.x_refresh_token_expires_in = None
+        client.x_refresh_token_hard_expires_in = None
+        try:
+            retrying_cut_bodies(call, self.settings)()
+        except AuthClientError as error:
+            raise self._token_error(realm_id, error, refused_grant) from None
+        except requests.RequestException as error:
+            raise self._unreachable(realm_id, error) from None
 
     def _stored(self, realm_id: str) -> TokenSet:
         tokens = self.store.load(realm_id)
@@ -188,13 +271,12 @@ class OAuthTokenProvider:
 
     def _tokens_from(self, client: AuthClient) -> TokenSet:
         now = self._clock()
-        refresh_life = client.x_refresh_token_expires_in
         return TokenSet(
             access_token=str(client.access_token),
             refresh_token=str(client.refresh_token),
             access_expires_at=now + timedelta(seconds=int(client.expires_in or 0)),
-            refresh_expires_at=now + timedelta(seconds=int(refresh_life))
-            if refresh_life else None,
+            refresh_expires_at=_after(now, client.x_refresh_token_expires_in),
+            refresh_hard_expires_at=_after(now, client.x_refresh_token_hard_expires_in),
         )
 
     @staticmethod
@@ -211,3 +293,8 @@ class OAuthTokenProvider:
         # The exception's text may carry the request (and so a token): only its type is told.
         return TokenEndpointError(realm_id, None, f"unreachable after {self.settings.max_retries}"
                                                   f" retries: {type(error).__name__}")
+
+
+def _after(now: datetime, seconds: Any) -> datetime | None:
+    """`now` plus a lifetime the token endpoint gave in seconds (None when it gave none)."""
+    return now + timedelta(seconds=int(seconds)) if seconds else None

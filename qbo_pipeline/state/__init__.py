@@ -32,6 +32,7 @@ from qbo_pipeline.state.repository import (
     DecidedConflict,
     HeldRow,
     LinkUpdate,
+    LockedTokens,
     NameGiven,
     NewConflict,
     OpenReview,
@@ -65,6 +66,7 @@ from qbo_pipeline.state.repository import (
     list_realms,
     list_run_results,
     load_tokens,
+    lock_tokens,
     mark_decisions_applied,
     open_conflict,
     open_conflicts,
@@ -130,6 +132,8 @@ from qbo_pipeline.state.webhook_events import (  # noqa: E402
 )
 
 __all__ += [
+    # Serialized token refreshes and the refresh token's two expiries (issue 11).
+    "LockedTokens", "lock_tokens",
     "NotifiedChange", "WebhookEventRecord", "list_webhook_events", "pending_webhook_events",
     "run_keys_without_run_id", "set_webhook_run_id", "settle_webhook_events",
     "store_webhook_events", "webhook_events_of_run",

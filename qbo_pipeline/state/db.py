@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
-
-from qbo_pipeline.state.models import StateBase
 
 DEFAULT_STATE_URL = "sqlite:///.qbo_pipeline/state.db"
 _SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -56,10 +56,42 @@ def _configure_sqlite(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Any constant shared by every process of the pipeline: the key of the advisory lock that
+# serializes upgrades of one PostgreSQL database.
+_MIGRATION_LOCK_KEY = 0x71626F5F7374  # "qbo_st"
+
+
 def init_state_db(engine: Engine) -> None:
-    """Create the state tables that do not exist yet (existing ones are left as they are)."""
+    """Bring the state DB to the latest schema revision (Alembic, `state/migrations/`).
+
+    A new DB gets every table; a DB an earlier release made (tables, no version table) is
+    first brought to the baseline revision, which creates only the tables it lacks, then
+    upgraded like any other. Existing data is kept.
+    """
+    upgrade_state_db(engine, "head")
+
+
+def upgrade_state_db(engine: Engine, revision: str) -> None:
+    """Upgrade the state DB to `revision`, in one transaction. Processes starting at once
+    wait for each other, so that only the first one upgrades."""
     with engine.begin() as connection:
-        StateBase.metadata.create_all(connection)
+        _lock_for_upgrade(connection)
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def _lock_for_upgrade(connection: Connection) -> None:
+    """Hold the DB's write lock until the upgrade's transaction ends."""
+    if connection.dialect.name == "sqlite":
+        # Taken now rather than at the first write, so that two processes never both read
+        # "no version table" and both create the tables.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                           {"key": _MIGRATION_LOCK_KEY})
 
 
 def state_sessions(engine: Engine) -> sessionmaker[Session]:

@@ -20,8 +20,10 @@
 - `realms` and `tokens`: connected QBO companies and their OAuth tokens, encrypted;
 - `webhook_events`: the changes QBO's webhooks notified, and the sync run each asked for.
 
-Every table's name starts with `qbo_`, so that the state can live in a database that holds
-other tables too: Dagster's own storage, for one, has a `snapshots` table.
+The schema is managed by Alembic (`migrations/`, applied by `db.init_state_db`): a change to
+a table here needs a new revision there. Every table's name starts with `qbo_`, so that the
+state can live in a database that holds other tables too: Dagster's own storage, for one, has
+a `snapshots` table and its own `alembic_version` (ours is `qbo_alembic_version`).
 
 Timestamps are stored in UTC and come back timezone-aware on every backend. JSON columns
 accept Decimal, date and datetime values (stored as strings).
@@ -373,7 +375,12 @@ class RealmRecord(StateBase):
 
 
 class TokenRecord(StateBase):
-    """A realm's OAuth tokens, each encrypted (Fernet) before it reaches the database."""
+    """A realm's OAuth tokens, each encrypted (Fernet) before it reaches the database.
+
+    A refresh token has two expiries: the rolling one (100 days from its last rotation,
+    `x_refresh_token_expires_in`) and Intuit's hard maximum (`x_refresh_token_hard_expires_in`,
+    None when the token endpoint did not say); it dies at the earlier.
+    """
 
     __tablename__ = "qbo_tokens"
 
@@ -382,6 +389,7 @@ class TokenRecord(StateBase):
     access_token_encrypted: Mapped[str | None] = mapped_column(Text)
     access_token_expires_at: Mapped[datetime | None]
     refresh_token_expires_at: Mapped[datetime | None]
+    refresh_token_hard_expires_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 

@@ -9,6 +9,7 @@ reads by key go in chunks, so thousands of rows cost a few statements, not one p
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar, cast
@@ -1011,10 +1012,20 @@ def last_sync_finished(session: Session, realm_id: str) -> datetime | None:
 
 @dataclass(frozen=True)
 class TokenExpiry:
-    """When a realm's stored tokens expire, read without decrypting them."""
+    """When a realm's stored tokens expire, read without decrypting them. A refresh token has
+    a rolling expiry and Intuit's hard maximum (None when unknown); it dies at the earlier."""
 
     access_token_expires_at: datetime | None
     refresh_token_expires_at: datetime | None
+    refresh_token_hard_expires_at: datetime | None = None
+
+    @property
+    def refresh_token_ends_at(self) -> datetime | None:
+        """When the refresh token stops working: the earlier of its two expiries."""
+        # The same rule as sync.connection_health.refresh_token_end, which judges it.
+        known = [moment for moment in (self.refresh_token_expires_at,
+                                       self.refresh_token_hard_expires_at) if moment is not None]
+        return min(known, default=None)
 
 
 def token_expiry(session: Session, realm_id: str) -> TokenExpiry | None:
@@ -1022,7 +1033,8 @@ def token_expiry(session: Session, realm_id: str) -> TokenExpiry | None:
     if record is None:
         return None
     return TokenExpiry(_aware(record.access_token_expires_at),
-                       _aware(record.refresh_token_expires_at))
+                       _aware(record.refresh_token_expires_at),
+                       _aware(record.refresh_token_hard_expires_at))
 
 
 @dataclass(frozen=True, repr=False)
@@ -1033,6 +1045,7 @@ class StoredTokens:
     access_token: str | None = None
     access_token_expires_at: datetime | None = None
     refresh_token_expires_at: datetime | None = None
+    refresh_token_hard_expires_at: datetime | None = None
 
     def __repr__(self) -> str:
         return (f"StoredTokens(<hidden>, access_token_expires_at="
@@ -1048,6 +1061,7 @@ def save_tokens(session: Session, cipher: SecretCipher, realm_id: str,
                                      else cipher.encrypt(tokens.access_token))
     record.access_token_expires_at = tokens.access_token_expires_at
     record.refresh_token_expires_at = tokens.refresh_token_expires_at
+    record.refresh_token_hard_expires_at = tokens.refresh_token_hard_expires_at
     record.updated_at = utc_now()
     session.add(record)
     session.flush()
@@ -1064,7 +1078,44 @@ def load_tokens(session: Session, cipher: SecretCipher, realm_id: str) -> Stored
                       else cipher.decrypt(record.access_token_encrypted, what=what)),
         access_token_expires_at=record.access_token_expires_at,
         refresh_token_expires_at=record.refresh_token_expires_at,
+        refresh_token_hard_expires_at=record.refresh_token_hard_expires_at,
     )
+
+
+def lock_tokens(session: Session, realm_id: str) -> None:
+    """Hold the realm's token row until the session's transaction ends, so that one process at
+    a time refreshes its tokens: the next one waits, then reads what the first one stored.
+
+    It must be the transaction's first statement: on SQLite it takes the DB's write lock
+    (`BEGIN IMMEDIATE`, waiting out the busy timeout), which SQLite has for the whole file only;
+    on PostgreSQL it locks the row (`SELECT ... FOR UPDATE`). A realm with no row locks nothing:
+    it has no refresh token to lose.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+    elif dialect == "postgresql":
+        session.execute(select(TokenRecord.realm_id).where(TokenRecord.realm_id == realm_id)
+                        .with_for_update())
+    else:
+        raise StateError(f"the state DB supports SQLite and PostgreSQL, not {dialect}: "
+                         "point the state DB URL at one of them")
+
+
+class LockedTokens:
+    """A realm's stored tokens while its refresh is serialized (`StateTokenStore.refreshing`):
+    what is saved here is committed when the lock is released, together, or not at all."""
+
+    def __init__(self, session: Session, cipher: SecretCipher, realm_id: str) -> None:
+        self._session = session
+        self._cipher = cipher
+        self._realm_id = realm_id
+
+    def load(self) -> StoredTokens | None:
+        return load_tokens(self._session, self._cipher, self._realm_id)
+
+    def save(self, tokens: StoredTokens) -> None:
+        save_tokens(self._session, self._cipher, self._realm_id, tokens)
 
 
 class StateTokenStore:
@@ -1081,3 +1132,11 @@ class StateTokenStore:
     def load(self, realm_id: str) -> StoredTokens | None:
         with self._sessions.begin() as session:
             return load_tokens(session, self._cipher, realm_id)
+
+    @contextmanager
+    def refreshing(self, realm_id: str) -> Iterator[LockedTokens]:
+        """The realm's tokens, locked against every other process and thread until the block
+        ends; what the block saves is committed as it ends (rolled back if it raises)."""
+        with self._sessions.begin() as session:
+            lock_tokens(session, realm_id)
+            yield LockedTokens(session, self._cipher, realm_id)

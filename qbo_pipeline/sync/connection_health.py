@@ -2,7 +2,10 @@
 
 An access token lives an hour and is refreshed by itself; the refresh token lives 100 days
 from its last rotation (Intuit's rolling expiry) and never past Intuit's hard maximum, and only
-a person can replace a dead one, by reconnecting. So a connection is:
+a person can replace a dead one, by reconnecting.
+
+The refresh token's end is the earlier of the two expiries (either may be unknown). A
+connection is:
 
 - `ok` while its refresh token has more than `WARN_DAYS` left (or no known expiry);
 - `expiring` within `WARN_DAYS` of it: still syncing, but a person should reconnect soon;
@@ -47,28 +50,49 @@ class ConnectionHealth:
         return self.level in (HealthLevel.OK, HealthLevel.EXPIRING)
 
 
+def refresh_token_end(rolling_expires_at: datetime | None,
+                      hard_expires_at: datetime | None) -> datetime | None:
+    """When a refresh token stops working: the earlier of its rolling expiry and Intuit's
+    hard maximum, whichever are known (None when neither is)."""
+    known = [_aware(moment) for moment in (rolling_expires_at, hard_expires_at)
+             if moment is not None]
+    return min(known, default=None)
+
+
 def connection_health(realm_id: str, refresh_expires_at: datetime | None, now: datetime, *,
-                      connected: bool = True, warn_days: int = WARN_DAYS) -> ConnectionHealth:
-    """The connection's health at `now` (times without a zone count as UTC)."""
+                      hard_expires_at: datetime | None = None, connected: bool = True,
+                      warn_days: int = WARN_DAYS) -> ConnectionHealth:
+    """The connection's health at `now`, from the refresh token's rolling expiry and its hard
+    maximum (times without a zone count as UTC)."""
     fix = RECONNECT_FIX.format(realm=realm_id)
     if not connected:
         return ConnectionHealth(HealthLevel.DISCONNECTED,
                                 f"company {realm_id} was disconnected: connect it to sync it")
-    if refresh_expires_at is None:
+    ends_at = refresh_token_end(refresh_expires_at, hard_expires_at)
+    if ends_at is None:
         return ConnectionHealth(HealthLevel.OK, f"company {realm_id} is connected (QBO gave "
                                                 "no refresh token expiry)")
-    left = _aware(refresh_expires_at) - _aware(now)
+    left = ends_at - _aware(now)
     days = left / timedelta(days=1)
-    until = f"{_aware(refresh_expires_at):%Y-%m-%d %H:%M} UTC"
+    until = f"{ends_at:%Y-%m-%d %H:%M} UTC"
+    token = _which_token(realm_id, ends_at, refresh_expires_at)
     if left <= timedelta(0):
-        return ConnectionHealth(HealthLevel.EXPIRED, f"the refresh token of company {realm_id} "
-                                f"expired on {until}: syncs fail until you {fix}", days)
+        return ConnectionHealth(HealthLevel.EXPIRED, f"{token} expired on {until}: syncs fail "
+                                                     f"until you {fix}", days)
     if left <= timedelta(days=warn_days):
-        return ConnectionHealth(HealthLevel.EXPIRING, f"the refresh token of company {realm_id} "
-                                f"expires in {days:.1f} days ({until}): {fix} before then",
-                                days)
+        return ConnectionHealth(HealthLevel.EXPIRING, f"{token} expires in {days:.1f} days "
+                                                      f"({until}): {fix} before then", days)
     return ConnectionHealth(HealthLevel.OK, f"company {realm_id} is connected; its refresh "
                                             f"token expires on {until}", days)
+
+
+def _which_token(realm_id: str, ends_at: datetime, rolling_expires_at: datetime | None) -> str:
+    """The subject of the message: it names Intuit's hard maximum when that is what ends the
+    token, since no refresh can push it back (only reconnecting can)."""
+    if rolling_expires_at is not None and _aware(rolling_expires_at) <= ends_at:
+        return f"the refresh token of company {realm_id}"
+    return (f"the refresh token of company {realm_id} (at Intuit's maximum lifetime for it, "
+            "which refreshing does not extend)")
 
 
 def _aware(moment: datetime) -> datetime:

@@ -16,6 +16,7 @@ from qbo_pipeline.state import (
     SecretKeyError,
     StateTokenStore,
     StoredTokens,
+    TokenExpiry,
     TokenRecord,
     cipher_for,
     create_state_engine,
@@ -25,6 +26,7 @@ from qbo_pipeline.state import (
     load_tokens,
     save_tokens,
     state_sessions,
+    token_expiry,
     upsert_realm,
 )
 from qbo_pipeline.state.crypto import development_key_file
@@ -157,3 +159,47 @@ def test_the_development_key_lies_beside_the_state_db_whatever_the_working_direc
     # A state DB on a server has no folder: its key is the user's, at one absolute place.
     server_key = development_key_file("postgresql+psycopg://127.0.0.1/test")
     assert server_key.is_absolute() and server_key.name == "secret.key"
+
+
+HARD = datetime(2029, 10, 1, tzinfo=UTC)
+ROLLING = datetime(2027, 6, 1, tzinfo=UTC)
+
+
+def test_both_refresh_token_expiries_round_trip_and_the_earlier_ends_it(
+        sessions: sessionmaker[Session], cipher: SecretCipher) -> None:
+    store = StateTokenStore(sessions, cipher)
+    store.save("r1", StoredTokens(REFRESH, ACCESS, EXPIRES, ROLLING, HARD))
+    assert store.load("r1") == StoredTokens(REFRESH, ACCESS, EXPIRES, ROLLING, HARD)
+    with sessions.begin() as session:
+        expiry = token_expiry(session, "r1")
+    assert expiry is not None
+    assert (expiry.refresh_token_expires_at, expiry.refresh_token_hard_expires_at) == (
+        ROLLING, HARD)
+    assert expiry.refresh_token_ends_at == ROLLING
+    assert TokenExpiry(None, HARD, ROLLING).refresh_token_ends_at == ROLLING
+    assert TokenExpiry(None, None, HARD).refresh_token_ends_at == HARD
+    assert TokenExpiry(None, None).refresh_token_ends_at is None
+
+
+def test_what_a_locked_refresh_saves_is_stored_when_it_ends(
+        sessions: sessionmaker[Session], cipher: SecretCipher) -> None:
+    store = StateTokenStore(sessions, cipher)
+    store.save("r1", StoredTokens(REFRESH, ACCESS, EXPIRES))
+    with store.refreshing("r1") as locked:
+        assert locked.load() == StoredTokens(REFRESH, ACCESS, EXPIRES)
+        locked.save(StoredTokens(REFRESH + "-rotated", ACCESS + "-new", EXPIRES, ROLLING))
+    assert store.load("r1") == StoredTokens(REFRESH + "-rotated", ACCESS + "-new", EXPIRES,
+                                            ROLLING)
+
+
+def test_a_locked_refresh_that_fails_stores_nothing(sessions: sessionmaker[Session],
+                                                    cipher: SecretCipher) -> None:
+    store = StateTokenStore(sessions, cipher)
+    store.save("r1", StoredTokens(REFRESH, ACCESS, EXPIRES))
+    with pytest.raises(RuntimeError, match="token endpoint down"), \
+            store.refreshing("r1") as locked:
+        locked.save(StoredTokens("half-done", None))
+        raise RuntimeError("token endpoint down")
+    assert store.load("r1") == StoredTokens(REFRESH, ACCESS, EXPIRES)
+    with store.refreshing("r2") as locked:  # never connected: nothing to lock or load
+        assert locked.load() is None

@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qbo_pipeline.sync.connection_health import WARN_DAYS, HealthLevel, connection_health
+from qbo_pipeline.sync.connection_health import (
+    WARN_DAYS,
+    HealthLevel,
+    connection_health,
+    refresh_token_end,
+)
 
 NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
 
@@ -39,3 +44,32 @@ def test_the_level_follows_the_days_left(days: float) -> None:
                 HealthLevel.EXPIRING if left <= timedelta(days=WARN_DAYS) else HealthLevel.OK)
     assert health.level is expected
     assert health.days_left is not None and abs(health.days_left - days) < 1e-6
+
+
+def test_the_hard_maximum_ends_the_token_when_it_comes_first() -> None:
+    """Intuit's five-year maximum is not pushed back by refreshing: when it comes before the
+    rolling expiry, the warning and the failure follow it, and say so."""
+    rolling = NOW + timedelta(days=90)
+    near = connection_health("9", rolling, NOW, hard_expires_at=NOW + timedelta(days=3))
+    assert near.level is HealthLevel.EXPIRING and near.days_left == 3
+    assert "maximum lifetime" in near.message and "(2026-12-05 12:00 UTC)" in near.message
+    past = connection_health("9", rolling, NOW, hard_expires_at=NOW - timedelta(hours=1))
+    assert past.level is HealthLevel.EXPIRED and "maximum lifetime" in past.message
+    later = connection_health("9", NOW + timedelta(days=3), NOW,
+                              hard_expires_at=NOW + timedelta(days=900))
+    assert later.level is HealthLevel.EXPIRING and "maximum lifetime" not in later.message
+    only_hard = connection_health("9", None, NOW, hard_expires_at=NOW + timedelta(days=10))
+    assert only_hard.level is HealthLevel.EXPIRING
+
+
+@given(st.floats(min_value=-400, max_value=400, allow_nan=False),
+       st.one_of(st.none(), st.floats(min_value=-400, max_value=2000, allow_nan=False)))
+def test_the_level_follows_the_earlier_expiry(rolling_days: float,
+                                              hard_days: float | None) -> None:
+    rolling = NOW + timedelta(days=rolling_days)
+    hard = None if hard_days is None else NOW + timedelta(days=hard_days)
+    health = connection_health("9", rolling, NOW, hard_expires_at=hard)
+    earlier = rolling if hard is None else min(rolling, hard)
+    assert refresh_token_end(rolling, hard) == earlier
+    judged_alone = connection_health("9", earlier, NOW)
+    assert (health.level, health.days_left) == (judged_alone.level, judged_alone.days_left)
