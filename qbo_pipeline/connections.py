@@ -45,8 +45,8 @@ from qbo_pipeline.state import (
 from qbo_pipeline.state.repository import StateError
 from qbo_pipeline.sync.connection_health import (
     ConnectionHealth,
-    connection_health,
     refresh_token_end,
+    stored_connection_health,
 )
 
 AskRedirect = Callable[[str], str]
@@ -223,11 +223,10 @@ def list_connections(resources: SyncResources, *,
                 for realm in list_realms(session, include_disconnected=True)]
     views = []
     for realm, expiry, last_sync in rows:
-        connected = realm.disconnected_at is None
+        health = stored_connection_health(realm.realm_id, expiry, moment,
+                                          connected=realm.disconnected_at is None)
         refresh_expiry = expiry.refresh_token_expires_at if expiry else None
         hard_expiry = expiry.refresh_token_hard_expires_at if expiry else None
-        health = connection_health(realm.realm_id, refresh_expiry, moment,
-                                   hard_expires_at=hard_expiry, connected=connected)
         name = _company_name(resources, realm.realm_id) if health.syncs else None
         views.append(ConnectionView(
             realm.realm_id, name, realm.connected_at, realm.disconnected_at, last_sync,

@@ -38,7 +38,11 @@ from qbo_pipeline.defs.assets import markdown_table
 from qbo_pipeline.defs.resources import StateDatabase
 from qbo_pipeline.state import list_realms, token_expiry
 from qbo_pipeline.sync.alerts import Alert, Severity, connection_alert, worst
-from qbo_pipeline.sync.connection_health import WARN_DAYS, ConnectionHealth, connection_health
+from qbo_pipeline.sync.connection_health import (
+    WARN_DAYS,
+    ConnectionHealth,
+    stored_connection_health,
+)
 
 CONNECTIONS_KEY = AssetKey(["qbo", "connections"])
 REFRESH_TOKENS_CHECK = "refresh_tokens_valid"
@@ -58,9 +62,8 @@ def company_health(state_db: StateDatabase, now: datetime) -> list[tuple[str, Co
     with state_db.sessions().begin() as session:
         expiries = [(realm.realm_id, token_expiry(session, realm.realm_id))
                     for realm in list_realms(session)]
-    return [(realm_id, connection_health(
-        realm_id, expiry.refresh_token_expires_at if expiry else None, now))
-        for realm_id, expiry in expiries]
+    return [(realm_id, stored_connection_health(realm_id, expiry, now))
+            for realm_id, expiry in expiries]
 
 
 def token_check_result(health: list[tuple[str, ConnectionHealth]]) -> AssetCheckResult:

@@ -120,6 +120,9 @@ def connection_alert(health: ConnectionHealth, realm_id: str,
     if health.level is HealthLevel.EXPIRED:
         return Alert(Severity.ERROR, realm_id, check_name, health.message,
                      RECONNECT.format(realm=realm_id))
+    if health.level is HealthLevel.NOT_CONNECTED:
+        return Alert(Severity.ERROR, realm_id, check_name, health.message,
+                     f"connect the company (qbo-pipeline connect --realm {realm_id})")
     return None
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from qbo_pipeline.qbo.error_catalog import entry
 
@@ -29,13 +30,26 @@ WARN_DAYS = 14
 # reconnect"; seed 003: reconnect to fix authorization failures. The words are the error
 # catalog's, so the warning before expiry and the failure after it give the same fix.
 RECONNECT_FIX = entry("token_refresh_failed").fix.replace("--realm R", "--realm {realm}")
+# Seed 001: "No active QuickBooks connection": a company the pipeline knows without tokens.
+NOT_CONNECTED = entry("no_connection")
 
 
 class HealthLevel(StrEnum):
     OK = "ok"
     EXPIRING = "expiring"
     EXPIRED = "expired"
+    NOT_CONNECTED = "not connected"  # known, not disconnected, but holding no tokens
     DISCONNECTED = "disconnected"
+
+
+class StoredExpiry(Protocol):
+    """What the state DB keeps of a company's refresh token (`state.TokenExpiry`)."""
+
+    @property
+    def refresh_token_expires_at(self) -> datetime | None: ...
+
+    @property
+    def refresh_token_hard_expires_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,22 @@ def refresh_token_end(rolling_expires_at: datetime | None,
     known = [_aware(moment) for moment in (rolling_expires_at, hard_expires_at)
              if moment is not None]
     return min(known, default=None)
+
+
+def stored_connection_health(realm_id: str, stored: StoredExpiry | None, now: datetime, *,
+                             connected: bool = True) -> ConnectionHealth:
+    """The health of a company from what the state DB keeps of it: `stored` is None when it
+    holds no tokens, which no sync can get past. The one reading of the stored expiries, for
+    `qbo-pipeline connections` and the Dagster check alike."""
+    if connected and stored is None:
+        fix = NOT_CONNECTED.fix.replace("--realm R", f"--realm {realm_id}")
+        return ConnectionHealth(HealthLevel.NOT_CONNECTED,
+                                f"{NOT_CONNECTED.message} for company {realm_id} (no tokens "
+                                f"stored): {fix}")
+    return connection_health(
+        realm_id, stored.refresh_token_expires_at if stored else None, now,
+        hard_expires_at=stored.refresh_token_hard_expires_at if stored else None,
+        connected=connected)
 
 
 def connection_health(realm_id: str, refresh_expires_at: datetime | None, now: datetime, *,

@@ -8,11 +8,14 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from qbo_pipeline.state import TokenExpiry
+from qbo_pipeline.sync.alerts import Severity, connection_alert
 from qbo_pipeline.sync.connection_health import (
     WARN_DAYS,
     HealthLevel,
     connection_health,
     refresh_token_end,
+    stored_connection_health,
 )
 
 NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
@@ -29,6 +32,30 @@ def test_each_level_and_its_fix() -> None:
     assert connection_health("9", None, NOW).level is HealthLevel.OK
     off = connection_health("9", NOW + timedelta(days=80), NOW, connected=False)
     assert off.level is HealthLevel.DISCONNECTED and not off.syncs
+
+
+def test_a_company_known_without_tokens_is_no_active_connection() -> None:
+    """Seed 001's "No active QuickBooks connection": a company the state DB knows, not
+    disconnected, but holding no tokens cannot sync, so it is not "ok" but an alert."""
+    none = stored_connection_health("9", None, NOW)
+    assert none.level is HealthLevel.NOT_CONNECTED and not none.syncs
+    assert "No active QuickBooks connection for company 9" in none.message
+    assert "qbo-pipeline connect --realm 9" in none.message
+    alert = connection_alert(none, "9", "refresh_tokens_valid")
+    assert alert is not None and alert.severity is Severity.ERROR
+    # Disconnected on purpose: its tokens are gone too, and that is no alert.
+    off = stored_connection_health("9", None, NOW, connected=False)
+    assert off.level is HealthLevel.DISCONNECTED
+    assert connection_alert(off, "9", "refresh_tokens_valid") is None
+
+
+def test_the_stored_expiries_are_read_as_the_rule_reads_them() -> None:
+    stored = TokenExpiry(NOW + timedelta(hours=1), NOW + timedelta(days=90),
+                         NOW + timedelta(days=5))
+    health = stored_connection_health("9", stored, NOW)
+    assert health == connection_health("9", NOW + timedelta(days=90), NOW,
+                                       hard_expires_at=NOW + timedelta(days=5))
+    assert health.level is HealthLevel.EXPIRING
 
 
 def test_a_time_without_a_zone_counts_as_utc() -> None:
