@@ -3,7 +3,6 @@ quarantine, cursors, run results, the write log, realms and their encrypted toke
 
 from qbo_pipeline.state.crypto import SecretCipher, SecretKeyError, cipher_for, load_cipher
 from qbo_pipeline.state.db import (
-    DEFAULT_STATE_URL,
     create_state_engine,
     init_state_db,
     state_sessions,
@@ -98,24 +97,24 @@ from qbo_pipeline.state.repository import (
 
 __all__ = [
     "ConflictField", "ConflictRecord", "ConflictResolutionRecord", "ConflictSighting",
-    "ConflictSightingRecord", "ConflictStatus", "CursorRecord", "DEFAULT_STATE_URL",
-    "DecidedConflict", "GivenNameRecord", "HeldReferenceRecord", "HeldRow", "LinkRecord",
-    "LinkUpdate", "NameGiven", "NewConflict", "OpenReview", "QuarantineEntry",
-    "QuarantineRecord", "RealmRecord", "RunResultRecord", "SecretCipher", "SecretKeyError",
-    "SnapshotRecord", "StateBase", "StateError", "StateTokenStore", "StoredTokens",
-    "TokenExpiry", "TokenRecord", "WriteIntent", "WriteLogRecord", "WriteOutcome",
-    "WriteStatus", "changed_quarantined_keys", "cipher_for", "clear_rows_due", "complete_write",
-    "create_state_engine", "decisions_to_apply", "delete_link", "disconnect_realm",
-    "get_cursor", "get_links", "get_realm", "get_resolution", "get_sighting", "get_snapshots",
-    "given_names", "held_rows", "init_state_db", "last_sync_finished", "last_synced",
-    "link_for_qbo_id", "links_by_qbo_id", "list_conflicts", "list_quarantine", "list_realms",
-    "list_run_results", "load_cipher", "load_tokens", "mark_decisions_applied", "open_conflict",
-    "open_conflicts", "open_review", "pending_writes", "quarantine_rows", "realm_history",
-    "record_given_names", "record_run_result", "record_sightings", "record_write_intent",
-    "refused_request_ids", "release_quarantine", "request_reread", "resolve_conflict",
-    "restart_change_window", "rows_due", "save_snapshots", "save_tokens", "set_cursor",
-    "set_realm_setting", "state_sessions", "supersede_writes", "synced_realms", "token_expiry",
-    "unanswered_batches", "upsert_links", "upsert_realm",
+    "ConflictSightingRecord", "ConflictStatus", "CursorRecord", "DecidedConflict",
+    "GivenNameRecord", "HeldReferenceRecord", "HeldRow", "LinkRecord", "LinkUpdate",
+    "NameGiven", "NewConflict", "OpenReview", "QuarantineEntry", "QuarantineRecord",
+    "RealmRecord", "RunResultRecord", "SecretCipher", "SecretKeyError", "SnapshotRecord",
+    "StateBase", "StateError", "StateTokenStore", "StoredTokens", "TokenExpiry", "TokenRecord",
+    "WriteIntent", "WriteLogRecord", "WriteOutcome", "WriteStatus", "changed_quarantined_keys",
+    "cipher_for", "clear_rows_due", "complete_write", "create_state_engine",
+    "decisions_to_apply", "delete_link", "disconnect_realm", "get_cursor", "get_links",
+    "get_realm", "get_resolution", "get_sighting", "get_snapshots", "given_names", "held_rows",
+    "init_state_db", "last_sync_finished", "last_synced", "link_for_qbo_id", "links_by_qbo_id",
+    "list_conflicts", "list_quarantine", "list_realms", "list_run_results", "load_cipher",
+    "load_tokens", "mark_decisions_applied", "open_conflict", "open_conflicts", "open_review",
+    "pending_writes", "quarantine_rows", "realm_history", "record_given_names",
+    "record_run_result", "record_sightings", "record_write_intent", "refused_request_ids",
+    "release_quarantine", "request_reread", "resolve_conflict", "restart_change_window",
+    "rows_due", "save_snapshots", "save_tokens", "set_cursor", "set_realm_setting",
+    "state_sessions", "supersede_writes", "synced_realms", "token_expiry", "unanswered_batches",
+    "upsert_links", "upsert_realm",
 ]
 
 # The webhook events (issue 11): kept apart so the lists above stay as they are.

@@ -17,11 +17,10 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
-DEFAULT_STATE_URL = "sqlite:///.qbo_pipeline/state.db"
 _SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
 
-def create_state_engine(url: str = DEFAULT_STATE_URL, *, schema: str | None = None) -> Engine:
+def create_state_engine(url: str, *, schema: str | None = None) -> Engine:
     """An engine for the state DB at `url`; tables go to `schema` when given (PostgreSQL).
 
     A SQLite file's folder is created if missing, and the file is opened in WAL mode so that
