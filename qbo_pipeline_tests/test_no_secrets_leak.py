@@ -148,8 +148,9 @@ class Scanner:
     def files(self, folder: Path) -> None:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
-                self.text(f"file {path.relative_to(folder)}", path.read_bytes())
-                if path.read_bytes()[:16] == b"SQLite format 3\x00":
+                content = path.read_bytes()
+                self.text(f"file {path.relative_to(folder)}", content)
+                if content[:16] == b"SQLite format 3\x00":
                     self.sqlite_file(path)
 
     def database(self, label: str, url: str) -> None:
