@@ -123,8 +123,13 @@ class QBOConnection(ConfigurableResource):
         return self.client_id == EMULATOR_CLIENT_ID
 
     def _client_secret(self) -> str:
-        if self.client_secret:
-            return self.client_secret
+        secret = self.client_secret
+        if isinstance(secret, EnvVar):
+            # Outside a run (connect, disconnect, connections, the review page) Dagster has
+            # not resolved the variable: the field still holds its name, not the secret.
+            secret = secret.get_value()
+        if secret:
+            return secret
         if self.emulator_app():
             return EMULATOR_CLIENT_SECRET  # published with the emulator: not a secret
         raise ValueError(f"no client secret for the QBO app {self.client_id}: set "
