@@ -604,7 +604,7 @@ def deposit_account(lookup: Lookup, record: dict[str, Any]) -> None:
     """A payment that names no account goes to Undeposited Funds, as in QBO; one that names
     an account must name a bank or other current asset account."""
     ref = record.get("DepositToAccountRef")
-    if is_blank(ref):
+    if not isinstance(ref, dict) or is_blank(ref):
         funds = next((account for account in lookup.all("Account")
                       if account.get("AccountSubType") == UNDEPOSITED_FUNDS_SUBTYPE), None)
         if funds is not None:
