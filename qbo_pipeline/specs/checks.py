@@ -163,6 +163,13 @@ def _overlap_problems(prefix: str, fields: Mapping[str, FieldMapping]) -> Iterat
 def _lines_problems(spec: EntitySpec) -> Iterator[Problem]:
     lines: LinesSpec | None = spec.lines
     entity = QBO_ENTITIES.get(spec.qbo_entity)
+    if lines is not None:
+        # The `lines` block writes the whole Line list: a line named by position would be lost.
+        for path in spec.fields:
+            if path.split(".")[0].startswith(f"{LINES_FIELD}["):
+                yield f"fields.{path}", (
+                    "the spec's `lines` block writes every Line: map this under lines.fields, "
+                    "or drop `lines` and name each line by position")
     if lines is None or (entity is not None and not entity.has_lines):
         return  # no lines, or lines the entity cannot have (reported by _entity_problems)
     shape = line_shape(spec.qbo_entity)
