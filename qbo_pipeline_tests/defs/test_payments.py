@@ -162,3 +162,24 @@ def test_an_overpayment_is_refused_by_qbo_and_held_back_with_the_fix(
     assert reason.startswith(f"payment {over}: ")
     assert "The payments you entered add up to more than the open balance" in reason
     assert "correct the record" in reason
+
+
+def test_a_payment_deleted_in_the_app_is_voided_and_the_invoice_owes_again(
+        pipeline: PipelineUnderTest) -> None:
+    """Seed 004 ("no deletes in QuickBooks") and seed 001 ("Never delete a synced invoice in
+    QuickBooks. Void it instead."): a payment deleted in the app is voided in QBO, not deleted;
+    the QBO record stays, at zero, and its invoice's balance is back."""
+    assert pipeline.run().success
+    [invoice] = unpaid_synced_invoices(pipeline)[:1]
+    open_before = balance(pipeline, invoice)
+    payment = record_payment(pipeline, invoice, Decimal(10))
+    assert pipeline.run().success
+    assert balance(pipeline, invoice) == open_before - 10
+
+    touch(pipeline, "UPDATE payments SET deleted_at = :now, updated_at = :now WHERE id = :p",
+          p=int(payment))
+    assert pipeline.run().success
+
+    voided = pushed_payment(pipeline, payment)
+    assert voided["TotalAmt"] == 0 and voided["PrivateNote"] == "Voided"
+    assert balance(pipeline, invoice) == open_before
