@@ -416,6 +416,14 @@ def _steps(path: str) -> Iterator[str | int]:
             yield int(index.rstrip("]"))
 
 
+def top_field(path: str) -> str:
+    """The record's own field a path starts in: `BillAddr` of `BillAddr.Line1`, `Line` of
+    `Line[0].Amount`."""
+    first = next(_steps(path))
+    assert isinstance(first, str)
+    return first
+
+
 def get_path(record: Mapping[str, Any] | None, path: str) -> Any:
     """The value at a dotted path such as `BillAddr.Line1` or `Line[0].Amount`, or None."""
     current: Any = record

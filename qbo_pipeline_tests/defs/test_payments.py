@@ -183,3 +183,26 @@ def test_a_payment_deleted_in_the_app_is_voided_and_the_invoice_owes_again(
     voided = pushed_payment(pipeline, payment)
     assert voided["TotalAmt"] == 0 and voided["PrivateNote"] == "Voided"
     assert balance(pipeline, invoice) == open_before
+
+
+def test_a_corrected_payment_amount_moves_the_invoice_balance(
+        pipeline: PipelineUnderTest) -> None:
+    """Seed 001: "All sync operations are safe to run more than once — if the record already
+    exists in QB, it updates in place." A payment whose amount is corrected in the app updates
+    the same QBO Payment (no second one), and the invoice's balance follows."""
+    assert pipeline.run().success
+    [invoice] = unpaid_synced_invoices(pipeline)[:1]
+    open_before = balance(pipeline, invoice)
+    payment = record_payment(pipeline, invoice, Decimal(10))
+    assert pipeline.run().success
+    qbo_id = links_of(pipeline, "payment")[payment]
+
+    touch(pipeline, "UPDATE payments SET amount = '25.00', updated_at = :now WHERE id = :p",
+          p=int(payment))
+    result = pipeline.run()
+
+    assert result.success and synced_counts(result)["payment"]["updated"] == 1
+    assert links_of(pipeline, "payment")[payment] == qbo_id
+    corrected = pushed_payment(pipeline, payment)
+    assert corrected["TotalAmt"] == 25 and corrected["Line"][0]["Amount"] == 25
+    assert balance(pipeline, invoice) == open_before - 25

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from qbo_pipeline.specs import load_specs
+from qbo_pipeline.sync.diff import FieldDiff, FieldOutcome
 from qbo_pipeline.sync.mapping import map_row
+from qbo_pipeline.sync.plan import sparse_update
 from qbo_pipeline.sync.values import get_path, set_path
 from qbo_pipeline_tests.specs.test_loader import CLIENT, INVOICE, problems_of, write_specs
 
@@ -116,3 +118,22 @@ def test_paths_with_positions_read_and_build_lists() -> None:
     assert get_path(record, "Line[2].Amount") is None
     assert get_path(record, "Line[0].Amount.value") is None
     assert get_path({"Line": {"Amount": 1}}, "Line[0].Amount") is None
+
+
+def test_a_changed_line_amount_is_sent_inside_qbos_whole_line_list() -> None:
+    """QBO replaces a list in a sparse update whole: the changed amount goes inside QBO's
+    current lines, so that the line keeps its LinkedTxn (the payment stays applied)."""
+    qbo = {"Id": "40", "SyncToken": "2", "TotalAmt": 10, "Line": [
+        {"Id": "1", "LineNum": 1, "Amount": 10,
+         "LinkedTxn": [{"TxnId": "130", "TxnType": "Invoice"}]}]}
+    source = {"TotalAmt": 25, "Line": [{"Amount": 25,
+                                        "LinkedTxn": [{"TxnId": "130", "TxnType": "Invoice"}]}]}
+    updates = [FieldDiff("TotalAmt", 25, 10, 10, FieldOutcome.UPDATE),
+               FieldDiff("Line[0].Amount", 25, 10, 10, FieldOutcome.UPDATE)]
+
+    payload = sparse_update(source, qbo, updates)
+
+    assert payload == {"Id": "40", "SyncToken": "2", "sparse": True, "TotalAmt": 25, "Line": [
+        {"Id": "1", "LineNum": 1, "Amount": 25,
+         "LinkedTxn": [{"TxnId": "130", "TxnType": "Invoice"}]}]}
+    assert qbo["Line"][0]["Amount"] == 10  # QBO's copy is left as it was
