@@ -145,7 +145,7 @@ def _computed_problems(spec: EntitySpec) -> Iterator[Problem]:
     if entity is None:
         return
     for path, mapping in spec.fields.items():
-        top = path.split(".")[0]
+        top = path.split(".")[0].split("[")[0]  # `LinkedTxn[0].TxnId` is inside LinkedTxn
         if top in entity.fields.computed and spec.flow_of(mapping).pushes:
             yield f"fields.{path}", (
                 f"QuickBooks computes {top} itself and ignores a value sent for it - give it "

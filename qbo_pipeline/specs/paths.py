@@ -54,8 +54,10 @@ def path_problem(shape: Aggregate | None, path: str, *, written: bool = False) -
         return WRITTEN_PATH if written else (
             f"'{path}' is not a QBO field path (QBO field names joined by dots, e.g. Balance)")
     top = path.split(".")[0]
-    # `Line` whole is the `lines` block's; `Line[0].Amount` names one line's field.
-    if written and top in RESERVED_FIELDS:
+    # `Line` whole is the `lines` block's; `Line[0].Amount` names one line's field. The
+    # others (`Id`, `MetaData`...) are the sync's with or without a position.
+    if written and (top in RESERVED_FIELDS or (
+            top.split("[")[0] in RESERVED_FIELDS and not top.startswith(f"{LINES_FIELD}["))):
         return f"'{top}' is written by the sync and cannot be mapped"
     if shape is None:
         return None

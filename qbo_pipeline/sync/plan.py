@@ -54,7 +54,14 @@ from qbo_pipeline.sync.reverse import (
     resolve_no_source_key,
 )
 from qbo_pipeline.sync.validation import QuarantinedRow
-from qbo_pipeline.sync.values import comparable, get_path, set_path, top_field, values_equal
+from qbo_pipeline.sync.values import (
+    comparable,
+    drop_path,
+    get_path,
+    set_path,
+    top_field,
+    values_equal,
+)
 
 
 @dataclass(frozen=True)
@@ -354,11 +361,7 @@ def _without_pull_only(spec: EntitySpec, payload: Mapping[str, Any]) -> dict[str
     """The payload to create, without the fields that only pull (they are never sent)."""
     created = copy.deepcopy(dict(payload))
     for path in spec.pull_only_fields:
-        top, _, rest = path.partition(".")
-        if not rest:
-            created.pop(top, None)
-        elif isinstance(created.get(top), dict):
-            created[top].pop(rest, None)
+        drop_path(created, path)
     return created
 
 

@@ -439,6 +439,21 @@ def get_path(record: Mapping[str, Any] | None, path: str) -> Any:
     return current
 
 
+def drop_path(record: dict[str, Any], path: str) -> None:
+    """Remove the value at a path (`Balance`, `BillAddr.Line1`, `Line[0].Amount`), if there."""
+    *parents, leaf = list(_steps(path))
+    current: Any = record
+    for step in parents:
+        if isinstance(step, int):
+            current = current[step] if isinstance(current, list) and step < len(current) else None
+        else:
+            current = current.get(step) if isinstance(current, dict) else None
+    if isinstance(leaf, str) and isinstance(current, dict):
+        current.pop(leaf, None)
+    elif isinstance(leaf, int) and isinstance(current, list) and leaf < len(current):
+        current[leaf] = {}  # the items after it keep their positions
+
+
 def set_path(record: dict[str, Any], path: str, value: Any) -> None:
     """Set the value at a dotted path, creating the nested dicts (and, for `Line[0]`, the
     list and its items) on the way."""

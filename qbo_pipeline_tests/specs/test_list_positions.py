@@ -12,7 +12,7 @@ from qbo_pipeline.specs import load_specs
 from qbo_pipeline.sync.diff import FieldDiff, FieldOutcome
 from qbo_pipeline.sync.mapping import map_row
 from qbo_pipeline.sync.plan import sparse_update
-from qbo_pipeline.sync.values import get_path, set_path
+from qbo_pipeline.sync.values import drop_path, get_path, set_path
 from qbo_pipeline_tests.specs.test_loader import CLIENT, INVOICE, problems_of, write_specs
 
 PAYMENT = """
@@ -137,3 +137,12 @@ def test_a_changed_line_amount_is_sent_inside_qbos_whole_line_list() -> None:
         {"Id": "1", "LineNum": 1, "Amount": 25,
          "LinkedTxn": [{"TxnId": "130", "TxnType": "Invoice"}]}]}
     assert qbo["Line"][0]["Amount"] == 10  # QBO's copy is left as it was
+
+
+def test_a_value_inside_a_list_item_can_be_dropped() -> None:
+    record = {"Balance": 3, "Line": [{"Amount": 5, "Description": "x"}, {"Amount": 6}]}
+    drop_path(record, "Line[0].Description")
+    drop_path(record, "Line[5].Amount")  # not there: nothing happens
+    drop_path(record, "Balance")
+    assert record == {"Line": [{"Amount": 5}, {"Amount": 6}]}
+
