@@ -52,6 +52,7 @@ def spec_problems(spec: EntitySpec, file_stem: str | None = None) -> list[Proble
         *_field_map_problems("fields", spec.fields, record_shape(spec.qbo_entity)),
         *_computed_problems(spec),
         *_lines_problems(spec),
+        *_position_problems(spec),
         *_match_key_problems(spec),
         *_conflict_problems(spec),
         *_choice_problems(spec),
@@ -158,6 +159,24 @@ def _overlap_problems(prefix: str, fields: Mapping[str, FieldMapping]) -> Iterat
         for other in fields:
             if other.startswith(f"{path}."):
                 yield f"{prefix}.{other}", f"'{path}' is mapped as a whole and cannot have parts"
+
+
+def _position_problems(spec: EntitySpec) -> Iterator[Problem]:
+    """The items a spec names of one list are 0, 1, 2...: a gap would send QBO an empty item."""
+    used: dict[str, set[int]] = {}
+    for path in spec.fields:
+        walked = ""
+        for part in path.split("."):
+            name, _, index = part.partition("[")
+            if index and index.rstrip("]").isdigit():
+                used.setdefault(f"{walked}{name}", set()).add(int(index.rstrip("]")))
+            walked += f"{part}."
+    for listed, positions in sorted(used.items()):
+        if positions != set(range(len(positions))):
+            missing = min(set(range(max(positions) + 1)) - positions)
+            yield f"fields.{listed}", (
+                f"items are named from position 0 with no gap, and {listed}[{missing}] has no "
+                "field - renumber the positions")
 
 
 def _lines_problems(spec: EntitySpec) -> Iterator[Problem]:

@@ -73,6 +73,10 @@ def test_a_payment_of_an_invoice_not_in_qbo_names_the_invoice(tmp_path: Path) ->
     ("Line[0].LinkedTxn[0].TxnType", "Line[0].LinkedTxn.TxnType",
      "fields.Line[0].LinkedTxn.TxnType: Line[0].LinkedTxn is a list in QuickBooks: name one of "
      "its items by position (Line[0].LinkedTxn[0].<field>)"),
+    # A gap: QBO would get an empty line.
+    ("Line[0].LinkedTxn[0].TxnType", "Line[0].LinkedTxn[2].TxnType",
+     "fields.Line[0].LinkedTxn: items are named from position 0 with no gap, and "
+     "Line[0].LinkedTxn[1] has no field - renumber the positions"),
     # A misspelt field inside an item.
     ("Line[0].Amount", "Line[0].Amont", "'Amont' is not a field of Line[0]"),
     # A plain field given a reference, and a reference given a bare Id.
