@@ -234,8 +234,8 @@ def test_sync_of_an_unknown_entity_lists_the_known_ones(
     result = CliRunner().invoke(main, ["sync", "--entity", "clients"])
     assert result.exit_code != 0
     assert "unknown entity 'clients'" in result.output
-    assert ("account, client, contractor, employee, invoice, project, service, tax_code, term, "
-            "time_entry, tracking_class, vendor" in result.output)
+    assert ("account, client, contractor, employee, invoice, payment, project, service, "
+            "tax_code, term, time_entry, tracking_class, vendor" in result.output)
 
 
 def test_sync_of_one_record_needs_its_entity() -> None:
