@@ -112,6 +112,10 @@ def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: Demo
     # client renamed (display_name_collision), not held back.
     assert re.search(r"\n  contractor +2 +0 +0 +0 +0 +0\n", output), output
     assert re.search(r"\n  vendor +4 +0 +0 +0 +0 +0\n", output), output
+    # Seed 004: "Payments created in Contractors Cloud will export to QuickBooks Online": the
+    # demo's payments of its invoices, none held back.
+    paid = re.search(r"\n  payment +(\d+) +0 +0 +0 +0 +0\n", output)
+    assert paid is not None and int(paid[1]) > 0, output
     # Seed 004's classes and terms both ways: the app's made in QBO or linked by name (Net 30,
     # Commercial), QBO's imported into the app.
     assert re.search(r"\n  term +2 +0 +1 +0 +0 +0\n", output), output
@@ -230,8 +234,8 @@ def test_sync_of_an_unknown_entity_lists_the_known_ones(
     result = CliRunner().invoke(main, ["sync", "--entity", "clients"])
     assert result.exit_code != 0
     assert "unknown entity 'clients'" in result.output
-    assert ("account, client, contractor, employee, invoice, project, service, tax_code, term, "
-            "time_entry, tracking_class, vendor" in result.output)
+    assert ("account, client, contractor, employee, invoice, payment, project, service, "
+            "tax_code, term, time_entry, tracking_class, vendor" in result.output)
 
 
 def test_sync_of_one_record_needs_its_entity() -> None:

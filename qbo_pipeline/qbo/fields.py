@@ -9,7 +9,8 @@ checks that every field it names is here.
 
 A field is a plain value (``None``: text, number, date, flag, or an object only ever mapped
 whole), an :class:`Aggregate` of named parts (an address, a reference ``{value, name}``), or a
-:class:`ListOf` aggregates (``Line``, ``LinkedTxn``), which a dotted path cannot reach into.
+:class:`ListOf` aggregates (``Line``, ``LinkedTxn``), whose items a path reaches by position:
+``Line[0].LinkedTxn[0].TxnId``.
 
 Sources: Intuit's entity reference pages of the Accounting API (attributes and their types).
 Fields of other regions (India's GST, France's accounts) are left out unless well known.
@@ -18,11 +19,14 @@ Fields of other regions (India's GST, France's accounts) are left out unless wel
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 # On every record, written by QBO or by the sync itself: a spec may read them, never map them.
 SYSTEM_FIELDS = ("Id", "SyncToken", "MetaData", "domain", "sparse")
+# One part of a field path: a name, and a position when the name is a list (`Line[0]`).
+PATH_PART = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9]*)(?:\[(?P<index>[0-9]+)\])?\Z")
 MAX_LISTED = 15  # an aggregate with more fields than this is not listed whole in a message
 
 
@@ -75,24 +79,44 @@ class FieldPathError(ValueError):
 
 
 def field_at(shape: Aggregate, path: str) -> FieldType:
-    """The type of the field at `path` ("BillAddr.Line1") in `shape`; FieldPathError if there
-    is no such field, with the nearest real name."""
+    """The type of the field at `path` ("BillAddr.Line1", "Line[0].Amount") in `shape`;
+    FieldPathError if there is no such field, with the nearest real name."""
     current: FieldType = shape
     walked: list[str] = []
     for part in path.split("."):
-        if isinstance(current, ListOf):
-            raise FieldPathError(
-                f"{'.'.join(walked)} is a list in QuickBooks: a dotted path cannot reach into "
-                "its items - map it whole (a constant list)")
-        if current is None:
-            raise FieldPathError(
-                f"{'.'.join(walked)} is a plain value in QuickBooks and has no part '{part}' - "
-                f"map {'.'.join(walked)} itself")
-        if part not in current.fields:
-            raise FieldPathError(_unknown_part(current, walked, part))
+        matched = PATH_PART.match(part)
+        name, index = (matched["name"], matched["index"]) if matched else (part, None)
+        current = _part_of(current, walked, name)
         walked.append(part)
-        current = current.fields[part]
+        current = _item_of(current, walked, index)
     return current
+
+
+def _part_of(current: FieldType, walked: list[str], name: str) -> FieldType:
+    if isinstance(current, ListOf):
+        raise FieldPathError(_whole_list(".".join(walked)))
+    if current is None:
+        raise FieldPathError(
+            f"{'.'.join(walked)} is a plain value in QuickBooks and has no part '{name}' - "
+            f"map {'.'.join(walked)} itself")
+    if name not in current.fields:
+        raise FieldPathError(_unknown_part(current, walked, name))
+    return current.fields[name]
+
+
+def _item_of(current: FieldType, walked: list[str], index: str | None) -> FieldType:
+    """The item of a list field a `[n]` names; a position on anything else is refused."""
+    if index is None:
+        return current
+    if not isinstance(current, ListOf):
+        raise FieldPathError(f"{'.'.join(walked)}: only a list field takes a position [n], "
+                             f"and {walked[-1].split('[')[0]} is not a list in QuickBooks")
+    return current.item
+
+
+def _whole_list(path: str) -> str:
+    return (f"{path} is a list in QuickBooks: name one of its items by position "
+            f"({path}[0].<field>), or map it whole with a constant list")
 
 
 def _unknown_part(shape: Aggregate, walked: list[str], part: str) -> str:

@@ -685,19 +685,24 @@ class _DemoRows:
         paid_in_full = self.rng.random() < 0.85
         paid_on = invoice["issue_date"] + timedelta(days=self.rng.randint(1, min(45, days_open)))
         paid_at = self._moment(paid_on)
+        payment_id = self._next_id(schema.payments)
         if paid_in_full:
             invoice["status"] = "paid"
         invoice["updated_at"] = max(invoice["updated_at"], paid_at)
         amount = total if paid_in_full else (total / 2).quantize(CENT, ROUND_HALF_UP)
         return [
             {
-                "id": self._next_id(schema.payments),
+                "id": payment_id,
                 "invoice_id": invoice["id"],
                 "amount": amount,
-                "paid_on": paid_on,
+                "payment_date": paid_on,
                 "method": self.rng.choice(PAYMENT_METHODS),
+                # Derived from the id, not drawn: the generator's other rows stay as they were.
+                "reference": f"PMT-{payment_id:06d}",
+                "deposit_account": None,
                 "created_at": paid_at,
                 "updated_at": paid_at,
+                "deleted_at": None,
             }
         ]
 

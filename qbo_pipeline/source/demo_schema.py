@@ -208,9 +208,14 @@ payments = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False, index=True),
     Column("amount", MONEY, nullable=False),
-    Column("paid_on", Date, nullable=False, index=True),
+    Column("payment_date", Date, nullable=False, index=True),
     Column("method", String(30), nullable=False),
-    *_created_updated(),
+    # The payer's check number or transfer id: QBO's PaymentRefNum (at most 21 characters).
+    Column("reference", String(21)),
+    # The account the payment went into, when the app records one; empty: the company's
+    # setting payment_deposit_account, and without that QBO's Undeposited Funds.
+    Column("deposit_account", String(100)),
+    *_timestamps(),
     _change_index("payments"),
 )
 

@@ -52,6 +52,7 @@ def spec_problems(spec: EntitySpec, file_stem: str | None = None) -> list[Proble
         *_field_map_problems("fields", spec.fields, record_shape(spec.qbo_entity)),
         *_computed_problems(spec),
         *_lines_problems(spec),
+        *_position_problems(spec),
         *_match_key_problems(spec),
         *_conflict_problems(spec),
         *_choice_problems(spec),
@@ -145,7 +146,7 @@ def _computed_problems(spec: EntitySpec) -> Iterator[Problem]:
     if entity is None:
         return
     for path, mapping in spec.fields.items():
-        top = path.split(".")[0]
+        top = path.split(".")[0].split("[")[0]  # `LinkedTxn[0].TxnId` is inside LinkedTxn
         if top in entity.fields.computed and spec.flow_of(mapping).pushes:
             yield f"fields.{path}", (
                 f"QuickBooks computes {top} itself and ignores a value sent for it - give it "
@@ -160,9 +161,34 @@ def _overlap_problems(prefix: str, fields: Mapping[str, FieldMapping]) -> Iterat
                 yield f"{prefix}.{other}", f"'{path}' is mapped as a whole and cannot have parts"
 
 
+def _position_problems(spec: EntitySpec) -> Iterator[Problem]:
+    """The items a spec names of one list are 0, 1, 2...: a gap would send QBO an empty item."""
+    used: dict[str, set[int]] = {}
+    for path in spec.fields:
+        walked = ""
+        for part in path.split("."):
+            name, _, index = part.partition("[")
+            if index and index.rstrip("]").isdigit():
+                used.setdefault(f"{walked}{name}", set()).add(int(index.rstrip("]")))
+            walked += f"{part}."
+    for listed, positions in sorted(used.items()):
+        if positions != set(range(len(positions))):
+            missing = min(set(range(max(positions) + 1)) - positions)
+            yield f"fields.{listed}", (
+                f"items are named from position 0 with no gap, and {listed}[{missing}] has no "
+                "field - renumber the positions")
+
+
 def _lines_problems(spec: EntitySpec) -> Iterator[Problem]:
     lines: LinesSpec | None = spec.lines
     entity = QBO_ENTITIES.get(spec.qbo_entity)
+    if lines is not None:
+        # The `lines` block writes the whole Line list: a line named by position would be lost.
+        for path in spec.fields:
+            if path.split(".")[0].startswith(f"{LINES_FIELD}["):
+                yield f"fields.{path}", (
+                    "the spec's `lines` block writes every Line: map this under lines.fields, "
+                    "or drop `lines` and name each line by position")
     if lines is None or (entity is not None and not entity.has_lines):
         return  # no lines, or lines the entity cannot have (reported by _entity_problems)
     shape = line_shape(spec.qbo_entity)

@@ -49,16 +49,23 @@ class CompanySetting(SpecModel):
     kind: SettingKind
     choices: tuple[str, ...] = ()
     default: bool | str
+    # A text setting that may be left empty: empty means "none", and what reads the setting
+    # falls back on QuickBooks' own default (a lookup it defaults is left out).
+    optional: bool = False
 
     @model_validator(mode="after")
     def _default_fits(self) -> CompanySetting:
+        if self.optional and self.kind is not SettingKind.TEXT:
+            raise ValueError("only a text setting can be optional")
         if self.kind is SettingKind.BOOLEAN:
             if self.choices or not isinstance(self.default, bool):
                 raise ValueError("a boolean setting has no choices and a default of true or "
                                  "false")
         elif self.kind is SettingKind.TEXT:
-            if self.choices or not isinstance(self.default, str) or not self.default.strip():
-                raise ValueError("a text setting has no choices and a default text")
+            if self.choices or not isinstance(self.default, str) or (
+                    not self.optional and not self.default.strip()):
+                raise ValueError("a text setting has no choices and a default text (an empty "
+                                 "default needs optional: true)")
         elif not self.choices or self.default not in self.choices:
             raise ValueError("a choice setting lists its choices and its default is one of them")
         return self

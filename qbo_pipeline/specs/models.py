@@ -169,10 +169,12 @@ def _formats(value: Any, format_spec: str) -> bool:
 
 
 class RefTarget(SpecModel):
-    """Another spec's record, found by the value of `column`: emits `{"value": <QBO Id>}`."""
+    """Another spec's record, found by the value of `column`: emits `{"value": <QBO Id>}`, or
+    the bare Id with `id_only` (a field that holds an Id, such as LinkedTxn's TxnId)."""
 
     spec: str
     column: str
+    id_only: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> RefTarget:

@@ -22,11 +22,14 @@ from qbo_pipeline.qbo.fields import (
 from qbo_pipeline.specs.entities import QBO_ENTITIES
 from qbo_pipeline.specs.models import EntitySpec, FieldMapping, MappingKind
 
-FIELD_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*\Z")
+# Names joined by dots; a list field's item is named by its position (`Line[0].Amount`).
+_PART = r"[A-Za-z][A-Za-z0-9]*(\[[0-9]+\])?"
+FIELD_PATH = re.compile(rf"^{_PART}(\.{_PART})*\Z")
 # Written by the sync itself: a spec that mapped them would corrupt updates.
 RESERVED_FIELDS = frozenset({"Id", "SyncToken", "sparse", "domain", "MetaData", "Line"})
 LINES_FIELD = "Line"
-WRITTEN_PATH = "a field path is QBO field names joined by dots, e.g. BillAddr.Line1"
+WRITTEN_PATH = ("a field path is QBO field names joined by dots, e.g. BillAddr.Line1, with a "
+                "list's item named by its position, e.g. Line[0].Amount")
 
 
 def record_shape(entity: str) -> Aggregate | None:
@@ -51,7 +54,10 @@ def path_problem(shape: Aggregate | None, path: str, *, written: bool = False) -
         return WRITTEN_PATH if written else (
             f"'{path}' is not a QBO field path (QBO field names joined by dots, e.g. Balance)")
     top = path.split(".")[0]
-    if written and top in RESERVED_FIELDS:
+    # `Line` whole is the `lines` block's; `Line[0].Amount` names one line's field. The
+    # others (`Id`, `MetaData`...) are the sync's with or without a position.
+    if written and (top in RESERVED_FIELDS or (
+            top.split("[")[0] in RESERVED_FIELDS and not top.startswith(f"{LINES_FIELD}["))):
         return f"'{top}' is written by the sync and cannot be mapped"
     if shape is None:
         return None
@@ -76,11 +82,18 @@ def kind_problem(path: str, field: FieldType, mapping: FieldMapping) -> str | No
     if kind is MappingKind.CONSTANT:
         return None  # a constant may be a whole object or list: `BillAddr: {constant: {}}`
     is_reference = isinstance(field, Aggregate) and field.is_reference
+    if kind is MappingKind.REF and mapping.ref is not None and mapping.ref.id_only:
+        if field is None and not is_reference:
+            return None
+        return (f"ref with id_only gives a bare QuickBooks Id, and {path} is not a plain "
+                "field - drop id_only (a reference field takes {\"value\": <Id>})")
     if kind in (MappingKind.REF, MappingKind.LOOKUP):
         if is_reference:
             return None
+        hint = " (or, for a field that holds an Id such as TxnId, give the ref id_only: " \
+               "true)" if kind is MappingKind.REF and field is None else ""
         return (f"{kind.value} gives a QuickBooks reference ({{\"value\": <Id>}}), and {path} "
-                "is not one - map it to a reference field such as CustomerRef or ItemRef")
+                f"is not one - map it to a reference field such as CustomerRef or ItemRef{hint}")
     if is_reference:
         return (f"{path} is a QuickBooks reference ({{value, name}}): map it with ref (another "
                 f"spec's record) or lookup (a QuickBooks record by name), or map {path}.value "

@@ -170,7 +170,8 @@ class _RowMapper:
         except ValueError as error:
             raise _FieldProblem(f"is wrong: {error}", default_fix(self.spec, mapping)) from None
 
-    def _resolve_ref(self, target: RefTarget, row: Mapping[str, Any]) -> dict[str, str] | None:
+    def _resolve_ref(self, target: RefTarget,
+                     row: Mapping[str, Any]) -> dict[str, str] | str | None:
         raw = self._read(row, target.column)
         if is_missing(raw):
             return None
@@ -180,7 +181,7 @@ class _RowMapper:
             other = target.spec.replace("_", " ")
             raise _FieldProblem(f"refers to {other} {key}, which is not in QuickBooks yet",
                                 f"sync {other} {key} first (check its quarantined problems)")
-        return {"value": qbo_id}
+        return qbo_id if target.id_only else {"value": qbo_id}
 
     def _resolve_lookup(self, mapping: FieldMapping, target: LookupTarget,
                         row: Mapping[str, Any]) -> dict[str, str] | None:
@@ -232,7 +233,7 @@ def lookup_default(target: LookupTarget) -> str | None:
     default = target.default
     if isinstance(default, SettingValue):
         assert default.value is not None, "map a spec resolved by settings.for_company"
-        return default.value
+        return default.value or None  # an optional setting left empty names no record
     return default
 
 

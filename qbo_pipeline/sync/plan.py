@@ -54,7 +54,14 @@ from qbo_pipeline.sync.reverse import (
     resolve_no_source_key,
 )
 from qbo_pipeline.sync.validation import QuarantinedRow
-from qbo_pipeline.sync.values import comparable, get_path, set_path, values_equal
+from qbo_pipeline.sync.values import (
+    comparable,
+    drop_path,
+    get_path,
+    set_path,
+    top_field,
+    values_equal,
+)
 
 
 @dataclass(frozen=True)
@@ -300,22 +307,28 @@ def sparse_update(source: Mapping[str, Any], qbo: Mapping[str, Any],
                   updates: Iterable[FieldDiff]) -> dict[str, Any]:
     """A sparse update carrying Id, SyncToken and only the fields to change.
 
-    A nested field is sent inside its whole QBO object (QBO replaces `BillAddr` as one),
-    starting from QBO's current object so that its other parts are kept.
+    A nested field is sent inside its whole QBO object (QBO replaces `BillAddr` as one, and a
+    list such as `Line` for `Line[0].Amount`), starting from QBO's current object or list so
+    that its other parts (the line's LinkedTxn) are kept.
     """
     payload: dict[str, Any] = {"Id": str(qbo["Id"]), "SyncToken": str(qbo["SyncToken"]),
                                "sparse": True}
     for diff in updates:
         value = copy.deepcopy(get_path(source, diff.path))
-        top, _, rest = diff.path.partition(".")
-        if not rest:
-            payload[top] = value
-            continue
-        if top not in payload:
-            current = qbo.get(top)
-            payload[top] = copy.deepcopy(dict(current)) if isinstance(current, Mapping) else {}
-        set_path(payload[top], rest, value)
+        top = top_field(diff.path)
+        if top != diff.path and top not in payload:
+            payload[top] = _current_whole(qbo.get(top))
+        set_path(payload, diff.path, value)
     return payload
+
+
+def _current_whole(current: Any) -> Any:
+    """A copy of QBO's object or list that a nested change is made inside of."""
+    if isinstance(current, Mapping):
+        return copy.deepcopy(dict(current))
+    if isinstance(current, list):
+        return copy.deepcopy(current)
+    return {}
 
 
 def planned_write(realm_id: str, spec_name: str, write: Write) -> Write:
@@ -348,11 +361,7 @@ def _without_pull_only(spec: EntitySpec, payload: Mapping[str, Any]) -> dict[str
     """The payload to create, without the fields that only pull (they are never sent)."""
     created = copy.deepcopy(dict(payload))
     for path in spec.pull_only_fields:
-        top, _, rest = path.partition(".")
-        if not rest:
-            created.pop(top, None)
-        elif isinstance(created.get(top), dict):
-            created[top].pop(rest, None)
+        drop_path(created, path)
     return created
 
 

@@ -54,7 +54,7 @@ def parse_value(catalog: Mapping[str, CompanySetting], key: str, text: str) -> b
             return False
         raise SettingError(f"{key} is on or off: give true or false, not {text!r}")
     if setting.kind is SettingKind.TEXT:
-        return _text_value(key, given)
+        return "" if setting.optional and not given else _text_value(key, given)
     if given not in setting.choices:
         raise SettingError(f"{key} is one of {', '.join(map(repr, setting.choices))}, not "
                            f"{text!r}")
@@ -88,7 +88,8 @@ def _stored_or_default(setting: CompanySetting, value: Any) -> bool | str:
         return value
     if setting.kind is SettingKind.CHOICE and value in setting.choices:
         return str(value)
-    if setting.kind is SettingKind.TEXT and isinstance(value, str) and value.strip():
+    if setting.kind is SettingKind.TEXT and isinstance(value, str) and (
+            value.strip() or setting.optional):
         return value
     return setting.default
 

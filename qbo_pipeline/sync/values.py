@@ -18,7 +18,7 @@ import math
 import re
 import unicodedata
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
@@ -407,26 +407,79 @@ def source_key_of(value: Any) -> str:
     return _shown(value).strip()
 
 
-def get_path(record: Mapping[str, Any] | None, path: str) -> Any:
-    """The value at a dotted path such as `BillAddr.Line1`, or None."""
-    current: Any = record
+def _steps(path: str) -> Iterator[str | int]:
+    """The keys of a path: `Line[0].Amount` -> "Line", 0, "Amount"."""
     for part in path.split("."):
-        if not isinstance(current, Mapping):
+        name, _, index = part.partition("[")
+        yield name
+        if index:
+            yield int(index.rstrip("]"))
+
+
+def top_field(path: str) -> str:
+    """The record's own field a path starts in: `BillAddr` of `BillAddr.Line1`, `Line` of
+    `Line[0].Amount`."""
+    first = next(_steps(path))
+    assert isinstance(first, str)
+    return first
+
+
+def get_path(record: Mapping[str, Any] | None, path: str) -> Any:
+    """The value at a dotted path such as `BillAddr.Line1` or `Line[0].Amount`, or None."""
+    current: Any = record
+    for step in _steps(path):
+        if isinstance(step, int):
+            if not isinstance(current, list) or step >= len(current):
+                return None
+            current = current[step]
+        elif isinstance(current, Mapping):
+            current = current.get(step)
+        else:
             return None
-        current = current.get(part)
     return current
 
 
+def drop_path(record: dict[str, Any], path: str) -> None:
+    """Remove the value at a path (`Balance`, `BillAddr.Line1`, `Line[0].Amount`), if there."""
+    *parents, leaf = list(_steps(path))
+    current: Any = record
+    for step in parents:
+        if isinstance(step, int):
+            current = current[step] if isinstance(current, list) and step < len(current) else None
+        else:
+            current = current.get(step) if isinstance(current, dict) else None
+    if isinstance(leaf, str) and isinstance(current, dict):
+        current.pop(leaf, None)
+    elif isinstance(leaf, int) and isinstance(current, list) and leaf < len(current):
+        current[leaf] = {}  # the items after it keep their positions
+
+
 def set_path(record: dict[str, Any], path: str, value: Any) -> None:
-    """Set the value at a dotted path, creating the nested dicts on the way."""
-    *parents, leaf = path.split(".")
-    current = record
-    for part in parents:
-        child = current.get(part)
-        if not isinstance(child, dict):
-            child = current[part] = {}
-        current = child
+    """Set the value at a dotted path, creating the nested dicts (and, for `Line[0]`, the
+    list and its items) on the way."""
+    steps = list(_steps(path))
+    *parents, leaf = steps
+    current: Any = record
+    for position, step in enumerate(parents):
+        following = steps[position + 1]
+        current = _child(current, step, [] if isinstance(following, int) else {})
+    if isinstance(leaf, int):
+        _child(current, leaf, {})  # pads the list up to the position
     current[leaf] = value
+
+
+def _child(container: Any, step: str | int, empty: Any) -> Any:
+    """The list or dict at `step` of `container`, made `empty` if it is not there yet."""
+    if isinstance(step, int):
+        while len(container) <= step:
+            container.append({})
+        if not isinstance(container[step], type(empty)):
+            container[step] = empty
+        return container[step]
+    child = container.get(step)
+    if not isinstance(child, type(empty)):
+        child = container[step] = empty
+    return child
 
 
 def comparable(value: Any) -> Any:

@@ -72,8 +72,8 @@ from qbo_pipeline.state import disconnect_realm, set_cursor, set_realm_setting, 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 specs = load_pipeline_specs()
 defs = build_defs(specs)
-SPEC_NAMES = ("client", "contractor", "employee", "invoice", "project", "service", "term",
-              "time_entry", "tracking_class", "vendor")
+SPEC_NAMES = ("client", "contractor", "employee", "invoice", "payment", "project", "service",
+              "term", "time_entry", "tracking_class", "vendor")
 
 
 @pytest.fixture
@@ -156,6 +156,9 @@ def test_references_put_the_upstream_sync_first() -> None:
                                                          AssetKey(["contractor", "synced"]),
                                                          AssetKey(["project", "applied"]),
                                                          AssetKey(["service", "applied"])}
+    # A payment is applied to its invoice (seed 004), on the invoice's customer.
+    assert graph[AssetKey(["payment", "source"])] == {AssetKey(["invoice", "applied"]),
+                                                      AssetKey(["project", "applied"])}
 
 
 def test_the_steps_carry_the_quarantine_conflict_and_duplicate_checks() -> None:

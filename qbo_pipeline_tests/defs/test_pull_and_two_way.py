@@ -278,8 +278,10 @@ def test_an_invoice_deleted_in_qbo_is_marked_deleted_in_the_source(
     specs = shipped_with(tmp_path, "invoice", "  target: linked\n",
                          "  target: linked\n  on_qbo_delete: set_deleted\n")
     synced_twice(pipeline, specs)
+    # One no payment is applied to: QBO deletes no invoice that payments are applied to.
     key = str(rows(pipeline, "SELECT id FROM invoices WHERE deleted_at IS NULL AND "
-                             "balance IS NOT NULL ORDER BY id LIMIT 1")[0]["id"])
+                             "balance IS NOT NULL AND id NOT IN (SELECT invoice_id FROM "
+                             "payments) ORDER BY id LIMIT 1")[0]["id"])
     invoice = qbo_record(pipeline, "Invoice", linked_id(pipeline, "invoice", key))
     response = pipeline.realm.post("invoice?operation=delete",
                                    {"Id": invoice["Id"], "SyncToken": invoice["SyncToken"]})

@@ -90,6 +90,11 @@ def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
         "invoice": f"SELECT COUNT(*) FROM invoices WHERE deleted_at IS NULL "
                    f"AND id NOT IN {bad_invoices} AND project_id IN ({live_projects})"
                    + on_day.format(column="issue_date"),
+        # A payment goes with its invoice (seed 004): those of the invoices that sync.
+        "payment": f"SELECT COUNT(*) FROM payments WHERE deleted_at IS NULL AND invoice_id IN "
+                   f"(SELECT id FROM invoices WHERE deleted_at IS NULL AND id NOT IN "
+                   f"{bad_invoices} AND project_id IN ({live_projects}))"
+                   + on_day.format(column="payment_date"),
         "time_entry": f"SELECT COUNT(*) FROM time_entries WHERE deleted_at IS NULL AND approved "
                       f"AND id NOT IN {bad_time} AND project_id IN ({live_projects})"
                       + on_day.format(column="work_date"),

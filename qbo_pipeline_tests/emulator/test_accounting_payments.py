@@ -261,3 +261,70 @@ def test_invoice_update_after_a_payment_needs_the_new_sync_token(
     assert updated["PrivateNote"] == "paid by check" and updated["SyncToken"] == "2"
     assert updated["Balance"] == 0 and updated["LinkedTxn"] == links_to(payment)
     assert read_invoice(realm, invoice["Id"]) == updated
+
+
+def account_named(realm: ConnectedRealm, name: str) -> dict[str, Any]:
+    response = realm.get("query", params={"query": f"SELECT * FROM Account WHERE Name = '{name}'"})
+    assert response.status_code == 200, response.text
+    account: dict[str, Any] = response.json()["QueryResponse"]["Account"][0]
+    return account
+
+
+def test_a_payment_without_an_account_goes_to_undeposited_funds(
+    realm: ConnectedRealm, customer: dict[str, Any]
+) -> None:
+    """Payment reference: a payment that names no DepositToAccountRef is put in Undeposited
+    Funds (Intuit's Desktop reference says the same of ItemPaymentAdd); seed 004: "all payments
+    will be brought over as un-deposited payments". A new company has that account (Other
+    Current Asset), and the response carries what Intuit's sample Payment object shows QBO
+    filling in (ProcessPayment false, UnappliedAmt)."""
+    funds = account_named(realm, "Undeposited Funds")
+    assert funds["AccountType"] == "Other Current Asset"
+    invoice = invoice_of(realm, customer["Id"], 80)
+
+    payment = created(realm, "Payment", payment_body(customer["Id"], 80, (invoice["Id"], 80)))
+
+    assert payment["DepositToAccountRef"] == {"value": funds["Id"], "name": "Undeposited Funds"}
+    assert payment["ProcessPayment"] is False and payment["UnappliedAmt"] == 0
+    assert realm.get(f"payment/{payment['Id']}").json()["Payment"] == payment
+
+
+def test_a_payment_goes_to_the_bank_account_it_names(realm: ConnectedRealm,
+                                                     customer: dict[str, Any]) -> None:
+    """Payment reference: DepositToAccountRef is the asset account the payment is deposited to
+    (seed 004: "unless you enter a default ... account here"); the account must be a Bank or
+    Other Current Asset account (QBO's 6000, as integrators' help pages describe its deposit
+    account rule), so an income account is refused and nothing is applied."""
+    checking = account_named(realm, "Checking")
+    income = account_named(realm, "Services")
+    invoice = invoice_of(realm, customer["Id"], 80)
+
+    refused = realm.post("payment", {**payment_body(customer["Id"], 80, (invoice["Id"], 80)),
+                                     "DepositToAccountRef": {"value": income["Id"]}})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["Fault"]["Error"][0]["code"] == "6000"
+    assert read_invoice(realm, invoice["Id"])["Balance"] == 80
+
+    payment = created(realm, "Payment", {**payment_body(customer["Id"], 80, (invoice["Id"], 80)),
+                                         "DepositToAccountRef": {"value": checking["Id"]}})
+    assert payment["DepositToAccountRef"] == {"value": checking["Id"], "name": "Checking"}
+    assert read_invoice(realm, invoice["Id"])["Balance"] == 0
+
+
+def test_more_than_the_open_balance_is_refused(realm: ConnectedRealm,
+                                               customer: dict[str, Any]) -> None:
+    """Linked transactions: a payment applies at most what the invoice still owes; more is
+    QBO's 6000 "The payments you entered add up to more ..." (the detail integrators' help
+    pages quote), naming the invoice and its open balance, and the invoice is left as it was."""
+    invoice = invoice_of(realm, customer["Id"], 100)
+    created(realm, "Payment", payment_body(customer["Id"], 70, (invoice["Id"], 70)))
+    before = read_invoice(realm, invoice["Id"])
+
+    over = realm.post("payment", payment_body(customer["Id"], 40, (invoice["Id"], 40)))
+
+    assert over.status_code == 400, over.text
+    error = over.json()["Fault"]["Error"][0]
+    assert error["code"] == "6000"
+    assert "The payments you entered add up to more" in error["Detail"]
+    assert f"Invoice Id={invoice['Id']}, whose open balance is 30" in error["Detail"]
+    assert read_invoice(realm, invoice["Id"]) == before

@@ -154,7 +154,7 @@ def test_dates_fall_in_the_window_before_today(demo: tuple[DemoSummary, Rows]) -
     for table, column in [
         ("time_entries", "work_date"),
         ("invoices", "issue_date"),
-        ("payments", "paid_on"),
+        ("payments", "payment_date"),
         ("expenses", "spent_on"),
     ]:
         days = [row[column] for row in rows[table]]

@@ -36,7 +36,8 @@ EXPECTED_COLUMNS = {
     "invoices": "id project_id number issue_date due_date notes tax_rate tax_amount status "
     "balance created_at updated_at deleted_at",
     "invoice_lines": "id invoice_id line_no description quantity unit_price amount service_name",
-    "payments": "id invoice_id amount paid_on method created_at updated_at",
+    "payments": "id invoice_id amount payment_date method reference deposit_account created_at "
+    "updated_at deleted_at",
     "expenses": "id vendor_id spent_on amount category payment_method description created_at "
     "updated_at deleted_at",
     "vendors": "id name email phone active created_at updated_at deleted_at",
@@ -55,7 +56,7 @@ IMPORTED_LISTS = ("services", "classes", "terms", "accounts", "tax_codes")
 BUSINESS_DATES = {
     "time_entries": "work_date",
     "invoices": "issue_date",
-    "payments": "paid_on",
+    "payments": "payment_date",
     "expenses": "spent_on",
 }
 MONEY_COLUMNS = [

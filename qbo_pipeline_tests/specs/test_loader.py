@@ -70,9 +70,9 @@ def spec_text(base: str, **replacements: str) -> str:
 
 def test_the_shipped_specs_load_in_dependency_order() -> None:
     specs = load_specs(REPO_SPECS)
-    assert specs.names == ["account", "client", "contractor", "employee", "invoice", "project",
-                           "service", "tax_code", "term", "time_entry", "tracking_class",
-                           "vendor"]
+    assert specs.names == ["account", "client", "contractor", "employee", "invoice", "payment",
+                           "project", "service", "tax_code", "term", "time_entry",
+                           "tracking_class", "vendor"]
     order = [spec.name for spec in specs.in_dependency_order()]
     assert order.index("client") < order.index("project") < order.index("invoice")
     assert order.index("employee") < order.index("time_entry")
@@ -84,6 +84,9 @@ def test_the_shipped_specs_load_in_dependency_order() -> None:
     assert specs.upstream_of("invoice") == ["project", "service"]
     assert specs.upstream_of("time_entry") == ["contractor", "employee", "project", "service"]
     assert specs.upstream_of("client") == []
+    # A payment is applied to its invoice, on the invoice's customer (seed 004).
+    assert specs.upstream_of("payment") == ["invoice", "project"]
+    assert order.index("invoice") < order.index("payment")
 
 
 def test_the_shipped_user_specs_say_what_seeds_003_and_004_say() -> None:
@@ -337,7 +340,8 @@ lines:
     problems = problems_of(write_specs(tmp_path, client=CLIENT, invoice=text))
     prefix = f"{tmp_path}/invoice.yaml: "
     assert f"{prefix}lines.fields.Line Amount: a field path is QBO field names joined by dots, " \
-           "e.g. BillAddr.Line1" in problems
+           "e.g. BillAddr.Line1, with a list's item named by its position, e.g. " \
+           "Line[0].Amount" in problems
     assert any(p.startswith(f"{prefix}lines.fields.SalesItemLineDetail.ItemRef.lookup."
                             "qbo_entity: unknown QBO entity 'Itm'") for p in problems)
     assert f"{prefix}lines.tax_line.fields.Amount: the tax line's Amount comes from " \

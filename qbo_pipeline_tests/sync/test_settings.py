@@ -144,3 +144,36 @@ def test_customers_sync_chooses_seed_000s_clients_or_seed_004s() -> None:
     job = for_company(SPECS["project"], effective(CATALOG, {"customers_sync": "when used"}))
     assert job.pulls and not job.only_when_used  # every project syncs (seed 000)
     assert specs_to_read_again("customers_sync", SPECS) == ["client", "project"]
+
+
+def test_the_payment_deposit_account_may_be_left_empty() -> None:
+    """Seed 004: payments go to Undeposited Funds "unless you enter a default ... account
+    here": the setting is an optional name, empty by default, which a company may set and clear
+    again; a name that is required (the services' income account) may not be emptied."""
+    setting = CATALOG["payment_deposit_account"]
+    assert setting.optional and setting.default == ""
+    assert parse_value(CATALOG, "payment_deposit_account", " Checking ") == "Checking"
+    assert parse_value(CATALOG, "payment_deposit_account", "  ") == ""
+    assert effective(CATALOG, {"payment_deposit_account": ""})["payment_deposit_account"] == ""
+    with pytest.raises(SettingError, match="is a name: give one"):
+        parse_value(CATALOG, "service_income_account", "")
+
+
+def test_an_empty_deposit_account_leaves_the_lookup_out() -> None:
+    """No account named: DepositToAccountRef is not sent, and QBO uses Undeposited Funds;
+    an account named by the setting is looked up by its name."""
+    row = {"id": 1, "project_id": 4, "invoice_id": 2, "amount": 10, "payment_date": "2026-01-05",
+           "reference": None, "deposit_account": None}
+    asked: list[tuple[str, str, str]] = []
+
+    def found(entity: str, by: str, value: str) -> str:
+        asked.append((entity, by, value))
+        return "35"
+
+    default = map_row(as_configured(SPECS, "payment"), row, resolve_ref=lambda s, k: "9",
+                      resolve_lookup=found)
+    assert default.ok and "DepositToAccountRef" not in default.payload and asked == []
+    named = map_row(as_configured(SPECS, "payment", {"payment_deposit_account": "Checking"}),
+                    row, resolve_ref=lambda s, k: "9", resolve_lookup=found)
+    assert named.payload["DepositToAccountRef"] == {"value": "35"}
+    assert asked == [("Account", "Name", "Checking")]

@@ -586,9 +586,36 @@ def _check_payment_link(lookup: Lookup, payment: dict[str, Any], position: int,
             f"{payment['CustomerRef']['value']}", "LinkedTxn")
     open_amount = money(invoice.get("TotalAmt")) - applied_by_others(lookup, payment, invoice)
     if amount > open_amount:
+        # QBO's 6000 detail for this rule starts "The payments you entered add up to more"
+        # (as integrators' help pages quote it); the rest says which line, invoice and balance.
         raise BusinessValidation(
-            f"Line[{position}] applies {amount} to {link['TxnType']} Id={invoice['Id']}, whose "
-            f"open balance is {open_amount}", "Amount")
+            f"Business Validation Error: The payments you entered add up to more than the "
+            f"open balance: Line[{position}] applies {amount} to {link['TxnType']} "
+            f"Id={invoice['Id']}, whose open balance is {open_amount}", "Amount")
+
+
+# Where a payment's money may go: QBO deposits to a bank account or to Undeposited Funds
+# (an Other Current Asset account), whose payments a later Deposit moves to the bank.
+DEPOSIT_ACCOUNT_TYPES = ("Bank", "Other Current Asset")
+UNDEPOSITED_FUNDS_SUBTYPE = "UndepositedFunds"
+
+
+def deposit_account(lookup: Lookup, record: dict[str, Any]) -> None:
+    """A payment that names no account goes to Undeposited Funds, as in QBO; one that names
+    an account must name a bank or other current asset account."""
+    ref = record.get("DepositToAccountRef")
+    if not isinstance(ref, dict) or is_blank(ref):
+        funds = next((account for account in lookup.all("Account")
+                      if account.get("AccountSubType") == UNDEPOSITED_FUNDS_SUBTYPE), None)
+        if funds is not None:
+            record["DepositToAccountRef"] = {"value": funds["Id"], "name": funds["Name"]}
+        return
+    account = lookup.get("Account", str(ref.get("value")))
+    if account is not None and account.get("AccountType") not in DEPOSIT_ACCOUNT_TYPES:
+        raise BusinessValidation(
+            f"DepositToAccountRef points at Account Id={account['Id']} ({account.get('Name')}), "
+            f"an {account.get('AccountType')} account: a payment is deposited to a Bank or "
+            "Other Current Asset account", "DepositToAccountRef")
 
 
 def applied_by_others(lookup: Lookup, payment: dict[str, Any], invoice: dict[str, Any]) -> Decimal:
@@ -670,7 +697,8 @@ def _build_specs() -> dict[str, EntitySpec]:
                    rules=(line_shapes("CreditMemo"), sales_totals, open_credit),
                    auto_doc_number=True),
         EntitySpec("Payment", "transaction", required=(("CustomerRef",), ("TotalAmt",)),
-                   rules=(payment_lines,), voidable=True),
+                   defaults={"ProcessPayment": False},
+                   rules=(payment_lines, deposit_account), voidable=True),
         EntitySpec("Purchase", "transaction",
                    required=(("PaymentType",), ("AccountRef",), ("Line",)),
                    rules=(purchase_payment_type, line_shapes("Purchase"), line_totals)),
