@@ -44,6 +44,26 @@ class ConnectedRealm:
                                  **kwargs)
 
 
+# The modules whose tests or fixtures take a minute or more (they run the demo, start Dagster
+# daemons or kill processes): collected first, so that the workers the suite runs in (xdist)
+# share them out at the start instead of one worker finishing them alone after the rest.
+LONG_MODULES = (
+    "test_cli_connect_import.py", "test_cli_connections.py", "test_run_queue.py",
+    "test_review_page.py", "chaos/", "test_backfill_and_monitoring.py", "test_cli.py",
+    "test_cli_quarantine.py", "test_cli_settings.py", "test_no_secrets_leak.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long modules first, each keeping its own order (a stable sort: every worker collects
+    the same order, as xdist requires)."""
+    def long_first(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return 0 if any(path.endswith(name) or f"/{name}" in path
+                        for name in LONG_MODULES) else 1
+    items.sort(key=long_first)
+
+
 def connect_realm(base_url: str, session: requests.Session | None = None,
                   realm_id: str | None = None) -> ConnectedRealm:
     """Consent (the emulator consents at once), then swap the code for tokens."""
