@@ -38,6 +38,10 @@ class CatalogEntry:
     # the next run tries again (the fault passes, or a person fixes the connection).
     held_back: bool = False
 
+    def fix_for(self, realm_id: str | None) -> str:
+        """The fix with its ``--realm R`` naming the company (as it stands without one)."""
+        return self.fix.replace("--realm R", f"--realm {realm_id}") if realm_id else self.fix
+
 
 # Seed 001 says "Settings -> Integrations" of its own app; ours is the command line.
 RECONNECT = "disconnect and reconnect the company (qbo-pipeline connect --realm R)"

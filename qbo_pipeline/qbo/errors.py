@@ -76,9 +76,7 @@ class QBOError(Exception):
 
     @property
     def advice(self) -> str:
-        realm = self.context.realm_id
-        return self.entry.fix.replace("--realm R", f"--realm {realm}") if realm \
-            else self.entry.fix
+        return self.entry.fix_for(self.context.realm_id)
 
     @property
     def code(self) -> str:
@@ -177,8 +175,7 @@ def _company_message(realm_id: str, catalog_key: str, reason: str) -> str:
     """A token failure's message from the catalog: the company stands for the record, and
     the fix's ``--realm R`` names it."""
     found = entry(catalog_key)
-    fix = found.fix.replace("--realm R", f"--realm {realm_id}")
-    return f"QBO company {realm_id}: {found.message} ({reason}). Fix: {fix}."
+    return f"QBO company {realm_id}: {found.message} ({reason}). Fix: {found.fix_for(realm_id)}."
 
 
 class ConnectionExpiredError(AuthError):

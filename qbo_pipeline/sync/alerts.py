@@ -23,7 +23,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from qbo_pipeline.sync.connection_health import ConnectionHealth, HealthLevel
+from qbo_pipeline.sync.connection_health import (
+    NOT_CONNECTED,
+    RECONNECT,
+    ConnectionHealth,
+    HealthLevel,
+)
 
 # Growing: the open quarantine rose at each of this many runs in a row (one new bad row is an
 # ordinary warning; a count that keeps rising means something upstream keeps breaking rows).
@@ -39,7 +44,6 @@ REPEAT_AFTER = timedelta(hours=20)
 
 AUTH_MARKERS = ("3200", "3100", "401", "unauthorized", "authoriz", "invalid_grant",
                 "refresh token", "token refresh", "no active quickbooks connection")
-RECONNECT = "disconnect and reconnect the company (qbo-pipeline connect --realm {realm})"
 RERUN = ("read the run's error in the Dagster UI (Runs > {run_id}), repair its cause, then "
          "re-execute the run")
 REPAIR_QUARANTINE = ("repair the held rows in the source (qbo-pipeline quarantine list "
@@ -116,13 +120,13 @@ def connection_alert(health: ConnectionHealth, realm_id: str,
     disconnected company was disconnected on purpose: nothing to warn about)."""
     if health.level is HealthLevel.EXPIRING:
         return Alert(Severity.WARN, realm_id, check_name, health.message,
-                     RECONNECT.format(realm=realm_id))
+                     RECONNECT.fix_for(realm_id))
     if health.level is HealthLevel.EXPIRED:
         return Alert(Severity.ERROR, realm_id, check_name, health.message,
-                     RECONNECT.format(realm=realm_id))
+                     RECONNECT.fix_for(realm_id))
     if health.level is HealthLevel.NOT_CONNECTED:
         return Alert(Severity.ERROR, realm_id, check_name, health.message,
-                     f"connect the company (qbo-pipeline connect --realm {realm_id})")
+                     NOT_CONNECTED.fix_for(realm_id))
     return None
 
 
@@ -142,7 +146,7 @@ def run_failure_alert(job_name: str, run_id: str, realm_id: str | None,
     reading the run's error and re-executing it (its writes are idempotent)."""
     reason = redact((error or "the run failed").strip().splitlines()[0][:500])
     if realm_id and is_authorization_failure(error or ""):
-        fix = RECONNECT.format(realm=realm_id)
+        fix = RECONNECT.fix_for(realm_id)
     else:
         fix = RERUN.format(run_id=run_id)
     return Alert(Severity.ERROR, realm_id, f"run {run_id} of {job_name}", reason, fix)

@@ -29,7 +29,7 @@ WARN_DAYS = 14
 # Seed 001: "Token refresh failed -> your 100-day refresh token expired; disconnect and
 # reconnect"; seed 003: reconnect to fix authorization failures. The words are the error
 # catalog's, so the warning before expiry and the failure after it give the same fix.
-RECONNECT_FIX = entry("token_refresh_failed").fix.replace("--realm R", "--realm {realm}")
+RECONNECT = entry("token_refresh_failed")
 # Seed 001: "No active QuickBooks connection": a company the pipeline knows without tokens.
 NOT_CONNECTED = entry("no_connection")
 
@@ -79,10 +79,9 @@ def stored_connection_health(realm_id: str, stored: StoredExpiry | None, now: da
     holds no tokens, which no sync can get past. The one reading of the stored expiries, for
     `qbo-pipeline connections` and the Dagster check alike."""
     if connected and stored is None:
-        fix = NOT_CONNECTED.fix.replace("--realm R", f"--realm {realm_id}")
         return ConnectionHealth(HealthLevel.NOT_CONNECTED,
                                 f"{NOT_CONNECTED.message} for company {realm_id} (no tokens "
-                                f"stored): {fix}")
+                                f"stored): {NOT_CONNECTED.fix_for(realm_id)}")
     return connection_health(
         realm_id, stored.refresh_token_expires_at if stored else None, now,
         hard_expires_at=stored.refresh_token_hard_expires_at if stored else None,
@@ -94,7 +93,7 @@ def connection_health(realm_id: str, refresh_expires_at: datetime | None, now: d
                       warn_days: int = WARN_DAYS) -> ConnectionHealth:
     """The connection's health at `now`, from the refresh token's rolling expiry and its hard
     maximum (times without a zone count as UTC)."""
-    fix = RECONNECT_FIX.format(realm=realm_id)
+    fix = RECONNECT.fix_for(realm_id)
     if not connected:
         return ConnectionHealth(HealthLevel.DISCONNECTED,
                                 f"company {realm_id} was disconnected: connect it to sync it")
