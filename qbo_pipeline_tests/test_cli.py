@@ -105,7 +105,11 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
 
 def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: DemoRun) -> None:
     output = demo_run.output
-    assert "time_entry/synced" in output  # progress, one line per materialized stage
+    # Progress: one line per materialized stage, however many months the run spans (it was
+    # one line per month and stage: 36 "employee/validated" lines for a run of three years).
+    stages = re.findall(r"\n  ([a-z_]+/[a-z_]+) ", output)
+    assert "time_entry/synced" in stages
+    assert len(stages) == len(set(stages)), output
     # created, updated, unchanged, quarantined, conflicts, failed: 6 clients, 2 held back
     assert re.search(r"\n  client +4 +0 +0 +2 +0 +0\n", output), output
     # Users by type (seed 004): 2 subcontractors as Vendors; 4 vendors, the one named as a

@@ -273,12 +273,18 @@ class _MaterializationHandler(logging.Handler):
     def __init__(self, progress: ProgressCallback) -> None:
         super().__init__(logging.DEBUG)
         self._progress = progress
+        # A run over many months materializes each asset once per partition, all with the
+        # same figures (they are the run's, not a month's): one line per asset is enough.
+        self._shown: set[AssetKey] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = getattr(record, "dagster_meta", {})
         event = meta.get("dagster_event")
         if isinstance(event, DagsterEvent) and event.is_step_materialization:
-            self._progress(describe_materialization(event))
+            key = event.step_materialization_data.materialization.asset_key
+            if key not in self._shown:
+                self._shown.add(key)
+                self._progress(describe_materialization(event))
         elif event is None and record.levelno >= logging.INFO:
             # What the assets log themselves: a backfill's progress per day (info), a record
             # QBO refused or a step's error (warnings).
