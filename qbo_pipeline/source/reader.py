@@ -61,6 +61,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     type_coerce,
 )
 from sqlalchemy.exc import NoSuchTableError
@@ -412,7 +413,7 @@ def _keyset_pages(
     keyed = chosen.where(*(c.is_not(None) for c in key_columns))
     last_seen: list[Any] | None = None
     while True:
-        statement = keyed if last_seen is None else keyed.where(_after(order, last_seen))
+        statement = keyed if last_seen is None else keyed.where(_after(engine, order, last_seen))
         rows = _fetch(engine, statement.order_by(*order).limit(page_size), params)
         full = len(rows) == page_size
         if full:
@@ -451,20 +452,31 @@ def _stored(value: Any) -> ColumnElement[Any]:
     return literal(value, _Raw())
 
 
-def _after(columns: Sequence[ColumnElement[Any]], values: Sequence[Any]) -> ColumnElement[bool]:
+def _after(engine: Engine, columns: Sequence[ColumnElement[Any]],
+           values: Sequence[Any]) -> ColumnElement[bool]:
     """Rows strictly after `values` in the lexicographic order of `columns`.
 
-    Spelled as OR of ANDs rather than a row-value comparison: every backend supports it and
-    it uses the (updated_at, id) index.
+    A row-value comparison, `(updated_at, id) > (?, ?)`, where the database has them: SQLite
+    and PostgreSQL serve it from the (updated_at, id) index as one range, so every page costs
+    the same. The OR of ANDs that other backends get is the same condition, but SQLite answers
+    it with two index searches merged and the rest of the table sorted on every page (issue
+    12 measured 17 -> 29 -> 74 us a row as a table grew); its leading bound on the first
+    column at least keeps the scan to what is left.
     """
+    stored = [_stored(value) for value in values]
+    if len(columns) > 1 and engine.dialect.name in _ROW_VALUE_DIALECTS:
+        return tuple_(*columns) > tuple_(*stored)
     alternatives = []
-    for position, (current, value) in enumerate(zip(columns, values, strict=True)):
-        equal_before = [
-            earlier == _stored(earlier_value)
-            for earlier, earlier_value in zip(columns[:position], values[:position], strict=True)
-        ]
-        alternatives.append(and_(*equal_before, current > _stored(value)))
-    return or_(*alternatives)
+    for position, current in enumerate(columns):
+        equal_before = [earlier == value for earlier, value
+                        in zip(columns[:position], stored[:position], strict=True)]
+        alternatives.append(and_(*equal_before, current > stored[position]))
+    return and_(columns[0] >= stored[0], or_(*alternatives))
+
+
+# Backends whose row values compare lexicographically and use a matching index (SQLite from
+# 3.15, which every supported Python ships with).
+_ROW_VALUE_DIALECTS = frozenset({"sqlite", "postgresql", "mysql", "mariadb"})
 
 
 def _filtered(statement: Select[Any], where: str | None) -> Select[Any]:
