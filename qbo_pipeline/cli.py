@@ -44,7 +44,8 @@ def main() -> None:
 @click.option("--state", "state_file", type=click.Path(dir_okay=False, path_type=Path),
               help="SQLite file that keeps the emulator's companies across restarts "
                    "(default: in memory).")
-@click.option("--no-limits", is_flag=True, help="Turn QBO's rate limits off.")
+@click.option("--no-limits", is_flag=True, help="Turn QBO's rate limits off (they are QBO's: 500 "
+              "requests a minute and 10 a second per company, 10 at once, 40 batches a minute).")
 @click.option("--webhook-url", help="POST signed change notifications to this URL.")
 @click.option("--webhook-verifier", envvar="QBO_EMULATOR_WEBHOOK_VERIFIER", show_envvar=True,
               help="Verifier token that signs notifications (read from the environment variable "
@@ -54,14 +55,19 @@ def main() -> None:
                    "--fault server_error=0.05; kinds: server_error, service_unavailable, "
                    "throttle, slow, dropped_connection, expired_token. Repeatable.")
 @click.option("--fault-seed", type=int, help="Seed for the fault draws (repeatable runs).")
+@click.option("--latency", "latencies", multiple=True, metavar="KIND=SECONDS",
+              help="Answer a kind of request after QBO's pace: SECONDS, or LOW-HIGH for a "
+                   "uniform draw, e.g. --latency batch=1.5-2.5; kinds: all, read, query, cdc, "
+                   "write, batch. Repeatable.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def emulator(host: str, port: int, state_file: Path | None, no_limits: bool,
              webhook_url: str | None, webhook_verifier: str | None, faults: tuple[str, ...],
-             fault_seed: int | None, log_level: str) -> None:
+             fault_seed: int | None, latencies: tuple[str, ...], log_level: str) -> None:
     """Serve a local QuickBooks Online API (accounting v3, OAuth 2.0, webhooks)."""
     # Imported here: the emulator's web stack is not needed by the other commands.
     from qbo_pipeline.emulator.faults import FaultSettings
+    from qbo_pipeline.emulator.latency import LatencySettings
     from qbo_pipeline.emulator.limits import RateLimitSettings
     from qbo_pipeline.emulator.server import serve_forever
     from qbo_pipeline.emulator.service import EmulatorConfig
@@ -74,8 +80,15 @@ def emulator(host: str, port: int, state_file: Path | None, no_limits: bool,
         fault_settings = FaultSettings(seed=fault_seed).updated(_fault_shares(faults))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from exc
+    try:
+        latency = LatencySettings.from_dict(_latencies(latencies), seed=fault_seed)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--latency") from exc
     config = EmulatorConfig(state_file=state_file, faults=fault_settings,
-                            limits=RateLimitSettings(enabled=not no_limits), webhooks=webhooks)
+                            limits=RateLimitSettings(enabled=not no_limits,
+                                                     requests_per_second=10),
+                            webhooks=webhooks,
+                            latency=latency)
     click.echo(f"QBO emulator on http://{host}:{port} "
                f"(discovery: http://{host}:{port}/.well-known/openid_configuration, "
                f"state: {state_file or 'in memory'})")
@@ -92,6 +105,20 @@ def _fault_shares(options: tuple[str, ...]) -> dict[str, float]:
             raise click.BadParameter(f"{option!r} is not KIND=SHARE, e.g. server_error=0.05",
                                      param_hint="--fault") from None
     return shares
+
+
+def _latencies(options: tuple[str, ...]) -> dict[str, float | dict[str, float]]:
+    delays: dict[str, float | dict[str, float]] = {}
+    for option in options:
+        kind, _, seconds = option.partition("=")
+        low, dash, high = seconds.partition("-")
+        try:
+            delays[kind.strip()] = ({"low": float(low), "high": float(high)} if dash
+                                    else float(seconds))
+        except ValueError:
+            raise click.BadParameter(f"{option!r} is not KIND=SECONDS or KIND=LOW-HIGH, e.g. "
+                                     f"batch=2 or batch=1.5-2.5", param_hint="--latency") from None
+    return delays
 
 
 @main.command("demo-data")

@@ -8,12 +8,14 @@ another to answer a fault.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from qbo_pipeline.emulator.exceptions import QBOFault, ThrottleExceeded
+from qbo_pipeline.emulator.latency import RequestKind
 from qbo_pipeline.emulator.service import Emulator
 
 RealmHandler = Callable[[Request, str], Awaitable[Response]]
@@ -34,13 +36,17 @@ async def handle_fault(request: Request, exc: Exception) -> Response:
     return fault_response(exc)
 
 
-def guarded(emulator: Emulator, handler: RealmHandler, *, batch: bool = False) -> Endpoint:
-    """Wrap an accounting handler in QBO's checks: token for the realm, then rate limits."""
+def guarded(emulator: Emulator, handler: RealmHandler, kind: RequestKind) -> Endpoint:
+    """Wrap an accounting handler in QBO's checks: token for the realm, then rate limits; then
+    QBO's pace for that kind of request (``latency.py``), holding the place in flight."""
 
     async def endpoint(request: Request) -> Response:
         realm_id = request.path_params["realm_id"]
         emulator.oauth.authenticate(request.headers.get("authorization"), realm_id)
-        async with emulator.limiter.admit(realm_id, batch=batch):
+        async with emulator.limiter.admit(realm_id, batch=kind is RequestKind.BATCH):
+            delay = emulator.latency.delay(kind)
+            if delay > 0:
+                await asyncio.sleep(delay)
             return await handler(request, realm_id)
 
     return endpoint

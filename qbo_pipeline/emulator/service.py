@@ -10,6 +10,7 @@ from pathlib import Path
 
 from qbo_pipeline.emulator.accounting.models import QBOBackend
 from qbo_pipeline.emulator.faults import FaultInjector, FaultSettings
+from qbo_pipeline.emulator.latency import Latency, LatencySettings
 from qbo_pipeline.emulator.limits import RateLimiter, RateLimitSettings
 from qbo_pipeline.emulator.oauth.models import OAuthServer, OAuthSettings
 from qbo_pipeline.emulator.webhooks import WebhookDispatcher, WebhookSettings
@@ -24,6 +25,7 @@ class EmulatorConfig:
     limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     faults: FaultSettings = field(default_factory=FaultSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    latency: LatencySettings = field(default_factory=LatencySettings)
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Emulator:
     limiter: RateLimiter
     faults: FaultInjector
     webhooks: WebhookDispatcher
+    latency: Latency
 
     def close(self) -> None:
         self.webhooks.close()
@@ -54,4 +57,5 @@ def build_emulator(config: EmulatorConfig | None = None) -> Emulator:
         limiter=RateLimiter(config.limits),
         faults=FaultInjector(config.faults),
         webhooks=webhooks,
+        latency=Latency(config.latency),
     )

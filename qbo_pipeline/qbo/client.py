@@ -199,7 +199,7 @@ class QBOClient:
         self._limiter = limiter or shared_limiter(
             settings.base_url, realm_id, settings.requests_per_minute,
             settings.concurrent_requests, settings.rate_window_seconds,
-            settings.batches_per_minute)
+            settings.batches_per_minute, settings.requests_per_second)
         self._attempt_with_retries = self._retrying(self._attempt)
 
     def close(self) -> None:

@@ -32,6 +32,7 @@ class QBOSettings(BaseModel):
     # QBO sends no Retry-After with its 429 and says to wait up to a minute: start higher.
     throttle_backoff_seconds: float = Field(default=5.0, ge=0)
     requests_per_minute: int = Field(default=500, gt=0)
+    requests_per_second: int = Field(default=10, gt=0)
     batches_per_minute: int = Field(default=40, gt=0)
     concurrent_requests: int = Field(default=10, gt=0)
     rate_window_seconds: float = Field(default=60.0, gt=0)

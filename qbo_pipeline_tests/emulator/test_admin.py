@@ -134,8 +134,8 @@ def test_faults_get_put_schedule_and_clear(server: EmulatorServer,
 def test_limits_get_and_put(server: EmulatorServer, company: ConnectedRealm) -> None:
     """Rate limits are QBO's by default and can be changed at run time, e.g. to shrink time."""
     assert admin(server, "GET", "limits")["settings"] == {
-        "enabled": True, "requests_per_minute": 500, "concurrent_per_realm": 10,
-        "batch_per_minute": 40, "window_seconds": 60.0}
+        "enabled": True, "requests_per_minute": 500, "requests_per_second": None,
+        "concurrent_per_realm": 10, "batch_per_minute": 40, "window_seconds": 60.0}
     try:
         admin(server, "PUT", "limits", {"requests_per_minute": 1})
         statuses = [company.get("query", params={"query": "SELECT * FROM Item"}).status_code

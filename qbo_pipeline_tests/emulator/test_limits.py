@@ -159,8 +159,44 @@ def test_limiter_counts_in_a_sliding_window() -> None:
         asyncio.run(admit())
     now[0] = 60.5  # the first request left the window; the refused one never entered it
     asyncio.run(admit())
-    assert limiter.usage()["9130"] == {"requests_in_window": 2, "batches_in_window": 0,
-                                       "in_flight": 0}
+    assert limiter.usage()["9130"] == {"requests_in_window": 2, "requests_in_last_second": 1,
+                                       "batches_in_window": 0, "in_flight": 0}
+
+
+def test_ten_requests_a_second_then_429_until_the_second_moves_on() -> None:
+    """Intuit's per-second limit, 10 requests a second per company and app, beside the minute's
+    500: the eleventh within a second is 429 ThrottleExceeded; the second scales with the
+    minute when a test shrinks time (here a 60 s minute, so a 1 s second)."""
+    now = [0.0]
+    limiter = RateLimiter(RateLimitSettings(requests_per_second=10), clock=lambda: now[0])
+
+    async def admit() -> None:
+        async with limiter.admit("9130", batch=False):
+            pass
+
+    for tick in range(10):
+        now[0] = tick * 0.05
+        asyncio.run(admit())
+    with pytest.raises(ThrottleExceeded, match="10 requests per second"):
+        asyncio.run(admit())
+    now[0] = 1.01  # the first of the ten left the last second
+    asyncio.run(admit())
+    assert limiter.usage()["9130"]["requests_in_last_second"] == 10
+
+
+def test_the_per_second_limit_is_off_unless_set() -> None:
+    """Off by default (tests talk to the emulator without a client that paces itself); the
+    `qbo-pipeline emulator` command sets QBO's 10."""
+    limiter = RateLimiter(RateLimitSettings(), clock=lambda: 0.0)
+
+    async def admit() -> None:
+        async with limiter.admit("9130", batch=False):
+            pass
+
+    for _ in range(30):
+        asyncio.run(admit())
+    with pytest.raises(ValueError, match="requests_per_second must be a whole number >= 1"):
+        RateLimitSettings(requests_per_second=0)
 
 
 def test_settings_refuse_nonsense() -> None:

@@ -82,3 +82,16 @@ def test_window_counts_from_when_a_request_finished() -> None:
     with limiter.slot():
         started = fake.now
     assert started == 35.0
+
+
+def test_ten_requests_a_second_at_most() -> None:
+    """QBO's per-second limit (10 requests a second per company and app): the eleventh waits
+    for the first to be a second old, so the client never earns a 429 for it."""
+    fake = FakeTime()
+    limiter = RealmRateLimiter(requests_per_window=500, window_seconds=60.0, clock=fake.clock,
+                               sleep=fake.sleep, requests_per_second=10)
+    sent_at = []
+    for _ in range(25):
+        with limiter.slot():
+            sent_at.append(fake.now)
+    assert sent_at == [0.0] * 10 + [1.0] * 10 + [2.0] * 5

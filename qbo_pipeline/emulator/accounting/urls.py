@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute, Route
 
 from qbo_pipeline.emulator.accounting.responses import AccountingAPI
 from qbo_pipeline.emulator.guard import guarded
+from qbo_pipeline.emulator.latency import RequestKind
 from qbo_pipeline.emulator.service import Emulator
 
 
@@ -13,10 +14,13 @@ def accounting_routes(emulator: Emulator) -> list[BaseRoute]:
     api = AccountingAPI(emulator.backend)
     company = "/v3/company/{realm_id}"
     return [
-        Route(f"{company}/query", guarded(emulator, api.query), methods=["GET", "POST"]),
-        Route(f"{company}/cdc", guarded(emulator, api.cdc), methods=["GET"]),
-        Route(f"{company}/batch", guarded(emulator, api.batch, batch=True), methods=["POST"]),
-        Route(f"{company}/{{entity}}", guarded(emulator, api.write), methods=["POST"]),
-        Route(f"{company}/{{entity}}/{{entity_id}}", guarded(emulator, api.read),
+        Route(f"{company}/query", guarded(emulator, api.query, RequestKind.QUERY),
+              methods=["GET", "POST"]),
+        Route(f"{company}/cdc", guarded(emulator, api.cdc, RequestKind.CDC), methods=["GET"]),
+        Route(f"{company}/batch", guarded(emulator, api.batch, RequestKind.BATCH),
+              methods=["POST"]),
+        Route(f"{company}/{{entity}}", guarded(emulator, api.write, RequestKind.WRITE),
+              methods=["POST"]),
+        Route(f"{company}/{{entity}}/{{entity_id}}", guarded(emulator, api.read, RequestKind.READ),
               methods=["GET"]),
     ]

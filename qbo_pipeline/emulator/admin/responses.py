@@ -181,6 +181,15 @@ class SwitchAdmin:
         self.emulator.limiter.configure(**await _json_object(request))
         return await self.get_limits(request)
 
+    async def get_latency(self, request: Request) -> dict[str, Any]:
+        return self.emulator.latency.settings.describe()
+
+    async def put_latency(self, request: Request) -> dict[str, Any]:
+        """``{"batch": 2.0, "query": {"low": 0.2, "high": 0.6}, "seed": 1}``: replaces the
+        delays; kinds not named answer at once."""
+        self.emulator.latency.configure(await _json_object(request))
+        return await self.get_latency(request)
+
     async def get_webhooks(self, request: Request) -> dict[str, Any]:
         return self.emulator.webhooks.describe()
 

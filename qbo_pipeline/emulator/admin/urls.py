@@ -28,6 +28,8 @@ def admin_routes(emulator: Emulator) -> list[BaseRoute]:
               methods=["POST"]),
         Route("/admin/limits", admin_endpoint(switches.get_limits), methods=["GET"]),
         Route("/admin/limits", admin_endpoint(switches.put_limits), methods=["PUT"]),
+        Route("/admin/latency", admin_endpoint(switches.get_latency), methods=["GET"]),
+        Route("/admin/latency", admin_endpoint(switches.put_latency), methods=["PUT"]),
         Route("/admin/webhooks", admin_endpoint(switches.get_webhooks), methods=["GET"]),
         Route("/admin/webhooks", admin_endpoint(switches.put_webhooks), methods=["PUT"]),
     ]
