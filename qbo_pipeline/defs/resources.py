@@ -92,6 +92,8 @@ class QBOConnection(ConfigurableResource):
     max_retries: int = 5
     backoff_seconds: float = 0.5
     throttle_backoff_seconds: float = 5.0
+    # Batches of one spec in flight at once (1 to 10, QBO's cap on requests at once).
+    write_concurrency: int = 4
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> QBOConnection:
@@ -115,6 +117,7 @@ class QBOConnection(ConfigurableResource):
             "redirect_uri": self.redirect_uri, "max_retries": self.max_retries,
             "backoff_seconds": self.backoff_seconds,
             "throttle_backoff_seconds": self.throttle_backoff_seconds,
+            "write_concurrency": self.write_concurrency,
         })
 
     def emulator_app(self) -> bool:

@@ -88,6 +88,7 @@ class _RealmUsage:
     last_second: deque[float] = field(default_factory=deque)
     batches: deque[float] = field(default_factory=deque)
     in_flight: int = 0
+    peak_in_flight: int = 0  # the most at once since the counts were last reset
 
 
 class RateLimiter:
@@ -122,6 +123,7 @@ class RateLimiter:
                     usage.requests.clear()
                     usage.last_second.clear()
                     usage.batches.clear()
+                    usage.peak_in_flight = usage.in_flight
 
     def usage(self) -> dict[str, dict[str, int]]:
         """Per realm: requests and batch requests in the current window, requests in flight."""
@@ -133,7 +135,8 @@ class RateLimiter:
                 report[realm] = {"requests_in_window": len(usage.requests),
                                  "requests_in_last_second": len(usage.last_second),
                                  "batches_in_window": len(usage.batches),
-                                 "in_flight": usage.in_flight}
+                                 "in_flight": usage.in_flight,
+                                 "peak_in_flight": usage.peak_in_flight}
             return report
 
     @asynccontextmanager
@@ -159,6 +162,7 @@ class RateLimiter:
                 if batch:
                     usage.batches.append(now)
             usage.in_flight += 1
+            usage.peak_in_flight = max(usage.peak_in_flight, usage.in_flight)
 
     def _release_place(self, realm_id: str) -> None:
         with self._lock:

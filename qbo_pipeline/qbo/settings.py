@@ -35,6 +35,9 @@ class QBOSettings(BaseModel):
     requests_per_second: int = Field(default=10, gt=0)
     batches_per_minute: int = Field(default=40, gt=0)
     concurrent_requests: int = Field(default=10, gt=0)
+    # Batches of one spec in flight at once: 40 batch requests a minute need two or more when
+    # QBO takes over 1.5 s to answer one; within the 10 requests QBO allows at once.
+    write_concurrency: int = Field(default=4, ge=1, le=10)
     rate_window_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("base_url")

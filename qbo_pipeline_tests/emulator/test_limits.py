@@ -160,7 +160,8 @@ def test_limiter_counts_in_a_sliding_window() -> None:
     now[0] = 60.5  # the first request left the window; the refused one never entered it
     asyncio.run(admit())
     assert limiter.usage()["9130"] == {"requests_in_window": 2, "requests_in_last_second": 1,
-                                       "batches_in_window": 0, "in_flight": 0}
+                                       "batches_in_window": 0, "in_flight": 0,
+                                       "peak_in_flight": 1}
 
 
 def test_ten_requests_a_second_then_429_until_the_second_moves_on() -> None:
