@@ -22,6 +22,7 @@ from qbo_pipeline.qbo import (
     BatchOperation,
     BatchResult,
     DuplicateNameError,
+    FeatureNotInPlanError,
     QBOClient,
     QBOError,
     QBOServiceError,
@@ -31,6 +32,7 @@ from qbo_pipeline.qbo import (
     refused_for_good,
 )
 from qbo_pipeline.qbo.entities import DISPLAY_NAME_ENTITIES
+from qbo_pipeline.qbo.error_catalog import plan_needed
 from qbo_pipeline.source import read, read_keys, read_lines
 from qbo_pipeline.source.by_spec import read_by
 from qbo_pipeline.specs import EntitySpec, SpecSet
@@ -760,7 +762,9 @@ def _write_batch(spec: EntitySpec, stage: PlanStage, client: QBOClient,
             taken.append(_NameTaken(write, collision, renaming))
             continue
         fate = tally.count(spec, write, answer)
-        if fate is not Fate.FAILED:  # a passing failure has no answer: its batch is re-sent
+        # A passing failure has no answer: its batch is re-sent. A plan's refusal is QBO's
+        # answer to that request id (it would give it again): the next try is a new attempt.
+        if fate is not Fate.FAILED or answer.plan_needed is not None:
             answered.append(_outcome(write, result))
         if fate is Fate.STALE:
             stale.append(write)
@@ -870,6 +874,9 @@ def _answer(result: BatchResult) -> Answer:
     error = result.error
     if error is None:
         return Answer(record=result.record)
+    if isinstance(error, FeatureNotInPlanError):
+        return Answer(error=error.detail or error.entry.message,
+                      plan_needed=plan_needed(result.entity))
     taken = isinstance(error, DuplicateNameError) and error.on_display_name
     return Answer(error=str(error), stale=isinstance(error, StaleObjectError),
                   refused=refused_for_good(error), name_taken=taken,
