@@ -19,6 +19,7 @@ from qbo_pipeline.specs.company_settings import (
     TEXT_SETTING_MAX_LENGTH,
     CompanySetting,
     SettingKind,
+    choice_key,
 )
 from qbo_pipeline.specs.models import FieldMapping, SettingSwitch, SettingValue
 from qbo_pipeline.sync.names import COLLISION_SETTING, DISPLAY_NAME
@@ -117,6 +118,7 @@ def for_company(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
     if isinstance(spec.uppercase, SettingSwitch):
         spec = spec.model_copy(update={"uppercase": bool(values.get(spec.uppercase.setting))})
     spec = _with_lookup_defaults(spec, values)
+    spec = _with_line_group(spec, values)
     chosen = spec.chosen_templates
     if not chosen:
         return spec
@@ -124,7 +126,7 @@ def for_company(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
     for path, mapping in spec.fields.items():
         if path in chosen:
             template = chosen[path]
-            value = values.get(template.setting)
+            value = choice_key(values.get(template.setting))
             if value not in template.choices:
                 raise SettingError(f"{spec.name}: {path}: setting {template.setting} is "
                                    f"{value!r}, which has no template (choices: "
@@ -132,6 +134,18 @@ def for_company(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
             mapping = mapping.model_copy(update={"template": template.choices[str(value)]})
         fields[path] = mapping
     return spec.model_copy(update={"fields": fields})
+
+
+def _with_line_group(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
+    """The spec's lines grouped or not, as the company's setting says (seed 002's
+    "Aggregate Time/Expense Items" or "Use Individual Time/Expense Items")."""
+    lines = spec.lines
+    if lines is None or lines.group is None or lines.group.when is None:
+        return spec
+    when = lines.group.when
+    grouped = choice_key(values.get(when.setting)) == choice_key(when.equals)
+    group = lines.group.model_copy(update={"when": None}) if grouped else None
+    return spec.model_copy(update={"lines": lines.model_copy(update={"group": group})})
 
 
 def _with_lookup_defaults(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
@@ -191,7 +205,12 @@ def settings_read(spec: EntitySpec) -> set[str]:
     named = {COLLISION_SETTING} if spec.qbo_entity in DISPLAY_NAME_ENTITIES \
         and DISPLAY_NAME in spec.fields else set()
     return ({template.setting for template in spec.chosen_templates.values()} | switch | chosen
-            | named)
+            | named | _line_group_setting(spec))
+
+
+def _line_group_setting(spec: EntitySpec) -> set[str]:
+    group = spec.lines.group if spec.lines is not None else None
+    return {group.when.setting} if group is not None and group.when is not None else set()
 
 
 def specs_to_read_again(key: str, specs: Iterable[EntitySpec]) -> list[str]:
