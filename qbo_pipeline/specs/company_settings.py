@@ -178,6 +178,14 @@ def reference_problems(located: Sequence[tuple[str, EntitySpec]],
         if spec.by_setting is not None:
             problems.extend(_choices_problems(origin, spec.by_setting, company))
         problems.extend(_line_group_problems(origin, spec, company))
+        exemption = spec.start_date_exempt
+        if exemption is not None and exemption.setting is not None:
+            setting = company.get(exemption.setting)
+            if setting is None or setting.kind is not SettingKind.BOOLEAN:
+                known = [name for name, s in company.items() if s.kind is SettingKind.BOOLEAN]
+                problems.append(f"{origin}: start_date_exempt.setting: {exemption.setting!r} "
+                                f"is not a boolean setting of {COMPANY_SETTINGS_FILE} (its "
+                                f"boolean settings: {', '.join(known) or 'none'})")
         if spec.lines is not None:
             problems.extend(f"{origin}: lines.fields.{path}.template: a template chosen by a "
                             "setting is for the record's own fields, not its lines"

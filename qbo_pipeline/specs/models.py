@@ -599,6 +599,17 @@ class SettingSpec(SpecModel):
     when: Condition
 
 
+class StartDateExemption(SpecModel):
+    """Rows that sync whatever their business date while a company's boolean setting is on
+    (seed 002's "Select/Deselect to Sync All Unpaid Invoices": `{setting:
+    sync_all_unpaid_invoices, when: {column: status, one_of: [draft, sent]}}`).
+    `sync.settings.for_company` decides the setting before a run: the spec it gives keeps
+    the exemption, with `setting` None, only for a company that has it on."""
+
+    setting: str | None
+    when: Condition
+
+
 class PullTarget(StrEnum):
     """Where pulled QBO records land in the source."""
 
@@ -705,6 +716,8 @@ class EntitySpec(SpecModel):
     only_when_used: bool = False
     # Parts of the spec a company setting chooses (`SettingChoices`).
     by_setting: SettingChoices | None = None
+    # Rows pushed even when dated before the sync start date, as a company setting says.
+    start_date_exempt: StartDateExemption | None = None
 
     @property
     def record_label(self) -> str:

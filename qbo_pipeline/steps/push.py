@@ -152,6 +152,7 @@ from qbo_pipeline.sync.scope import (
     brings_in_qbo_changes,
     business_days,
     due_again,
+    exempt_from_start,
     in_use,
     is_transaction,
     on_or_after_start,
@@ -340,7 +341,8 @@ def _in_scope(spec: EntitySpec, frame: pd.DataFrame, start: date,
     if frame.empty:
         return frame
     dated = spec.source.business_date
-    started = frame if dated is None else frame[on_or_after_start(spec, frame[dated], start)]
+    started = frame if dated is None else frame[
+        on_or_after_start(spec, frame[dated], start) | exempt_from_start(spec, frame)]
     return select_frame(spec, started, overrides)
 
 

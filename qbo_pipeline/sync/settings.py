@@ -119,6 +119,7 @@ def for_company(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
         spec = spec.model_copy(update={"uppercase": bool(values.get(spec.uppercase.setting))})
     spec = _with_lookup_defaults(spec, values)
     spec = _with_line_group(spec, values)
+    spec = _with_start_date_exemption(spec, values)
     chosen = spec.chosen_templates
     if not chosen:
         return spec
@@ -146,6 +147,17 @@ def _with_line_group(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
     grouped = choice_key(values.get(when.setting)) == choice_key(when.equals)
     group = lines.group.model_copy(update={"when": None}) if grouped else None
     return spec.model_copy(update={"lines": lines.model_copy(update={"group": group})})
+
+
+def _with_start_date_exemption(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
+    """The start-date exemption kept (decided) for a company with its setting on, dropped
+    for the others (seed 002's "Sync All Unpaid Invoices")."""
+    exemption = spec.start_date_exempt
+    if exemption is None or exemption.setting is None:
+        return spec
+    kept = exemption.model_copy(update={"setting": None}) \
+        if values.get(exemption.setting) is True else None
+    return spec.model_copy(update={"start_date_exempt": kept})
 
 
 def _with_lookup_defaults(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
@@ -209,8 +221,14 @@ def settings_read(spec: EntitySpec) -> set[str]:
 
 
 def _line_group_setting(spec: EntitySpec) -> set[str]:
+    """The setting that groups the spec's lines, and the one that exempts rows from the start
+    date: a change of either changes which rows or lines go, so the rows are read again."""
     group = spec.lines.group if spec.lines is not None else None
-    return {group.when.setting} if group is not None and group.when is not None else set()
+    found = {group.when.setting} if group is not None and group.when is not None else set()
+    exemption = spec.start_date_exempt
+    if exemption is not None and exemption.setting is not None:
+        found.add(exemption.setting)
+    return found
 
 
 def specs_to_read_again(key: str, specs: Iterable[EntitySpec]) -> list[str]:

@@ -4,16 +4,20 @@ real HTTP to the emulator, with real SQLite source and state DBs.
 - Seed 002, "Invoice Item Options: Aggregate Time/Expense Items / Use Individual Time/Expense
   Items when Syncing Invoices": one QBO line per item, or one per service with the summed
   hours and amount (company setting `invoice_item_options`).
+- Seed 002, "Select/Deselect to Sync All Unpaid Invoices": unpaid invoices pushed whatever
+  the sync start date (`sync_all_unpaid_invoices`).
 - Seed 004, "AUTO MARK INVOICES FOR PRINTING: This setting allows you to automatically mark
   invoices for printing within your QuickBooks" (`auto_mark_invoices_for_printing`).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from qbo_pipeline.company_settings import change_setting
+from qbo_pipeline.state import upsert_realm
 from qbo_pipeline_tests.defs.conftest import SPECS, PipelineUnderTest
 from qbo_pipeline_tests.defs.test_holds_and_cursor import touch
 from qbo_pipeline_tests.defs.test_names_lists import links_of
@@ -30,16 +34,19 @@ def set_company(pipeline: PipelineUnderTest, key: str, value: str) -> None:
     change_setting(pipeline.sessions, SPECS, pipeline.realm.realm_id, key, value)
 
 
-def add_invoice(pipeline: PipelineUnderTest, number: str) -> str:
-    """An invoice of three items, on the project of the demo's first invoice; its key."""
+def add_invoice(pipeline: PipelineUnderTest, number: str, issued: date | None = None,
+                status: str = "sent") -> str:
+    """An invoice of three items, on the project of the demo's first invoice, issued on
+    `issued` (default today); its key."""
     [first] = rows(pipeline, "SELECT project_id FROM invoices ORDER BY id LIMIT 1")
     [top] = rows(pipeline, "SELECT MAX(id) AS id FROM invoices")
     [line_top] = rows(pipeline, "SELECT MAX(id) AS id FROM invoice_lines")
     key, line_id = int(top["id"]) + 1, int(line_top["id"])
     touch(pipeline, "INSERT INTO invoices (id, project_id, number, issue_date, due_date, "
                     "tax_rate, tax_amount, status, created_at, updated_at) VALUES (:id, :p, "
-                    ":n, CURRENT_DATE, CURRENT_DATE, 0, 0, 'sent', :now, :now)",
-          id=key, p=first["project_id"], n=number)
+                    ":n, :d, :d, 0, 0, :s, :now, :now)",
+          id=key, p=first["project_id"], n=number, d=issued or datetime.now(UTC).date(),
+          s=status)
     for line_no, (service, description, quantity, price) in enumerate(ITEMS, start=1):
         amount = Decimal(quantity) * Decimal(price)
         touch(pipeline, "INSERT INTO invoice_lines (id, invoice_id, line_no, description, "
@@ -135,3 +142,30 @@ def test_invoices_are_marked_for_printing_when_the_company_says_so(
     # The setting changed: the invoices are read again, and the unprinted ones are marked.
     assert records[links[before]]["PrintStatus"] == "NeedToPrint"
     assert {r["PrintStatus"] for r in records.values()} == {"NeedToPrint"}
+
+
+def test_unpaid_invoices_before_the_start_date_sync_when_the_company_says_so(
+        pipeline: PipelineUnderTest) -> None:
+    """Seed 002: "Select/Deselect to Sync All Unpaid Invoices". With the setting off, an
+    invoice dated before the company's sync start date is never pushed, unpaid or not; on,
+    the unpaid one is pushed on the next run (the change has the invoices read again), the
+    paid one never."""
+    with pipeline.sessions.begin() as session:
+        upsert_realm(session, pipeline.realm.realm_id, sync_start_date=date(2021, 1, 1))
+    assert pipeline.run().success
+    unpaid = add_invoice(pipeline, "OLD-UNPAID", date(2020, 6, 1), "sent")
+    paid = add_invoice(pipeline, "OLD-PAID", date(2020, 6, 2), "paid")
+    assert pipeline.run().success
+    assert {unpaid, paid}.isdisjoint(links_of(pipeline, "invoice"))
+
+    set_company(pipeline, "sync_all_unpaid_invoices", "true")
+    result = pipeline.run()
+
+    assert result.success
+    links = links_of(pipeline, "invoice")
+    assert unpaid in links and paid not in links
+    [pushed] = [r for r in pipeline.qbo_records()["Invoice"] if r["Id"] == links[unpaid]]
+    assert (pushed["DocNumber"], pushed["TxnDate"]) == ("OLD-UNPAID", "2020-06-01")
+    set_company(pipeline, "sync_all_unpaid_invoices", "false")
+    assert pipeline.run().success
+    assert paid not in links_of(pipeline, "invoice")
