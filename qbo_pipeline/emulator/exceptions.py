@@ -156,6 +156,20 @@ class InvalidCompanyStatus(QBOFault):
             f"changed until the subscription is active again.")
 
 
+class FeatureNotInPlan(QBOFault):
+    """5020: the company's QuickBooks Online plan does not include the feature (Intuit's error
+    codes list: "You have issued a request against a feature for which your product is not
+    entitled", its example Purchase Order creation, available only in QBO Plus)."""
+
+    code = "5020"
+    message = "Permission Denied Error"
+
+    def __init__(self, entity: str, plan: str) -> None:
+        super().__init__(
+            f"You have issued a request against a feature for which your product is not "
+            f"entitled: {entity} is not available in QuickBooks Online {plan}.", entity)
+
+
 class AccountPeriodClosed(QBOFault):
     """6200: the bookkeeper closed the books through a date; a transaction dated on or
     before it can be neither written nor changed through the API."""

@@ -43,6 +43,19 @@ class CatalogEntry:
         return self.fix.replace("--realm R", f"--realm {realm_id}") if realm_id else self.fix
 
 
+# The least QuickBooks Online plan that writes each entity (Intuit's plan pages; seed 003:
+# "You need a QuickBooks Online Essentials plan or better if you intend to sync your times";
+# Intuit's 5020 example: "Purchase Order creation is available only in QBO Plus").
+PLAN_NEEDED: dict[str, str] = {
+    "TimeActivity": "Essentials", "Bill": "Essentials", "PurchaseOrder": "Plus",
+}
+
+
+def plan_needed(entity: str) -> str:
+    """The plan to upgrade to for `entity` (Plus, the fullest, when the table does not say)."""
+    return PLAN_NEEDED.get(entity, "Plus")
+
+
 # Seed 001 says "Settings -> Integrations" of its own app; ours is the command line.
 RECONNECT = "disconnect and reconnect the company (qbo-pipeline connect --realm R)"
 
@@ -92,6 +105,13 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "The QuickBooks subscription has ended, was canceled or has a billing problem: QBO "
         "allows reads only", "renew the QuickBooks Online subscription (or a plan that "
         "includes the feature), then run the sync again", "PlanLimitError", codes=("6190",)),
+    CatalogEntry(
+        "feature_not_in_plan", "5020 Permission Denied Error",
+        "The company's QuickBooks Online plan does not include this feature (seed 003: time "
+        "activities need Essentials or better); the records wait, none is held back",
+        "upgrade the company to a QuickBooks Online plan that includes it, or switch the "
+        "entity's sync off (qbo-pipeline settings set <spec>.enabled false --realm R)",
+        "FeatureNotInPlanError", codes=("5020",)),
     # --- the record as sent ---------------------------------------------------------------------
     CatalogEntry(
         "stale_sync_token", "5010 Stale Object Error / HTTP 400",

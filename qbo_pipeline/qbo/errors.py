@@ -159,6 +159,14 @@ class PlanLimitError(QBOError):
     catalog_key = "plan_limit"
 
 
+class FeatureNotInPlanError(QBOError):
+    """5020: the company's plan does not include the feature written (time activities on
+    Simple Start). Not refused for good: the same write works once the company upgrades, so
+    the records wait instead of being held back as bad."""
+
+    catalog_key = "feature_not_in_plan"
+
+
 class AuthError(QBOError):
     """3200 / HTTP 401 (token refused) and 3100 / HTTP 403 (not allowed for this company)."""
 
@@ -216,7 +224,8 @@ def _classes() -> dict[str, type[QBOError]]:
     return {cls.__name__: cls for cls in (
         QBOError, ValidationError, StaleObjectError, DuplicateNameError,
         DuplicateDocNumberError, ObjectNotFoundError, ThrottledError, PlanLimitError,
-        AuthError, QBOServiceError, ConnectionExpiredError, TokenEndpointError)}
+        FeatureNotInPlanError, AuthError, QBOServiceError, ConnectionExpiredError,
+        TokenEndpointError)}
 
 
 def _class_for(status: int | None, faults: tuple[FaultDetail, ...]) -> type[QBOError]:

@@ -70,6 +70,26 @@ class CompanySetting(SpecModel):
             raise ValueError("a choice setting lists its choices and its default is one of them")
         return self
 
+    @property
+    def template_choices(self) -> tuple[str, ...]:
+        """What a template chosen by this setting is keyed by: a choice setting's choices, a
+        boolean's "true" and "false" (none for a text)."""
+        if self.kind is SettingKind.BOOLEAN:
+            return BOOLEAN_CHOICES
+        return self.choices
+
+
+# The keys of a template chosen by a boolean setting (quoted in YAML, where a bare true is
+# no text).
+BOOLEAN_CHOICES = ("true", "false")
+
+
+def choice_key(value: Any) -> str:
+    """The template key a setting's value picks: "true"/"false" for a boolean."""
+    if isinstance(value, bool):
+        return BOOLEAN_CHOICES[0] if value else BOOLEAN_CHOICES[1]
+    return str(value)
+
 
 def load_company_settings(directory: Path) -> tuple[dict[str, CompanySetting], list[str]]:
     """The company-wide settings of `directory`'s settings file (none without one), and the
@@ -131,17 +151,18 @@ def reference_problems(located: Sequence[tuple[str, EntitySpec]],
         for path, template in spec.chosen_templates.items():
             where = f"{origin}: fields.{path}.template"
             setting = company.get(template.setting)
-            if setting is None or setting.kind is not SettingKind.CHOICE:
-                known = [name for name, s in company.items() if s.kind is SettingKind.CHOICE]
-                problems.append(f"{where}: {template.setting!r} is not a choice setting of "
-                                f"{COMPANY_SETTINGS_FILE} (its choice settings: "
-                                f"{', '.join(known) or 'none'})")
+            if setting is None or setting.kind is SettingKind.TEXT:
+                known = [name for name, s in company.items() if s.kind is not SettingKind.TEXT]
+                problems.append(f"{where}: {template.setting!r} is not a choice or boolean "
+                                f"setting of {COMPANY_SETTINGS_FILE} (its choice and boolean "
+                                f"settings: {', '.join(known) or 'none'})")
                 continue
-            missing = [c for c in setting.choices if c not in template.choices]
-            extra = [c for c in template.choices if c not in setting.choices]
+            choices = setting.template_choices
+            missing = [c for c in choices if c not in template.choices]
+            extra = [c for c in template.choices if c not in choices]
             if missing or extra:
                 problems.append(f"{where}: give one template per choice of {template.setting} "
-                                f"({', '.join(map(repr, setting.choices))})"
+                                f"({', '.join(map(repr, choices))})"
                                 + (f"; missing {', '.join(map(repr, missing))}" if missing
                                    else "")
                                 + (f"; not a choice {', '.join(map(repr, extra))}" if extra
@@ -156,12 +177,41 @@ def reference_problems(located: Sequence[tuple[str, EntitySpec]],
                                 f"settings: {', '.join(known) or 'none'})")
         if spec.by_setting is not None:
             problems.extend(_choices_problems(origin, spec.by_setting, company))
+        problems.extend(_line_group_problems(origin, spec, company))
+        exemption = spec.start_date_exempt
+        if exemption is not None and exemption.setting is not None:
+            setting = company.get(exemption.setting)
+            if setting is None or setting.kind is not SettingKind.BOOLEAN:
+                known = [name for name, s in company.items() if s.kind is SettingKind.BOOLEAN]
+                problems.append(f"{origin}: start_date_exempt.setting: {exemption.setting!r} "
+                                f"is not a boolean setting of {COMPANY_SETTINGS_FILE} (its "
+                                f"boolean settings: {', '.join(known) or 'none'})")
         if spec.lines is not None:
             problems.extend(f"{origin}: lines.fields.{path}.template: a template chosen by a "
                             "setting is for the record's own fields, not its lines"
                             for path, mapping in spec.lines.fields.items()
                             if isinstance(mapping.template, SettingTemplate))
     return problems
+
+
+def _line_group_problems(origin: str, spec: EntitySpec,
+                         company: Mapping[str, CompanySetting]) -> list[str]:
+    """`lines.group.when`: a choice or boolean setting of the company's, and one of its
+    values."""
+    group = spec.lines.group if spec.lines is not None else None
+    if group is None or group.when is None:
+        return []
+    where, when = f"{origin}: lines.group.when", group.when
+    setting = company.get(when.setting)
+    if setting is None or setting.kind is SettingKind.TEXT:
+        known = [name for name, s in company.items() if s.kind is not SettingKind.TEXT]
+        return [f"{where}.setting: {when.setting!r} is not a choice or boolean setting of "
+                f"{COMPANY_SETTINGS_FILE} (its choice and boolean settings: "
+                f"{', '.join(known) or 'none'})"]
+    if choice_key(when.equals) not in setting.template_choices:
+        return [f"{where}.equals: {when.equals!r} is not a value of {when.setting} (its "
+                f"values: {', '.join(map(repr, setting.template_choices))})"]
+    return []
 
 
 def _lookup_default_problems(origin: str, spec: EntitySpec,

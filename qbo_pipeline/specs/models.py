@@ -511,6 +511,38 @@ class TaxLineSpec(SpecModel):
     fields: dict[str, FieldMapping] = Field(default_factory=dict)
 
 
+class SettingCondition(SpecModel):
+    """A company setting holding one value (`{setting: invoice_item_options, equals: ...}`);
+    `sync.settings.for_company` decides it before a run."""
+
+    setting: str
+    equals: str | bool
+
+
+class LineGroup(SpecModel):
+    """Lines sent one per group of child rows (seed 002's "Aggregate Time/Expense Items": one
+    line per service): rows with equal `by` columns make one line, whose `sum` columns are
+    the group's totals; another column keeps its value when every row of the group holds the
+    same, else it is empty. `when`: only for the companies whose setting says so."""
+
+    by: list[str]
+    sum: list[str] = Field(default_factory=list)
+    when: SettingCondition | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> LineGroup:
+        problems = [f"{column}: {problem}" for column in (*self.by, *self.sum)
+                    if (problem := _column_problem(column))]
+        if not self.by:
+            problems.append("by: name the column(s) whose equal values make one line")
+        problems.extend(f"sum: {column!r} is also a column of by: a group's by columns are "
+                        "equal, so there is nothing to sum" for column in self.sum
+                        if column in self.by)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class LinesSpec(SpecModel):
     """Child rows that become the payload's `Line` list (invoice lines)."""
 
@@ -519,6 +551,7 @@ class LinesSpec(SpecModel):
     order_by: str
     fields: dict[str, FieldMapping]
     tax_line: TaxLineSpec | None = None
+    group: LineGroup | None = None
 
     @model_validator(mode="after")
     def _check(self) -> LinesSpec:
@@ -563,6 +596,17 @@ class SettingSpec(SpecModel):
 
     description: str
     default: bool = False
+    when: Condition
+
+
+class StartDateExemption(SpecModel):
+    """Rows that sync whatever their business date while a company's boolean setting is on
+    (seed 002's "Select/Deselect to Sync All Unpaid Invoices": `{setting:
+    sync_all_unpaid_invoices, when: {column: status, one_of: [draft, sent]}}`).
+    `sync.settings.for_company` decides the setting before a run: the spec it gives keeps
+    the exemption, with `setting` None, only for a company that has it on."""
+
+    setting: str | None
     when: Condition
 
 
@@ -672,6 +716,8 @@ class EntitySpec(SpecModel):
     only_when_used: bool = False
     # Parts of the spec a company setting chooses (`SettingChoices`).
     by_setting: SettingChoices | None = None
+    # Rows pushed even when dated before the sync start date, as a company setting says.
+    start_date_exempt: StartDateExemption | None = None
 
     @property
     def record_label(self) -> str:

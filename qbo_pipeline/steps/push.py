@@ -24,6 +24,7 @@ from qbo_pipeline.qbo import (
     BatchOperation,
     BatchResult,
     DuplicateNameError,
+    FeatureNotInPlanError,
     QBOClient,
     QBOError,
     QBOServiceError,
@@ -33,6 +34,7 @@ from qbo_pipeline.qbo import (
     refused_for_good,
 )
 from qbo_pipeline.qbo.entities import DISPLAY_NAME_ENTITIES
+from qbo_pipeline.qbo.error_catalog import plan_needed
 from qbo_pipeline.source import read, read_keys, read_lines
 from qbo_pipeline.source.by_spec import read_by
 from qbo_pipeline.specs import EntitySpec, SpecSet
@@ -153,6 +155,7 @@ from qbo_pipeline.sync.scope import (
     brings_in_qbo_changes,
     business_days,
     due_again,
+    exempt_from_start,
     in_use,
     is_transaction,
     on_or_after_start,
@@ -341,7 +344,8 @@ def _in_scope(spec: EntitySpec, frame: pd.DataFrame, start: date,
     if frame.empty:
         return frame
     dated = spec.source.business_date
-    started = frame if dated is None else frame[on_or_after_start(spec, frame[dated], start)]
+    started = frame if dated is None else frame[
+        on_or_after_start(spec, frame[dated], start) | exempt_from_start(spec, frame)]
     return select_frame(spec, started, overrides)
 
 
@@ -810,7 +814,9 @@ def _record_answers(spec: EntitySpec, stage: PlanStage, sessions: sessionmaker[S
             taken.append(_NameTaken(write, collision, renaming))
             continue
         fate = tally.count(spec, write, answer)
-        if fate is not Fate.FAILED:  # a passing failure has no answer: its batch is re-sent
+        # A passing failure has no answer: its batch is re-sent. A plan's refusal is QBO's
+        # answer to that request id (it would give it again): the next try is a new attempt.
+        if fate is not Fate.FAILED or answer.plan_needed is not None:
             answered.append(_outcome(write, result))
         if fate is Fate.STALE:
             stale.append(write)
@@ -920,6 +926,9 @@ def _answer(result: BatchResult) -> Answer:
     error = result.error
     if error is None:
         return Answer(record=result.record)
+    if isinstance(error, FeatureNotInPlanError):
+        return Answer(error=error.detail or error.entry.message,
+                      plan_needed=plan_needed(result.entity))
     taken = isinstance(error, DuplicateNameError) and error.on_display_name
     return Answer(error=str(error), stale=isinstance(error, StaleObjectError),
                   refused=refused_for_good(error), name_taken=taken,

@@ -33,6 +33,7 @@ from qbo_pipeline.specs import (
 )
 from qbo_pipeline.specs.checks import LINES_FIELD
 from qbo_pipeline.sync.issues import RowIssue, row_issue
+from qbo_pipeline.sync.lines import grouped_lines
 from qbo_pipeline.sync.source_rows import duplicate_key_issues, source_row_issues
 from qbo_pipeline.sync.values import (
     coerce,
@@ -289,14 +290,30 @@ def map_row(spec: EntitySpec, row: Mapping[str, Any], children: Sequence[Mapping
     child_lines: list[dict[str, Any]] = []
     tax_line = None
     if spec.lines is not None:
-        for number, child in enumerate(_in_line_order(spec, children), start=1):
+        ordered = _in_line_order(spec, children)
+        for number, child in enumerate(ordered, start=1):
             child_lines.append(mapper.map_fields(spec.lines.fields, child, f"Line[{number}]."))
         tax_line = _tax_line(spec, row, mapper)
         if not child_lines:
             mapper.issues.append(row_issue(spec, source_key, LINES_FIELD, "has no lines",
                                            f"add at least one line to the {spec.record_label}"))
-        payload[LINES_FIELD] = child_lines + ([tax_line] if tax_line else [])
+        sent = child_lines if spec.lines.group is None else _grouped(
+            spec, source_key, ordered, resolve_ref, resolve_lookup)
+        payload[LINES_FIELD] = sent + ([tax_line] if tax_line else [])
     return MappedRow(source_key, payload, tuple(child_lines), tax_line, tuple(mapper.issues))
+
+
+def _grouped(spec: EntitySpec, source_key: str, ordered: Sequence[Mapping[str, Any]],
+             resolve_ref: ResolveRef, resolve_lookup: ResolveLookup | None
+             ) -> list[dict[str, Any]]:
+    """The lines QBO gets when the spec groups them (seed 002's aggregated items). Each
+    source line was mapped and checked on its own (its rules name the line as the source
+    has it); the combined lines hold the same values, so their mapping finds nothing new."""
+    assert spec.lines is not None and spec.lines.group is not None
+    combiner = _RowMapper(spec, source_key, resolve_ref, resolve_lookup)
+    return [combiner.map_fields(spec.lines.fields, combined, f"Line[{number}].")
+            for number, combined in enumerate(grouped_lines(spec.lines.group, ordered),
+                                              start=1)]
 
 
 def _in_line_order(spec: EntitySpec,

@@ -61,6 +61,9 @@ class Answer:
     # QBO refused the DisplayName as taken (6240); `taken_by`: the Id of the record holding it.
     name_taken: bool = False
     taken_by: str | None = None
+    # The company's QBO plan lacks the entity (5020): the plan to upgrade to. The record is
+    # not bad: it waits, retried by every run, and one message says so for all of them.
+    plan_needed: str | None = None
 
     @property
     def fate(self) -> Fate:
@@ -206,6 +209,13 @@ class Tally:
             result = "created" if write.kind is WriteKind.CREATE else "written"
         elif fate is Fate.STALE:
             result = "stale SyncToken: re-read and re-diffed"
+        elif answer.plan_needed is not None:
+            self.failed += counted
+            self.retry.append(write.source_key)
+            reason = plan_limit_reason(spec, answer.plan_needed, answer.error)
+            if reason not in self.errors:  # one message for all the records that wait
+                self.errors.append(reason)
+            result = f"waits for a QuickBooks Online {answer.plan_needed} plan"
         else:
             self.failed += counted
             reason = (f"{spec.record_label} {write.source_key}: QuickBooks refused the "
@@ -239,6 +249,16 @@ class Tally:
         the reason) and those that failed for a passing reason (the next run tries again)."""
         unsettled = set(self.retry) | {refusal.source_key for refusal in self.refusals}
         return [key for key in keys if key not in unsettled]
+
+
+def plan_limit_reason(spec: EntitySpec, plan: str, answer: str | None) -> str:
+    """Why a spec's records wait for the company's plan (seed 003: time needs Essentials or
+    better), and the two fixes: the upgrade, or that entity's sync switched off."""
+    said = f" (QuickBooks: {answer})" if answer else ""
+    return (f"{spec.name}: the company's QuickBooks Online plan does not include "
+            f"{spec.qbo_entity}{said}; the {spec.record_label} records wait, none is held "
+            f"back. Fix: upgrade to QuickBooks Online {plan} or better, or disable "
+            f"{spec.name} sync (qbo-pipeline settings set {spec.name}.enabled false)")
 
 
 DAY_COLUMNS = ("read", "created", "updated", "failed")

@@ -31,7 +31,13 @@ import pandas as pd
 
 from qbo_pipeline.specs import QBO_ENTITIES, EntityKind, EntitySpec
 from qbo_pipeline.sync.mapping import is_deleted
-from qbo_pipeline.sync.values import is_missing, source_key_of, to_date, to_moment
+from qbo_pipeline.sync.values import (
+    is_missing,
+    source_key_of,
+    to_date,
+    to_moment,
+    values_equal,
+)
 
 # The (spec name, source key) of each record a row refers to (see `references_of`).
 References = tuple[tuple[str, str], ...]
@@ -146,6 +152,23 @@ def on_or_after_start(spec: EntitySpec, business_dates: pd.Series, start: date) 
     days = [business_day(value) for value in business_dates]
     return pd.Series([day is None or day >= start for day in days], index=business_dates.index,
                      dtype=bool)
+
+
+def exempt_from_start(spec: EntitySpec, frame: pd.DataFrame) -> pd.Series:
+    """Which rows sync whatever their date (a boolean mask over `frame`): those meeting the
+    spec's `start_date_exempt` condition, for a company that has its setting on (seed 002:
+    "Select/Deselect to Sync All Unpaid Invoices"). The spec is the company's
+    (`settings.for_company`); an exemption whose setting is not decided exempts nothing."""
+    exemption = spec.start_date_exempt
+    if exemption is None or exemption.setting is not None or frame.empty:
+        return pd.Series(False, index=frame.index, dtype=bool)
+    column = exemption.when.column
+    if column not in frame.columns:
+        raise ValueError(f"spec {spec.name}: start_date_exempt reads the column {column}, "
+                         "which the source rows do not have")
+    accepted = exemption.when.accepted
+    return frame[column].map(
+        lambda value: any(values_equal(value, a) for a in accepted)).astype(bool)
 
 
 def business_day(value: object) -> date | None:

@@ -19,6 +19,7 @@ from qbo_pipeline.specs.company_settings import (
     TEXT_SETTING_MAX_LENGTH,
     CompanySetting,
     SettingKind,
+    choice_key,
 )
 from qbo_pipeline.specs.models import FieldMapping, SettingSwitch, SettingValue
 from qbo_pipeline.sync.names import COLLISION_SETTING, DISPLAY_NAME
@@ -117,6 +118,8 @@ def for_company(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
     if isinstance(spec.uppercase, SettingSwitch):
         spec = spec.model_copy(update={"uppercase": bool(values.get(spec.uppercase.setting))})
     spec = _with_lookup_defaults(spec, values)
+    spec = _with_line_group(spec, values)
+    spec = _with_start_date_exemption(spec, values)
     chosen = spec.chosen_templates
     if not chosen:
         return spec
@@ -124,7 +127,7 @@ def for_company(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
     for path, mapping in spec.fields.items():
         if path in chosen:
             template = chosen[path]
-            value = values.get(template.setting)
+            value = choice_key(values.get(template.setting))
             if value not in template.choices:
                 raise SettingError(f"{spec.name}: {path}: setting {template.setting} is "
                                    f"{value!r}, which has no template (choices: "
@@ -132,6 +135,29 @@ def for_company(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
             mapping = mapping.model_copy(update={"template": template.choices[str(value)]})
         fields[path] = mapping
     return spec.model_copy(update={"fields": fields})
+
+
+def _with_line_group(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
+    """The spec's lines grouped or not, as the company's setting says (seed 002's
+    "Aggregate Time/Expense Items" or "Use Individual Time/Expense Items")."""
+    lines = spec.lines
+    if lines is None or lines.group is None or lines.group.when is None:
+        return spec
+    when = lines.group.when
+    grouped = choice_key(values.get(when.setting)) == choice_key(when.equals)
+    group = lines.group.model_copy(update={"when": None}) if grouped else None
+    return spec.model_copy(update={"lines": lines.model_copy(update={"group": group})})
+
+
+def _with_start_date_exemption(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
+    """The start-date exemption kept (decided) for a company with its setting on, dropped
+    for the others (seed 002's "Sync All Unpaid Invoices")."""
+    exemption = spec.start_date_exempt
+    if exemption is None or exemption.setting is None:
+        return spec
+    kept = exemption.model_copy(update={"setting": None}) \
+        if values.get(exemption.setting) is True else None
+    return spec.model_copy(update={"start_date_exempt": kept})
 
 
 def _with_lookup_defaults(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
@@ -191,7 +217,18 @@ def settings_read(spec: EntitySpec) -> set[str]:
     named = {COLLISION_SETTING} if spec.qbo_entity in DISPLAY_NAME_ENTITIES \
         and DISPLAY_NAME in spec.fields else set()
     return ({template.setting for template in spec.chosen_templates.values()} | switch | chosen
-            | named)
+            | named | _line_group_setting(spec))
+
+
+def _line_group_setting(spec: EntitySpec) -> set[str]:
+    """The setting that groups the spec's lines, and the one that exempts rows from the start
+    date: a change of either changes which rows or lines go, so the rows are read again."""
+    group = spec.lines.group if spec.lines is not None else None
+    found = {group.when.setting} if group is not None and group.when is not None else set()
+    exemption = spec.start_date_exempt
+    if exemption is not None and exemption.setting is not None:
+        found.add(exemption.setting)
+    return found
 
 
 def specs_to_read_again(key: str, specs: Iterable[EntitySpec]) -> list[str]:

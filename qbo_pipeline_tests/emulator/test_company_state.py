@@ -86,7 +86,7 @@ def test_a_customer_emailed_its_invoices_needs_an_email(backend: QBOBackend) -> 
 
 
 @pytest.mark.parametrize("changes", [{"SubscriptionStatus": "GONE"},
-                                     {"BookCloseDate": "31/01/2026"}, {"Plan": "Plus"}])
+                                     {"BookCloseDate": "31/01/2026"}, {"Tier": "Plus"}])
 def test_company_settings_are_checked(backend: QBOBackend, changes: dict[str, Any]) -> None:
     with pytest.raises(InvalidRequest):
         backend.set_company_state(REALM, changes)

@@ -210,6 +210,19 @@ def plan_limit(qbo: ClientUnderTest) -> Produced:
     return _produced(error, "Customer 'Lapsed Co'", *_company_secrets(qbo))
 
 
+def feature_not_in_plan(qbo: ClientUnderTest) -> Produced:
+    """Seed 003: time needs QuickBooks Online Essentials or better; the emulator's company on
+    Simple Start answers a time activity with 5020, and the write is not refused for good."""
+    employee = qbo.client.create("Employee", {"GivenName": "Plan", "FamilyName": "Less"},
+                                 "e-plan")
+    qbo.admin("PUT", f"realms/{qbo.realm.realm_id}/company", {"Plan": "Simple Start"})
+    error = _caught(lambda: qbo.client.create("TimeActivity", {
+        "NameOf": "Employee", "EmployeeRef": {"value": employee["Id"]}, "Hours": 1},
+        "t-plan"))
+    assert not refused_for_good(error)
+    return _produced(error, "TimeActivity", *_company_secrets(qbo))
+
+
 def stale_sync_token(qbo: ClientUnderTest) -> Produced:
     created = _customer(qbo, "Stale Co")
     qbo.admin("POST", f"realms/{qbo.realm.realm_id}/Customer/{created['Id']}/edit",
@@ -347,7 +360,7 @@ def source_record_invalid(qbo: ClientUnderTest) -> Produced:
 CASES: dict[str, Case] = {case.__name__: case for case in (
     no_connection, token_refresh_failed, authorization_code_refused, token_request_refused,
     token_service_unavailable, authentication_failed, authorization_failed, throttled,
-    plan_limit, stale_sync_token, required_field_missing, unsupported_property,
+    plan_limit, feature_not_in_plan, stale_sync_token, required_field_missing, unsupported_property,
     invalid_reference, invalid_value, query_refused, object_not_found, duplicate_name,
     duplicate_doc_number, business_validation, business_rule, refused, service_error,
     network_unreachable, network_timeout, missing_email, source_record_invalid)}

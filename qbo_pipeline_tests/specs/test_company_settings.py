@@ -72,16 +72,20 @@ FORMATS = ("customer_name_format: {description: d, kind: choice, choices: [Short
 @pytest.mark.parametrize(("setting", "choices", "problem"), [
     ("customer_name_format", "{Short: '{name}', Long: '{name} ({city})'}", None),
     ("name_format", "{Short: '{name}'}",
-     "'name_format' is not a choice setting of company_settings.yaml (its choice settings: "
-     "customer_name_format)"),
-    ("sync_mode", "{Short: '{name}'}", "'sync_mode' is not a choice setting"),
+     "'name_format' is not a choice or boolean setting of company_settings.yaml (its choice "
+     "and boolean settings: customer_name_format, sync_mode)"),
+    # A boolean setting chooses by "true" and "false" (seed 004's print marking).
+    ("sync_mode", "{'true': '{name}', 'false': '{name} ({city})'}", None),
+    ("sync_mode", "{Short: '{name}'}",
+     "give one template per choice of sync_mode ('true', 'false'); missing 'true', 'false'; "
+     "not a choice 'Short'"),
     ("customer_name_format", "{Short: '{name}'}",
      "give one template per choice of customer_name_format ('Short', 'Long'); missing 'Long'"),
     ("customer_name_format", "{Short: '{name}', Long: '{name}', Tall: '{name}'}",
      "not a choice 'Tall'"),
     ("customer_name_format", "{Short: '{name}', Long: '{1}'}", "choice 'Long': template"),
 ])
-def test_a_template_names_a_choice_setting_and_covers_its_choices(
+def test_a_template_names_a_choice_or_boolean_setting_and_covers_its_choices(
         tmp_path: Path, setting: str, choices: str, problem: str | None) -> None:
     write_specs(tmp_path, client=CHOSEN.replace("SETTING", setting).replace("CHOICES", choices))
     (tmp_path / COMPANY_SETTINGS_FILE).write_text(FORMATS, encoding="utf-8")

@@ -129,12 +129,14 @@ def test_invoice_on_the_sub_customer_with_a_tax_line(specs: SpecSet) -> None:
               "quantity": Decimal("2.00"), "unit_price": Decimal("50.00"),
               "amount": Decimal("100.00"), "service_name": "Design"}]
     items = {"Design": "21", "Sales Tax": "22"}
-    mapped = map_row(specs["invoice"], invoice, lines, resolve,
+    mapped = map_row(as_configured(specs, "invoice"), invoice, lines, resolve,
                      lambda entity, by, value: items.get(value))
     assert mapped.ok, mapped.issues
     assert mapped.payload["CustomerRef"] == {"value": "107"}
     assert mapped.payload["DocNumber"] == "INV-0011"
     assert mapped.payload["CustomerMemo"] == {"value": "Thanks"}
+    # Seed 004's auto mark for printing is off by default: QBO's own NotSet.
+    assert mapped.payload["PrintStatus"] == "NotSet"
     assert mapped.payload["Line"][-1] == {
         "Amount": 8.5, "DetailType": "SalesItemLineDetail", "Description": "Tax (8.5%)",
         "SalesItemLineDetail": {"ItemRef": {"value": "22"}}}

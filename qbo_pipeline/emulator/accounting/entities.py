@@ -8,10 +8,12 @@ each entity) unless a comment says otherwise.
 
 from __future__ import annotations
 
+import calendar
 import copy
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -525,6 +527,47 @@ def sales_totals(lookup: Lookup, record: dict[str, Any]) -> None:
     record["TotalAmt"] = as_number(subtotal - discount + tax)
 
 
+# Intuit's Invoice reference: PrintStatus and EmailStatus take these values, NotSet by default.
+PRINT_STATUSES = ("NotSet", "NeedToPrint", "PrintComplete")
+EMAIL_STATUSES = ("NotSet", "NeedToSend", "EmailSent")
+
+
+def invoice_statuses(lookup: Lookup, record: dict[str, Any]) -> None:
+    for name, allowed in (("PrintStatus", PRINT_STATUSES), ("EmailStatus", EMAIL_STATUSES)):
+        if record.get(name) not in allowed:
+            raise InvalidFieldValue(f"{name} {record.get(name)!r} must be one of "
+                                    + ", ".join(allowed), name)
+
+
+def due_date(lookup: Lookup, record: dict[str, Any]) -> None:
+    """Intuit's Invoice reference: DueDate, when not sent, is "calculated based on the sales
+    terms" (SalesTermRef), else it is the TxnDate (the models date a record today first)."""
+    if not is_blank(record.get("DueDate")) or is_blank(record.get("TxnDate")):
+        return
+    try:
+        txn_date = date.fromisoformat(str(record["TxnDate"]))
+    except ValueError:
+        raise InvalidFieldValue(f"TxnDate {record['TxnDate']!r} is not a date (yyyy-MM-dd)",
+                                "TxnDate") from None
+    term_ref = record.get("SalesTermRef")
+    term = lookup.get("Term", str(term_ref.get("value"))) if isinstance(term_ref, dict) else None
+    record["DueDate"] = _due_by_term(txn_date, term).isoformat()
+
+
+def _due_by_term(txn_date: date, term: dict[str, Any] | None) -> date:
+    """A standard term's DueDays after the date; a date-driven term's DayOfMonthDue, on or
+    after the date (the last day of a shorter month); no term: the date itself."""
+    if term is None:
+        return txn_date
+    if term.get("DueDays") is not None:
+        return txn_date + timedelta(days=int(term["DueDays"]))
+    day = int(term.get("DayOfMonthDue") or txn_date.day)
+    year, month = txn_date.year, txn_date.month
+    if day < txn_date.day:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return date(year, month, min(day, calendar.monthrange(year, month)[1]))
+
+
 def line_totals(lookup: Lookup, record: dict[str, Any]) -> None:
     number_lines(record)
     total = sum((money(line.get("Amount")) for line in lines(record)), Decimal(0))
@@ -691,7 +734,10 @@ def _build_specs() -> dict[str, EntitySpec]:
         EntitySpec("TaxCode", "reference", in_cdc=False),
         EntitySpec("CompanyInfo", "reference", in_cdc=False),
         EntitySpec("Invoice", "transaction", required=(("CustomerRef",), ("Line",)),
-                   rules=(line_shapes("Invoice"), sales_totals), voidable=True,
+                   defaults={"CurrencyRef": HOME_CURRENCY, "PrintStatus": "NotSet",
+                             "EmailStatus": "NotSet", "ApplyTaxAfterDiscount": False},
+                   rules=(line_shapes("Invoice"), sales_totals, invoice_statuses, due_date),
+                   voidable=True,
                    auto_doc_number=True),
         EntitySpec("CreditMemo", "transaction", required=(("CustomerRef",), ("Line",)),
                    rules=(line_shapes("CreditMemo"), sales_totals, open_credit),

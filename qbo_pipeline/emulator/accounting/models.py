@@ -44,6 +44,7 @@ from qbo_pipeline.emulator.exceptions import (
     CDCEntityNotSupported,
     CDCLookbackExceeded,
     DuplicateDocNumber,
+    FeatureNotInPlan,
     InvalidCompanyStatus,
     InvalidRequest,
     NameListDeleteNotAllowed,
@@ -73,6 +74,17 @@ DEFAULT_PREFERENCES = {
 READ_ONLY_SUBSCRIPTIONS = frozenset({"CANCELED", "EXPIRED", "SUSPENDED", "RESTRICTED"})
 SUBSCRIPTION_STATUSES = frozenset({"TRIAL", "TRIALOPTIN", "SUBSCRIBED", "PAID"}
                                   | READ_ONLY_SUBSCRIPTIONS)
+
+# Intuit's plans, and the API entities each cannot write (seed 003: time activities need
+# QuickBooks Online Essentials or better; bill management also starts at Essentials). QBO's
+# sandbox companies are Plus, the emulator's default.
+PLANS: dict[str, frozenset[str]] = {
+    "Simple Start": frozenset({"TimeActivity", "Bill"}),
+    "Essentials": frozenset(),
+    "Plus": frozenset(),
+}
+DEFAULT_PLAN = "Plus"
+COMPANY_STATE_KEYS = ("BookCloseDate", "Plan", "SubscriptionStatus")
 
 JSONObject = dict[str, Any]
 Response = tuple[int, JSONObject]
@@ -117,6 +129,15 @@ class Realm:
         status = str(self.settings.get("subscription_status", "SUBSCRIBED"))
         if status in READ_ONLY_SUBSCRIPTIONS:
             raise InvalidCompanyStatus(status)
+
+    @property
+    def plan(self) -> str:
+        return str(self.settings.get("plan", DEFAULT_PLAN))
+
+    def refuse_if_not_in_plan(self, spec: EntitySpec) -> None:
+        """QBO's 5020 for a write of an entity the company's plan does not include."""
+        if spec.name in PLANS[self.plan]:
+            raise FeatureNotInPlan(spec.name, self.plan)
 
     def refuse_if_books_closed(self, spec: EntitySpec, record: JSONObject,
                                today: str) -> None:
@@ -248,23 +269,38 @@ class QBOBackend:
 
     def set_company_state(self, realm_id: str, changes: JSONObject) -> JSONObject:
         """What a bookkeeper changes in QBO's screens, not through the API: the subscription
-        (``SubscriptionStatus``) and the books' closing date (``BookCloseDate``, or null to
-        reopen them). Returns the company's state after the change."""
-        unknown = sorted(set(changes) - {"SubscriptionStatus", "BookCloseDate"})
+        (``SubscriptionStatus``), the plan (``Plan``: Simple Start, Essentials or Plus) and
+        the books' closing date (``BookCloseDate``, or null to reopen them). CompanyInfo's
+        ``NameValue`` shows the subscription and the plan (``OfferingSku``), as QBO's does.
+        Returns the company's state after the change."""
+        unknown = sorted(set(changes) - set(COMPANY_STATE_KEYS))
         if unknown:
             raise InvalidRequest(f"Unknown company setting(s) {', '.join(unknown)}; known: "
-                                 "BookCloseDate, SubscriptionStatus", unknown[0])
+                                 f"{', '.join(COMPANY_STATE_KEYS)}", unknown[0])
         with self._transaction():
             realm = self._realm(realm_id)
             if "SubscriptionStatus" in changes:
                 realm.settings["subscription_status"] = _subscription(
                     changes["SubscriptionStatus"])
+            if "Plan" in changes:
+                realm.settings["plan"] = _plan(changes["Plan"])
             if "BookCloseDate" in changes:
                 realm.settings["book_close_date"] = _close_date(changes["BookCloseDate"])
+            self._show_subscription(realm)
             self._changes.realms[realm_id] = realm.settings
-            return {"SubscriptionStatus": realm.settings.get("subscription_status",
-                                                             "SUBSCRIBED"),
+            return {"SubscriptionStatus": _subscription_of(realm), "Plan": realm.plan,
                     "BookCloseDate": realm.settings.get("book_close_date")}
+
+    def _show_subscription(self, realm: Realm) -> None:
+        """CompanyInfo's NameValue with the company's subscription and plan."""
+        info = realm.get("CompanyInfo", "1")
+        if info is None:
+            return
+        shown = {**info, "NameValue": _subscription_name_values(realm)}
+        if shown != info:
+            shown["MetaData"] = {**info["MetaData"],
+                                 "LastUpdatedTime": company_time(self._now())}
+            self._save(realm, "CompanyInfo", shown)
 
     def seed_realm(self, realm_id: str, objects: dict[str, list[JSONObject]]
                    ) -> dict[str, list[JSONObject]]:
@@ -298,6 +334,7 @@ class QBOBackend:
             "LegalName": f"Sandbox Company {realm_id}", "Country": "US",
             "CompanyStartDate": now.astimezone(COMPANY_TIMEZONE).date().isoformat(),
             "FiscalYearStartMonth": "January",
+            "NameValue": _subscription_name_values(realm),
         })
         for code, taxable in (("TAX", True), ("NON", False)):
             self._store_reference(realm, "TaxCode", {
@@ -322,6 +359,7 @@ class QBOBackend:
         with self._transaction():
             realm = self._realm(realm_id)
             realm.refuse_writes_if_read_only()
+            realm.refuse_if_not_in_plan(spec)
             return self._create(realm, spec, body, publish=True)
 
     def read(self, realm_id: str, entity: str, entity_id: str) -> JSONObject:
@@ -339,6 +377,7 @@ class QBOBackend:
         with self._transaction():
             realm = self._realm(realm_id)
             realm.refuse_writes_if_read_only()
+            realm.refuse_if_not_in_plan(spec)
             current = self._checked_current(realm, spec, body, "update")
             return self._update(realm, spec, current, body, operation="Update")
 
@@ -366,6 +405,7 @@ class QBOBackend:
         with self._transaction():
             realm = self._realm(realm_id)
             realm.refuse_writes_if_read_only()
+            realm.refuse_if_not_in_plan(spec)
             current = self._checked_current(realm, spec, body, "delete")
             realm.refuse_if_books_closed(spec, current, self._today())
             self._refuse_if_paid(realm, spec, current, "delete")
@@ -390,6 +430,7 @@ class QBOBackend:
         with self._transaction():
             realm = self._realm(realm_id)
             realm.refuse_writes_if_read_only()
+            realm.refuse_if_not_in_plan(spec)
             current = self._checked_current(realm, spec, body, "void")
             realm.refuse_if_books_closed(spec, current, self._today())
             self._refuse_if_paid(realm, spec, current, "void")
@@ -562,6 +603,9 @@ class QBOBackend:
         return copy.deepcopy(record)
 
     def _validate(self, realm: Realm, spec: EntitySpec, record: JSONObject) -> None:
+        if spec.kind == "transaction" and is_blank(record.get("TxnDate")):
+            # Intuit: TxnDate "defaults to the current date if not specified".
+            record["TxnDate"] = self._today()
         realm.refuse_if_books_closed(spec, record, self._today())
         apply_rules(spec, realm, record)
         if spec.checks_doc_number and realm.preference("WarnDuplicateDocNum"):
@@ -633,6 +677,23 @@ def _subscription(value: Any) -> str:
         raise InvalidRequest(f"SubscriptionStatus {value!r} is not one of "
                              f"{', '.join(sorted(SUBSCRIPTION_STATUSES))}", "SubscriptionStatus")
     return status
+
+
+def _plan(value: Any) -> str:
+    for plan in PLANS:
+        if str(value).strip().lower() == plan.lower():
+            return plan
+    raise InvalidRequest(f"Plan {value!r} is not one of {', '.join(PLANS)}", "Plan")
+
+
+def _subscription_of(realm: Realm) -> str:
+    return str(realm.settings.get("subscription_status", "SUBSCRIBED"))
+
+
+def _subscription_name_values(realm: Realm) -> list[JSONObject]:
+    """The NameValue pairs of QBO's CompanyInfo that say what the company subscribes to."""
+    return [{"Name": "SubscriptionStatus", "Value": _subscription_of(realm)},
+            {"Name": "OfferingSku", "Value": f"QuickBooks Online {realm.plan}"}]
 
 
 def _close_date(value: Any) -> str | None:

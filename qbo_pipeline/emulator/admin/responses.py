@@ -111,13 +111,15 @@ class RealmAdmin:
 
     async def company_state(self, request: Request) -> dict[str, Any]:
         """Change what only QBO's screens change: ``SubscriptionStatus`` (a canceled or
-        expired company answers writes with 6190) and ``BookCloseDate`` (transactions dated
-        on or before it answer 6200; null reopens the books)."""
+        expired company answers writes with 6190), ``Plan`` (Simple Start, Essentials or
+        Plus: a write of what the plan lacks answers 5020) and ``BookCloseDate``
+        (transactions dated on or before it answer 6200; null reopens the books)."""
         realm_id = await self._known_realm(request)
         changes = await _json_object(request)
         if not changes:
-            raise AdminError(400, 'send {"SubscriptionStatus": "CANCELED"} and/or '
-                                  '{"BookCloseDate": "2026-01-31"} (null reopens the books)')
+            raise AdminError(400, 'send {"SubscriptionStatus": "CANCELED"}, {"Plan": '
+                                  '"Simple Start"} and/or {"BookCloseDate": "2026-01-31"} '
+                                  '(null reopens the books)')
         state = await run_in_threadpool(self.backend.set_company_state, realm_id, changes)
         return {"realm_id": realm_id, **state}
 
