@@ -94,6 +94,9 @@ class QBOConnection(ConfigurableResource):
     throttle_backoff_seconds: float = 5.0
     # Batches of one spec in flight at once (1 to 10, QBO's cap on requests at once).
     write_concurrency: int = 4
+    # QBO's minute, for the client's pacing: 60 s; a time-scaled benchmark shrinks it with the
+    # emulator's (`RateLimitSettings.window_seconds`).
+    rate_window_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> QBOConnection:
@@ -118,6 +121,7 @@ class QBOConnection(ConfigurableResource):
             "backoff_seconds": self.backoff_seconds,
             "throttle_backoff_seconds": self.throttle_backoff_seconds,
             "write_concurrency": self.write_concurrency,
+            "rate_window_seconds": self.rate_window_seconds,
         })
 
     def emulator_app(self) -> bool:
