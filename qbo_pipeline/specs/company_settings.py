@@ -154,6 +154,9 @@ def reference_problems(located: Sequence[tuple[str, EntitySpec]],
                 problems.append(f"{origin}: uppercase: {spec.uppercase.setting!r} is not a "
                                 f"boolean setting of {COMPANY_SETTINGS_FILE} (its boolean "
                                 f"settings: {', '.join(known) or 'none'})")
+        if spec.enabled_by is not None:
+            problems.extend(_switch_problems(f"{origin}: enabled_by.setting",
+                                             spec.enabled_by.setting, company))
         if spec.by_setting is not None:
             problems.extend(_choices_problems(origin, spec.by_setting, company))
         if spec.lines is not None:
@@ -162,6 +165,16 @@ def reference_problems(located: Sequence[tuple[str, EntitySpec]],
                             for path, mapping in spec.lines.fields.items()
                             if isinstance(mapping.template, SettingTemplate))
     return problems
+
+
+def _switch_problems(where: str, name: str,
+                     company: Mapping[str, CompanySetting]) -> list[str]:
+    switch = company.get(name)
+    if switch is not None and switch.kind is SettingKind.BOOLEAN:
+        return []
+    known = [key for key, s in company.items() if s.kind is SettingKind.BOOLEAN]
+    return [f"{where}: {name!r} is not a boolean setting of {COMPANY_SETTINGS_FILE} (its "
+            f"boolean settings: {', '.join(known) or 'none'})"]
 
 
 def _lookup_default_problems(origin: str, spec: EntitySpec,
