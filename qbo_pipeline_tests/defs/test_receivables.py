@@ -164,3 +164,48 @@ def test_a_deleted_write_off_gives_the_invoice_its_balance_back(
     assert balance(pipeline, invoice) == owed
     assert applying_payment(pipeline, write_off)["PrivateNote"] == "Voided"
     assert credit_memo_of(pipeline, write_off)["RemainingCredit"] == 5
+
+
+def pay_in_qbo(pipeline: PipelineUnderTest, invoice: str, amount: Decimal) -> dict[str, Any]:
+    """A bookkeeper receives a payment in QBO against the invoice (through QBO's API)."""
+    qbo = qbo_invoice(pipeline, invoice)
+    response = pipeline.realm.post("payment", {
+        "CustomerRef": {"value": qbo["CustomerRef"]["value"]}, "TotalAmt": float(amount),
+        "Line": [{"Amount": float(amount),
+                  "LinkedTxn": [{"TxnId": qbo["Id"], "TxnType": "Invoice"}]}]})
+    assert response.status_code == 200, response.text
+    payment: dict[str, Any] = response.json()["Payment"]
+    return payment
+
+
+def test_an_invoice_paid_in_qbo_becomes_paid_in_the_app(pipeline: PipelineUnderTest) -> None:
+    """Seed 001: "if QB marks an invoice fully paid, Kontrol automatically updates the invoice
+    to PAID ... applied automatically without creating a conflict". A partial payment received
+    in QBO brings only the lower balance back; the one that pays the rest makes the invoice
+    paid. Nothing is pushed back for them, and the payments made in QBO stay QBO's (payments
+    are not imported into the app yet)."""
+    assert pipeline.run().success
+    sent = {str(row["id"]) for row in rows(pipeline, "SELECT id FROM invoices "
+                                                     "WHERE status = 'sent'")}
+    invoice = next(key for key in open_synced_invoices(pipeline) if key in sent)
+    owed = balance(pipeline, invoice)
+    [before] = rows(pipeline, "SELECT COUNT(*) AS n FROM payments")
+    part = (owed / 4).quantize(Decimal("0.01"))
+    pay_in_qbo(pipeline, invoice, part)
+
+    assert pipeline.run().success
+
+    [partly] = rows(pipeline, "SELECT status, balance FROM invoices WHERE id = :i",
+                    i=int(invoice))
+    assert Decimal(str(partly["balance"])) == owed - part and partly["status"] == "sent"
+    pay_in_qbo(pipeline, invoice, owed - part)
+
+    result = pipeline.run()
+
+    assert result.success
+    [paid] = rows(pipeline, "SELECT status, balance FROM invoices WHERE id = :i", i=int(invoice))
+    assert paid["status"] == "paid" and Decimal(str(paid["balance"])) == 0
+    assert writes_of(result)[0] == 0
+    assert synced_counts(result, "synced")["invoice"]["conflicts"] == 0
+    assert rows(pipeline, "SELECT COUNT(*) AS n FROM payments") == [before]
+    assert writes_of(pipeline.run()) == (0, 0)
