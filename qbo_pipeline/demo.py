@@ -16,6 +16,7 @@ from pathlib import Path
 import requests
 from dagster import DagsterInstance
 
+from qbo_pipeline.company_settings import change_setting
 from qbo_pipeline.connections import connect_company
 from qbo_pipeline.defs.resources import (
     DISCOVERY_PATH,
@@ -38,6 +39,8 @@ from qbo_pipeline.source.demo_data import SERVICES, generate_demo_data
 from qbo_pipeline.specs import SpecSet
 from qbo_pipeline.state import QuarantineRecord
 
+# The company setting that sends the app's write-offs as credit memos (off by default).
+CREDIT_MEMO_EXPORT = "credit_memo_export"
 # The demo invoices name these Items ("Sales Tax" carries the tax line), looked up by name.
 DEMO_TAX_ITEM = "Sales Tax"
 # Classes the demo company tracks in QBO already: "Commercial" is one of the app's too (linked
@@ -80,6 +83,10 @@ def run_demo(specs: SpecSet, workdir: Path, clients: int, progress: Progress) ->
         progress("3/4 connecting a demo QBO company through OAuth")
         realm_id = connect_company(resources)
         seed_demo_items(server.base_url, realm_id)
+        # The demo shows every entity it has, so its company enables the credit memo export
+        # that a real company turns on itself (seed 004), for the app's write-offs.
+        change_setting(resources.state_db.sessions(), specs, realm_id, CREDIT_MEMO_EXPORT,
+                       "true")
         progress(f"4/4 syncing company {realm_id} through Dagster")
         home = instance_home(workdir)
         with dagster_instance(home) as instance:

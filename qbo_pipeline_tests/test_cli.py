@@ -120,6 +120,10 @@ def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: Demo
     # demo's payments of its invoices, none held back.
     paid = re.search(r"\n  payment +(\d+) +0 +0 +0 +0 +0\n", output)
     assert paid is not None and int(paid[1]) > 0, output
+    # Seed 002's write-offs, as credit memos the demo company enables (seed 004), each applied
+    # to its invoice; the one above what its invoice owes is held back, and so is its credit.
+    assert re.search(r"\n  credit_memo +2 +0 +0 +1 +0 +0\n", output), output
+    assert re.search(r"\n  credit_memo_applied +2 +0 +0 +1 +0 +0\n", output), output
     # Seed 004's classes and terms both ways: the app's made in QBO or linked by name (Net 30,
     # Commercial), QBO's imported into the app.
     assert re.search(r"\n  term +2 +0 +1 +0 +0 +0\n", output), output
@@ -132,7 +136,8 @@ def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: Demo
     assert re.search(r"\n  tracking_class +1 +1 +0 +0 +0 +0\n", imported), output
     header, client_line = output.split("Synced demo company")[1].splitlines()[1:3]
     assert header.index("created") + len("created") == client_line.index("4") + 1  # aligned
-    assert "Quarantined rows (5)" in output
+    assert "Quarantined rows (7)" in output
+    assert "\n  write-off 1: Line[0].Amount is required - the write-off is more than" in output
     # Named, with the QBO record holding its name (client 1's name holds a quote: "...").
     assert re.search(r"\nRenamed in QuickBooks \(1\).*\n  vendor 4: named [\"'].+ \(Vendor\)"
                      r"[\"'] in QuickBooks \(Id \d+\), since [\"'].+[\"'] is taken by "
@@ -238,8 +243,9 @@ def test_sync_of_an_unknown_entity_lists_the_known_ones(
     result = CliRunner().invoke(main, ["sync", "--entity", "clients"])
     assert result.exit_code != 0
     assert "unknown entity 'clients'" in result.output
-    assert ("account, client, contractor, employee, invoice, payment, project, service, "
-            "tax_code, term, time_entry, tracking_class, vendor" in result.output)
+    assert ("account, client, contractor, credit_memo, credit_memo_applied, employee, invoice, "
+            "payment, project, service, tax_code, term, time_entry, tracking_class, vendor"
+            in result.output)
 
 
 def test_sync_of_one_record_needs_its_entity() -> None:

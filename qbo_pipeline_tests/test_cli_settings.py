@@ -15,6 +15,9 @@ from qbo_pipeline.state import get_links, get_realm
 from qbo_pipeline_tests.company import Company, company, synced_demo
 
 __all__ = ["company", "synced_demo"]  # fixtures
+# What the demo sets for its company: the credit memos of its write-offs (seed 004, "CREDIT
+# MEMO EXPORT: Here you can enable the syncing of Credit Memos").
+DEMO_SETTINGS = {"credit_memo_export": True}
 
 
 def settings(company: Company, *arguments: str) -> Any:
@@ -41,7 +44,7 @@ def test_settings_are_shown_changed_and_reset(company: Company) -> None:
     assert "[always | when used]" in shown.output  # customers_sync (seed 004)
     chosen = settings(company, "set", "customers_sync", "when used")
     assert chosen.exit_code == 0, chosen.output
-    assert stored(company) == {"customers_sync": "when used"}
+    assert stored(company) == {**DEMO_SETTINGS, "customers_sync": "when used"}
     settings(company, "reset", "customers_sync")
     changed = settings(company, "set", "time_entry.approved_only", "off")
     assert changed.exit_code == 0, changed.output
@@ -49,10 +52,10 @@ def test_settings_are_shown_changed_and_reset(company: Company) -> None:
     [view] = [v for v in json.loads(settings(company, "--json").output)
               if v["key"] == "time_entry.approved_only"]
     assert (view["value"], view["default"], view["changed"]) == (False, True, True)
-    assert stored(company) == {"time_entry.approved_only": False}
+    assert stored(company) == {**DEMO_SETTINGS, "time_entry.approved_only": False}
     reset = settings(company, "reset", "time_entry.approved_only")
     assert "back to its default, true" in reset.output
-    assert stored(company) == {}
+    assert stored(company) == DEMO_SETTINGS
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
@@ -91,7 +94,7 @@ def test_the_income_account_of_new_services_is_a_text_setting(company: Company) 
     assert "service_income_account       Services (default)" in shown.output, shown.output
     changed = settings(company, "set", "service_income_account", " Sales of Product Income ")
     assert changed.exit_code == 0, changed.output
-    assert stored(company) == {"service_income_account": "Sales of Product Income"}
+    assert stored(company) == {**DEMO_SETTINGS, "service_income_account": "Sales of Product Income"}
     assert settings(company, "reset", "service_income_account").exit_code == 0
 
 

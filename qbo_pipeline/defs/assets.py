@@ -409,11 +409,18 @@ class SpecRun:
         """A spec the company does not sync: each stage says so, nothing is read or written;
         what still waits for a person is checked as on any run."""
         spec = self.spec
-        note = (f"not synced: {spec.name}.{ENABLED} is off for company {self.scope.realm_id} "
+        key = f"{spec.name}.{ENABLED}"
+        if spec.enabled_by is not None and not self.settings.get(spec.enabled_by.setting):
+            key = spec.enabled_by.setting
+        note = (f"not synced: {key} is off for company {self.scope.realm_id} "
                 f"(turn it on with `qbo-pipeline settings --realm {self.scope.realm_id} set "
-                f"{spec.name}.{ENABLED} true`)")
+                f"{key} true`)")
+        # An empty preview too: every stage's materialization shows one (a spec off by
+        # default, such as the credit memos, is switched off on most runs).
+        empty = MetadataValue.md(markdown_table(pd.DataFrame()))
         for stage in stages_of(self.declared):
-            yield self.materialized(stage, {**_counts({}), SWITCHED_OFF_METADATA: note})
+            yield self.materialized(stage, {**_counts({}), SWITCHED_OFF_METADATA: note,
+                                            "preview": empty})
         if spec.pushes:
             yield AssetCheckResult(asset_key=asset_key("validated", spec.name),
                                    check_name=VALIDATION_CHECK, passed=True,

@@ -588,7 +588,9 @@ class _DemoRows:
             batch[schema.invoices].append(invoice)
             batch[schema.invoice_lines].extend(lines)
             if not bad_line:
-                batch[schema.payments].extend(self._payments(invoice, lines))
+                payments = self._payments(invoice, lines)
+                batch[schema.payments].extend(payments)
+                batch[schema.write_offs].extend(self._write_offs(invoice, lines, payments))
 
     def _time_entry(self, project: Row, member: tuple[int, Decimal], *, bad: bool) -> Row:
         entry_id = self._next_id(schema.time_entries)
@@ -705,6 +707,31 @@ class _DemoRows:
                 "deleted_at": None,
             }
         ]
+
+    def _write_offs(self, invoice: Row, lines: list[Row], payments: list[Row]) -> list[Row]:
+        """Seed 002's write-offs: a tenth of each odd-numbered invoice still owed is written off,
+        ten days after it was issued (yesterday at the latest). The first one written off
+        more than the invoice still owes, on purpose. Nothing here is drawn at random, so
+        the generator's other rows stay as they were before write-offs existed."""
+        yesterday = self.today - timedelta(days=1)
+        if (invoice["status"] != "sent" or invoice["deleted_at"] or not invoice["id"] % 2
+                or invoice["issue_date"] >= yesterday):
+            return []
+        total = sum((line["amount"] for line in lines), invoice["tax_amount"])
+        owed = total - sum((payment["amount"] for payment in payments), Decimal(0))
+        write_off_id = self._next_id(schema.write_offs)
+        amount = (total / 10).quantize(CENT, ROUND_HALF_UP)
+        reason = "Courtesy discount"
+        if write_off_id == 1:
+            amount, reason = owed + Decimal(25), "Disputed hours"
+            self._invalid(schema.write_offs, write_off_id,
+                          f"writes off {amount}, more than the {owed} invoice #{invoice['id']} "
+                          "still owes")
+        written_on = min(yesterday, invoice["issue_date"] + timedelta(days=10))
+        stamp = datetime.combine(written_on, time(16, 0))
+        return [{"id": write_off_id, "invoice_id": invoice["id"], "amount": amount,
+                 "write_off_date": written_on, "reason": reason, "created_at": stamp,
+                 "updated_at": stamp, "deleted_at": None}]
 
     def _expense(self, *, bad_amount: bool) -> Row:
         expense_id = self._next_id(schema.expenses)

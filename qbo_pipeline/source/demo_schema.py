@@ -219,6 +219,22 @@ payments = Table(
     _change_index("payments"),
 )
 
+# Seed 002's "Change/Write-Offs": part of an invoice the firm will not collect (a courtesy
+# discount, a disputed hour). It lowers what the client owes without touching the invoice: in
+# QBO a credit memo for the client, applied to the invoice (credit_memo.yaml,
+# credit_memo_applied.yaml).
+write_offs = Table(
+    "write_offs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False, index=True),
+    Column("amount", MONEY, nullable=False),
+    Column("write_off_date", Date, nullable=False, index=True),
+    Column("reason", String(200)),
+    *_timestamps(),
+    _change_index("write_offs"),
+)
+
 vendors = Table(
     "vendors",
     metadata,
@@ -339,5 +355,6 @@ TABLES_IN_LOAD_ORDER: tuple[Table, ...] = (
     invoices,
     invoice_lines,
     payments,
+    write_offs,
     expenses,
 )

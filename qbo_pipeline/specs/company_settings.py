@@ -169,23 +169,18 @@ def reference_problems(located: Sequence[tuple[str, EntitySpec]],
                                    else ""))
         problems.extend(_lookup_default_problems(origin, spec, company))
         if isinstance(spec.uppercase, SettingSwitch):
-            switch = company.get(spec.uppercase.setting)
-            if switch is None or switch.kind is not SettingKind.BOOLEAN:
-                known = [name for name, s in company.items() if s.kind is SettingKind.BOOLEAN]
-                problems.append(f"{origin}: uppercase: {spec.uppercase.setting!r} is not a "
-                                f"boolean setting of {COMPANY_SETTINGS_FILE} (its boolean "
-                                f"settings: {', '.join(known) or 'none'})")
+            problems.extend(_switch_problems(f"{origin}: uppercase", spec.uppercase.setting,
+                                             company))
+        if spec.enabled_by is not None:
+            problems.extend(_switch_problems(f"{origin}: enabled_by.setting",
+                                             spec.enabled_by.setting, company))
         if spec.by_setting is not None:
             problems.extend(_choices_problems(origin, spec.by_setting, company))
         problems.extend(_line_group_problems(origin, spec, company))
         exemption = spec.start_date_exempt
         if exemption is not None and exemption.setting is not None:
-            setting = company.get(exemption.setting)
-            if setting is None or setting.kind is not SettingKind.BOOLEAN:
-                known = [name for name, s in company.items() if s.kind is SettingKind.BOOLEAN]
-                problems.append(f"{origin}: start_date_exempt.setting: {exemption.setting!r} "
-                                f"is not a boolean setting of {COMPANY_SETTINGS_FILE} (its "
-                                f"boolean settings: {', '.join(known) or 'none'})")
+            problems.extend(_switch_problems(f"{origin}: start_date_exempt.setting",
+                                             exemption.setting, company))
         if spec.lines is not None:
             problems.extend(f"{origin}: lines.fields.{path}.template: a template chosen by a "
                             "setting is for the record's own fields, not its lines"
@@ -212,6 +207,16 @@ def _line_group_problems(origin: str, spec: EntitySpec,
         return [f"{where}.equals: {when.equals!r} is not a value of {when.setting} (its "
                 f"values: {', '.join(map(repr, setting.template_choices))})"]
     return []
+
+
+def _switch_problems(where: str, name: str,
+                     company: Mapping[str, CompanySetting]) -> list[str]:
+    switch = company.get(name)
+    if switch is not None and switch.kind is SettingKind.BOOLEAN:
+        return []
+    known = [key for key, s in company.items() if s.kind is SettingKind.BOOLEAN]
+    return [f"{where}: {name!r} is not a boolean setting of {COMPANY_SETTINGS_FILE} (its "
+            f"boolean settings: {', '.join(known) or 'none'})"]
 
 
 def _lookup_default_problems(origin: str, spec: EntitySpec,

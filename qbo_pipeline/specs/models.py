@@ -710,6 +710,10 @@ class EntitySpec(SpecModel):
     # Seed 004's "Synchronization Format": the record's text sent in capital letters (its own
     # fields that only push, e-mail addresses left alone); a company setting says when.
     uppercase: bool | SettingSwitch = False
+    # A whole entity a company turns on by a company-wide boolean setting (seed 004's "CREDIT
+    # MEMO EXPORT: Here you can enable the syncing of Credit Memos"); one setting can switch
+    # several specs together. `<spec>.enabled` still switches each one off on its own.
+    enabled_by: SettingSwitch | None = None
     # Seed 004's customers: a row not linked to QBO yet syncs only when used, i.e. when a
     # record of this run refers to it (directly or through others: an invoice's project's
     # client), or when it is asked for by key (`sync --entity E --id K`); see `sync.scope`.

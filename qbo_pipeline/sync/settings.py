@@ -96,7 +96,10 @@ def _stored_or_default(setting: CompanySetting, value: Any) -> bool | str:
 
 
 def spec_enabled(spec: EntitySpec, values: Mapping[str, Any]) -> bool:
-    return bool(values.get(f"{spec.name}.{ENABLED}", True))
+    """On unless the company switched the spec off, or left off the company-wide setting
+    its `enabled_by` names."""
+    turned_on = spec.enabled_by is None or bool(values.get(spec.enabled_by.setting))
+    return turned_on and bool(values.get(f"{spec.name}.{ENABLED}", True))
 
 
 def row_filters(spec: EntitySpec, values: Mapping[str, Any]) -> dict[str, bool]:
@@ -213,6 +216,8 @@ def settings_read(spec: EntitySpec) -> set[str]:
     `by_setting` chooses), and the DisplayName collision rule of a spec that names customers,
     vendors or employees (a row held back under "Hold back" is tried again under the new rule)."""
     switch = {spec.uppercase.setting} if isinstance(spec.uppercase, SettingSwitch) else set()
+    if spec.enabled_by is not None:
+        switch.add(spec.enabled_by.setting)
     chosen = {spec.by_setting.setting} if spec.by_setting is not None else set()
     named = {COLLISION_SETTING} if spec.qbo_entity in DISPLAY_NAME_ENTITIES \
         and DISPLAY_NAME in spec.fields else set()

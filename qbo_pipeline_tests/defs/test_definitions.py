@@ -72,8 +72,9 @@ from qbo_pipeline.state import disconnect_realm, set_cursor, set_realm_setting, 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 specs = load_pipeline_specs()
 defs = build_defs(specs)
-SPEC_NAMES = ("client", "contractor", "employee", "invoice", "payment", "project", "service",
-              "term", "time_entry", "tracking_class", "vendor")
+SPEC_NAMES = ("client", "contractor", "credit_memo", "credit_memo_applied", "employee",
+              "invoice", "payment", "project", "service", "term", "time_entry",
+              "tracking_class", "vendor")
 
 
 @pytest.fixture
@@ -159,6 +160,11 @@ def test_references_put_the_upstream_sync_first() -> None:
     # A payment is applied to its invoice (seed 004), on the invoice's customer.
     assert graph[AssetKey(["payment", "source"])] == {AssetKey(["invoice", "applied"]),
                                                       AssetKey(["project", "applied"])}
+    # A write-off's credit memo, then the payment applying it to the invoice (seed 002).
+    assert graph[AssetKey(["credit_memo", "source"])] == {AssetKey(["project", "applied"])}
+    assert graph[AssetKey(["credit_memo_applied", "source"])] == {
+        AssetKey(["credit_memo", "synced"]), AssetKey(["invoice", "applied"]),
+        AssetKey(["project", "applied"])}
 
 
 def test_the_steps_carry_the_quarantine_conflict_and_duplicate_checks() -> None:

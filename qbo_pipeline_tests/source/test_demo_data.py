@@ -96,6 +96,7 @@ def test_the_documented_invalid_rows_exist_and_are_the_only_bad_ones(
         "time_entries",
         "invoices",
         "invoice_lines",
+        "write_offs",
         "expenses",
     }
 
@@ -115,6 +116,14 @@ def test_the_documented_invalid_rows_exist_and_are_the_only_bad_ones(
     assert {id_ for table, id_ in invalid if table == "invoices"} == bad_invoices
     for expense in rows["expenses"]:
         assert (expense["amount"] < 0) == flagged("expenses", expense), expense
+    invoices = by_id(rows["invoices"])
+    for write_off in rows["write_offs"]:
+        # Seed 002's write-offs: at most what the invoice still owes, but the listed one.
+        invoice_id = write_off["invoice_id"]
+        total = invoices[invoice_id]["tax_amount"] + sum(
+            line["amount"] for line in rows["invoice_lines"] if line["invoice_id"] == invoice_id)
+        paid = sum(p["amount"] for p in rows["payments"] if p["invoice_id"] == invoice_id)
+        assert (write_off["amount"] > total - paid) == flagged("write_offs", write_off)
     client_names = {client["name"] for client in rows["clients"]}
     for vendor in rows["vendors"]:
         assert (vendor["name"] in client_names) == flagged("vendors", vendor), vendor

@@ -38,6 +38,7 @@ EXPECTED_COLUMNS = {
     "invoice_lines": "id invoice_id line_no description quantity unit_price amount service_name",
     "payments": "id invoice_id amount payment_date method reference deposit_account created_at "
     "updated_at deleted_at",
+    "write_offs": "id invoice_id amount write_off_date reason created_at updated_at deleted_at",
     "expenses": "id vendor_id spent_on amount category payment_method description created_at "
     "updated_at deleted_at",
     "vendors": "id name email phone active created_at updated_at deleted_at",
@@ -57,6 +58,7 @@ BUSINESS_DATES = {
     "time_entries": "work_date",
     "invoices": "issue_date",
     "payments": "payment_date",
+    "write_offs": "write_off_date",
     "expenses": "spent_on",
 }
 MONEY_COLUMNS = [
@@ -66,6 +68,7 @@ MONEY_COLUMNS = [
     ("invoice_lines", "unit_price"),
     ("invoice_lines", "amount"),
     ("payments", "amount"),
+    ("write_offs", "amount"),
     ("expenses", "amount"),
     ("services", "rate"),
 ]
@@ -126,6 +129,7 @@ def test_every_child_table_points_at_its_parent() -> None:
         ("invoices", "project_id"): "projects",
         ("invoice_lines", "invoice_id"): "invoices",
         ("payments", "invoice_id"): "invoices",
+        ("write_offs", "invoice_id"): "invoices",
         ("expenses", "vendor_id"): "vendors",
     }
     load_order = [table.name for table in demo_schema.TABLES_IN_LOAD_ORDER]

@@ -9,6 +9,7 @@ import pytest
 
 from qbo_pipeline.specs import load_specs
 from qbo_pipeline.specs.company_settings import COMPANY_SETTINGS_FILE, SettingKind
+from qbo_pipeline.sync.settings import settings_read, spec_enabled
 from qbo_pipeline_tests.specs.test_loader import CLIENT, problems_of, write_specs
 
 REPO_SPECS = Path(__file__).resolve().parents[2] / "mapping_specs"
@@ -166,3 +167,30 @@ def test_a_spec_is_shaped_only_by_a_choice_setting(tmp_path: Path) -> None:
     (tmp_path / COMPANY_SETTINGS_FILE).write_text(FORMATS, encoding="utf-8")
     assert any("by_setting.setting: 'sync_mode' is not a choice setting" in found
                for found in problems_of(tmp_path))
+
+
+def test_an_entity_is_turned_on_by_a_boolean_setting(tmp_path: Path) -> None:
+    """Seed 004: "CREDIT MEMO EXPORT: Here you can enable the syncing of Credit Memos": a spec's
+    `enabled_by` names a boolean setting of the company's; anything else is refused, naming the
+    file and the boolean settings there are. Off, the spec is not synced; on, it is."""
+    spec = CLIENT + "enabled_by: {setting: SWITCH}\n"
+    write_specs(tmp_path, client=spec.replace("SWITCH", "customer_name_format"))
+    (tmp_path / COMPANY_SETTINGS_FILE).write_text(FORMATS, encoding="utf-8")
+    assert any("enabled_by.setting: 'customer_name_format' is not a boolean setting" in found
+               and "(its boolean settings: sync_mode)" in found
+               for found in problems_of(tmp_path))
+    write_specs(tmp_path, client=spec.replace("SWITCH", "sync_mode"))
+    client = load_specs(tmp_path)["client"]
+    assert not spec_enabled(client, {"sync_mode": False, "client.enabled": True})
+    assert spec_enabled(client, {"sync_mode": True})
+    assert not spec_enabled(client, {"sync_mode": True, "client.enabled": False})
+    assert "sync_mode" in settings_read(client)  # turning it on reads the rows again
+
+
+def test_the_shipped_credit_memos_are_off_until_enabled() -> None:
+    """Seed 004: credit memo export is something a company enables: off by default."""
+    specs = load_specs(REPO_SPECS)
+    assert specs.settings["credit_memo_export"].default is False
+    for name in ("credit_memo", "credit_memo_applied"):
+        enabled_by = specs[name].enabled_by
+        assert enabled_by is not None and enabled_by.setting == "credit_memo_export"

@@ -70,7 +70,8 @@ def spec_text(base: str, **replacements: str) -> str:
 
 def test_the_shipped_specs_load_in_dependency_order() -> None:
     specs = load_specs(REPO_SPECS)
-    assert specs.names == ["account", "client", "contractor", "employee", "invoice", "payment",
+    assert specs.names == ["account", "client", "contractor", "credit_memo",
+                           "credit_memo_applied", "employee", "invoice", "payment",
                            "project", "service", "tax_code", "term", "time_entry",
                            "tracking_class", "vendor"]
     order = [spec.name for spec in specs.in_dependency_order()]
@@ -87,6 +88,10 @@ def test_the_shipped_specs_load_in_dependency_order() -> None:
     # A payment is applied to its invoice, on the invoice's customer (seed 004).
     assert specs.upstream_of("payment") == ["invoice", "project"]
     assert order.index("invoice") < order.index("payment")
+    # A write-off's credit memo is the invoice customer's; the payment applying it links the
+    # invoice and the memo (seed 002 "Change/Write-Offs").
+    assert specs.upstream_of("credit_memo") == ["project"]
+    assert specs.upstream_of("credit_memo_applied") == ["credit_memo", "invoice", "project"]
 
 
 def test_the_shipped_user_specs_say_what_seeds_003_and_004_say() -> None:

@@ -42,7 +42,7 @@ READ_ONLY_FIELDS = frozenset(
 # Fields QBO computes; whatever a request sends for them is ignored.
 COMPUTED_FIELDS: dict[str, tuple[str, ...]] = {
     "Invoice": ("TotalAmt", "Balance", "LinkedTxn"),
-    "CreditMemo": ("TotalAmt", "Balance", "RemainingCredit"),
+    "CreditMemo": ("TotalAmt", "Balance", "RemainingCredit", "LinkedTxn"),
     "Purchase": ("TotalAmt",),
     "Bill": ("TotalAmt", "Balance"),
     "Deposit": ("TotalAmt",),
@@ -580,7 +580,8 @@ def open_balance(lookup: Lookup, record: dict[str, Any]) -> None:
 
 
 def open_credit(lookup: Lookup, record: dict[str, Any]) -> None:
-    """Credit memos start with all their credit remaining (applying credits is not emulated)."""
+    """A new credit memo has all its credit remaining; the payments that apply it lower
+    RemainingCredit (and Balance, which QBO keeps equal to it) after validation."""
     record["Balance"] = record["RemainingCredit"] = record["TotalAmt"]
 
 
@@ -592,49 +593,65 @@ def purchase_payment_type(lookup: Lookup, record: dict[str, Any]) -> None:
         )
 
 
+# What a payment line may link: an invoice it pays, or a credit memo whose credit it uses.
+# Intuit's Payment reference: a credit memo is applied to an invoice by a payment whose lines
+# link both, the credit's line counting against the invoice's (TotalAmt 0 when the credit
+# covers the whole amount applied).
+APPLIED_TYPES = ("Invoice", "CreditMemo")
+
+
 def payment_lines(lookup: Lookup, record: dict[str, Any]) -> None:
-    """Payment lines apply amounts to invoices of the same customer; the rest stays unapplied."""
+    """Payment lines apply amounts to invoices of the same customer and use credit memos of
+    that customer; what the invoices get beyond the credits comes from TotalAmt, whose rest
+    stays unapplied."""
     number_lines(record)
-    applied = Decimal(0)
     for position, line in enumerate(lines(record), start=1):
         amount = money(line.get("Amount"))
         for link in line.get("LinkedTxn") or []:
             _check_payment_link(lookup, record, position, link, amount)
-        applied += amount
-    total = money(record.get("TotalAmt"))
-    if applied > total:
+    charged = sum(applied_amounts(record, "Invoice").values(), Decimal(0))
+    credited = sum(applied_amounts(record, "CreditMemo").values(), Decimal(0))
+    if credited > charged:
         raise BusinessValidation(
-            f"The payment lines apply {applied} but TotalAmt is {total}; TotalAmt must cover "
-            "every line",
+            f"The payment uses {credited} of credit but applies only {charged} to invoices; "
+            "a credit is used against an invoice of the same payment", "Line")
+    total = money(record.get("TotalAmt"))
+    if charged - credited > total:
+        raise BusinessValidation(
+            f"The payment lines apply {charged - credited} beyond the credits used but "
+            f"TotalAmt is {total}; TotalAmt must cover every line",
             "TotalAmt",
         )
-    record["UnappliedAmt"] = as_number(total - applied)
+    record["UnappliedAmt"] = as_number(total - (charged - credited))
 
 
 def _check_payment_link(lookup: Lookup, payment: dict[str, Any], position: int,
                         link: dict[str, Any], amount: Decimal) -> None:
-    if link.get("TxnType") not in ("Invoice", "CreditMemo"):
+    txn_type = link.get("TxnType")
+    if txn_type not in APPLIED_TYPES:
         raise InvalidFieldValue(
-            f"Line[{position}].LinkedTxn TxnType {link.get('TxnType')!r} must be Invoice or "
+            f"Line[{position}].LinkedTxn TxnType {txn_type!r} must be Invoice or "
             "CreditMemo", "LinkedTxn")
-    invoice = lookup.get(str(link["TxnType"]), str(link.get("TxnId")))
-    if invoice is None:
+    linked = lookup.get(str(txn_type), str(link.get("TxnId")))
+    if linked is None:
         raise InvalidReference(
-            f"Invalid Reference Id : Line[{position}].LinkedTxn points at {link['TxnType']} "
+            f"Invalid Reference Id : Line[{position}].LinkedTxn points at {txn_type} "
             f"Id={link.get('TxnId')}, which does not exist", "LinkedTxn")
-    if invoice["CustomerRef"]["value"] != payment["CustomerRef"]["value"]:
+    if linked["CustomerRef"]["value"] != payment["CustomerRef"]["value"]:
         raise BusinessValidation(
-            f"{link['TxnType']} Id={invoice['Id']} belongs to customer "
-            f"{invoice['CustomerRef']['value']}, not to the payment's customer "
+            f"{txn_type} Id={linked['Id']} belongs to customer "
+            f"{linked['CustomerRef']['value']}, not to the payment's customer "
             f"{payment['CustomerRef']['value']}", "LinkedTxn")
-    open_amount = money(invoice.get("TotalAmt")) - applied_by_others(lookup, payment, invoice)
+    open_amount = money(linked.get("TotalAmt")) - applied_by_others(lookup, payment, linked,
+                                                                   str(txn_type))
     if amount > open_amount:
         # QBO's 6000 detail for this rule starts "The payments you entered add up to more"
         # (as integrators' help pages quote it); the rest says which line, invoice and balance.
+        what = "open balance" if txn_type == "Invoice" else "remaining credit"
         raise BusinessValidation(
             f"Business Validation Error: The payments you entered add up to more than the "
-            f"open balance: Line[{position}] applies {amount} to {link['TxnType']} "
-            f"Id={invoice['Id']}, whose open balance is {open_amount}", "Amount")
+            f"{what}: Line[{position}] applies {amount} to {txn_type} "
+            f"Id={linked['Id']}, whose {what} is {open_amount}", "Amount")
 
 
 # Where a payment's money may go: QBO deposits to a bank account or to Undeposited Funds
@@ -661,21 +678,23 @@ def deposit_account(lookup: Lookup, record: dict[str, Any]) -> None:
             "Other Current Asset account", "DepositToAccountRef")
 
 
-def applied_by_others(lookup: Lookup, payment: dict[str, Any], invoice: dict[str, Any]) -> Decimal:
-    """What every other payment already applies to this invoice."""
+def applied_by_others(lookup: Lookup, payment: dict[str, Any], linked: dict[str, Any],
+                      txn_type: str = "Invoice") -> Decimal:
+    """What every other payment already applies to this invoice (or uses of this credit)."""
     return sum(
-        (applied_amounts(other).get(str(invoice["Id"]), Decimal(0))
+        (applied_amounts(other, txn_type).get(str(linked["Id"]), Decimal(0))
          for other in lookup.all("Payment") if other["Id"] != payment.get("Id")),
         Decimal(0),
     )
 
 
-def applied_amounts(payment: dict[str, Any]) -> dict[str, Decimal]:
-    """Invoice Id -> amount this payment applies to it."""
+def applied_amounts(payment: dict[str, Any], txn_type: str = "Invoice") -> dict[str, Decimal]:
+    """Id of each linked transaction of `txn_type` (Invoice, CreditMemo) -> the amount this
+    payment applies to it (for a credit memo: the credit it uses)."""
     applied: dict[str, Decimal] = {}
     for line in lines(payment):
         for link in line.get("LinkedTxn") or []:
-            if link.get("TxnType") == "Invoice":
+            if link.get("TxnType") == txn_type:
                 key = str(link.get("TxnId"))
                 applied[key] = applied.get(key, Decimal(0)) + money(line.get("Amount"))
     return applied
@@ -740,6 +759,7 @@ def _build_specs() -> dict[str, EntitySpec]:
                    voidable=True,
                    auto_doc_number=True),
         EntitySpec("CreditMemo", "transaction", required=(("CustomerRef",), ("Line",)),
+                   defaults={"CurrencyRef": HOME_CURRENCY},
                    rules=(line_shapes("CreditMemo"), sales_totals, open_credit),
                    auto_doc_number=True),
         EntitySpec("Payment", "transaction", required=(("CustomerRef",), ("TotalAmt",)),

@@ -19,6 +19,7 @@ from typing import Any
 
 from qbo_pipeline.emulator.accounting import query as qbo_query
 from qbo_pipeline.emulator.accounting.entities import (
+    APPLIED_TYPES,
     COMPUTED_FIELDS,
     ENTITY_SPECS,
     FIRST_DOC_NUMBER,
@@ -418,7 +419,7 @@ class QBOBackend:
             current["MetaData"]["LastUpdatedTime"] = stamp
             self._emit(realm, spec.name, current, "Delete")
             if spec.name == "Payment":
-                self._refresh_invoices(realm, set(applied_amounts(current)))
+                self._refresh_linked(realm, current, previous=None)
             return {"status": "Deleted", "domain": "QBO", "Id": entity_id}
 
     def void(self, realm_id: str, entity: str, body: JSONObject) -> JSONObject:
@@ -613,40 +614,49 @@ class QBOBackend:
 
     def _after_validation(self, realm: Realm, spec: EntitySpec, record: JSONObject,
                           previous: JSONObject | None) -> None:
-        if spec.name == "Invoice":
-            applied = _applied_to(realm, record["Id"])
+        if spec.name in APPLIED_TYPES:
+            applied = _applied_to(realm, spec.name, record["Id"])
             if applied > money(record["TotalAmt"]):
+                used = "payments" if spec.name == "Invoice" else "payments using its credit"
                 raise BusinessValidation(
-                    f"Invoice Id={record['Id']} would total {record['TotalAmt']} but payments "
-                    f"of {applied} are applied to it; change or delete the payments first",
-                    "TotalAmt")
-            _set_invoice_balance(realm, record)
+                    f"{spec.name} Id={record['Id']} would total {record['TotalAmt']} but "
+                    f"{used} of {applied} are applied to it; change or delete the payments "
+                    "first", "TotalAmt")
+            _set_open_amount(realm, spec.name, record)
 
     def _after_save(self, realm: Realm, spec: EntitySpec, record: JSONObject,
                     previous: JSONObject | None) -> None:
         if spec.name == "Payment":
-            touched = set(applied_amounts(record)) | set(applied_amounts(previous or {}))
-            self._refresh_invoices(realm, touched)
+            self._refresh_linked(realm, record, previous)
         if previous is not None and previous.get("FullyQualifiedName") != record.get(
             "FullyQualifiedName"
         ):
             self._rename_descendants(realm, spec.name, record)
 
-    def _refresh_invoices(self, realm: Realm, invoice_ids: set[str]) -> None:
-        """Payments change invoice balances; QBO then bumps the invoice's SyncToken too."""
-        for invoice_id in sorted(invoice_ids, key=_id_order):
-            invoice = realm.get("Invoice", invoice_id)
-            if invoice is None:
+    def _refresh_linked(self, realm: Realm, payment: JSONObject,
+                        previous: JSONObject | None) -> None:
+        """The invoices and credit memos a payment links, or linked before this change."""
+        for txn_type in APPLIED_TYPES:
+            touched = set(applied_amounts(payment, txn_type)) | set(
+                applied_amounts(previous or {}, txn_type))
+            self._refresh_open_amounts(realm, txn_type, touched)
+
+    def _refresh_open_amounts(self, realm: Realm, txn_type: str, txn_ids: set[str]) -> None:
+        """Payments change invoice balances and credit memos' remaining credit; QBO then bumps
+        the changed transaction's SyncToken too."""
+        for txn_id in sorted(txn_ids, key=_id_order):
+            linked = realm.get(txn_type, txn_id)
+            if linked is None:
                 continue
-            before = (invoice.get("Balance"), invoice.get("LinkedTxn"))
-            refreshed = copy.deepcopy(invoice)
-            _set_invoice_balance(realm, refreshed)
-            if (refreshed.get("Balance"), refreshed.get("LinkedTxn")) == before:
+            before = _open_state(linked)
+            refreshed = copy.deepcopy(linked)
+            _set_open_amount(realm, txn_type, refreshed)
+            if _open_state(refreshed) == before:
                 continue
-            refreshed["SyncToken"] = str(int(invoice["SyncToken"]) + 1)
+            refreshed["SyncToken"] = str(int(linked["SyncToken"]) + 1)
             refreshed["MetaData"]["LastUpdatedTime"] = company_time(self._now())
-            self._save(realm, "Invoice", refreshed)
-            self._emit(realm, "Invoice", refreshed, "Update")
+            self._save(realm, txn_type, refreshed)
+            self._emit(realm, txn_type, refreshed, "Update")
 
     def _rename_descendants(self, realm: Realm, entity: str, parent: JSONObject) -> None:
         """Children's FullyQualifiedName, Level and ParentRef name follow a renamed or moved
@@ -662,9 +672,9 @@ class QBOBackend:
 
     def _refuse_if_paid(self, realm: Realm, spec: EntitySpec, current: JSONObject,
                         operation: str) -> None:
-        if spec.name == "Invoice" and _applied_to(realm, current["Id"]) > 0:
+        if spec.name in APPLIED_TYPES and _applied_to(realm, spec.name, current["Id"]) > 0:
             raise BusinessValidation(
-                f"Invoice Id={current['Id']} has payments applied; {operation} or unlink "
+                f"{spec.name} Id={current['Id']} has payments applied; {operation} or unlink "
                 f"those payments before you {operation} the invoice", "Id")
 
 
@@ -737,25 +747,33 @@ def _refuse_duplicate_doc_number(realm: Realm, spec: EntitySpec, record: JSONObj
             raise DuplicateDocNumber(str(doc_number), spec.name, other["Id"])
 
 
-def _applied_to(realm: Realm, invoice_id: str) -> Decimal:
-    return sum((applied_amounts(payment).get(invoice_id, Decimal(0))
+def _applied_to(realm: Realm, txn_type: str, txn_id: str) -> Decimal:
+    return sum((applied_amounts(payment, txn_type).get(txn_id, Decimal(0))
                 for payment in realm.all("Payment")), Decimal(0))
 
 
-def _set_invoice_balance(realm: Realm, invoice: JSONObject) -> None:
-    """Balance = TotalAmt minus what payments apply; LinkedTxn lists those payments."""
+def _open_state(record: JSONObject) -> tuple[Any, ...]:
+    return (record.get("Balance"), record.get("RemainingCredit"), record.get("LinkedTxn"))
+
+
+def _set_open_amount(realm: Realm, txn_type: str, record: JSONObject) -> None:
+    """Balance = TotalAmt minus what payments apply to the invoice, or use of the credit
+    memo's credit (whose RemainingCredit QBO keeps equal to its Balance); LinkedTxn lists
+    those payments."""
     applied = Decimal(0)
     links: list[JSONObject] = []
     for payment in sorted(realm.all("Payment"), key=_id_order):
-        amount = applied_amounts(payment).get(invoice["Id"])
+        amount = applied_amounts(payment, txn_type).get(record["Id"])
         if amount:
             applied += amount
             links.append({"TxnId": payment["Id"], "TxnType": "Payment"})
-    invoice["Balance"] = as_number(money(invoice["TotalAmt"]) - applied)
+    record["Balance"] = as_number(money(record["TotalAmt"]) - applied)
+    if txn_type == "CreditMemo":
+        record["RemainingCredit"] = record["Balance"]
     if links:
-        invoice["LinkedTxn"] = links
+        record["LinkedTxn"] = links
     else:
-        invoice.pop("LinkedTxn", None)
+        record.pop("LinkedTxn", None)
 
 
 def _changes_of(realm: Realm, spec: EntitySpec, since: datetime
