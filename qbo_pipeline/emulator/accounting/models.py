@@ -727,6 +727,13 @@ def _starter_objects() -> list[tuple[str, JSONObject]]:
         ("Cost of Labor", "Cost of Goods Sold", "CostOfLaborCos"),
         ("Uncategorized Expense", "Expense", "OtherMiscellaneousServiceCost"),
     ]
+    # Created after the item, so that the records above keep their Ids: a new QBO company
+    # also has a credit card account to pay card purchases from, and these expense accounts.
+    later_accounts = [
+        ("Credit Card", "Credit Card", "CreditCard"),
+        ("Meals and Entertainment", "Expense", "EntertainmentMeals"),
+        ("Supplies and Materials", "Cost of Goods Sold", "SuppliesMaterialsCogs"),
+    ]
     starters: list[tuple[str, JSONObject]] = [
         ("Account", {"Name": name, "AccountType": kind, "AccountSubType": subtype})
         for name, kind, subtype in accounts
@@ -736,4 +743,6 @@ def _starter_objects() -> list[tuple[str, JSONObject]]:
                                     ("Net 60", 60))]
     starters.append(("Item", {"Name": "Services", "Type": "Service",
                               "IncomeAccountRef": {"value": "1"}}))
+    starters += [("Account", {"Name": name, "AccountType": kind, "AccountSubType": subtype})
+                 for name, kind, subtype in later_accounts]
     return starters
