@@ -76,7 +76,8 @@ def _entity_problems(spec: EntitySpec) -> Iterator[Problem]:
         yield "qbo_entity", _unknown_entity(spec.qbo_entity)
         return
     if spec.on_source_delete not in entity.delete_actions:
-        allowed = " or ".join(action.value for action in entity.delete_actions)
+        *others, last = (action.value for action in entity.delete_actions)
+        allowed = f"{', '.join(others)} or {last}" if others else last
         yield "on_source_delete", (
             f"'{spec.on_source_delete.value}' is not possible for a {entity.kind.value} "
             f"entity ({entity.name}): use {allowed}"

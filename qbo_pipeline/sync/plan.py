@@ -158,6 +158,19 @@ class Rebase:
 
 
 @dataclass(frozen=True)
+class DeleteReport:
+    """A record deleted in the source whose spec says `on_source_delete: report`: nothing is
+    written to QBO; a person is told, once, to delete or void it there by hand. The link keeps
+    its base and learns that the delete was handled, so that no later run reports it again."""
+
+    source_key: str
+    qbo_id: str
+    sync_token: str | None
+    base: dict[str, Any] | None
+    message: str
+
+
+@dataclass(frozen=True)
 class Blocked:
     """A record the plan cannot write safely, with what to do about it."""
 
@@ -193,6 +206,7 @@ class Plan:
     qbo_unchanged: list[str] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
     rebases: list[Rebase] = field(default_factory=list)
+    reports: list[DeleteReport] = field(default_factory=list)
     diffs: list[RecordDiff] = field(default_factory=list)
     source_writes: list[SourceWrite] = field(default_factory=list)
     quarantined: list[QuarantinedRow] = field(default_factory=list)
@@ -392,7 +406,13 @@ class _QboWriter:
                 self.write(WriteKind.CREATE, key, None, payload, copy.deepcopy(payload)))
         elif diff.action is RecordAction.DELETE:
             assert qbo is not None and diff.delete_action is not None
-            self._add_delete(key, qbo, diff.delete_action)
+            if diff.delete_action is DeleteAction.REPORT:
+                # QBO is left as it is: the record counts unchanged there.
+                self.plan.reports.append(self._report(state, key, qbo))
+                self.plan.unchanged.append(key)
+                self.plan.qbo_unchanged.append(key)
+            else:
+                self._add_delete(key, qbo, diff.delete_action)
         else:
             if diff.action is RecordAction.CONFLICT:
                 self.plan.conflicts.append(
@@ -426,6 +446,13 @@ class _QboWriter:
             self.plan.rebases.append(Rebase(diff.source_key, str(qbo["Id"]), _token(qbo),
                                             settle_base(state.base, lagging),
                                             state.delete_applied))
+
+    def _report(self, state: RecordState, key: str, qbo: Mapping[str, Any]) -> DeleteReport:
+        label, entity, qbo_id = self.spec.record_label, self.spec.qbo_entity, str(qbo["Id"])
+        return DeleteReport(key, qbo_id, _token(qbo), None if state.base is None
+                            else dict(state.base),
+                            f"{label} {key} was deleted in the app: delete or void {entity} "
+                            f"{qbo_id} in QuickBooks by hand")
 
     def _add_delete(self, key: str, qbo: Mapping[str, Any], action: DeleteAction) -> None:
         kind, bucket = _DELETE_WRITES[action]

@@ -254,10 +254,11 @@ def test_field_mapping_problems(tmp_path: Path, field: str, expected: str) -> No
      "'delete' is not possible for a names-list entity (Customer): use inactivate or ignore"),
     ("Customer", "DisplayName", "void", "use inactivate or ignore"),
     ("Invoice", "DocNumber", "delete",
-     "'delete' is not possible for a transaction entity (Invoice): use void or ignore"),
-    ("Invoice", "DocNumber", "inactivate", "use void or ignore"),
+     "'delete' is not possible for a transaction entity (Invoice): use void, report or ignore"),
+    ("Invoice", "DocNumber", "inactivate", "use void, report or ignore"),
     ("TimeActivity", "Description", "void",
-     "'void' is not possible for a transaction entity (TimeActivity): use delete or ignore"),
+     "'void' is not possible for a transaction entity (TimeActivity): "
+     "use delete, report or ignore"),
 ])
 def test_delete_actions_follow_the_qbo_entity_kind(entity: str, field: str, action: str,
                                                    expected: str) -> None:

@@ -261,8 +261,8 @@ MISTAKES: dict[str, Mistake] = {
         "'qbo_win'; did you mean 'qbo_wins'?)"),
     "unknown delete action": Mistake(
         client(**{"on_source_delete: inactivate": "on_source_delete: deactivate"}),
-        "on_source_delete", "Input should be 'inactivate', 'void', 'delete' or 'ignore' (got "
-        "'deactivate'; did you mean 'inactivate'?)"),
+        "on_source_delete", "Input should be 'inactivate', 'void', 'delete', 'report' or "
+        "'ignore' (got 'deactivate'; did you mean 'inactivate'?)"),
     "unknown pull target": Mistake(
         invoice(**{"target: linked": "target: link"}), "pull.target",
         "Input should be 'upsert' or 'linked' (got 'link'; did you mean 'linked'?)",
