@@ -242,6 +242,10 @@ def _choice_problems(spec: EntitySpec) -> Iterator[Problem]:
         for path in change.conflict_fields:
             if problem := _named_field_problem(spec, path, mapped):
                 yield f"{where}.conflict_fields.{path}", problem
+        if change.when is not None and spec.by_setting.setting in spec.settings:
+            yield f"{where}.when", (
+                f"the spec has a setting named {spec.by_setting.setting!r} too: rename it, "
+                "the rows a choice syncs are filtered under the company setting's name")
         if change.direction not in (None, Direction.PUSH, spec.direction):
             yield f"{where}.direction", (
                 f"a choice can keep the spec's direction ({spec.direction.value}) or make it "

@@ -204,6 +204,10 @@ MISTAKES: dict[str, Mistake] = {
         "lines.fields.SalesItemLineDetail.ItemRef",
         "ItemRef refers to a QuickBooks Item, but spec 'client' syncs Customer records",
         file="invoice", set_level=True),
+    "a typed bare Id": Mistake(
+        invoice(**{"{ref: {spec: client, column: client_id}, required: true}":
+                   "{ref: {spec: client, column: client_id, id_only: true, type: Customer}}"}),
+        "fields.CustomerRef.ref", "a bare Id (id_only) carries no type", file="invoice"),
     # -- entities, specs and their references -------------------------------------------------
     "unknown QBO entity": Mistake(
         client(**{"qbo_entity: Customer": "qbo_entity: Custmer"}), "qbo_entity",
