@@ -11,10 +11,13 @@ QuickBooks bill").
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 
+from qbo_pipeline.emulator.accounting.models import parse_time
 from qbo_pipeline_tests.conftest import ConnectedRealm
 from qbo_pipeline_tests.emulator.test_accounting_api import created, error_of
 
@@ -141,3 +144,25 @@ def test_bills_and_purchases_cannot_be_voided_through_the_api(realm: ConnectedRe
     response = realm.post(entity.lower(), {"Id": record["Id"], "SyncToken": "0"},
                           params={"operation": "void"})
     assert response.status_code == 400
+
+
+def test_a_record_can_be_backdated_for_tests_of_recent_changes(realm: ConnectedRealm) -> None:
+    """The emulator's admin endpoint makes a bill look last changed 20 days ago, so that a
+    query for bills changed in the last 14 days (seed 004: "QuickBooks Bills that have been
+    modified within the last 2 weeks") leaves it out; a time in the future is refused."""
+    vendor = created(realm, "Vendor", {"DisplayName": "Old Vendor"})
+    bill = created(realm, "Bill", {"VendorRef": {"value": vendor["Id"]},
+                                   "Line": [expense_line(account_named(realm, "Travel")["Id"])]})
+    url = f"{realm.base_url}/admin/realms/{realm.realm_id}/bill/{bill['Id']}/backdate"
+    past = datetime.now(UTC) - timedelta(days=20)
+    response = requests.post(url, json={"LastUpdatedTime": past.isoformat()}, timeout=10)
+    assert response.status_code == 200, response.text
+    assert parse_time(response.json()["bill"]["MetaData"]["LastUpdatedTime"]) == past.replace(
+        microsecond=0)
+    since = (datetime.now(UTC) - timedelta(days=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    recent = realm.get("query", params={
+        "query": f"select * from Bill where MetaData.LastUpdatedTime >= '{since}'"})
+    assert recent.json()["QueryResponse"].get("Bill", []) == []
+    future = datetime.now(UTC) + timedelta(days=1)
+    assert requests.post(url, json={"LastUpdatedTime": future.isoformat()},
+                         timeout=10).status_code == 400
