@@ -116,19 +116,28 @@ def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: Demo
     # demo's payments of its invoices, none held back.
     paid = re.search(r"\n  payment +(\d+) +0 +0 +0 +0 +0\n", output)
     assert paid is not None and int(paid[1]) > 0, output
+    # Seed 001's expenses as Purchases, the paid ones (seed 004's default "Paid"): two held
+    # back (a negative amount, an unknown category) and one QBO refuses (a card paid from the
+    # bank); seed 004's bills, one held back for its line's unknown category.
+    assert re.search(r"\n  expense +9 +0 +0 +2 +0 +1\n", output), output
+    assert re.search(r"\n  bill +2 +0 +0 +1 +0 +0\n", output), output
+    assert "\n  expense 4: Line[0].AccountBasedExpenseLineDetail.AccountRef needs a " \
+           "QuickBooks Account with Name 'Yacht Charter'" in output
     # Seed 004's classes and terms both ways: the app's made in QBO or linked by name (Net 30,
     # Commercial), QBO's imported into the app.
     assert re.search(r"\n  term +2 +0 +1 +0 +0 +0\n", output), output
     assert re.search(r"\n  tracking_class +1 +0 +1 +0 +0 +0\n", output), output
     imported = output.split("from QuickBooks into the source:")[1]
     # Seeds 003 and 004: the new company's chart of accounts and its tax codes imported.
-    assert re.search(r"\n  account +10 +0 +0 +0 +0 +0\n", imported), output
+    assert re.search(r"\n  account +13 +0 +0 +0 +0 +0\n", imported), output
+    # Seed 004: QBO's recent bills imported, but not the two the app pushed (still its own).
+    assert re.search(r"\n  imported_bill +0 +0 +0 +0 +0 +0\n", imported), output
     assert re.search(r"\n  tax_code +2 +0 +0 +0 +0 +0\n", imported), output
     assert re.search(r"\n  term +3 +1 +0 +0 +0 +0\n", imported), output
     assert re.search(r"\n  tracking_class +1 +1 +0 +0 +0 +0\n", imported), output
     header, client_line = output.split("Synced demo company")[1].splitlines()[1:3]
     assert header.index("created") + len("created") == client_line.index("4") + 1  # aligned
-    assert "Quarantined rows (5)" in output
+    assert "Quarantined rows (9)" in output
     # Named, with the QBO record holding its name (client 1's name holds a quote: "...").
     assert re.search(r"\nRenamed in QuickBooks \(1\).*\n  vendor 4: named [\"'].+ \(Vendor\)"
                      r"[\"'] in QuickBooks \(Id \d+\), since [\"'].+[\"'] is taken by "
@@ -234,8 +243,9 @@ def test_sync_of_an_unknown_entity_lists_the_known_ones(
     result = CliRunner().invoke(main, ["sync", "--entity", "clients"])
     assert result.exit_code != 0
     assert "unknown entity 'clients'" in result.output
-    assert ("account, client, contractor, employee, invoice, payment, project, service, "
-            "tax_code, term, time_entry, tracking_class, vendor" in result.output)
+    assert ("account, bill, client, contractor, employee, expense, imported_bill, invoice, "
+            "payment, project, service, tax_code, term, time_entry, tracking_class, vendor"
+            in result.output)
 
 
 def test_sync_of_one_record_needs_its_entity() -> None:

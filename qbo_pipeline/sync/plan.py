@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -677,19 +677,26 @@ def _plan_records(spec: EntitySpec, realm_id: str, records: Iterable[RecordState
 
 def plan_pull(spec: EntitySpec, realm_id: str, records: Iterable[RecordState], *,
               now: dt.datetime, resolve_source_key: ResolveSourceKey = resolve_no_source_key,
-              ref_entities: Mapping[str, str] | None = None) -> Plan:
+              ref_entities: Mapping[str, str] | None = None,
+              linked_elsewhere: Set[str] = frozenset()) -> Plan:
     """Plan the source writes of one spec that pulls, for one QBO company; no QBO writes.
 
     One state per QBO record in scope (`pull_query`): `qbo` always; `source_key` and
     `source_row` when a source row is linked to it (target linked) or holds its Id (target
     upsert), else None; `base` the link's base; for two_way fields also `source`, the row's
     forward-mapped payload. `now` is the run's clock (set_deleted, modified_within_days).
+    `linked_elsewhere`: the QBO Ids another spec of the entity links; those records are that
+    spec's (the bills bill.yaml pushes are not imported by imported_bill.yaml): skipped.
     """
     pull = _pull_planner(spec, now, resolve_source_key, ref_entities)
     if pull is None:
         raise ValueError(f"spec {spec.name} pulls nothing from QuickBooks")
     planner = _Planner(spec, Plan(spec.name, realm_id), pull)
     for state in records:
+        if (state.qbo is not None and state.source_key is None
+                and qbo_id_of(state.qbo) in linked_elsewhere):
+            planner.plan.skipped.append(record_key(None, qbo_id_of(state.qbo)))
+            continue
         planner.pulled(state)
     return planner.finish()
 

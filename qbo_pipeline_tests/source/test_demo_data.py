@@ -14,6 +14,7 @@ from qbo_pipeline.source.demo_data import (
     CLASSES,
     MIN_CLIENTS,
     TERMS,
+    UNKNOWN_CATEGORY,
     WINDOW_DAYS,
     DemoDataError,
     DemoSummary,
@@ -97,6 +98,7 @@ def test_the_documented_invalid_rows_exist_and_are_the_only_bad_ones(
         "invoices",
         "invoice_lines",
         "expenses",
+        "bills",
     }
 
     def flagged(table: str, row: dict[str, Any]) -> bool:
@@ -114,7 +116,16 @@ def test_the_documented_invalid_rows_exist_and_are_the_only_bad_ones(
     bad_invoices = {line["invoice_id"] for line in rows["invoice_lines"] if line["quantity"] < 0}
     assert {id_ for table, id_ in invalid if table == "invoices"} == bad_invoices
     for expense in rows["expenses"]:
-        assert (expense["amount"] < 0) == flagged("expenses", expense), expense
+        # A negative amount, a category no QBO account has, a card paid from the bank.
+        bad = (expense["amount"] < 0 or expense["category"] == UNKNOWN_CATEGORY
+               or (expense["payment_method"] == "Credit Card"
+                   and expense["paid_from"] != "Credit Card"))
+        assert bad == flagged("expenses", expense), expense
+        assert not bad or (expense["paid"] and expense["approved"]), expense
+    for bill in rows["bills"]:
+        bad = any(line["bill_id"] == bill["id"] and line["category"] == UNKNOWN_CATEGORY
+                  for line in rows["bill_lines"])
+        assert bad == flagged("bills", bill), bill
     client_names = {client["name"] for client in rows["clients"]}
     for vendor in rows["vendors"]:
         assert (vendor["name"] in client_names) == flagged("vendors", vendor), vendor

@@ -70,9 +70,9 @@ def spec_text(base: str, **replacements: str) -> str:
 
 def test_the_shipped_specs_load_in_dependency_order() -> None:
     specs = load_specs(REPO_SPECS)
-    assert specs.names == ["account", "client", "contractor", "employee", "invoice", "payment",
-                           "project", "service", "tax_code", "term", "time_entry",
-                           "tracking_class", "vendor"]
+    assert specs.names == ["account", "bill", "client", "contractor", "employee", "expense",
+                           "imported_bill", "invoice", "payment", "project", "service",
+                           "tax_code", "term", "time_entry", "tracking_class", "vendor"]
     order = [spec.name for spec in specs.in_dependency_order()]
     assert order.index("client") < order.index("project") < order.index("invoice")
     assert order.index("employee") < order.index("time_entry")
@@ -87,6 +87,11 @@ def test_the_shipped_specs_load_in_dependency_order() -> None:
     # A payment is applied to its invoice, on the invoice's customer (seed 004).
     assert specs.upstream_of("payment") == ["invoice", "project"]
     assert order.index("invoice") < order.index("payment")
+    # An expense's payee is a vendor (seed 001); a bill's lines are for projects (seed 004),
+    # and the bills imported from QBO are attached to theirs.
+    assert specs.upstream_of("expense") == ["vendor"]
+    assert specs.upstream_of("bill") == ["project", "vendor"]
+    assert specs.upstream_of("imported_bill") == ["project", "vendor"]
 
 
 def test_the_shipped_user_specs_say_what_seeds_003_and_004_say() -> None:
