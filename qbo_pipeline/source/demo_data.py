@@ -5,13 +5,15 @@ name records by id. Size is driven by the number of clients: each client brings 
 each project 8-22 time entries and 0-3 invoices of 1-5 lines, and the names lists grow with
 them: users (employees, who log the time, and subcontractors of employment type "1099 Vendor",
 who log none, with one user of no synced type) and vendors; the app's classes and payment terms
-are a fixed few. About `ROWS_PER_CLIENT` rows per client in all, so a million rows is
+are a fixed few. About half the clients with open projects have a vendor's bill of 1-3 lines,
+each for one of their projects (drawn from a stream of their own, so that adding bills moved no
+other row). About `ROWS_PER_CLIENT` rows per client in all, so a million rows is
 `clients_for_rows(1_000_000)` clients. Rows are inserted in chunks, so memory stays flat.
-What the pipeline brings back from QBO is left for it: `services`, `accounts` and `tax_codes`
-stay empty (QBO's Items, chart of accounts and tax codes fill them) and every invoice's
-`balance` is NULL.
+What the pipeline brings back from QBO is left for it: `services`, `accounts`, `tax_codes` and
+`imported_bills` stay empty (QBO's Items, chart of accounts, tax codes and recent bills fill
+them) and every invoice's `balance` is NULL.
 
-Business dates (work dates, invoice issue dates, payments, expenses) fall on the
+Business dates (work dates, invoice issue dates, payments, expenses, bills) fall on the
 `WINDOW_DAYS` days before `today`, so a sync start date inside that range cuts some off.
 Every created/updated/deleted timestamp is before midnight UTC that starts `today`: a sync
 run at any time on `today` sees every row.

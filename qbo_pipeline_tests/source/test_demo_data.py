@@ -79,6 +79,11 @@ def test_counts_scale_with_clients_and_match_the_database(
     # 60 employees, 30 users paid as 1099 vendors and one user of neither type
     assert summary.counts["employees"] == 60 + 30 + 1 and summary.counts["vendors"] == 75 + 1
     assert (summary.counts["classes"], summary.counts["terms"]) == (len(CLASSES), len(TERMS))
+    # About half the clients with open projects have a vendor's bill of 1-3 lines.
+    assert 0.25 * 300 < summary.counts["bills"] < 0.75 * 300
+    lines_per_bill = Counter(line["bill_id"] for line in rows["bill_lines"])
+    assert set(lines_per_bill) == {bill["id"] for bill in rows["bills"]}
+    assert set(lines_per_bill.values()) <= {1, 2, 3}
     # clients_for_rows turns a row target into a client count: 300 clients, about 12,600 rows
     assert abs(summary.total_rows - 12_600) < 12_600 * 0.1
     assert clients_for_rows(12_600) == 300
@@ -167,6 +172,7 @@ def test_dates_fall_in_the_window_before_today(demo: tuple[DemoSummary, Rows]) -
         ("invoices", "issue_date"),
         ("payments", "payment_date"),
         ("expenses", "spent_on"),
+        ("bills", "bill_date"),
     ]:
         days = [row[column] for row in rows[table]]
         assert first_day <= min(days) and max(days) < TODAY, table
