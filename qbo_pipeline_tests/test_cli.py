@@ -201,6 +201,36 @@ def test_backfill_resyncs_the_days_asked_for_and_refuses_a_range_backwards(
     assert backwards.exit_code != 0 and "--to 2026-03-04 is before --from" in backwards.output
 
 
+def test_a_bill_deleted_in_the_app_is_listed_for_a_person_once(
+        demo_run: DemoRun, restarted_demo: str) -> None:
+    """Seed 004: "Contractors Cloud contains no deletion functionality in QuickBooks.
+    Therefore, if an entity is deleted in Contractors Cloud, it should be manually deleted or
+    made inactive in QuickBooks": the sync that finds the bill deleted names it and its QBO
+    Bill, for a person; the next sync does not name it again."""
+    connected = CliRunner().invoke(main, ["connect", "--realm", demo_run.realm_id])
+    assert connected.exit_code == 0, connected.output
+    with demo_run.state.sessions().begin() as session:
+        links = get_links(session, demo_run.realm_id, "bill")
+        cursor = get_cursor(session, demo_run.realm_id, "bill")
+        assert cursor is not None and cursor.change_window_end is not None
+    bill, link = sorted(links.items())[0]
+    deleted_at = cursor.change_window_end.replace(tzinfo=None) + timedelta(milliseconds=1)
+    engine = sa.create_engine(demo_run.source_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE bills SET deleted_at = :at, updated_at = :at "
+                                   "WHERE id = :id"), {"at": deleted_at, "id": int(bill)})
+    engine.dispose()
+
+    first = CliRunner().invoke(main, ["sync", "--realm", demo_run.realm_id, "--entity", "bill"])
+    assert first.exit_code == 0, first.output + repr(first.exception)
+    assert ("\nDeleted in the app, to delete or void in QuickBooks by hand (1):\n"
+            f"  bill {bill} was deleted in the app: delete or void Bill {link.qbo_id} in "
+            "QuickBooks by hand\n") in first.output
+    again = CliRunner().invoke(main, ["sync", "--realm", demo_run.realm_id, "--entity", "bill"])
+    assert again.exit_code == 0, again.output + repr(again.exception)
+    assert "Deleted in the app" not in again.output
+
+
 def _change_client_phones(demo_run: DemoRun, phones: dict[str, str]) -> None:
     """Change clients in the source, stamped just after the window the demo's run covered."""
     with demo_run.state.sessions().begin() as session:
