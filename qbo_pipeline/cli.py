@@ -427,6 +427,7 @@ def _sync_realm(specs: SpecSet, resources: SyncResources, instance: DagsterInsta
                                        progress=click.echo))
     click.echo(_counts_tables(report))
     _echo_renamed(report)
+    _echo_reported(report)
     return report
 
 
@@ -446,6 +447,7 @@ def demo(workdir: Path, clients: int) -> None:
                f"(Dagster run {outcome.report.run_id}):")
     click.echo(_counts_tables(outcome.report))
     _echo_renamed(outcome.report)
+    _echo_reported(outcome.report)
     click.echo(f"\nQuarantined rows ({len(outcome.quarantined)}), held back until fixed in the "
                "source or until a record they refer to changes:")
     for row in outcome.quarantined:
@@ -916,6 +918,16 @@ def _echo_renamed(report: SyncReport) -> None:
         click.echo(f"\nRenamed in QuickBooks ({len(report.renamed)}), their names being "
                    "taken by another customer, vendor or employee:")
         for line in report.renamed:
+            click.echo(f"  {line}")
+
+
+def _echo_reported(report: SyncReport) -> None:
+    """The records deleted in the app that the sync leaves in QuickBooks for a person
+    (`on_source_delete: report`); each is listed by the run that finds it deleted."""
+    if report.reported:
+        click.echo(f"\nDeleted in the app, to delete or void in QuickBooks by hand "
+                   f"({len(report.reported)}):")
+        for line in report.reported:
             click.echo(f"  {line}")
 
 

@@ -124,19 +124,28 @@ def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: Demo
     # to its invoice; the one above what its invoice owes is held back, and so is its credit.
     assert re.search(r"\n  credit_memo +2 +0 +0 +1 +0 +0\n", output), output
     assert re.search(r"\n  credit_memo_applied +2 +0 +0 +1 +0 +0\n", output), output
+    # Seed 001's expenses as Purchases, the paid ones (seed 004's default "Paid"): two held
+    # back (a negative amount, an unknown category) and one QBO refuses (a card paid from the
+    # bank); seed 004's bills, one held back for its line's unknown category.
+    assert re.search(r"\n  expense +9 +0 +0 +2 +0 +1\n", output), output
+    assert re.search(r"\n  bill +2 +0 +0 +1 +0 +0\n", output), output
+    assert "\n  expense 4: Line[0].AccountBasedExpenseLineDetail.AccountRef needs a " \
+           "QuickBooks Account with Name 'Yacht Charter'" in output
     # Seed 004's classes and terms both ways: the app's made in QBO or linked by name (Net 30,
     # Commercial), QBO's imported into the app.
     assert re.search(r"\n  term +2 +0 +1 +0 +0 +0\n", output), output
     assert re.search(r"\n  tracking_class +1 +0 +1 +0 +0 +0\n", output), output
     imported = output.split("from QuickBooks into the source:")[1]
     # Seeds 003 and 004: the new company's chart of accounts and its tax codes imported.
-    assert re.search(r"\n  account +10 +0 +0 +0 +0 +0\n", imported), output
+    assert re.search(r"\n  account +13 +0 +0 +0 +0 +0\n", imported), output
+    # Seed 004: QBO's recent bills imported, but not the two the app pushed (still its own).
+    assert re.search(r"\n  imported_bill +0 +0 +0 +0 +0 +0\n", imported), output
     assert re.search(r"\n  tax_code +2 +0 +0 +0 +0 +0\n", imported), output
     assert re.search(r"\n  term +3 +1 +0 +0 +0 +0\n", imported), output
     assert re.search(r"\n  tracking_class +1 +1 +0 +0 +0 +0\n", imported), output
     header, client_line = output.split("Synced demo company")[1].splitlines()[1:3]
     assert header.index("created") + len("created") == client_line.index("4") + 1  # aligned
-    assert "Quarantined rows (7)" in output
+    assert "Quarantined rows (11)" in output
     assert "\n  write-off 1: Line[0].Amount is required - the write-off is more than" in output
     # Named, with the QBO record holding its name (client 1's name holds a quote: "...").
     assert re.search(r"\nRenamed in QuickBooks \(1\).*\n  vendor 4: named [\"'].+ \(Vendor\)"
@@ -201,6 +210,36 @@ def test_backfill_resyncs_the_days_asked_for_and_refuses_a_range_backwards(
     assert backwards.exit_code != 0 and "--to 2026-03-04 is before --from" in backwards.output
 
 
+def test_a_bill_deleted_in_the_app_is_listed_for_a_person_once(
+        demo_run: DemoRun, restarted_demo: str) -> None:
+    """Seed 004: "Contractors Cloud contains no deletion functionality in QuickBooks.
+    Therefore, if an entity is deleted in Contractors Cloud, it should be manually deleted or
+    made inactive in QuickBooks": the sync that finds the bill deleted names it and its QBO
+    Bill, for a person; the next sync does not name it again."""
+    connected = CliRunner().invoke(main, ["connect", "--realm", demo_run.realm_id])
+    assert connected.exit_code == 0, connected.output
+    with demo_run.state.sessions().begin() as session:
+        links = get_links(session, demo_run.realm_id, "bill")
+        cursor = get_cursor(session, demo_run.realm_id, "bill")
+        assert cursor is not None and cursor.change_window_end is not None
+    bill, link = sorted(links.items())[0]
+    deleted_at = cursor.change_window_end.replace(tzinfo=None) + timedelta(milliseconds=1)
+    engine = sa.create_engine(demo_run.source_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE bills SET deleted_at = :at, updated_at = :at "
+                                   "WHERE id = :id"), {"at": deleted_at, "id": int(bill)})
+    engine.dispose()
+
+    first = CliRunner().invoke(main, ["sync", "--realm", demo_run.realm_id, "--entity", "bill"])
+    assert first.exit_code == 0, first.output + repr(first.exception)
+    assert ("\nDeleted in the app, to delete or void in QuickBooks by hand (1):\n"
+            f"  bill {bill} was deleted in the app: delete or void Bill {link.qbo_id} in "
+            "QuickBooks by hand\n") in first.output
+    again = CliRunner().invoke(main, ["sync", "--realm", demo_run.realm_id, "--entity", "bill"])
+    assert again.exit_code == 0, again.output + repr(again.exception)
+    assert "Deleted in the app" not in again.output
+
+
 def _change_client_phones(demo_run: DemoRun, phones: dict[str, str]) -> None:
     """Change clients in the source, stamped just after the window the demo's run covered."""
     with demo_run.state.sessions().begin() as session:
@@ -243,7 +282,8 @@ def test_sync_of_an_unknown_entity_lists_the_known_ones(
     result = CliRunner().invoke(main, ["sync", "--entity", "clients"])
     assert result.exit_code != 0
     assert "unknown entity 'clients'" in result.output
-    assert ("account, client, contractor, credit_memo, credit_memo_applied, employee, invoice, "
+    assert ("account, bill, client, contractor, credit_memo, credit_memo_applied, employee, "
+            "expense, imported_bill, invoice, "
             "payment, project, service, tax_code, term, time_entry, tracking_class, vendor"
             in result.output)
 

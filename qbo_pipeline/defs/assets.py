@@ -120,6 +120,10 @@ REFUSED_METADATA = "held_back"
 # QBO by another customer, vendor or employee), and the line naming each (`sync.names`).
 RENAMED_METADATA = "renamed"
 RENAMED_RECORDS_METADATA = "renamed_records"
+# Records deleted in the app that QBO keeps until a person deletes or voids them there
+# (`on_source_delete: report`), one line each.
+REPORTED_METADATA = "reported"
+REPORTED_RECORDS_METADATA = "reported_records"
 PREVIEW_ROWS = 5
 VALIDATION_CHECK = "no_quarantined_rows"
 CONFLICTS_CHECK = "no_open_conflicts"
@@ -459,6 +463,8 @@ class SpecRun:
         renamed = [record.describe(spec.record_label) for record in tally.renamed]
         for line in renamed:
             context.log.info(line)
+        for line in tally.reported:
+            context.log.warning(line)
         if diff.stage is not None and diff.stage.days:
             _report_days(context, asset_key("synced", spec.name),
                          outcomes_by_day(diff.stage.days, tally.rows))
@@ -470,6 +476,9 @@ class SpecRun:
                 RENAMED_METADATA: len(renamed),
                 **({RENAMED_RECORDS_METADATA: MetadataValue.text("\n".join(renamed))}
                    if renamed else {}),
+                REPORTED_METADATA: len(tally.reported),
+                **({REPORTED_RECORDS_METADATA: MetadataValue.text("\n".join(tally.reported))}
+                   if tally.reported else {}),
                 "preview": MetadataValue.md(markdown_table(written, limit=20, width=80))}
 
     def unmatched_in_qbo(self) -> int:

@@ -28,6 +28,7 @@ from qbo_pipeline.defs.assets import (
     REFUSED_METADATA,
     RENAMED_METADATA,
     RENAMED_RECORDS_METADATA,
+    REPORTED_RECORDS_METADATA,
     SWITCHED_OFF_METADATA,
     StageFailed,
     spec_asset_keys,
@@ -93,6 +94,9 @@ class SyncReport:
     applied: dict[str, dict[str, int]] = field(default_factory=dict)  # into the source
     # The records given another DisplayName than the source's, one line each.
     renamed: list[str] = field(default_factory=list)
+    # The records deleted in the app for a person to delete or void in QuickBooks, one line
+    # each (`on_source_delete: report`).
+    reported: list[str] = field(default_factory=list)
 
 
 # --- the company's partition ---------------------------------------------------------------
@@ -161,7 +165,8 @@ def run_sync(specs: SpecSet, resources: SyncResources, instance: DagsterInstance
                            + "; ".join(_step_failures(result.all_events)))
     return SyncReport(realm_id, result.run_id, synced_counts(result.all_events),
                       synced_counts(result.all_events, "applied"),
-                      renamed_records(result.all_events))
+                      renamed_records(result.all_events),
+                      metadata_lines(result.all_events, REPORTED_RECORDS_METADATA))
 
 
 def import_keys(specs: SpecSet) -> list[AssetKey]:
@@ -247,13 +252,17 @@ def synced_counts(events: Sequence[DagsterEvent],
 def renamed_records(events: Sequence[DagsterEvent]) -> list[str]:
     """The lines of the `<spec>/synced` materializations naming each record given another
     DisplayName than the source's (a run over many months records them on each)."""
+    return metadata_lines(events, RENAMED_RECORDS_METADATA)
+
+
+def metadata_lines(events: Sequence[DagsterEvent], name: str) -> list[str]:
+    """The lines of one text metadata entry over the run's materializations, each once."""
     lines: dict[str, None] = {}
     for event in events:
         if event.is_step_materialization:
             metadata = event.step_materialization_data.materialization.metadata
-            if RENAMED_RECORDS_METADATA in metadata:
-                lines.update(dict.fromkeys(
-                    str(metadata[RENAMED_RECORDS_METADATA].value).splitlines()))
+            if name in metadata:
+                lines.update(dict.fromkeys(str(metadata[name].value).splitlines()))
     return list(lines)
 
 

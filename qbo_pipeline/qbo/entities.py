@@ -32,6 +32,9 @@ class DeleteAction(StrEnum):
     INACTIVATE = "inactivate"
     VOID = "void"
     DELETE = "delete"
+    # Nothing is written to QBO: the record is reported once, for a person to delete or void
+    # by hand (seed 004: "Contractors Cloud contains no deletion functionality in QuickBooks").
+    REPORT = "report"
     IGNORE = "ignore"
 
 
@@ -71,8 +74,8 @@ class QboEntity:
         # A voidable transaction is voided, never deleted: deleting breaks the audit trail
         # and the sync link (seed 001: "Never delete a synced invoice in QuickBooks").
         if self.voidable:
-            return (DeleteAction.VOID, DeleteAction.IGNORE)
-        return (DeleteAction.DELETE, DeleteAction.IGNORE)
+            return (DeleteAction.VOID, DeleteAction.REPORT, DeleteAction.IGNORE)
+        return (DeleteAction.DELETE, DeleteAction.REPORT, DeleteAction.IGNORE)
 
 
 def _names_lists(*names: str) -> list[QboEntity]:

@@ -5,13 +5,15 @@ name records by id. Size is driven by the number of clients: each client brings 
 each project 8-22 time entries and 0-3 invoices of 1-5 lines, and the names lists grow with
 them: users (employees, who log the time, and subcontractors of employment type "1099 Vendor",
 who log none, with one user of no synced type) and vendors; the app's classes and payment terms
-are a fixed few. About `ROWS_PER_CLIENT` rows per client in all, so a million rows is
+are a fixed few. About half the clients with open projects have a vendor's bill of 1-3 lines,
+each for one of their projects (drawn from a stream of their own, so that adding bills moved no
+other row). About `ROWS_PER_CLIENT` rows per client in all, so a million rows is
 `clients_for_rows(1_000_000)` clients. Rows are inserted in chunks, so memory stays flat.
-What the pipeline brings back from QBO is left for it: `services`, `accounts` and `tax_codes`
-stay empty (QBO's Items, chart of accounts and tax codes fill them) and every invoice's
-`balance` is NULL.
+What the pipeline brings back from QBO is left for it: `services`, `accounts`, `tax_codes` and
+`imported_bills` stay empty (QBO's Items, chart of accounts, tax codes and recent bills fill
+them) and every invoice's `balance` is NULL.
 
-Business dates (work dates, invoice issue dates, payments, expenses) fall on the
+Business dates (work dates, invoice issue dates, payments, expenses, bills) fall on the
 `WINDOW_DAYS` days before `today`, so a sync start date inside that range cuts some off.
 Every created/updated/deleted timestamp is before midnight UTC that starts `today`: a sync
 run at any time on `today` sees every row.
@@ -122,7 +124,16 @@ TERMS: tuple[tuple[str, int, Decimal | None, int | None], ...] = (
     ("Net 30", 30, None, None), ("Net 45", 45, None, None),
     ("2% 10 Net 30", 30, Decimal("2.00"), 10),
 )
-EXPENSE_CATEGORIES = ("Office supplies", "Travel", "Meals", "Software", "Equipment", "Fuel")
+# Each an expense account of a new QBO company, by its name there (an expense's AccountRef).
+EXPENSE_CATEGORIES = ("Office Supplies", "Travel", "Meals and Entertainment",
+                      "Supplies and Materials", "Cost of Labor", "Uncategorized Expense")
+# A category no QBO company has: the expense or bill line naming it is held back.
+UNKNOWN_CATEGORY = "Yacht Charter"
+# The accounts expenses are paid from in every new QBO company: a card from the credit card
+# account, the rest (check, cash, transfer) from the bank.
+CARD_METHOD = "Credit Card"
+CARD_ACCOUNT = "Credit Card"
+BANK_ACCOUNT = "Checking"
 PAYMENT_METHODS = ("Check", "Credit Card", "ACH", "Cash")
 TAX_RATES = (Decimal("0"), Decimal("0.0625"), Decimal("0.0725"), Decimal("0.0825"))
 HOURLY_RATES = (85, 95, 110, 125, 140, 160, 185)
@@ -199,7 +210,7 @@ def generate_demo_data(
         )
     engine = url if isinstance(url, Engine) else create_source_engine(url)
     report = progress or (lambda _message: None)
-    rows = _DemoRows(random.Random(seed), today or datetime.now(UTC).date(), clients)
+    rows = _DemoRows(random.Random(seed), today or datetime.now(UTC).date(), clients, seed)
     try:
         _prepare_tables(engine, reset=reset, report=report)
         with engine.connect() as connection:
@@ -293,7 +304,7 @@ class _UniqueNames:
 class _DemoRows:
     """Produces the rows client by client, from one seeded random generator."""
 
-    def __init__(self, rng: random.Random, today: date, clients: int) -> None:
+    def __init__(self, rng: random.Random, today: date, clients: int, seed: int) -> None:
         self.rng = rng
         self.today = today
         self.client_count = clients
@@ -306,6 +317,9 @@ class _DemoRows:
         self._employee_rates: list[tuple[int, Decimal]] = []
         self._vendor_ids: list[int] = []
         self._first_client_name = ""
+        # Bills and the expenses added with them draw from their own stream, so that every
+        # row drawn before bills existed is drawn exactly as before.
+        self._payables = random.Random(f"payables-{seed}")
 
     def batches(self) -> Iterator[tuple[int, Batch]]:
         """Yields (clients done, rows); the names lists come first, parents before children."""
@@ -494,6 +508,10 @@ class _DemoRows:
         for expense_no in range(self.rng.randint(1, 5)):
             bad = client_no == _CLIENT_WITH_BAD_TRANSACTIONS and expense_no == 0
             batch[schema.expenses].append(self._expense(bad_amount=bad))
+        with_bad_rows = client_no == _CLIENT_WITH_BAD_TRANSACTIONS
+        if with_bad_rows:
+            batch[schema.expenses].extend(self._bad_expenses())
+        self._bills(batch, with_bad_rows=with_bad_rows)
         return batch
 
     def _client(self, client_no: int) -> Row:
@@ -744,16 +762,79 @@ class _DemoRows:
         if bad_amount:
             amount = -amount
             self._invalid(schema.expenses, expense_id, f"amount {amount} is negative")
+        vendor_id = self.rng.choice(self._vendor_ids)  # drawn in this order, as always
+        method = self.rng.choice(PAYMENT_METHODS)
         return {
             "id": expense_id,
-            "vendor_id": self.rng.choice(self._vendor_ids),
+            "vendor_id": vendor_id,
             "spent_on": spent_on,
             "amount": amount,
             "category": category,
-            "payment_method": self.rng.choice(PAYMENT_METHODS),
+            "payment_method": method,
             "description": f"{category} ({self.rng.choice(STREETS)} office)",
+            # Derived from the id, not drawn: the generator's other rows stay as they were.
+            # Most are paid, and most of those approved; a bad row is both, so that it syncs
+            # under either expense_export_status and is held back with its reason.
+            "paid": bad_amount or expense_id % 5 != 0,
+            "approved": bad_amount or expense_id % 3 != 0,
+            "paid_from": CARD_ACCOUNT if method == CARD_METHOD else BANK_ACCOUNT,
             **stamps,
         }
+
+    def _bad_expenses(self) -> list[Row]:
+        """A paid and approved expense of a category QBO has no account for, and a card
+        expense recorded as paid from the bank (QBO refuses a card purchase from a bank
+        account): both held back with their fix."""
+        unknown = self._payables_expense(UNKNOWN_CATEGORY, BANK_ACCOUNT, "Check")
+        self._invalid(schema.expenses, unknown["id"],
+                      f"category {UNKNOWN_CATEGORY!r} is no QBO account")
+        card = self._payables_expense("Travel", BANK_ACCOUNT, CARD_METHOD)
+        self._invalid(schema.expenses, card["id"], "a credit card expense paid from the bank "
+                      f"account {BANK_ACCOUNT!r}: QBO refuses it")
+        return [unknown, card]
+
+    def _payables_expense(self, category: str, paid_from: str, method: str) -> Row:
+        expense_id = self._next_id(schema.expenses)
+        spent_on = self.today - timedelta(days=3)
+        moment = datetime.combine(spent_on, time(10)) + timedelta(seconds=expense_id)
+        return {
+            "id": expense_id, "vendor_id": self._vendor_ids[0], "spent_on": spent_on,
+            "amount": Decimal(self._payables.randint(500, 50000)) * CENT,
+            "category": category, "payment_method": method, "description": category,
+            "paid": True, "approved": True, "paid_from": paid_from,
+            "created_at": moment, "updated_at": moment, "deleted_at": None,
+        }
+
+    def _bills(self, batch: Batch, *, with_bad_rows: bool) -> None:
+        """About half the clients with open projects get a vendor's bill, its lines for their
+        projects; the bad client's first bill has a line of an unknown category."""
+        projects = [p for p in batch[schema.projects] if p["active"] and p["deleted_at"] is None
+                    and not any(row.table == "projects" and row.id == p["id"]
+                                for row in self.invalid)]
+        if not projects or not (with_bad_rows or self._payables.random() < 0.5):
+            return
+        rng = self._payables
+        bill_id = self._next_id(schema.bills)
+        bill_date = self.today - timedelta(days=rng.randint(2, WINDOW_DAYS))
+        moment = datetime.combine(bill_date, time(9)) + timedelta(seconds=rng.randrange(36000))
+        vendor_id = rng.choice(self._vendor_ids)
+        batch[schema.bills].append({
+            "id": bill_id, "vendor_id": vendor_id, "number": f"INV-{bill_id:05d}",
+            "bill_date": bill_date, "due_date": None, "memo": None,
+            "created_at": moment, "updated_at": moment, "deleted_at": None,
+        })
+        for line_no in range(1, rng.randint(1, 3) + 1):
+            category = rng.choice(EXPENSE_CATEGORIES)
+            if with_bad_rows and line_no == 1:
+                category = UNKNOWN_CATEGORY
+                self._invalid(schema.bills, bill_id,
+                              f"line 1's category {UNKNOWN_CATEGORY!r} is no QBO account")
+            batch[schema.bill_lines].append({
+                "id": self._next_id(schema.bill_lines), "bill_id": bill_id,
+                "line_no": line_no, "project_id": rng.choice(projects)["id"],
+                "category": category, "description": f"{category} for the job",
+                "amount": Decimal(rng.randint(2000, 400000)) * CENT,
+            })
 
 
 def _load_order(row: InvalidRow) -> tuple[int, int]:

@@ -40,6 +40,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -257,8 +258,64 @@ expenses = Table(
     Column("category", String(50), nullable=False),
     Column("payment_method", String(30), nullable=False),
     Column("description", String(200)),
+    # Seed 004's "Expense Export Status": an expense goes to QBO once paid, or once paid and
+    # approved, as the company's setting expense_export_status says.
+    Column("paid", Boolean, nullable=False, server_default=false()),
+    Column("approved", Boolean, nullable=False, server_default=false()),
+    # The QBO account the expense was paid from (a bank account for a check, cash or a
+    # transfer, a credit card account for a card): the Purchase's AccountRef.
+    Column("paid_from", String(100)),
     *_timestamps(),
     _change_index("expenses"),
+)
+
+# Bills from vendors, each line for a project (job): pushed to QBO Bills (seed 004: "bill data
+# is a 1-way push into a QuickBooks bill").
+bills = Table(
+    "bills",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("vendor_id", Integer, ForeignKey("vendors.id"), nullable=False, index=True),
+    # The vendor's bill number (QBO's DocNumber, unique per vendor, at most 21 characters).
+    Column("number", String(21), nullable=False),
+    Column("bill_date", Date, nullable=False, index=True),
+    Column("due_date", Date),
+    Column("memo", String(200)),
+    *_timestamps(),
+    _change_index("bills"),
+)
+
+bill_lines = Table(
+    "bill_lines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("bill_id", Integer, ForeignKey("bills.id"), nullable=False, index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+    # The expense account the line posts to, by its QBO name.
+    Column("category", String(100), nullable=False),
+    Column("description", String(200)),
+    Column("amount", MONEY, nullable=False),
+    UniqueConstraint("bill_id", "line_no", name="uq_bill_lines_bill_line_no"),
+)
+
+# QBO bills imported into the app (seed 004: "QuickBooks Bills that have been modified within
+# the last 2 weeks can be imported into a Contractors Cloud Contract"), attached to the project
+# of their first line's customer; rows come from the pipeline, keyed by qbo_id.
+imported_bills = Table(
+    "imported_bills",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("qbo_id", String(64), nullable=True, unique=True),
+    Column("vendor_id", Integer, ForeignKey("vendors.id"), nullable=True, index=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=True, index=True),
+    Column("number", String(21)),
+    Column("bill_date", Date),
+    Column("due_date", Date),
+    Column("amount", MONEY),
+    Column("balance", MONEY),
+    *_timestamps(server_default=True),
+    _change_index("imported_bills"),
 )
 
 # The app's billable services, imported from QBO Items by the pipeline (upserted by qbo_id);
@@ -357,4 +414,7 @@ TABLES_IN_LOAD_ORDER: tuple[Table, ...] = (
     payments,
     write_offs,
     expenses,
+    bills,
+    bill_lines,
+    imported_bills,
 )

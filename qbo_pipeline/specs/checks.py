@@ -76,7 +76,8 @@ def _entity_problems(spec: EntitySpec) -> Iterator[Problem]:
         yield "qbo_entity", _unknown_entity(spec.qbo_entity)
         return
     if spec.on_source_delete not in entity.delete_actions:
-        allowed = " or ".join(action.value for action in entity.delete_actions)
+        *others, last = (action.value for action in entity.delete_actions)
+        allowed = f"{', '.join(others)} or {last}" if others else last
         yield "on_source_delete", (
             f"'{spec.on_source_delete.value}' is not possible for a {entity.kind.value} "
             f"entity ({entity.name}): use {allowed}"
@@ -241,6 +242,10 @@ def _choice_problems(spec: EntitySpec) -> Iterator[Problem]:
         for path in change.conflict_fields:
             if problem := _named_field_problem(spec, path, mapped):
                 yield f"{where}.conflict_fields.{path}", problem
+        if change.when is not None and spec.by_setting.setting in spec.settings:
+            yield f"{where}.when", (
+                f"the spec has a setting named {spec.by_setting.setting!r} too: rename it, "
+                "the rows a choice syncs are filtered under the company setting's name")
         if change.direction not in (None, Direction.PUSH, spec.direction):
             yield f"{where}.direction", (
                 f"a choice can keep the spec's direction ({spec.direction.value}) or make it "

@@ -175,11 +175,15 @@ class RefTarget(SpecModel):
     spec: str
     column: str
     id_only: bool = False
+    # A typed reference (a Purchase's EntityRef) names the kind of record it points at.
+    type: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> RefTarget:
         if problem := _column_problem(self.column):
             raise ValueError(problem)
+        if self.id_only and self.type is not None:
+            raise ValueError("a bare Id (id_only) carries no type")
         return self
 
 
@@ -240,6 +244,9 @@ class SpecChoice(SpecModel):
     direction: Direction | None = None
     only_when_used: bool | None = None
     conflict_fields: dict[str, ConflictPolicy] = Field(default_factory=dict)
+    # Only the rows meeting it sync for a company with this choice (seed 004's "Expense
+    # Export Status": only paid expenses, or only paid and approved ones).
+    when: Condition | None = None
 
 
 class SettingChoices(SpecModel):

@@ -44,6 +44,7 @@ from qbo_pipeline.steps.common import (
     COUNT_NAMES,
     Fetched,
     PlanStage,
+    linked_qbo_ids,
     ref_entities,
     source_key_resolver,
 )
@@ -77,6 +78,7 @@ def plan_pulled(spec: EntitySpec, specs: SpecSet, fetched: Fetched, engine: Engi
     qbo_ids = [str(record["Id"]) for record in fetched.records]
     with sessions.begin() as session:
         links = links_by_qbo_id(session, realm_id, spec.name, qbo_ids)
+        elsewhere = linked_qbo_ids(specs, session, realm_id, spec.qbo_entity) - set(links)
     rows = _rows_of(spec, engine, links, [i for i in qbo_ids if i not in links])
     states = []
     for record in fetched.records:
@@ -89,7 +91,7 @@ def plan_pulled(spec: EntitySpec, specs: SpecSet, fetched: Fetched, engine: Engi
                                   source_row=row))
     plan = plan_pull(spec, realm_id, states, now=fetched.fetched_at,
                      resolve_source_key=source_key_resolver(spec, specs, sessions, realm_id),
-                     ref_entities=ref_entities(specs))
+                     ref_entities=ref_entities(specs), linked_elsewhere=elsewhere)
     counts = {name: 0 for name in COUNT_NAMES}
     counts.update(read=len(fetched.records), skipped=len(plan.skipped),
                   valid=len(fetched.records) - len(plan.skipped) - len(plan.quarantined),

@@ -588,12 +588,19 @@ def execute_plan(spec: EntitySpec, stage: PlanStage, client: QBOClient,
                                                             "SyncToken": rebase.sync_token},
                                         rebase.base, rebase.delete_applied))
             for rebase in plan.rebases])
+        # Reported once: the link learns the delete was handled (nothing is written to QBO).
+        upsert_links(session, realm_id, spec.name, [
+            _link_update(spec, link_for(report.source_key, {"Id": report.qbo_id,
+                                                            "SyncToken": report.sync_token},
+                                        report.base, delete_applied=True))
+            for report in plan.reports])
         refused = refused_request_ids(session, realm_id, spec.name,
                                       [w.source_key for w in plan.writes()])
         writes = as_new_attempts(plan.writes(), refused)
         _supersede_pending(session, realm_id, spec.name, writes)
         pending = _pending_batches(session, realm_id, spec.name)
-    tally = Tally(conflicted={conflict.source_key for conflict in plan.conflicts})
+    tally = Tally(conflicted={conflict.source_key for conflict in plan.conflicts},
+                  reported=[report.message for report in plan.reports])
     for blocked in plan.blocked:
         tally.blocked(blocked.source_key, blocked.reason)
     recover = batches_to_recover(pending.batches, writes, pending.linked)

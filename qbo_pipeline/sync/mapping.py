@@ -182,7 +182,10 @@ class _RowMapper:
             other = target.spec.replace("_", " ")
             raise _FieldProblem(f"refers to {other} {key}, which is not in QuickBooks yet",
                                 f"sync {other} {key} first (check its quarantined problems)")
-        return qbo_id if target.id_only else {"value": qbo_id}
+        if target.id_only:
+            return qbo_id
+        return {"value": qbo_id} if target.type is None else {"value": qbo_id,
+                                                              "type": target.type}
 
     def _resolve_lookup(self, mapping: FieldMapping, target: LookupTarget,
                         row: Mapping[str, Any]) -> dict[str, str] | None:

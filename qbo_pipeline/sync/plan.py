@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -158,6 +158,19 @@ class Rebase:
 
 
 @dataclass(frozen=True)
+class DeleteReport:
+    """A record deleted in the source whose spec says `on_source_delete: report`: nothing is
+    written to QBO; a person is told, once, to delete or void it there by hand. The link keeps
+    its base and learns that the delete was handled, so that no later run reports it again."""
+
+    source_key: str
+    qbo_id: str
+    sync_token: str | None
+    base: dict[str, Any] | None
+    message: str
+
+
+@dataclass(frozen=True)
 class Blocked:
     """A record the plan cannot write safely, with what to do about it."""
 
@@ -193,6 +206,7 @@ class Plan:
     qbo_unchanged: list[str] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
     rebases: list[Rebase] = field(default_factory=list)
+    reports: list[DeleteReport] = field(default_factory=list)
     diffs: list[RecordDiff] = field(default_factory=list)
     source_writes: list[SourceWrite] = field(default_factory=list)
     quarantined: list[QuarantinedRow] = field(default_factory=list)
@@ -392,7 +406,13 @@ class _QboWriter:
                 self.write(WriteKind.CREATE, key, None, payload, copy.deepcopy(payload)))
         elif diff.action is RecordAction.DELETE:
             assert qbo is not None and diff.delete_action is not None
-            self._add_delete(key, qbo, diff.delete_action)
+            if diff.delete_action is DeleteAction.REPORT:
+                # QBO is left as it is: the record counts unchanged there.
+                self.plan.reports.append(self._report(state, key, qbo))
+                self.plan.unchanged.append(key)
+                self.plan.qbo_unchanged.append(key)
+            else:
+                self._add_delete(key, qbo, diff.delete_action)
         else:
             if diff.action is RecordAction.CONFLICT:
                 self.plan.conflicts.append(
@@ -426,6 +446,13 @@ class _QboWriter:
             self.plan.rebases.append(Rebase(diff.source_key, str(qbo["Id"]), _token(qbo),
                                             settle_base(state.base, lagging),
                                             state.delete_applied))
+
+    def _report(self, state: RecordState, key: str, qbo: Mapping[str, Any]) -> DeleteReport:
+        label, entity, qbo_id = self.spec.record_label, self.spec.qbo_entity, str(qbo["Id"])
+        return DeleteReport(key, qbo_id, _token(qbo), None if state.base is None
+                            else dict(state.base),
+                            f"{label} {key} was deleted in the app: delete or void {entity} "
+                            f"{qbo_id} in QuickBooks by hand")
 
     def _add_delete(self, key: str, qbo: Mapping[str, Any], action: DeleteAction) -> None:
         kind, bucket = _DELETE_WRITES[action]
@@ -650,19 +677,26 @@ def _plan_records(spec: EntitySpec, realm_id: str, records: Iterable[RecordState
 
 def plan_pull(spec: EntitySpec, realm_id: str, records: Iterable[RecordState], *,
               now: dt.datetime, resolve_source_key: ResolveSourceKey = resolve_no_source_key,
-              ref_entities: Mapping[str, str] | None = None) -> Plan:
+              ref_entities: Mapping[str, str] | None = None,
+              linked_elsewhere: Set[str] = frozenset()) -> Plan:
     """Plan the source writes of one spec that pulls, for one QBO company; no QBO writes.
 
     One state per QBO record in scope (`pull_query`): `qbo` always; `source_key` and
     `source_row` when a source row is linked to it (target linked) or holds its Id (target
     upsert), else None; `base` the link's base; for two_way fields also `source`, the row's
     forward-mapped payload. `now` is the run's clock (set_deleted, modified_within_days).
+    `linked_elsewhere`: the QBO Ids another spec of the entity links; those records are that
+    spec's (the bills bill.yaml pushes are not imported by imported_bill.yaml): skipped.
     """
     pull = _pull_planner(spec, now, resolve_source_key, ref_entities)
     if pull is None:
         raise ValueError(f"spec {spec.name} pulls nothing from QuickBooks")
     planner = _Planner(spec, Plan(spec.name, realm_id), pull)
     for state in records:
+        if (state.qbo is not None and state.source_key is None
+                and qbo_id_of(state.qbo) in linked_elsewhere):
+            planner.plan.skipped.append(record_key(None, qbo_id_of(state.qbo)))
+            continue
         planner.pulled(state)
     return planner.finish()
 

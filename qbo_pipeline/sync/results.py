@@ -180,6 +180,8 @@ class Tally:
     rows: list[WriteRow] = field(default_factory=list)
     # Of the created and updated, those written under another name than the source's.
     renamed: list[Renamed] = field(default_factory=list)
+    # Records deleted in the source, left in QBO for a person (`on_source_delete: report`).
+    reported: list[str] = field(default_factory=list)
 
     def blocked(self, source_key: str, reason: str) -> None:
         """A record the plan cannot write (two QBO records match it...): held back like a

@@ -21,7 +21,7 @@ from qbo_pipeline.specs.company_settings import (
     SettingKind,
     choice_key,
 )
-from qbo_pipeline.specs.models import FieldMapping, SettingSwitch, SettingValue
+from qbo_pipeline.specs.models import FieldMapping, SettingSpec, SettingSwitch, SettingValue
 from qbo_pipeline.sync.names import COLLISION_SETTING, DISPLAY_NAME
 from qbo_pipeline.sync.values import describe_character, quoted, unsafe_characters
 
@@ -201,6 +201,11 @@ def _with_choice(spec: EntitySpec, values: Mapping[str, Any]) -> EntitySpec:
     if change.conflict_fields:
         update["conflict"] = spec.conflict.model_copy(update={
             "fields": {**spec.conflict.fields, **change.conflict_fields}})
+    if change.when is not None:
+        # A row filter that is always on, named by the company setting: no spec setting has
+        # that name (the loader checks), so no stored value turns it off.
+        update["settings"] = {**spec.settings, chosen.setting: SettingSpec(
+            description=f"{chosen.setting} is {value}", default=True, when=change.when)}
     chosen_spec = spec.model_copy(update=update)
     return chosen_spec if chosen_spec.pulls else chosen_spec.model_copy(update={"pull": None})
 

@@ -72,9 +72,9 @@ from qbo_pipeline.state import disconnect_realm, set_cursor, set_realm_setting, 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 specs = load_pipeline_specs()
 defs = build_defs(specs)
-SPEC_NAMES = ("client", "contractor", "credit_memo", "credit_memo_applied", "employee",
-              "invoice", "payment", "project", "service", "term", "time_entry",
-              "tracking_class", "vendor")
+SPEC_NAMES = ("bill", "client", "contractor", "credit_memo", "credit_memo_applied",
+              "employee", "expense", "invoice", "payment", "project", "service", "term",
+              "time_entry", "tracking_class", "vendor")
 
 
 @pytest.fixture
@@ -112,9 +112,9 @@ def test_each_spec_has_the_assets_of_its_direction_grouped_by_spec() -> None:
     # for all.
     expected |= {AssetKey([name, "applied"]) for name in ("vendor", "term", "tracking_class",
                                                            "service", "client", "project")}
-    # Imported from QBO only: accounts, tax codes.
+    # Imported from QBO only: accounts, tax codes, the bills changed in the last two weeks.
     expected |= {AssetKey([name, stage]) for stage in PULL_STAGES
-                 for name in ("account", "tax_code")}
+                 for name in ("account", "tax_code", "imported_bill")}
     # The connected companies, never materialized: their refresh token check rides on it.
     expected |= {CONNECTIONS_KEY}
     assert set(graph) == expected
@@ -165,6 +165,10 @@ def test_references_put_the_upstream_sync_first() -> None:
     assert graph[AssetKey(["credit_memo_applied", "source"])] == {
         AssetKey(["credit_memo", "synced"]), AssetKey(["invoice", "applied"]),
         AssetKey(["project", "applied"])}
+    # An expense's payee is its vendor (seed 001); a bill's lines are for projects (seed 004).
+    assert graph[AssetKey(["expense", "source"])] == {AssetKey(["vendor", "applied"])}
+    assert graph[AssetKey(["bill", "source"])] == {AssetKey(["vendor", "applied"]),
+                                                   AssetKey(["project", "applied"])}
 
 
 def test_the_steps_carry_the_quarantine_conflict_and_duplicate_checks() -> None:

@@ -34,10 +34,13 @@ from qbo_pipeline_tests.defs.conftest import SPECS as specs
 # The demo's deliberately invalid rows that the shipped specs must hold back, by spec. Vendor 4
 # has client 1's name: QBO refuses it (6240, names are unique across customers and vendors),
 # and the default display_name_collision names it "<name> (Vendor)" instead of holding it back.
+# Expense 1 has a negative amount, expense 4 and bill 1's first line an unknown category.
 EXPECTED_QUARANTINE = {("client", "2"), ("client", "3"), ("project", "2"), ("time_entry", "1"),
-                       ("invoice", "1")}
+                       ("invoice", "1"), ("expense", "1"), ("expense", "4"), ("expense", "5"),
+                       ("bill", "1")}
 # What QBO refuses for good among those: (spec, rows), counted `failed` (and `held_back`).
-EXPECTED_REFUSED: dict[str, int] = {}
+# Expense 5 is a card purchase paid from the bank account, which QBO refuses (6000).
+EXPECTED_REFUSED: dict[str, int] = {"expense": 1}
 # Written under another name than the source's, theirs being taken: (spec, rows).
 EXPECTED_RENAMED = {"vendor": 1}
 
@@ -74,6 +77,8 @@ def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
     """Valid, live source rows per spec, counted in SQL (not by the pipeline); with `day`,
     only the transactions dated that day."""
     bad_clients, bad_projects, bad_time, bad_invoices = "(2, 3)", "(2)", "(1)", "(1)"
+    # Expense 5 is refused by QBO (EXPECTED_REFUSED): not created either.
+    bad_expenses, bad_bills = "(1, 4, 5)", "(1)"
     on_day = "" if day is None else f" AND {{column}} = '{day.isoformat()}'"
     live_projects = (f"SELECT id FROM projects WHERE deleted_at IS NULL AND id NOT IN "
                      f"{bad_projects} AND client_id NOT IN {bad_clients}")
@@ -98,6 +103,11 @@ def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
         "time_entry": f"SELECT COUNT(*) FROM time_entries WHERE deleted_at IS NULL AND approved "
                       f"AND id NOT IN {bad_time} AND project_id IN ({live_projects})"
                       + on_day.format(column="work_date"),
+        # Seed 004's default expense export status, "Paid": the paid expenses but the bad ones.
+        "expense": f"SELECT COUNT(*) FROM expenses WHERE deleted_at IS NULL AND paid "
+                   f"AND id NOT IN {bad_expenses}" + on_day.format(column="spent_on"),
+        "bill": f"SELECT COUNT(*) FROM bills WHERE deleted_at IS NULL AND id NOT IN {bad_bills}"
+                + on_day.format(column="bill_date"),
     }
     engine = sa.create_engine(source_url)
     with engine.connect() as connection:

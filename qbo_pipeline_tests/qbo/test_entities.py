@@ -71,8 +71,8 @@ def test_lines_and_active_flags() -> None:
 
 @pytest.mark.parametrize(("name", "actions"), [
     ("Customer", (DeleteAction.INACTIVATE, DeleteAction.IGNORE)),
-    ("Invoice", (DeleteAction.VOID, DeleteAction.IGNORE)),
-    ("Bill", (DeleteAction.DELETE, DeleteAction.IGNORE)),
+    ("Invoice", (DeleteAction.VOID, DeleteAction.REPORT, DeleteAction.IGNORE)),
+    ("Bill", (DeleteAction.DELETE, DeleteAction.REPORT, DeleteAction.IGNORE)),
     ("CompanyInfo", (DeleteAction.IGNORE,)),
 ])
 def test_delete_actions_follow_the_kind(name: str, actions: tuple[DeleteAction, ...]) -> None:

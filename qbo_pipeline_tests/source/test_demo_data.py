@@ -14,6 +14,7 @@ from qbo_pipeline.source.demo_data import (
     CLASSES,
     MIN_CLIENTS,
     TERMS,
+    UNKNOWN_CATEGORY,
     WINDOW_DAYS,
     DemoDataError,
     DemoSummary,
@@ -78,6 +79,11 @@ def test_counts_scale_with_clients_and_match_the_database(
     # 60 employees, 30 users paid as 1099 vendors and one user of neither type
     assert summary.counts["employees"] == 60 + 30 + 1 and summary.counts["vendors"] == 75 + 1
     assert (summary.counts["classes"], summary.counts["terms"]) == (len(CLASSES), len(TERMS))
+    # About half the clients with open projects have a vendor's bill of 1-3 lines.
+    assert 0.25 * 300 < summary.counts["bills"] < 0.75 * 300
+    lines_per_bill = Counter(line["bill_id"] for line in rows["bill_lines"])
+    assert set(lines_per_bill) == {bill["id"] for bill in rows["bills"]}
+    assert set(lines_per_bill.values()) <= {1, 2, 3}
     # clients_for_rows turns a row target into a client count: 300 clients, about 12,600 rows
     assert abs(summary.total_rows - 12_600) < 12_600 * 0.1
     assert clients_for_rows(12_600) == 300
@@ -98,6 +104,7 @@ def test_the_documented_invalid_rows_exist_and_are_the_only_bad_ones(
         "invoice_lines",
         "write_offs",
         "expenses",
+        "bills",
     }
 
     def flagged(table: str, row: dict[str, Any]) -> bool:
@@ -115,7 +122,16 @@ def test_the_documented_invalid_rows_exist_and_are_the_only_bad_ones(
     bad_invoices = {line["invoice_id"] for line in rows["invoice_lines"] if line["quantity"] < 0}
     assert {id_ for table, id_ in invalid if table == "invoices"} == bad_invoices
     for expense in rows["expenses"]:
-        assert (expense["amount"] < 0) == flagged("expenses", expense), expense
+        # A negative amount, a category no QBO account has, a card paid from the bank.
+        bad = (expense["amount"] < 0 or expense["category"] == UNKNOWN_CATEGORY
+               or (expense["payment_method"] == "Credit Card"
+                   and expense["paid_from"] != "Credit Card"))
+        assert bad == flagged("expenses", expense), expense
+        assert not bad or (expense["paid"] and expense["approved"]), expense
+    for bill in rows["bills"]:
+        bad = any(line["bill_id"] == bill["id"] and line["category"] == UNKNOWN_CATEGORY
+                  for line in rows["bill_lines"])
+        assert bad == flagged("bills", bill), bill
     invoices = by_id(rows["invoices"])
     for write_off in rows["write_offs"]:
         # Seed 002's write-offs: at most what the invoice still owes, but the listed one.
@@ -165,6 +181,7 @@ def test_dates_fall_in_the_window_before_today(demo: tuple[DemoSummary, Rows]) -
         ("invoices", "issue_date"),
         ("payments", "payment_date"),
         ("expenses", "spent_on"),
+        ("bills", "bill_date"),
     ]:
         days = [row[column] for row in rows[table]]
         assert first_day <= min(days) and max(days) < TODAY, table

@@ -39,8 +39,12 @@ EXPECTED_COLUMNS = {
     "payments": "id invoice_id amount payment_date method reference deposit_account created_at "
     "updated_at deleted_at",
     "write_offs": "id invoice_id amount write_off_date reason created_at updated_at deleted_at",
-    "expenses": "id vendor_id spent_on amount category payment_method description created_at "
-    "updated_at deleted_at",
+    "expenses": "id vendor_id spent_on amount category payment_method description paid approved "
+    "paid_from created_at updated_at deleted_at",
+    "bills": "id vendor_id number bill_date due_date memo created_at updated_at deleted_at",
+    "bill_lines": "id bill_id line_no project_id category description amount",
+    "imported_bills": "id qbo_id vendor_id project_id number bill_date due_date amount balance "
+    "created_at updated_at deleted_at",
     "vendors": "id name email phone active created_at updated_at deleted_at",
     "services": "id qbo_id name description rate active income_account created_at updated_at "
     "deleted_at",
@@ -60,6 +64,7 @@ BUSINESS_DATES = {
     "payments": "payment_date",
     "write_offs": "write_off_date",
     "expenses": "spent_on",
+    "bills": "bill_date",
 }
 MONEY_COLUMNS = [
     ("time_entries", "hourly_rate"),
@@ -70,6 +75,9 @@ MONEY_COLUMNS = [
     ("payments", "amount"),
     ("write_offs", "amount"),
     ("expenses", "amount"),
+    ("bill_lines", "amount"),
+    ("imported_bills", "amount"),
+    ("imported_bills", "balance"),
     ("services", "rate"),
 ]
 
@@ -131,6 +139,11 @@ def test_every_child_table_points_at_its_parent() -> None:
         ("payments", "invoice_id"): "invoices",
         ("write_offs", "invoice_id"): "invoices",
         ("expenses", "vendor_id"): "vendors",
+        ("bills", "vendor_id"): "vendors",
+        ("bill_lines", "bill_id"): "bills",
+        ("bill_lines", "project_id"): "projects",
+        ("imported_bills", "vendor_id"): "vendors",
+        ("imported_bills", "project_id"): "projects",
     }
     load_order = [table.name for table in demo_schema.TABLES_IN_LOAD_ORDER]
     for (child, _column), parent in parents.items():

@@ -70,10 +70,10 @@ def spec_text(base: str, **replacements: str) -> str:
 
 def test_the_shipped_specs_load_in_dependency_order() -> None:
     specs = load_specs(REPO_SPECS)
-    assert specs.names == ["account", "client", "contractor", "credit_memo",
-                           "credit_memo_applied", "employee", "invoice", "payment",
-                           "project", "service", "tax_code", "term", "time_entry",
-                           "tracking_class", "vendor"]
+    assert specs.names == ["account", "bill", "client", "contractor", "credit_memo",
+                           "credit_memo_applied", "employee", "expense", "imported_bill",
+                           "invoice", "payment", "project", "service", "tax_code", "term",
+                           "time_entry", "tracking_class", "vendor"]
     order = [spec.name for spec in specs.in_dependency_order()]
     assert order.index("client") < order.index("project") < order.index("invoice")
     assert order.index("employee") < order.index("time_entry")
@@ -92,6 +92,11 @@ def test_the_shipped_specs_load_in_dependency_order() -> None:
     # invoice and the memo (seed 002 "Change/Write-Offs").
     assert specs.upstream_of("credit_memo") == ["project"]
     assert specs.upstream_of("credit_memo_applied") == ["credit_memo", "invoice", "project"]
+    # An expense's payee is a vendor (seed 001); a bill's lines are for projects (seed 004),
+    # and the bills imported from QBO are attached to theirs.
+    assert specs.upstream_of("expense") == ["vendor"]
+    assert specs.upstream_of("bill") == ["project", "vendor"]
+    assert specs.upstream_of("imported_bill") == ["project", "vendor"]
 
 
 def test_the_shipped_user_specs_say_what_seeds_003_and_004_say() -> None:
@@ -259,10 +264,11 @@ def test_field_mapping_problems(tmp_path: Path, field: str, expected: str) -> No
      "'delete' is not possible for a names-list entity (Customer): use inactivate or ignore"),
     ("Customer", "DisplayName", "void", "use inactivate or ignore"),
     ("Invoice", "DocNumber", "delete",
-     "'delete' is not possible for a transaction entity (Invoice): use void or ignore"),
-    ("Invoice", "DocNumber", "inactivate", "use void or ignore"),
+     "'delete' is not possible for a transaction entity (Invoice): use void, report or ignore"),
+    ("Invoice", "DocNumber", "inactivate", "use void, report or ignore"),
     ("TimeActivity", "Description", "void",
-     "'void' is not possible for a transaction entity (TimeActivity): use delete or ignore"),
+     "'void' is not possible for a transaction entity (TimeActivity): "
+     "use delete, report or ignore"),
 ])
 def test_delete_actions_follow_the_qbo_entity_kind(entity: str, field: str, action: str,
                                                    expected: str) -> None:

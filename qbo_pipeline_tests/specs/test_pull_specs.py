@@ -153,8 +153,8 @@ def test_the_shipped_specs_pull_only_where_the_seeds_say() -> None:
     "Once the customer is connected, it is a 2-way sync"); the rest only push."""
     specs = load_specs(README.parent)
     pulling = {spec.name for spec in specs if spec.pulls}
-    assert pulling == {"account", "client", "invoice", "project", "service", "tax_code", "term",
-                       "tracking_class", "vendor"}
+    assert pulling == {"account", "client", "imported_bill", "invoice", "project", "service",
+                       "tax_code", "term", "tracking_class", "vendor"}
     for name in ("client", "project"):
         assert not as_configured(specs, name).pulls, name  # seed 000's, the default
         assert as_configured(specs, name, {"customers_sync": "when used"}).pulls, name
@@ -164,8 +164,12 @@ def test_the_shipped_specs_pull_only_where_the_seeds_say() -> None:
     # A service's Type is a constant: pushed, never read back (the pull reads services only).
     assert list(specs["service"].pulled_fields) == [
         path for path in specs["service"].pushed_fields if path != "Type"]
-    for name in ("account", "tax_code"):
+    # Seed 004: "QuickBooks Bills that have been modified within the last 2 weeks can be
+    # imported": imported_bill.yaml only reads them, the app's own bills only push.
+    for name in ("account", "tax_code", "imported_bill"):
         assert not specs[name].pushes, name
+    assert specs["imported_bill"].pull is not None
+    assert specs["imported_bill"].pull.modified_within_days == 14
     assert list(specs["invoice"].pull_only_fields) == ["Balance"]
     for spec in specs:
         if spec.name not in pulling:

@@ -204,6 +204,10 @@ MISTAKES: dict[str, Mistake] = {
         "lines.fields.SalesItemLineDetail.ItemRef",
         "ItemRef refers to a QuickBooks Item, but spec 'client' syncs Customer records",
         file="invoice", set_level=True),
+    "a typed bare Id": Mistake(
+        invoice(**{"{ref: {spec: client, column: client_id}, required: true}":
+                   "{ref: {spec: client, column: client_id, id_only: true, type: Customer}}"}),
+        "fields.CustomerRef.ref", "a bare Id (id_only) carries no type", file="invoice"),
     # -- entities, specs and their references -------------------------------------------------
     "unknown QBO entity": Mistake(
         client(**{"qbo_entity: Customer": "qbo_entity: Custmer"}), "qbo_entity",
@@ -261,8 +265,8 @@ MISTAKES: dict[str, Mistake] = {
         "'qbo_win'; did you mean 'qbo_wins'?)"),
     "unknown delete action": Mistake(
         client(**{"on_source_delete: inactivate": "on_source_delete: deactivate"}),
-        "on_source_delete", "Input should be 'inactivate', 'void', 'delete' or 'ignore' (got "
-        "'deactivate'; did you mean 'inactivate'?)"),
+        "on_source_delete", "Input should be 'inactivate', 'void', 'delete', 'report' or "
+        "'ignore' (got 'deactivate'; did you mean 'inactivate'?)"),
     "unknown pull target": Mistake(
         invoice(**{"target: linked": "target: link"}), "pull.target",
         "Input should be 'upsert' or 'linked' (got 'link'; did you mean 'linked'?)",

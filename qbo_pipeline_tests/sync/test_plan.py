@@ -98,6 +98,27 @@ def test_a_time_activity_delete_is_a_delete() -> None:
     assert plan.deletes[0].payload == {"Id": "58", "SyncToken": "3"}
 
 
+def test_a_report_delete_writes_nothing_and_names_the_record_once() -> None:
+    """Seeds 001 and 004 ("Contractors Cloud contains no deletion functionality in
+    QuickBooks ... it should be manually deleted or made inactive in QuickBooks"): under
+    `on_source_delete: report` a record deleted in the source is left in QBO and reported for a
+    person, with the QBO record to delete or void; once the link knows the delete was handled,
+    it is not reported again."""
+    spec = make_spec(TIME, **{"on_source_delete: delete": "on_source_delete: report"})
+    hours = {"Hours": 2, "Description": "Site visit"}
+    plan = plan_changes(spec, "realm-1", [RecordState("1", None, hours, in_qbo(hours))])
+    assert plan.writes() == []
+    [report] = plan.reports
+    assert (report.source_key, report.qbo_id, report.sync_token, report.base) == (
+        "1", "58", "3", hours)
+    assert report.message == (f"{spec.record_label} 1 was deleted in the app: delete or void "
+                              "TimeActivity 58 in QuickBooks by hand")
+    assert plan.unchanged == ["1"]
+    again = plan_changes(spec, "realm-1", [RecordState("1", None, hours, in_qbo(hours),
+                                                       delete_applied=True)])
+    assert (again.reports, again.writes(), again.unchanged) == ([], [], ["1"])
+
+
 def test_match_before_create_links_instead_of_duplicating() -> None:
     existing = in_qbo({**ACME, "DisplayName": "ACME ", "GivenName": None}, "90", "0")
     plan = plan_changes(SPEC, "realm-1", [RecordState("1", ACME)], match_candidates=[existing])

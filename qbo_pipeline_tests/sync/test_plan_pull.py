@@ -172,6 +172,14 @@ def test_records_outside_the_window_are_skipped() -> None:
     assert [w.qbo_id for w in plan.source_writes] == ["13"] and plan.skipped == ["qbo:12"]
 
 
+def test_records_another_spec_links_are_left_to_it() -> None:
+    """Seed 004: bills are "a 1-way push" and QBO's recent ones "can be imported": a bill the
+    app pushed (linked by its pushing spec) is not imported again by the importing spec."""
+    plan = plan_pull(SPEC, "realm-1", [new(item("12", "Design")), new(item("13", "Framing"))],
+                     now=NOW, linked_elsewhere={"12"})
+    assert [w.qbo_id for w in plan.source_writes] == ["13"] and plan.skipped == ["qbo:12"]
+
+
 def test_the_pull_query() -> None:
     cursor = dt.datetime(2024, 5, 14, tzinfo=dt.UTC)
     query = pull_query(SPEC, NOW, cursor)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from qbo_pipeline.defs.definitions import load_pipeline_specs
 from qbo_pipeline.specs import ConflictPolicy, Direction
 from qbo_pipeline.sync.mapping import map_row
+from qbo_pipeline.sync.selection import row_selected
 from qbo_pipeline.sync.settings import (
     FALSE_WORDS,
     TRUE_WORDS,
@@ -177,3 +178,23 @@ def test_an_empty_deposit_account_leaves_the_lookup_out() -> None:
                     row, resolve_ref=lambda s, k: "9", resolve_lookup=found)
     assert named.payload["DepositToAccountRef"] == {"value": "35"}
     assert asked == [("Account", "Name", "Checking")]
+
+
+@pytest.mark.parametrize(("status", "paid", "approved", "synced"), [
+    ("Paid", True, False, True), ("Paid", False, True, False),
+    ("Paid & Approved", True, True, True), ("Paid & Approved", True, False, False),
+])
+def test_the_expense_export_status_chooses_the_expenses_that_sync(
+        status: str, paid: bool, approved: bool, synced: bool) -> None:
+    """Seed 004, "Expense Export Status": "only Paid expenses to transfer or Paid & Approved
+    expenses to transfer": the company's choice is a row filter no stored value switches off,
+    and a change of it has the expenses read again."""
+    # A stored value under the filter's name is no setting: it changes nothing.
+    values = effective(CATALOG, {"expense_export_status": status,
+                                 "expense.expense_export_status": False})
+    spec = for_company(SPECS["expense"], values)
+    overrides = row_filters(spec, values)
+    row = {"paid": paid, "approved": approved, "paid_and_approved": int(paid and approved)}
+    assert row_selected(spec, row, overrides) is synced
+    assert CATALOG["expense_export_status"].default == "Paid"
+    assert specs_to_read_again("expense_export_status", SPECS) == ["expense"]

@@ -585,8 +585,17 @@ def open_credit(lookup: Lookup, record: dict[str, Any]) -> None:
     record["Balance"] = record["RemainingCredit"] = record["TotalAmt"]
 
 
+# Where a purchase is paid from, by PaymentType (Intuit's Purchase reference, AccountRef:
+# "Check - bank account, CreditCard - credit card account"; cash leaves a bank account too).
+PAYMENT_ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
+    "Cash": ("Bank",), "Check": ("Bank",), "CreditCard": ("Credit Card",),
+}
+# The accounts an expense line (AccountBasedExpenseLineDetail) may post to.
+EXPENSE_ACCOUNT_TYPES = ("Expense", "Other Expense", "Cost of Goods Sold")
+
+
 def purchase_payment_type(lookup: Lookup, record: dict[str, Any]) -> None:
-    if record.get("PaymentType") not in ("Cash", "Check", "CreditCard"):
+    if record.get("PaymentType") not in PAYMENT_ACCOUNT_TYPES:
         raise InvalidFieldValue(
             f"PaymentType {record.get('PaymentType')!r} is not one of Cash, Check, CreditCard",
             "PaymentType",
@@ -598,6 +607,73 @@ def purchase_payment_type(lookup: Lookup, record: dict[str, Any]) -> None:
 # link both, the credit's line counting against the invoice's (TotalAmt 0 when the credit
 # covers the whole amount applied).
 APPLIED_TYPES = ("Invoice", "CreditMemo")
+
+
+def payment_account(lookup: Lookup, record: dict[str, Any]) -> None:
+    """A purchase's AccountRef is the account it is paid from: a bank account for a check or
+    cash, a credit card account for a card (6000 otherwise, as QBO refuses it)."""
+    allowed = PAYMENT_ACCOUNT_TYPES[str(record["PaymentType"])]
+    _refuse_account_type(lookup, record.get("AccountRef"), allowed, "AccountRef",
+                         f"a {record['PaymentType']} purchase is paid from")
+
+
+def expense_line_accounts(lookup: Lookup, record: dict[str, Any]) -> None:
+    """Each expense line posts to an expense, other expense or cost of goods sold account."""
+    for position, line in enumerate(lines(record), start=1):
+        detail = line.get("AccountBasedExpenseLineDetail")
+        if isinstance(detail, dict):
+            _refuse_account_type(lookup, detail.get("AccountRef"), EXPENSE_ACCOUNT_TYPES,
+                                 f"Line[{position}].AccountBasedExpenseLineDetail.AccountRef",
+                                 "an expense line posts to")
+
+
+def _refuse_account_type(lookup: Lookup, ref: Any, allowed: tuple[str, ...], where: str,
+                         what: str) -> None:
+    if not isinstance(ref, dict) or is_blank(ref.get("value")):
+        return
+    account = lookup.get("Account", str(ref["value"]))
+    if account is not None and account.get("AccountType") not in allowed:
+        raise BusinessValidation(
+            "Business Validation Error: Invalid account type: You need to select a different "
+            f"type of account for this transaction. {where} points at Account "
+            f"Id={account['Id']} ({account.get('Name')!r}), a {account.get('AccountType')} "
+            f"account; {what} an account of type: {', '.join(allowed)}", "AccountRef")
+
+
+ACCOUNTS_PAYABLE = "Accounts Payable"
+
+
+def payables_account(lookup: Lookup, record: dict[str, Any]) -> None:
+    """A bill is owed through an Accounts Payable account: QBO fills in the company's A/P
+    account when the bill names none (Intuit's Bill sample: APAccountRef "Accounts Payable
+    (A/P)"), and refuses one of another type."""
+    ref = record.get("APAccountRef")
+    if not isinstance(ref, dict) or is_blank(ref.get("value")):
+        payable = next((account for account in lookup.all("Account")
+                        if account.get("AccountType") == ACCOUNTS_PAYABLE), None)
+        if payable is not None:
+            record["APAccountRef"] = {"value": payable["Id"], "name": payable["Name"]}
+        return
+    _refuse_account_type(lookup, ref, (ACCOUNTS_PAYABLE,), "APAccountRef", "a bill is owed on")
+
+
+def bill_due_date(lookup: Lookup, record: dict[str, Any]) -> None:
+    """A bill without a DueDate is due by its term (the bill's SalesTermRef, else the
+    vendor's TermRef) counted from TxnDate, or on TxnDate itself without one."""
+    if not is_blank(record.get("DueDate")) or is_blank(record.get("TxnDate")):
+        return
+    term_ref = record.get("SalesTermRef")
+    if not isinstance(term_ref, dict):
+        vendor = lookup.get("Vendor", str((record.get("VendorRef") or {}).get("value")))
+        term_ref = (vendor or {}).get("TermRef")
+    term = lookup.get("Term", str(term_ref.get("value"))) if isinstance(term_ref, dict) else None
+    try:
+        txn_date = date.fromisoformat(str(record["TxnDate"]))
+    except ValueError as error:
+        raise InvalidFieldValue(f"TxnDate {record['TxnDate']!r} is not a date (YYYY-MM-DD)",
+                                "TxnDate") from error
+    days = int((term or {}).get("DueDays") or 0)
+    record["DueDate"] = (txn_date + timedelta(days=days)).isoformat()
 
 
 def payment_lines(lookup: Lookup, record: dict[str, Any]) -> None:
@@ -767,9 +843,13 @@ def _build_specs() -> dict[str, EntitySpec]:
                    rules=(payment_lines, deposit_account), voidable=True),
         EntitySpec("Purchase", "transaction",
                    required=(("PaymentType",), ("AccountRef",), ("Line",)),
-                   rules=(purchase_payment_type, line_shapes("Purchase"), line_totals)),
+                   defaults={"CurrencyRef": HOME_CURRENCY},
+                   rules=(purchase_payment_type, payment_account, line_shapes("Purchase"),
+                          expense_line_accounts, line_totals)),
         EntitySpec("Bill", "transaction", required=(("VendorRef",), ("Line",)),
-                   rules=(line_shapes("Bill"), line_totals, open_balance),
+                   defaults={"CurrencyRef": HOME_CURRENCY},
+                   rules=(payables_account, bill_due_date, line_shapes("Bill"),
+                          expense_line_accounts, line_totals, open_balance),
                    doc_number_scope="VendorRef"),
         EntitySpec("Deposit", "transaction", required=(("DepositToAccountRef",), ("Line",)),
                    rules=(line_shapes("Deposit"), line_totals)),

@@ -396,6 +396,24 @@ class QBOBackend:
                     "sparse": True}
             return self._update(realm, spec, current, body, operation="Update")
 
+    def backdate(self, realm_id: str, entity: str, entity_id: str,
+                 last_updated: datetime) -> JSONObject:
+        """Make a record look last changed at `last_updated`, as a record a bookkeeper changed
+        then would (a test of what "modified within the last 2 weeks" reads): its
+        MetaData.LastUpdatedTime, and CreateTime when that was later. Nothing is published:
+        the change happened in the past."""
+        spec = self._spec(entity)
+        with self._transaction():
+            realm = self._realm(realm_id)
+            record = self._current(realm, spec, check_id(spec, entity_id))
+            stamp = company_time(last_updated)
+            meta = record["MetaData"]
+            if parse_time(meta["CreateTime"]) > last_updated:
+                meta["CreateTime"] = stamp
+            meta["LastUpdatedTime"] = stamp
+            self._save(realm, spec.name, record)
+            return copy.deepcopy(record)
+
     def delete(self, realm_id: str, entity: str, body: JSONObject) -> JSONObject:
         """Delete a transaction; names-list objects can only be made inactive."""
         spec = self._spec(entity)
@@ -806,6 +824,13 @@ def _starter_objects() -> list[tuple[str, JSONObject]]:
         ("Cost of Labor", "Cost of Goods Sold", "CostOfLaborCos"),
         ("Uncategorized Expense", "Expense", "OtherMiscellaneousServiceCost"),
     ]
+    # Created after the item, so that the records above keep their Ids: a new QBO company
+    # also has a credit card account to pay card purchases from, and these expense accounts.
+    later_accounts = [
+        ("Credit Card", "Credit Card", "CreditCard"),
+        ("Meals and Entertainment", "Expense", "EntertainmentMeals"),
+        ("Supplies and Materials", "Cost of Goods Sold", "SuppliesMaterialsCogs"),
+    ]
     starters: list[tuple[str, JSONObject]] = [
         ("Account", {"Name": name, "AccountType": kind, "AccountSubType": subtype})
         for name, kind, subtype in accounts
@@ -815,4 +840,6 @@ def _starter_objects() -> list[tuple[str, JSONObject]]:
                                     ("Net 60", 60))]
     starters.append(("Item", {"Name": "Services", "Type": "Service",
                               "IncomeAccountRef": {"value": "1"}}))
+    starters += [("Account", {"Name": name, "AccountType": kind, "AccountSubType": subtype})
+                 for name, kind, subtype in later_accounts]
     return starters

@@ -1,7 +1,8 @@
 """The control plane's handlers under ``/admin`` (JSON, no token), routed in ``urls.py``.
 
 Not part of QBO: it resets, seeds and dumps companies, switches faults, limits and webhooks at
-run time, and plays "a bookkeeper edits this record in QBO now" to create concurrent edits.
+run time, plays "a bookkeeper edits this record in QBO now" to create concurrent edits, and
+backdates a record's last change (what a window of recent changes reads).
 Errors are JSON ``{"error": {"status": ..., "message": ...}}``; a QBO rule the backend refuses
 adds QBO's own fault body under ``"fault"``.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -136,6 +138,20 @@ class RealmAdmin:
                                          entity_id, changes)
         return {entity: edited}
 
+    async def backdate(self, request: Request) -> dict[str, Any]:
+        """Make a record look last changed at ``LastUpdatedTime`` (an ISO time in the past)."""
+        realm_id = await self._known_realm(request)
+        entity = request.path_params["entity"]
+        entity_id = request.path_params["entity_id"]
+        body = await _json_object(request)
+        when = _past_time(body.get("LastUpdatedTime"))
+        if when is None:
+            raise AdminError(400, f"backdate of {entity} {entity_id}: send "
+                                  '{"LastUpdatedTime": "2026-03-01T09:00:00Z"}, a time in the past')
+        record = await run_in_threadpool(self.backend.backdate, realm_id, entity, entity_id,
+                                         when)
+        return {entity: record}
+
     async def _known_realm(self, request: Request) -> str:
         realm_id: str = request.path_params["realm_id"]
         if not await run_in_threadpool(self.backend.realm_exists, realm_id):
@@ -198,3 +214,15 @@ class SwitchAdmin:
     async def put_webhooks(self, request: Request) -> dict[str, Any]:
         self.emulator.webhooks.configure(**await _json_object(request))
         return self.emulator.webhooks.describe()
+
+
+def _past_time(value: Any) -> datetime | None:
+    """An ISO time (with a zone, or UTC) that is not in the future; None otherwise."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return moment if moment <= datetime.now(UTC) else None

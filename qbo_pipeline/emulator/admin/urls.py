@@ -21,6 +21,8 @@ def admin_routes(emulator: Emulator) -> list[BaseRoute]:
         Route("/admin/realms/{realm_id}/dump", admin_endpoint(realms.dump), methods=["GET"]),
         Route("/admin/realms/{realm_id}/{entity}/{entity_id}/edit",
               admin_endpoint(realms.bookkeeper_edit), methods=["POST"]),
+        Route("/admin/realms/{realm_id}/{entity}/{entity_id}/backdate",
+              admin_endpoint(realms.backdate), methods=["POST"]),
         Route("/admin/faults", admin_endpoint(switches.get_faults), methods=["GET"]),
         Route("/admin/faults", admin_endpoint(switches.put_faults), methods=["PUT"]),
         Route("/admin/faults", admin_endpoint(switches.clear_faults), methods=["DELETE"]),
