@@ -542,6 +542,22 @@ def invoice_statuses(lookup: Lookup, record: dict[str, Any]) -> None:
 def due_date(lookup: Lookup, record: dict[str, Any]) -> None:
     """Intuit's Invoice reference: DueDate, when not sent, is "calculated based on the sales
     terms" (SalesTermRef), else it is the TxnDate (the models date a record today first)."""
+    term_ref = record.get("SalesTermRef")
+    _fill_due_date(lookup, record, term_ref if isinstance(term_ref, dict) else None)
+
+
+def bill_due_date(lookup: Lookup, record: dict[str, Any]) -> None:
+    """A bill without a DueDate is due by its term (the bill's SalesTermRef, else the
+    vendor's TermRef) counted from TxnDate, or on TxnDate itself without one."""
+    term_ref = record.get("SalesTermRef")
+    if not isinstance(term_ref, dict):
+        vendor = lookup.get("Vendor", str((record.get("VendorRef") or {}).get("value")))
+        term_ref = (vendor or {}).get("TermRef")
+    _fill_due_date(lookup, record, term_ref if isinstance(term_ref, dict) else None)
+
+
+def _fill_due_date(lookup: Lookup, record: dict[str, Any],
+                   term_ref: dict[str, Any] | None) -> None:
     if not is_blank(record.get("DueDate")) or is_blank(record.get("TxnDate")):
         return
     try:
@@ -549,8 +565,7 @@ def due_date(lookup: Lookup, record: dict[str, Any]) -> None:
     except ValueError:
         raise InvalidFieldValue(f"TxnDate {record['TxnDate']!r} is not a date (yyyy-MM-dd)",
                                 "TxnDate") from None
-    term_ref = record.get("SalesTermRef")
-    term = lookup.get("Term", str(term_ref.get("value"))) if isinstance(term_ref, dict) else None
+    term = lookup.get("Term", str(term_ref.get("value"))) if term_ref is not None else None
     record["DueDate"] = _due_by_term(txn_date, term).isoformat()
 
 
@@ -655,25 +670,6 @@ def payables_account(lookup: Lookup, record: dict[str, Any]) -> None:
             record["APAccountRef"] = {"value": payable["Id"], "name": payable["Name"]}
         return
     _refuse_account_type(lookup, ref, (ACCOUNTS_PAYABLE,), "APAccountRef", "a bill is owed on")
-
-
-def bill_due_date(lookup: Lookup, record: dict[str, Any]) -> None:
-    """A bill without a DueDate is due by its term (the bill's SalesTermRef, else the
-    vendor's TermRef) counted from TxnDate, or on TxnDate itself without one."""
-    if not is_blank(record.get("DueDate")) or is_blank(record.get("TxnDate")):
-        return
-    term_ref = record.get("SalesTermRef")
-    if not isinstance(term_ref, dict):
-        vendor = lookup.get("Vendor", str((record.get("VendorRef") or {}).get("value")))
-        term_ref = (vendor or {}).get("TermRef")
-    term = lookup.get("Term", str(term_ref.get("value"))) if isinstance(term_ref, dict) else None
-    try:
-        txn_date = date.fromisoformat(str(record["TxnDate"]))
-    except ValueError as error:
-        raise InvalidFieldValue(f"TxnDate {record['TxnDate']!r} is not a date (YYYY-MM-DD)",
-                                "TxnDate") from error
-    days = int((term or {}).get("DueDays") or 0)
-    record["DueDate"] = (txn_date + timedelta(days=days)).isoformat()
 
 
 def payment_lines(lookup: Lookup, record: dict[str, Any]) -> None:
