@@ -500,7 +500,8 @@ _CATALOG = [
     _entity("Payment", _PAYMENT, frozenset({"UnappliedAmt"})),
     _entity("SalesReceipt", _SALES_RECEIPT, _SALES_COMPUTED),
     _entity("Bill", _BILL, _SALES_COMPUTED),
-    _entity("CreditMemo", _CREDIT_MEMO, _SALES_COMPUTED | {"RemainingCredit"}),
+    # A memo lists the payments that apply its credit: QBO fills LinkedTxn in, as Balance.
+    _entity("CreditMemo", _CREDIT_MEMO, _SALES_COMPUTED | {"RemainingCredit", "LinkedTxn"}),
     _entity("Deposit", _DEPOSIT, frozenset({"TotalAmt", "HomeTotalAmt"})),
     _entity("Estimate", _ESTIMATE, _SALES_COMPUTED),
     _entity("JournalEntry", _JOURNAL_ENTRY, frozenset({"TotalAmt", "HomeTotalAmt"})),
