@@ -541,12 +541,57 @@ def open_credit(lookup: Lookup, record: dict[str, Any]) -> None:
     record["Balance"] = record["RemainingCredit"] = record["TotalAmt"]
 
 
+# The account a purchase is paid from, by PaymentType (Purchase reference, AccountRef: "A
+# type of Check should have bank account, CreditCard should specify credit card account").
+PAYMENT_ACCOUNT_TYPES = {"Cash": "Bank", "Check": "Bank", "CreditCard": "Credit Card"}
+
+
 def purchase_payment_type(lookup: Lookup, record: dict[str, Any]) -> None:
-    if record.get("PaymentType") not in ("Cash", "Check", "CreditCard"):
+    if record.get("PaymentType") not in PAYMENT_ACCOUNT_TYPES:
         raise InvalidFieldValue(
             f"PaymentType {record.get('PaymentType')!r} is not one of Cash, Check, CreditCard",
             "PaymentType",
         )
+
+
+def purchase_payment_account(lookup: Lookup, record: dict[str, Any]) -> None:
+    """A purchase is paid from a payment account: a Bank account for Cash and Check, a Credit
+    Card account for CreditCard (6000 "Invalid account type" otherwise)."""
+    wanted = PAYMENT_ACCOUNT_TYPES[str(record["PaymentType"])]
+    _require_account_type(lookup, record, "AccountRef", (wanted,),
+                          f"a {record['PaymentType']} purchase is paid from a {wanted} account")
+
+
+def _require_account_type(lookup: Lookup, record: dict[str, Any], name: str,
+                          allowed: tuple[str, ...], why: str) -> None:
+    ref = record.get(name)
+    account = lookup.get("Account", str(ref.get("value"))) if isinstance(ref, dict) else None
+    if account is not None and account.get("AccountType") not in allowed:
+        raise BusinessValidation(
+            "Business Validation Error: Invalid account type: You need to select a different "
+            f"type of account for this transaction. {name} points at Account Id={account['Id']} "
+            f"({account.get('Name')!r}), a {account.get('AccountType')} account: {why}", name)
+
+
+def expense_line_defaults(lookup: Lookup, record: dict[str, Any]) -> None:
+    """Intuit's Purchase and Bill samples show an expense line's BillableStatus NotBillable when
+    none was sent; a Billable line must name the customer it is billed to (6000)."""
+    for position, line in enumerate(lines(record), start=1):
+        detail = line.get(str(line.get("DetailType")))
+        if not isinstance(detail, dict) or line.get("DetailType") not in (
+                "AccountBasedExpenseLineDetail", "ItemBasedExpenseLineDetail"):
+            continue
+        detail.setdefault("BillableStatus", "NotBillable")
+        if detail["BillableStatus"] == "Billable" and is_blank(detail.get("CustomerRef")):
+            raise BusinessValidation(
+                f"Business Validation Error: Line[{position}] is Billable but names no "
+                "CustomerRef: a billable expense is billed to a customer", "BillableStatus")
+
+
+def deposit_to_bank(lookup: Lookup, record: dict[str, Any]) -> None:
+    """A Deposit goes into a Bank account (6000 "Invalid account type" otherwise)."""
+    _require_account_type(lookup, record, "DepositToAccountRef", ("Bank",),
+                          "a deposit goes into a Bank account")
 
 
 def payment_lines(lookup: Lookup, record: dict[str, Any]) -> None:
@@ -701,12 +746,13 @@ def _build_specs() -> dict[str, EntitySpec]:
                    rules=(payment_lines, deposit_account), voidable=True),
         EntitySpec("Purchase", "transaction",
                    required=(("PaymentType",), ("AccountRef",), ("Line",)),
-                   rules=(purchase_payment_type, line_shapes("Purchase"), line_totals)),
+                   rules=(purchase_payment_type, purchase_payment_account,
+                          line_shapes("Purchase"), expense_line_defaults, line_totals)),
         EntitySpec("Bill", "transaction", required=(("VendorRef",), ("Line",)),
                    rules=(line_shapes("Bill"), line_totals, open_balance),
                    doc_number_scope="VendorRef"),
         EntitySpec("Deposit", "transaction", required=(("DepositToAccountRef",), ("Line",)),
-                   rules=(line_shapes("Deposit"), line_totals)),
+                   rules=(deposit_to_bank, line_shapes("Deposit"), line_totals)),
         EntitySpec("TimeActivity", "transaction", rules=(time_activity,), in_cdc=False),
     ]
     return {spec.name: spec for spec in specs}
