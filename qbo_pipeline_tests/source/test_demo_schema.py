@@ -50,6 +50,13 @@ EXPECTED_COLUMNS = {
     "description active created_at updated_at deleted_at",
     "tax_codes": "id qbo_id name description taxable tax_group active created_at updated_at "
     "deleted_at",
+    "bank_accounts": "id name kind account_number bank_name account_last4 active created_at "
+    "updated_at deleted_at",
+    "deposit_slips": "id bank_account_id deposit_date memo created_at updated_at deleted_at",
+    "deposit_slip_lines": "id deposit_slip_id line_no amount from_account description "
+    "check_number",
+    "hard_costs": "id project_id vendor_id bank_account_id incurred_on amount description "
+    "expense_account check_number created_at updated_at deleted_at",
 }
 # The lists QBO records are imported into: rows keyed by qbo_id too, ids the database's.
 IMPORTED_LISTS = ("services", "classes", "terms", "accounts", "tax_codes")
@@ -58,6 +65,8 @@ BUSINESS_DATES = {
     "invoices": "issue_date",
     "payments": "payment_date",
     "expenses": "spent_on",
+    "deposit_slips": "deposit_date",
+    "hard_costs": "incurred_on",
 }
 MONEY_COLUMNS = [
     ("time_entries", "hourly_rate"),
@@ -68,6 +77,8 @@ MONEY_COLUMNS = [
     ("payments", "amount"),
     ("expenses", "amount"),
     ("services", "rate"),
+    ("deposit_slip_lines", "amount"),
+    ("hard_costs", "amount"),
 ]
 
 
@@ -127,6 +138,11 @@ def test_every_child_table_points_at_its_parent() -> None:
         ("invoice_lines", "invoice_id"): "invoices",
         ("payments", "invoice_id"): "invoices",
         ("expenses", "vendor_id"): "vendors",
+        ("deposit_slips", "bank_account_id"): "bank_accounts",
+        ("deposit_slip_lines", "deposit_slip_id"): "deposit_slips",
+        ("hard_costs", "project_id"): "projects",
+        ("hard_costs", "vendor_id"): "vendors",
+        ("hard_costs", "bank_account_id"): "bank_accounts",
     }
     load_order = [table.name for table in demo_schema.TABLES_IN_LOAD_ORDER]
     for (child, _column), parent in parents.items():

@@ -70,9 +70,9 @@ def spec_text(base: str, **replacements: str) -> str:
 
 def test_the_shipped_specs_load_in_dependency_order() -> None:
     specs = load_specs(REPO_SPECS)
-    assert specs.names == ["account", "client", "contractor", "employee", "invoice", "payment",
-                           "project", "service", "tax_code", "term", "time_entry",
-                           "tracking_class", "vendor"]
+    assert specs.names == ["account", "bank_account", "client", "contractor", "deposit",
+                           "employee", "hard_cost", "invoice", "payment", "project", "service",
+                           "tax_code", "term", "time_entry", "tracking_class", "vendor"]
     order = [spec.name for spec in specs.in_dependency_order()]
     assert order.index("client") < order.index("project") < order.index("invoice")
     assert order.index("employee") < order.index("time_entry")
@@ -87,6 +87,9 @@ def test_the_shipped_specs_load_in_dependency_order() -> None:
     # A payment is applied to its invoice, on the invoice's customer (seed 004).
     assert specs.upstream_of("payment") == ["invoice", "project"]
     assert order.index("invoice") < order.index("payment")
+    # Seed 002: deposit slips and hard costs name the bank accounts, synced first.
+    assert specs.upstream_of("deposit") == ["bank_account"]
+    assert specs.upstream_of("hard_cost") == ["bank_account", "project", "vendor"]
 
 
 def test_the_shipped_user_specs_say_what_seeds_003_and_004_say() -> None:
