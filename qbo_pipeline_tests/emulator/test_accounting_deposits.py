@@ -141,3 +141,53 @@ def test_a_billable_expense_line_names_its_customer(realm: ConnectedRealm) -> No
         "PaymentType": "Cash", "AccountRef": {"value": account_id(realm, "Checking")},
         "Line": [expense_line(9, account_id(realm, "Travel"), BillableStatus="Billable")]})
     assert error["code"] == "6000" and "CustomerRef" in error["Detail"]
+
+
+def undeposited_payment(realm: ConnectedRealm, amount: float) -> dict[str, Any]:
+    """A payment of a customer's invoice, left in Undeposited Funds (no account named)."""
+    customer = created(realm, "Customer", {"DisplayName": f"Payer {amount}"})
+    invoice = created(realm, "Invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [
+        {"Amount": amount, "DetailType": "SalesItemLineDetail",
+         "SalesItemLineDetail": {}}]})
+    return created(realm, "Payment", {
+        "CustomerRef": {"value": customer["Id"]}, "TotalAmt": amount,
+        "Line": [{"Amount": amount, "LinkedTxn": [{"TxnId": invoice["Id"],
+                                                    "TxnType": "Invoice"}]}]})
+
+
+def payment_line(payment: dict[str, Any], amount: float | None = None) -> dict[str, Any]:
+    return {"Amount": payment["TotalAmt"] if amount is None else amount,
+            "DetailType": "DepositLineDetail",
+            "LinkedTxn": [{"TxnId": payment["Id"], "TxnType": "Payment", "TxnLineId": "0"}]}
+
+
+def test_a_deposit_moves_payments_out_of_undeposited_funds_once(realm: ConnectedRealm) -> None:
+    """Deposit reference: a line linked to a Payment (LinkedTxn TxnType Payment) deposits that
+    payment, held in Undeposited Funds until then (Payment reference: "all payments will be
+    brought over as un-deposited payments", seed 004), with no DepositLineDetail. The whole
+    payment goes in; a payment already deposited, one paid into the bank directly and one
+    that does not exist are refused."""
+    payment = undeposited_payment(realm, 80)
+    checking = account_id(realm, "Checking")
+
+    deposit = created(realm, "Deposit", {"DepositToAccountRef": {"value": checking},
+                                         "Line": [payment_line(payment)]})
+
+    assert deposit["TotalAmt"] == 80
+    again = refused(realm, "Deposit", {"DepositToAccountRef": {"value": checking},
+                                       "Line": [payment_line(payment)]})
+    assert again["code"] == "6000" and f"Deposit Id={deposit['Id']}" in again["Detail"]
+    partly = refused(realm, "Deposit", {"DepositToAccountRef": {"value": checking},
+                                        "Line": [payment_line(undeposited_payment(realm, 50),
+                                                              20)]})
+    assert partly["code"] == "6000" and "deposited whole" in partly["Detail"]
+    banked = undeposited_payment(realm, 30)
+    moved = realm.post("payment", {"Id": banked["Id"], "SyncToken": banked["SyncToken"],
+                                   "sparse": True, "DepositToAccountRef": {"value": checking}})
+    assert moved.status_code == 200, moved.text
+    direct = refused(realm, "Deposit", {"DepositToAccountRef": {"value": checking},
+                                        "Line": [payment_line(banked)]})
+    assert direct["code"] == "6000" and "another account" in direct["Detail"]
+    missing = refused(realm, "Deposit", {"DepositToAccountRef": {"value": checking},
+                                         "Line": [payment_line({"Id": "999", "TotalAmt": 5})]})
+    assert missing["code"] == "2500"
