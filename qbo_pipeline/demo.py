@@ -35,7 +35,7 @@ from qbo_pipeline.defs.runner import (
 )
 from qbo_pipeline.emulator.server import EmulatorServer
 from qbo_pipeline.emulator.service import EmulatorConfig
-from qbo_pipeline.source.demo_data import SERVICES, generate_demo_data
+from qbo_pipeline.source.demo_data import DEPOSIT_SOURCES, SERVICES, generate_demo_data
 from qbo_pipeline.specs import SpecSet
 from qbo_pipeline.state import QuarantineRecord
 
@@ -105,15 +105,20 @@ def demo_resources(workdir: Path, emulator_url: str) -> SyncResources:
 
 
 def seed_demo_items(emulator_url: str, realm_id: str) -> None:
-    """Create the Items the demo invoices look up by name, and the company's classes, through
-    the emulator's admin API (in a real company they exist already). The Items first, so that
-    their Ids do not depend on the classes."""
+    """Create the Items the demo invoices look up by name, the company's classes and its trust
+    liability account, through the emulator's admin API (in a real company they exist
+    already). The Items first, so that their Ids do not depend on the classes."""
     names = [DEMO_TAX_ITEM, *(service for service, _ in SERVICES)]
     items = [{"Name": name, "Type": "Service",
               "IncomeAccountRef": {"value": EMULATOR_STARTER_INCOME_ACCOUNT}} for name in names]
     classes = [{"Name": name} for name in DEMO_QBO_CLASSES]
+    # The liability account a law firm holds its clients' trust money against: the demo's trust
+    # deposit slips name it as where their money comes from.
+    accounts = [{"Name": DEPOSIT_SOURCES["trust"], "AccountType": "Other Current Liability",
+                 "AccountSubType": "TrustAccountsLiabilities"}]
     response = requests.post(f"{emulator_url}/admin/realms/{realm_id}/seed",
-                             json={"Item": items, "Class": classes}, timeout=30)
+                             json={"Item": items, "Class": classes, "Account": accounts},
+                             timeout=30)
     if response.status_code != 200:
         raise SyncRunError(f"the emulator refused the demo Items and classes "
                            f"({response.status_code}): {response.text[:300]}")

@@ -135,17 +135,25 @@ def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: Demo
     # Commercial), QBO's imported into the app.
     assert re.search(r"\n  term +2 +0 +1 +0 +0 +0\n", output), output
     assert re.search(r"\n  tracking_class +1 +0 +1 +0 +0 +0\n", output), output
+    # Seed 002: the firm's bank accounts (Checking linked to QBO's by name and updated; one of
+    # no kind held back, one QBO refuses as named like its Travel account), deposit slips into
+    # them and hard costs paid from them, the bad ones held back.
+    assert re.search(r"\n  bank_account +2 +1 +0 +1 +0 +1\n", output), output
+    assert re.search(r"\n  deposit +4 +0 +0 +3 +0 +0\n", output), output
+    assert re.search(r"\n  hard_cost +1 +0 +0 +2 +0 +0\n", output), output
     imported = output.split("from QuickBooks into the source:")[1]
-    # Seeds 003 and 004: the new company's chart of accounts and its tax codes imported.
+    # Seeds 003 and 004: the new company's chart of accounts and its tax codes imported (but
+    # its Checking, a bank account: bank_account.yaml's; the demo's trust liability account).
     assert re.search(r"\n  account +13 +0 +0 +0 +0 +0\n", imported), output
     # Seed 004: QBO's recent bills imported, but not the two the app pushed (still its own).
     assert re.search(r"\n  imported_bill +0 +0 +0 +0 +0 +0\n", imported), output
     assert re.search(r"\n  tax_code +2 +0 +0 +0 +0 +0\n", imported), output
     assert re.search(r"\n  term +3 +1 +0 +0 +0 +0\n", imported), output
     assert re.search(r"\n  tracking_class +1 +1 +0 +0 +0 +0\n", imported), output
-    header, client_line = output.split("Synced demo company")[1].splitlines()[1:3]
-    assert header.index("created") + len("created") == client_line.index("4") + 1  # aligned
-    assert "Quarantined rows (11)" in output
+    header, first_line = output.split("Synced demo company")[1].splitlines()[1:3]
+    # The first entity in dependency order is bank_account, 2 created: right-aligned.
+    assert header.index("created") + len("created") == first_line.index("2") + 1
+    assert "Quarantined rows (18)" in output
     assert "\n  write-off 1: Line[0].Amount is required - the write-off is more than" in output
     # Named, with the QBO record holding its name (client 1's name holds a quote: "...").
     assert re.search(r"\nRenamed in QuickBooks \(1\).*\n  vendor 4: named [\"'].+ \(Vendor\)"
@@ -153,6 +161,7 @@ def test_demo_syncs_a_demo_company_and_names_the_quarantined_rows(demo_run: Demo
                      r"QuickBooks Customer \d+\n", output), output
     assert "\n  client 2: PrimaryEmailAddr.Address is required" in output
     assert "\n  time entry 1: Hours 25.0 is above the maximum of 24" in output
+    assert "\n  hard cost 3: PaymentType is required - pay the hard cost from" in output
     assert "dagster dev -w workspace.yaml" in output
     assert f"qbo-pipeline emulator --state {demo_run.workdir / 'emulator.sqlite'}" in output
     assert f"DAGSTER_HOME={demo_run.workdir / 'dagster_home'}" in output
@@ -282,8 +291,8 @@ def test_sync_of_an_unknown_entity_lists_the_known_ones(
     result = CliRunner().invoke(main, ["sync", "--entity", "clients"])
     assert result.exit_code != 0
     assert "unknown entity 'clients'" in result.output
-    assert ("account, bill, client, contractor, credit_memo, credit_memo_applied, employee, "
-            "expense, imported_bill, invoice, "
+    assert ("account, bank_account, bill, client, contractor, credit_memo, credit_memo_applied, "
+            "deposit, employee, expense, hard_cost, imported_bill, invoice, "
             "payment, project, service, tax_code, term, time_entry, tracking_class, vendor"
             in result.output)
 

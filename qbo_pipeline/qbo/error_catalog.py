@@ -153,8 +153,9 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(
         "duplicate_name", "6240 Duplicate Name Exists Error",
         "The name is already used by another QuickBooks record",
-        "link the existing QBO record (match by DisplayName) or give this record a "
-        "different name", "DuplicateNameError", codes=("6240",), held_back=True),
+        "link the existing QBO record (match by its name: DisplayName, or Name of an "
+        "account, item or class) or give this record a different name", "DuplicateNameError",
+        codes=("6240",), held_back=True),
     CatalogEntry(
         "duplicate_doc_number", "6140 Duplicate Document Number Error",
         "The document number is already used by another transaction of this type",

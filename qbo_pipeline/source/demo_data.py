@@ -7,7 +7,9 @@ them: users (employees, who log the time, and subcontractors of employment type 
 who log none, with one user of no synced type) and vendors; the app's classes and payment terms
 are a fixed few. About half the clients with open projects have a vendor's bill of 1-3 lines,
 each for one of their projects (drawn from a stream of their own, so that adding bills moved no
-other row). About `ROWS_PER_CLIENT` rows per client in all, so a million rows is
+other row). Seed 002's banking: the firm's five bank accounts (operating and trust), a
+deposit slip of 1-3 lines for every two clients, and 0-2 hard costs per open project.
+About `ROWS_PER_CLIENT` rows per client in all, so a million rows is
 `clients_for_rows(1_000_000)` clients. Rows are inserted in chunks, so memory stays flat.
 What the pipeline brings back from QBO is left for it: `services`, `accounts`, `tax_codes` and
 `imported_bills` stay empty (QBO's Items, chart of accounts, tax codes and recent bills fill
@@ -46,7 +48,7 @@ WINDOW_DAYS = 120
 MIN_CLIENTS = 4
 CHUNK_ROWS = 5000
 # Measured average over large runs; only used to turn a row target into a client count.
-ROWS_PER_CLIENT = 42
+ROWS_PER_CLIENT = 47
 
 CENT = Decimal("0.01")
 
@@ -137,6 +139,25 @@ BANK_ACCOUNT = "Checking"
 PAYMENT_METHODS = ("Check", "Credit Card", "ACH", "Cash")
 TAX_RATES = (Decimal("0"), Decimal("0.0625"), Decimal("0.0725"), Decimal("0.0825"))
 HOURLY_RATES = (85, 95, 110, 125, 140, 160, 185)
+# The firm's bank accounts (name, kind, chart number, bank, last four digits of the bank's
+# number). "Checking" is also in every new QBO company, so it is linked there by name.
+BANK_ACCOUNTS = (
+    ("Checking", "operating", "1010", "First Harbor Bank", "4821"),
+    ("Operating - Payroll", "operating", "1015", "First Harbor Bank", "7730"),
+    ("IOLTA Trust", "trust", "1020", "Granite State Bank", "0917"),
+)
+# Wrong on purpose: a kind that is neither operating nor trust, and the name of an expense
+# account that every new QBO company has (QBO's account names are unique across types).
+_BANK_ACCOUNT_OF_NO_KIND = ("Savings Reserve", "savings", "1030", "Granite State Bank", "5512")
+_BANK_ACCOUNT_NAMED_LIKE_AN_EXPENSE = ("Travel", "operating", "1040", "First Harbor Bank", "2208")
+# Where deposited money comes from, by the kind of account it goes into: fees are income, money
+# held in trust is owed to the client (a liability account the demo company has).
+DEPOSIT_SOURCES = {"operating": "Services", "trust": "Client Trust Liability"}
+_ACCOUNT_QBO_LACKS = "Retainer Income"
+HARD_COSTS = (
+    "Court filing fee", "Deposition transcript", "Expert witness retainer", "Process server",
+    "Medical records copies", "Courier", "Recording fee", "Title search",
+)
 
 # The deliberately invalid rows, by the client they belong to.
 _CLIENT_WITHOUT_EMAIL = 2
@@ -306,6 +327,7 @@ class _DemoRows:
 
     def __init__(self, rng: random.Random, today: date, clients: int, seed: int) -> None:
         self.rng = rng
+        self.seed = seed
         self.today = today
         self.client_count = clients
         self.invalid: list[InvalidRow] = []
@@ -320,6 +342,8 @@ class _DemoRows:
         # Bills and the expenses added with them draw from their own stream, so that every
         # row drawn before bills existed is drawn exactly as before.
         self._payables = random.Random(f"payables-{seed}")
+        # Projects open for new transactions (valid, active, not deleted): hard costs go there.
+        self._open_projects: list[int] = []
 
     def batches(self) -> Iterator[tuple[int, Batch]]:
         """Yields (clients done, rows); the names lists come first, parents before children."""
@@ -329,6 +353,7 @@ class _DemoRows:
         yield self.client_count, self._duplicate_name_vendor()
         # Last, so that the rows above are drawn exactly as before these users existed.
         yield self.client_count, self._users_who_log_no_time()
+        yield self.client_count, _BankingRows(self).batch()
 
     # --- building blocks -----------------------------------------------------------------
 
@@ -503,6 +528,7 @@ class _DemoRows:
             # QBO refuses new transactions on an inactive customer (fault 610), so a closed
             # project's work is not in the demo's window: it was all billed before it closed.
             if not bad_email and project["deleted_at"] is None and project["active"]:
+                self._open_projects.append(project["id"])
                 with_bad_rows = client_no == _CLIENT_WITH_BAD_TRANSACTIONS and project_no == 0
                 self._project_work(project, batch, with_bad_rows=with_bad_rows)
         for expense_no in range(self.rng.randint(1, 5)):
@@ -857,3 +883,98 @@ def _service_worked_on(entry_id: int) -> str:
     which would then draw every later row otherwise than before."""
     hourly = [name for name, rate in SERVICES if rate is not None]
     return hourly[entry_id % len(hourly)]
+
+
+class _BankingRows:
+    """Bank accounts, deposit slips and hard costs (seed 002), drawn from a generator of their
+    own so that the rows of the other tables stay exactly as they were drawn without them."""
+
+    def __init__(self, rows: _DemoRows) -> None:
+        self.rows = rows
+        self.rng = random.Random(f"banking/{rows.seed}")
+        self.batch_rows: Batch = defaultdict(list)
+        self.ids: dict[str, int] = {}
+
+    def batch(self) -> Batch:
+        good = [self._bank_account(spec) for spec in BANK_ACCOUNTS]
+        no_kind = self._bank_account(_BANK_ACCOUNT_OF_NO_KIND)
+        self.rows._invalid(schema.bank_accounts, no_kind["id"],
+                           "kind 'savings' is neither operating nor trust")
+        taken = self._bank_account(_BANK_ACCOUNT_NAMED_LIKE_AN_EXPENSE)
+        self.rows._invalid(schema.bank_accounts, taken["id"],
+                           "name 'Travel' is taken in QBO by an expense account")
+        for number in range(max(4, self.rows.client_count // 2)):
+            self._deposit_slip(good[number % len(good)], self.rng.randint(1, 3))
+        self._bad_deposit_slips(good[0], no_kind)
+        self._hard_costs([row for row in good if row["kind"] == "operating"], good[-1])
+        return self.batch_rows
+
+    def _next_id(self, table: Table) -> int:
+        self.ids[table.name] = self.ids.get(table.name, 0) + 1
+        return self.ids[table.name]
+
+    def _stamps(self, day: date) -> Row:
+        moment = datetime.combine(day, time.min) + timedelta(
+            seconds=self.rng.randrange(7 * 3600, 22 * 3600))
+        return {"created_at": moment, "updated_at": moment, "deleted_at": None}
+
+    def _bank_account(self, spec: tuple[str, str, str, str, str]) -> Row:
+        name, kind, number, bank, last4 = spec
+        row = {"id": self._next_id(schema.bank_accounts), "name": name, "kind": kind,
+               "account_number": number, "bank_name": bank, "account_last4": last4,
+               "active": True, **self._stamps(self.rows.today - timedelta(days=WINDOW_DAYS + 30))}
+        self.batch_rows[schema.bank_accounts].append(row)
+        return row
+
+    def _deposit_slip(self, account: Row, line_count: int, *, from_account: str | None = None,
+                      day: date | None = None) -> Row:
+        deposit_date = day or self.rows.today - timedelta(days=self.rng.randint(1, WINDOW_DAYS))
+        slip = {"id": self._next_id(schema.deposit_slips), "bank_account_id": account["id"],
+                "deposit_date": deposit_date, "memo": f"Deposit slip {deposit_date:%m/%d}",
+                **self._stamps(deposit_date)}
+        self.batch_rows[schema.deposit_slips].append(slip)
+        for line_no in range(1, line_count + 1):
+            self.batch_rows[schema.deposit_slip_lines].append({
+                "id": self._next_id(schema.deposit_slip_lines), "deposit_slip_id": slip["id"],
+                "line_no": line_no,
+                "amount": (Decimal(self.rng.randint(10000, 500000)) * CENT).quantize(CENT),
+                "from_account": from_account or DEPOSIT_SOURCES.get(account["kind"], "Services"),
+                "description": "Retainer" if account["kind"] == "trust" else "Fees received",
+                "check_number": str(self.rng.randint(1000, 9999))})
+        return slip
+
+    def _bad_deposit_slips(self, checking: Row, no_kind: Row) -> None:
+        recent = self.rows.today - timedelta(days=6)
+        held = self._deposit_slip(no_kind, 1, day=recent)
+        self.rows._invalid(schema.deposit_slips, held["id"],
+                           f"deposits into bank account #{no_kind['id']}, which is held back")
+        empty = self._deposit_slip(checking, 0, day=recent)
+        self.rows._invalid(schema.deposit_slips, empty["id"], "has no lines (QBO needs one)")
+        unknown = self._deposit_slip(checking, 1, from_account=_ACCOUNT_QBO_LACKS, day=recent)
+        self.rows._invalid(schema.deposit_slips, unknown["id"],
+                           f"a line comes from {_ACCOUNT_QBO_LACKS!r}, an account QBO lacks")
+
+    def _hard_costs(self, operating: list[Row], trust: Row) -> None:
+        projects = self.rows._open_projects
+        for project_id in projects:
+            for _ in range(self.rng.randint(0, 2)):
+                self._hard_cost(project_id, self.rng.choice(operating))
+        bad_amount = self._hard_cost(projects[0], operating[0], sign=-1)
+        self.rows._invalid(schema.hard_costs, bad_amount["id"],
+                           f"amount {bad_amount['amount']} is negative")
+        from_trust = self._hard_cost(projects[0], trust)
+        self.rows._invalid(schema.hard_costs, from_trust["id"],
+                           "paid from the trust account (hard costs are paid from operating)")
+
+    def _hard_cost(self, project_id: int, account: Row, *, sign: int = 1) -> Row:
+        day = self.rows.today - timedelta(days=self.rng.randint(1, WINDOW_DAYS))
+        cost_id = self._next_id(schema.hard_costs)
+        row = {"id": cost_id, "project_id": project_id,
+               "vendor_id": self.rng.choice(self.rows._vendor_ids),
+               "bank_account_id": account["id"], "incurred_on": day,
+               "amount": sign * (Decimal(self.rng.randint(1500, 90000)) * CENT).quantize(CENT),
+               "description": self.rng.choice(HARD_COSTS), "expense_account": None,
+               # Derived from the id, not drawn: check numbers of the firm's own checks.
+               "check_number": str(5000 + cost_id), **self._stamps(day)}
+        self.batch_rows[schema.hard_costs].append(row)
+        return row

@@ -318,6 +318,72 @@ imported_bills = Table(
     _change_index("imported_bills"),
 )
 
+# The firm's operating and trust bank accounts (seed 002: "Operating Bank Accounts", "Trust
+# Bank Accounts"), pushed to QBO as Bank accounts. `kind` is operating or trust;
+# `account_number` is the account's number in the chart of accounts (QBO's AcctNum), and of
+# the bank's own number only the last four digits are kept.
+bank_accounts = Table(
+    "bank_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("account_number", String(20)),
+    Column("bank_name", String(100)),
+    Column("account_last4", String(4)),
+    Column("active", Boolean, nullable=False),
+    *_timestamps(),
+    _change_index("bank_accounts"),
+)
+
+# Deposit slips into those accounts (seed 002: "Deposit Slips"), one line per amount deposited:
+# `from_account` names the QBO account the money comes from (fee income, the trust liability).
+deposit_slips = Table(
+    "deposit_slips",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("bank_account_id", Integer, ForeignKey("bank_accounts.id"), nullable=False,
+           index=True),
+    Column("deposit_date", Date, nullable=False, index=True),
+    Column("memo", String(200)),
+    *_timestamps(),
+    _change_index("deposit_slips"),
+)
+
+deposit_slip_lines = Table(
+    "deposit_slip_lines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("deposit_slip_id", Integer, ForeignKey("deposit_slips.id"), nullable=False,
+           index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("from_account", String(100), nullable=False),
+    Column("description", String(200)),
+    Column("check_number", String(20)),
+    UniqueConstraint("deposit_slip_id", "line_no", name="uq_deposit_slip_lines_slip_line_no"),
+)
+
+# Costs the firm pays for a matter (project) and bills on to its client (seed 002: "Hard
+# Costs"): filing fees, transcripts, experts; paid to a vendor from a bank account.
+hard_costs = Table(
+    "hard_costs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+    Column("vendor_id", Integer, ForeignKey("vendors.id"), nullable=False, index=True),
+    Column("bank_account_id", Integer, ForeignKey("bank_accounts.id"), nullable=False,
+           index=True),
+    Column("incurred_on", Date, nullable=False, index=True),
+    Column("amount", MONEY, nullable=False),
+    Column("description", String(200)),
+    # The QBO expense account the cost is booked to; empty: Uncategorized Expense.
+    Column("expense_account", String(100)),
+    Column("check_number", String(21)),
+    *_timestamps(),
+    _change_index("hard_costs"),
+)
+
 # The app's billable services, imported from QBO Items by the pipeline (upserted by qbo_id);
 # the demo generator leaves it empty.
 services = Table(
@@ -417,4 +483,8 @@ TABLES_IN_LOAD_ORDER: tuple[Table, ...] = (
     bills,
     bill_lines,
     imported_bills,
+    bank_accounts,
+    deposit_slips,
+    deposit_slip_lines,
+    hard_costs,
 )

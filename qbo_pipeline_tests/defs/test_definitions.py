@@ -72,9 +72,10 @@ from qbo_pipeline.state import disconnect_realm, set_cursor, set_realm_setting, 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 specs = load_pipeline_specs()
 defs = build_defs(specs)
-SPEC_NAMES = ("bill", "client", "contractor", "credit_memo", "credit_memo_applied",
-              "employee", "expense", "invoice", "payment", "project", "service", "term",
-              "time_entry", "tracking_class", "vendor")
+SPEC_NAMES = ("bank_account", "bill", "client", "contractor", "credit_memo",
+              "credit_memo_applied", "deposit", "employee", "expense", "hard_cost",
+              "invoice", "payment", "project", "service", "term", "time_entry",
+              "tracking_class", "vendor")
 
 
 @pytest.fixture
@@ -169,6 +170,12 @@ def test_references_put_the_upstream_sync_first() -> None:
     assert graph[AssetKey(["expense", "source"])] == {AssetKey(["vendor", "applied"])}
     assert graph[AssetKey(["bill", "source"])] == {AssetKey(["vendor", "applied"]),
                                                    AssetKey(["project", "applied"])}
+    # Seed 002: a deposit slip goes into its bank account; a hard cost is paid from one, to a
+    # vendor, for a matter.
+    assert graph[AssetKey(["deposit", "source"])] == {AssetKey(["bank_account", "synced"])}
+    assert graph[AssetKey(["hard_cost", "source"])] == {AssetKey(["bank_account", "synced"]),
+                                                        AssetKey(["project", "applied"]),
+                                                        AssetKey(["vendor", "applied"])}
 
 
 def test_the_steps_carry_the_quarantine_conflict_and_duplicate_checks() -> None:

@@ -35,12 +35,20 @@ from qbo_pipeline_tests.defs.conftest import SPECS as specs
 # has client 1's name: QBO refuses it (6240, names are unique across customers and vendors),
 # and the default display_name_collision names it "<name> (Vendor)" instead of holding it back.
 # Expense 1 has a negative amount, expense 4 and bill 1's first line an unknown category.
+# Seed 002's banking: bank account 4 is of no kind and 5 is named as QBO's Travel expense
+# account (QBO refuses it, 6240); deposit slip 5 goes into account 4, 6 has no lines and 7 a line
+# from an account QBO lacks; hard cost 2 is negative and 3 paid from the trust account.
 EXPECTED_QUARANTINE = {("client", "2"), ("client", "3"), ("project", "2"), ("time_entry", "1"),
                        ("invoice", "1"), ("expense", "1"), ("expense", "4"), ("expense", "5"),
-                       ("bill", "1")}
+                       ("bill", "1"), ("bank_account", "4"), ("bank_account", "5"),
+                       ("deposit", "5"), ("deposit", "6"), ("deposit", "7"), ("hard_cost", "2"),
+                       ("hard_cost", "3")}
 # What QBO refuses for good among those: (spec, rows), counted `failed` (and `held_back`).
 # Expense 5 is a card purchase paid from the bank account, which QBO refuses (6000).
-EXPECTED_REFUSED: dict[str, int] = {"expense": 1}
+EXPECTED_REFUSED: dict[str, int] = {"expense": 1, "bank_account": 1}
+# Linked to the record QBO has of that name and updated, not created: the app's Checking is
+# the Checking account of every new QBO company (seed 002's bank accounts, matched by name).
+EXPECTED_MATCHED = {"bank_account": 1}
 # Written under another name than the source's, theirs being taken: (spec, rows).
 EXPECTED_RENAMED = {"vendor": 1}
 
@@ -79,6 +87,9 @@ def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
     bad_clients, bad_projects, bad_time, bad_invoices = "(2, 3)", "(2)", "(1)", "(1)"
     # Expense 5 is refused by QBO (EXPECTED_REFUSED): not created either.
     bad_expenses, bad_bills = "(1, 4, 5)", "(1)"
+    # Seed 002: bank accounts of a known kind but the one named as QBO's Travel account.
+    banks = ("SELECT id FROM bank_accounts WHERE deleted_at IS NULL AND kind IN ('operating', "
+             "'trust') AND name <> 'Travel'")
     on_day = "" if day is None else f" AND {{column}} = '{day.isoformat()}'"
     live_projects = (f"SELECT id FROM projects WHERE deleted_at IS NULL AND id NOT IN "
                      f"{bad_projects} AND client_id NOT IN {bad_clients}")
@@ -108,6 +119,18 @@ def expected_rows(source_url: str, day: date | None = None) -> dict[str, int]:
                    f"AND id NOT IN {bad_expenses}" + on_day.format(column="spent_on"),
         "bill": f"SELECT COUNT(*) FROM bills WHERE deleted_at IS NULL AND id NOT IN {bad_bills}"
                 + on_day.format(column="bill_date"),
+        "bank_account": f"SELECT COUNT(*) FROM ({banks})",
+        # A slip into a bank account that syncs, with lines, each from an account QBO has.
+        "deposit": f"SELECT COUNT(*) FROM deposit_slips AS s WHERE deleted_at IS NULL AND "
+                   f"bank_account_id IN ({banks}) AND EXISTS (SELECT 1 FROM deposit_slip_lines "
+                   f"WHERE deposit_slip_id = s.id) AND NOT EXISTS (SELECT 1 FROM "
+                   f"deposit_slip_lines WHERE deposit_slip_id = s.id AND from_account NOT IN "
+                   f"('Services', 'Client Trust Liability'))"
+                   + on_day.format(column="deposit_date"),
+        # A cost of zero or more, paid from an operating account, for a project that syncs.
+        "hard_cost": f"SELECT COUNT(*) FROM hard_costs WHERE deleted_at IS NULL AND amount >= 0 "
+                     f"AND project_id IN ({live_projects}) AND bank_account_id IN ({banks} AND "
+                     f"kind = 'operating')" + on_day.format(column="incurred_on"),
     }
     engine = sa.create_engine(source_url)
     with engine.connect() as connection:
@@ -142,17 +165,20 @@ def test_full_sync_creates_one_record_per_valid_row(pipeline: PipelineUnderTest)
     assert_counts_add_up(result)
     expected = {**expected_rows(pipeline.source_url), **lists}
     counts = synced_counts(result)
-    assert {name: c["created"] for name, c in counts.items()} == expected
+    assert {name: c["created"] for name, c in counts.items()} == {
+        name: rows - EXPECTED_MATCHED.get(name, 0) for name, rows in expected.items()}
     assert {name: c["failed"] for name, c in counts.items() if c["failed"]} == EXPECTED_REFUSED
     assert {name: c["renamed"] for name, c in counts.items()
             if c.get("renamed")} == EXPECTED_RENAMED
-    assert all(c["updated"] == 0 for c in counts.values())
+    assert {name: c["updated"] for name, c in counts.items() if c["updated"]} == EXPECTED_MATCHED
     qbo = pipeline.qbo_records()
     assert len(qbo["Customer"]) == expected["client"] + expected["project"]
     assert len(qbo["Employee"]) == expected["employee"]
     assert len(qbo["Vendor"]) == expected["contractor"] + expected["vendor"]
     assert len(qbo["Invoice"]) == expected["invoice"]
     assert len(qbo["TimeActivity"]) == expected["time_entry"]
+    assert len(qbo["Deposit"]) == expected["deposit"]
+    assert len(qbo["Purchase"]) == expected["hard_cost"]
 
 
 def test_every_materialization_records_counts_and_a_preview(

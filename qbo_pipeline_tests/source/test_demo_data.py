@@ -84,9 +84,9 @@ def test_counts_scale_with_clients_and_match_the_database(
     lines_per_bill = Counter(line["bill_id"] for line in rows["bill_lines"])
     assert set(lines_per_bill) == {bill["id"] for bill in rows["bills"]}
     assert set(lines_per_bill.values()) <= {1, 2, 3}
-    # clients_for_rows turns a row target into a client count: 300 clients, about 12,600 rows
-    assert abs(summary.total_rows - 12_600) < 12_600 * 0.1
-    assert clients_for_rows(12_600) == 300
+    # clients_for_rows turns a row target into a client count: 300 clients, about 14,100 rows
+    assert abs(summary.total_rows - 14_100) < 14_100 * 0.1
+    assert clients_for_rows(14_100) == 300
     assert clients_for_rows(10) == MIN_CLIENTS
 
 
@@ -105,6 +105,9 @@ def test_the_documented_invalid_rows_exist_and_are_the_only_bad_ones(
         "write_offs",
         "expenses",
         "bills",
+        "bank_accounts",
+        "deposit_slips",
+        "hard_costs",
     }
 
     def flagged(table: str, row: dict[str, Any]) -> bool:
@@ -143,6 +146,23 @@ def test_the_documented_invalid_rows_exist_and_are_the_only_bad_ones(
     client_names = {client["name"] for client in rows["clients"]}
     for vendor in rows["vendors"]:
         assert (vendor["name"] in client_names) == flagged("vendors", vendor), vendor
+    # Seed 002's banking: a bank account of no known kind or of a name QBO's chart holds, a
+    # slip into the first, without lines or from an account QBO lacks, a negative hard cost
+    # and one paid from the trust account.
+    kinds = {account["id"]: account["kind"] for account in rows["bank_accounts"]}
+    for account in rows["bank_accounts"]:
+        bad = account["kind"] not in ("operating", "trust") or account["name"] == "Travel"
+        assert bad == flagged("bank_accounts", account), account
+    lines = Counter(line["deposit_slip_id"] for line in rows["deposit_slip_lines"])
+    unknown = {line["deposit_slip_id"] for line in rows["deposit_slip_lines"]
+               if line["from_account"] not in ("Services", "Client Trust Liability")}
+    for slip in rows["deposit_slips"]:
+        bad = (kinds[slip["bank_account_id"]] not in ("operating", "trust")
+               or not lines[slip["id"]] or slip["id"] in unknown)
+        assert bad == flagged("deposit_slips", slip), slip
+    for cost in rows["hard_costs"]:
+        bad = cost["amount"] < 0 or kinds[cost["bank_account_id"]] != "operating"
+        assert bad == flagged("hard_costs", cost), cost
     assert all(row.why for row in summary.invalid)
 
 

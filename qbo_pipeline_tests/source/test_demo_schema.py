@@ -55,6 +55,13 @@ EXPECTED_COLUMNS = {
     "description active created_at updated_at deleted_at",
     "tax_codes": "id qbo_id name description taxable tax_group active created_at updated_at "
     "deleted_at",
+    "bank_accounts": "id name kind account_number bank_name account_last4 active created_at "
+    "updated_at deleted_at",
+    "deposit_slips": "id bank_account_id deposit_date memo created_at updated_at deleted_at",
+    "deposit_slip_lines": "id deposit_slip_id line_no amount from_account description "
+    "check_number",
+    "hard_costs": "id project_id vendor_id bank_account_id incurred_on amount description "
+    "expense_account check_number created_at updated_at deleted_at",
 }
 # The lists QBO records are imported into: rows keyed by qbo_id too, ids the database's.
 IMPORTED_LISTS = ("services", "classes", "terms", "accounts", "tax_codes")
@@ -65,6 +72,8 @@ BUSINESS_DATES = {
     "write_offs": "write_off_date",
     "expenses": "spent_on",
     "bills": "bill_date",
+    "deposit_slips": "deposit_date",
+    "hard_costs": "incurred_on",
 }
 MONEY_COLUMNS = [
     ("time_entries", "hourly_rate"),
@@ -79,6 +88,8 @@ MONEY_COLUMNS = [
     ("imported_bills", "amount"),
     ("imported_bills", "balance"),
     ("services", "rate"),
+    ("deposit_slip_lines", "amount"),
+    ("hard_costs", "amount"),
 ]
 
 
@@ -144,6 +155,11 @@ def test_every_child_table_points_at_its_parent() -> None:
         ("bill_lines", "project_id"): "projects",
         ("imported_bills", "vendor_id"): "vendors",
         ("imported_bills", "project_id"): "projects",
+        ("deposit_slips", "bank_account_id"): "bank_accounts",
+        ("deposit_slip_lines", "deposit_slip_id"): "deposit_slips",
+        ("hard_costs", "project_id"): "projects",
+        ("hard_costs", "vendor_id"): "vendors",
+        ("hard_costs", "bank_account_id"): "bank_accounts",
     }
     load_order = [table.name for table in demo_schema.TABLES_IN_LOAD_ORDER]
     for (child, _column), parent in parents.items():

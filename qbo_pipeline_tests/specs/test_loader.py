@@ -70,10 +70,11 @@ def spec_text(base: str, **replacements: str) -> str:
 
 def test_the_shipped_specs_load_in_dependency_order() -> None:
     specs = load_specs(REPO_SPECS)
-    assert specs.names == ["account", "bill", "client", "contractor", "credit_memo",
-                           "credit_memo_applied", "employee", "expense", "imported_bill",
-                           "invoice", "payment", "project", "service", "tax_code", "term",
-                           "time_entry", "tracking_class", "vendor"]
+    assert specs.names == ["account", "bank_account", "bill", "client", "contractor",
+                           "credit_memo", "credit_memo_applied", "deposit", "employee",
+                           "expense", "hard_cost", "imported_bill", "invoice", "payment",
+                           "project", "service", "tax_code", "term", "time_entry",
+                           "tracking_class", "vendor"]
     order = [spec.name for spec in specs.in_dependency_order()]
     assert order.index("client") < order.index("project") < order.index("invoice")
     assert order.index("employee") < order.index("time_entry")
@@ -97,6 +98,9 @@ def test_the_shipped_specs_load_in_dependency_order() -> None:
     assert specs.upstream_of("expense") == ["vendor"]
     assert specs.upstream_of("bill") == ["project", "vendor"]
     assert specs.upstream_of("imported_bill") == ["project", "vendor"]
+    # Seed 002: deposit slips and hard costs name the bank accounts, synced first.
+    assert specs.upstream_of("deposit") == ["bank_account"]
+    assert specs.upstream_of("hard_cost") == ["bank_account", "project", "vendor"]
 
 
 def test_the_shipped_user_specs_say_what_seeds_003_and_004_say() -> None:

@@ -672,6 +672,73 @@ def payables_account(lookup: Lookup, record: dict[str, Any]) -> None:
     _refuse_account_type(lookup, ref, (ACCOUNTS_PAYABLE,), "APAccountRef", "a bill is owed on")
 
 
+def expense_line_defaults(lookup: Lookup, record: dict[str, Any]) -> None:
+    """Intuit's Purchase and Bill samples show an expense line's BillableStatus NotBillable when
+    none was sent; a Billable line must name the customer it is billed to (6000)."""
+    for position, line in enumerate(lines(record), start=1):
+        detail = line.get(str(line.get("DetailType")))
+        if not isinstance(detail, dict) or line.get("DetailType") not in (
+                "AccountBasedExpenseLineDetail", "ItemBasedExpenseLineDetail"):
+            continue
+        detail.setdefault("BillableStatus", "NotBillable")
+        if detail["BillableStatus"] == "Billable" and is_blank(detail.get("CustomerRef")):
+            raise BusinessValidation(
+                f"Business Validation Error: Line[{position}] is Billable but names no "
+                "CustomerRef: a billable expense is billed to a customer", "BillableStatus")
+
+
+def deposit_to_bank(lookup: Lookup, record: dict[str, Any]) -> None:
+    """A Deposit goes into a Bank account (6000 "Invalid account type" otherwise)."""
+    _refuse_account_type(lookup, record.get("DepositToAccountRef"), ("Bank",),
+                         "DepositToAccountRef", "a deposit goes into")
+
+
+def deposit_links(lookup: Lookup, record: dict[str, Any]) -> None:
+    """A line linked to a payment (LinkedTxn TxnType Payment) moves that payment out of
+    Undeposited Funds: the payment exists (2500), waits there (6000: one deposited to a bank
+    account already is not deposited again, nor is one another deposit holds) and the line
+    deposits its whole amount (6000)."""
+    for position, line in enumerate(lines(record), start=1):
+        for link in line.get("LinkedTxn") or []:
+            if link.get("TxnType") != "Payment":
+                continue
+            payment = lookup.get("Payment", str(link.get("TxnId")))
+            if payment is None:
+                raise InvalidReference(
+                    f"Invalid Reference Id : Line[{position}].LinkedTxn points at Payment "
+                    f"Id={link.get('TxnId')}, which does not exist", "LinkedTxn")
+            _check_undeposited(lookup, record, position, payment)
+            if money(line.get("Amount")) != money(payment.get("TotalAmt")):
+                raise BusinessValidation(
+                    f"Line[{position}] deposits {money(line.get('Amount'))} of Payment "
+                    f"Id={payment['Id']}, whose amount is {money(payment.get('TotalAmt'))}: a "
+                    "payment is deposited whole", "Amount")
+
+
+def _check_undeposited(lookup: Lookup, deposit: dict[str, Any], position: int,
+                       payment: dict[str, Any]) -> None:
+    account = lookup.get("Account", str((payment.get("DepositToAccountRef") or {}).get("value")))
+    held_by = next((other["Id"] for other in lookup.all("Deposit")
+                    if other["Id"] != deposit.get("Id") and payment["Id"] in _deposited(other)),
+                   None)
+    if account is None or account.get("AccountSubType") != UNDEPOSITED_FUNDS_SUBTYPE:
+        where = "another account"
+    elif held_by is not None:
+        where = f"Deposit Id={held_by}"
+    else:
+        return
+    raise BusinessValidation(
+        f"Business Validation Error: Line[{position}] links Payment Id={payment['Id']}, which "
+        f"is not in Undeposited Funds (it is in {where}): a payment is deposited once",
+        "LinkedTxn")
+
+
+def _deposited(deposit: dict[str, Any]) -> set[str]:
+    """The Ids of the payments a deposit's lines link."""
+    return {str(link.get("TxnId")) for line in lines(deposit)
+            for link in line.get("LinkedTxn") or [] if link.get("TxnType") == "Payment"}
+
+
 def payment_lines(lookup: Lookup, record: dict[str, Any]) -> None:
     """Payment lines apply amounts to invoices of the same customer and use credit memos of
     that customer; what the invoices get beyond the credits comes from TotalAmt, whose rest
@@ -841,14 +908,16 @@ def _build_specs() -> dict[str, EntitySpec]:
                    required=(("PaymentType",), ("AccountRef",), ("Line",)),
                    defaults={"CurrencyRef": HOME_CURRENCY},
                    rules=(purchase_payment_type, payment_account, line_shapes("Purchase"),
-                          expense_line_accounts, line_totals)),
+                          expense_line_defaults, expense_line_accounts, line_totals)),
         EntitySpec("Bill", "transaction", required=(("VendorRef",), ("Line",)),
                    defaults={"CurrencyRef": HOME_CURRENCY},
                    rules=(payables_account, bill_due_date, line_shapes("Bill"),
-                          expense_line_accounts, line_totals, open_balance),
+                          expense_line_defaults, expense_line_accounts, line_totals,
+                          open_balance),
                    doc_number_scope="VendorRef"),
         EntitySpec("Deposit", "transaction", required=(("DepositToAccountRef",), ("Line",)),
-                   rules=(line_shapes("Deposit"), line_totals)),
+                   rules=(deposit_to_bank, line_shapes("Deposit"), deposit_links,
+                          line_totals)),
         EntitySpec("TimeActivity", "transaction", rules=(time_activity,), in_cdc=False),
     ]
     return {spec.name: spec for spec in specs}
