@@ -381,7 +381,7 @@ _INVOICE = _sales_form(
 _CREDIT_MEMO = _sales_form(
     **_plain("EmailStatus", "Balance", "RemainingCredit"),
     SalesTermRef=ref("Term"), PaymentMethodRef=ref("PaymentMethod"),
-    DepositToAccountRef=ref("Account"),
+    DepositToAccountRef=ref("Account"), LinkedTxn=LINKED_TXN,
 )
 
 _SALES_RECEIPT = _sales_form(
