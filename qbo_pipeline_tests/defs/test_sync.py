@@ -178,7 +178,8 @@ def test_full_sync_creates_one_record_per_valid_row(pipeline: PipelineUnderTest)
     assert len(qbo["Invoice"]) == expected["invoice"]
     assert len(qbo["TimeActivity"]) == expected["time_entry"]
     assert len(qbo["Deposit"]) == expected["deposit"]
-    assert len(qbo["Purchase"]) == expected["hard_cost"]
+    assert len(qbo["Purchase"]) == expected["hard_cost"] + expected["expense"]
+    assert len(qbo["Bill"]) == expected["bill"]
 
 
 def test_every_materialization_records_counts_and_a_preview(
