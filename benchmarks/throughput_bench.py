@@ -1,6 +1,7 @@
 """Writes per minute at QBO's limits, time-scaled (issue 12's "writes per minute" row).
 
     python benchmarks/throughput_bench.py [--clients 4000] [--scale 0.1] [--latency 2.0]
+                                          [--write-concurrency 4]
 
 QBO allows 40 batch requests of 30 items a minute per company: 1,200 writes a minute. The
 emulator keeps QBO's limits with its minute shrunk to `--scale` of 60 s (the client's pacing
@@ -64,7 +65,8 @@ def sustained_rate(admitted: list[float], minute: float) -> float:
     return BATCHES_A_MINUTE * BATCH_ITEMS / (sum(spans) / len(spans) / minute)
 
 
-def measure(clients: int, scale: float, latency: float, workdir: Path) -> None:
+def measure(clients: int, scale: float, latency: float, workdir: Path,
+            concurrency: int = 4) -> None:
     minute = 60.0 * scale
     config = EmulatorConfig(limits=RateLimitSettings(window_seconds=minute),
                             latency=LatencySettings.from_dict({"batch": latency * scale}))
@@ -72,7 +74,8 @@ def measure(clients: int, scale: float, latency: float, workdir: Path) -> None:
         clock = BatchClock(server.emulator.limiter)
         demo = demo_resources(workdir, server.base_url)
         # Built anew, not copied: Dagster builds a run's resources from their configuration.
-        qbo = QBOConnection(**{**demo.qbo.model_dump(), "rate_window_seconds": minute})
+        qbo = QBOConnection(**{**demo.qbo.model_dump(), "rate_window_seconds": minute,
+                               "write_concurrency": concurrency})
         resources = SyncResources(demo.source_db, demo.state_db, qbo)
         generate_demo_data(resources.source_db.url, clients=clients, reset=True)
         realm_id = connect_company(resources)
@@ -98,6 +101,8 @@ def main() -> None:
                         help="QBO's minute as a share of 60 s (0.1: a 6 s minute)")
     parser.add_argument("--latency", type=float, default=2.0,
                         help="seconds of QBO's time each batch takes to answer, second run")
+    parser.add_argument("--write-concurrency", type=int, default=4,
+                        help="batches in flight at once (1: as the pipeline wrote before)")
     arguments = parser.parse_args()
     print(f"ceiling {CEILING:,} writes a minute (40 batches of 30); QBO's minute = "
           f"{60 * arguments.scale:g} s here; goal: at least 97% of the ceiling")
@@ -105,7 +110,8 @@ def main() -> None:
           f"{'ceiling':>8}")
     for latency in (0.0, arguments.latency):
         with tempfile.TemporaryDirectory() as workdir:
-            measure(arguments.clients, arguments.scale, latency, Path(workdir))
+            measure(arguments.clients, arguments.scale, latency, Path(workdir),
+                    arguments.write_concurrency)
 
 
 if __name__ == "__main__":
