@@ -395,16 +395,8 @@ def item_accounts(lookup: Lookup, record: dict[str, Any]) -> None:
                 "Business Validation Error: When you create an item, if Track quantity on "
                 "hand is turned off, the item cannot be of type Inventory.", "TrackQtyOnHand")
     for name, allowed in _ITEM_ACCOUNT_TYPES.items():
-        ref = record.get(name)
-        if not isinstance(ref, dict) or is_blank(ref.get("value")):
-            continue
-        account = lookup.get("Account", str(ref["value"]))
-        if account is not None and account.get("AccountType") not in allowed:
-            raise BusinessValidation(
-                "Business Validation Error: Invalid account type: You need to select a "
-                f"different type of account for this transaction. {name} points at Account "
-                f"Id={account['Id']} ({account.get('Name')!r}), a {account.get('AccountType')} "
-                f"account; it must be one of: {', '.join(allowed)}", name)
+        _refuse_account_type(lookup, record.get(name), allowed, name,
+                             f"it must be one of: {', '.join(allowed)}", field=name)
 
 
 _ACCOUNT_CLASSIFICATION = {
@@ -629,7 +621,7 @@ def payment_account(lookup: Lookup, record: dict[str, Any]) -> None:
     cash, a credit card account for a card (6000 otherwise, as QBO refuses it)."""
     allowed = PAYMENT_ACCOUNT_TYPES[str(record["PaymentType"])]
     _refuse_account_type(lookup, record.get("AccountRef"), allowed, "AccountRef",
-                         f"a {record['PaymentType']} purchase is paid from")
+                         _needs(f"a {record['PaymentType']} purchase is paid from", allowed))
 
 
 def expense_line_accounts(lookup: Lookup, record: dict[str, Any]) -> None:
@@ -639,11 +631,13 @@ def expense_line_accounts(lookup: Lookup, record: dict[str, Any]) -> None:
         if isinstance(detail, dict):
             _refuse_account_type(lookup, detail.get("AccountRef"), EXPENSE_ACCOUNT_TYPES,
                                  f"Line[{position}].AccountBasedExpenseLineDetail.AccountRef",
-                                 "an expense line posts to")
+                                 _needs("an expense line posts to", EXPENSE_ACCOUNT_TYPES))
 
 
 def _refuse_account_type(lookup: Lookup, ref: Any, allowed: tuple[str, ...], where: str,
-                         what: str) -> None:
+                         rule: str, field: str = "AccountRef") -> None:
+    """6000 "Invalid account type" when `ref` (the reference at `where`) names an account of
+    none of the `allowed` types; `rule` says which it needs, `field` is the fault's element."""
     if not isinstance(ref, dict) or is_blank(ref.get("value")):
         return
     account = lookup.get("Account", str(ref["value"]))
@@ -652,7 +646,11 @@ def _refuse_account_type(lookup: Lookup, ref: Any, allowed: tuple[str, ...], whe
             "Business Validation Error: Invalid account type: You need to select a different "
             f"type of account for this transaction. {where} points at Account "
             f"Id={account['Id']} ({account.get('Name')!r}), a {account.get('AccountType')} "
-            f"account; {what} an account of type: {', '.join(allowed)}", "AccountRef")
+            f"account; {rule}", field)
+
+
+def _needs(what: str, allowed: tuple[str, ...]) -> str:
+    return f"{what} an account of type: {', '.join(allowed)}"
 
 
 ACCOUNTS_PAYABLE = "Accounts Payable"
@@ -669,7 +667,8 @@ def payables_account(lookup: Lookup, record: dict[str, Any]) -> None:
         if payable is not None:
             record["APAccountRef"] = {"value": payable["Id"], "name": payable["Name"]}
         return
-    _refuse_account_type(lookup, ref, (ACCOUNTS_PAYABLE,), "APAccountRef", "a bill is owed on")
+    _refuse_account_type(lookup, ref, (ACCOUNTS_PAYABLE,), "APAccountRef",
+                         _needs("a bill is owed on", (ACCOUNTS_PAYABLE,)))
 
 
 def expense_line_defaults(lookup: Lookup, record: dict[str, Any]) -> None:
@@ -690,7 +689,7 @@ def expense_line_defaults(lookup: Lookup, record: dict[str, Any]) -> None:
 def deposit_to_bank(lookup: Lookup, record: dict[str, Any]) -> None:
     """A Deposit goes into a Bank account (6000 "Invalid account type" otherwise)."""
     _refuse_account_type(lookup, record.get("DepositToAccountRef"), ("Bank",),
-                         "DepositToAccountRef", "a deposit goes into")
+                         "DepositToAccountRef", _needs("a deposit goes into", ("Bank",)))
 
 
 def deposit_links(lookup: Lookup, record: dict[str, Any]) -> None:
