@@ -101,7 +101,7 @@ from qbo_pipeline.sync.alerts import GROWING_RUNS, Alert, conflict_alert, quaran
 from qbo_pipeline.sync.plan import import_only
 from qbo_pipeline.sync.results import outcomes_by_day
 from qbo_pipeline.sync.scope import CHANGE_WINDOW_LAG, change_window_end
-from qbo_pipeline.sync.settings import effective, for_company, spec_enabled
+from qbo_pipeline.sync.settings import effective, for_company, spec_enabled, switched_off_by
 from qbo_pipeline.sync.validation import ValidationResult
 
 # Backfill policies are Dagster's way to run a backfill in one run; they are marked beta, and
@@ -413,9 +413,7 @@ class SpecRun:
         """A spec the company does not sync: each stage says so, nothing is read or written;
         what still waits for a person is checked as on any run."""
         spec = self.spec
-        key = f"{spec.name}.{ENABLED}"
-        if spec.enabled_by is not None and not self.settings.get(spec.enabled_by.setting):
-            key = spec.enabled_by.setting
+        key = switched_off_by(spec, self.settings) or f"{spec.name}.{ENABLED}"
         note = (f"not synced: {key} is off for company {self.scope.realm_id} "
                 f"(turn it on with `qbo-pipeline settings --realm {self.scope.realm_id} set "
                 f"{key} true`)")

@@ -98,8 +98,16 @@ def _stored_or_default(setting: CompanySetting, value: Any) -> bool | str:
 def spec_enabled(spec: EntitySpec, values: Mapping[str, Any]) -> bool:
     """On unless the company switched the spec off, or left off the company-wide setting
     its `enabled_by` names."""
-    turned_on = spec.enabled_by is None or bool(values.get(spec.enabled_by.setting))
-    return turned_on and bool(values.get(f"{spec.name}.{ENABLED}", True))
+    return switched_off_by(spec, values) is None
+
+
+def switched_off_by(spec: EntitySpec, values: Mapping[str, Any]) -> str | None:
+    """The setting that keeps the spec off for the company: the company-wide one its
+    `enabled_by` names, else `<spec>.enabled`; None while the spec syncs."""
+    if spec.enabled_by is not None and not values.get(spec.enabled_by.setting):
+        return spec.enabled_by.setting
+    own = f"{spec.name}.{ENABLED}"
+    return None if values.get(own, True) else own
 
 
 def row_filters(spec: EntitySpec, values: Mapping[str, Any]) -> dict[str, bool]:
